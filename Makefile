@@ -1,0 +1,27 @@
+# Each target builds the local virtualenv on first use, so a fresh clone needs only `make train` / `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch is installed first and on its own: 2.13.0 takes the wheel found on this machine when there is one
+# (CPU here, the CUDA build elsewhere). Override with e.g. `make TORCH=torch test`.
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: train test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) train.py $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs/*/ multirun wandb .pytest_cache

@@ -1,0 +1,78 @@
+"""Checkpoints: one format for resume and for inference, written so a kill never tears a file.
+
+The payload is written to a temp file in the destination directory, fsynced, then renamed over
+the old file with `os.replace` (atomic on POSIX). A crash at any point leaves either the previous
+checkpoint or the new one, never a partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dl_core.errors import ConfigError
+
+FORMAT_VERSION = 1
+
+
+def atomic_save(payload: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint written by this project (it pickles the fitted preprocessing: trust your files)."""
+    if not path.is_file():
+        raise ConfigError(f"checkpoint not found: {path}; point trainer.resume / run_dir at a run directory "
+                          f"that has checkpoints/last.ckpt")
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(f"{path}: checkpoint format {payload.get('format_version')} is not supported "
+                          f"(expected {FORMAT_VERSION})")
+    return payload
+
+
+def capture_rng(shuffle: torch.Generator) -> dict[str, Any]:
+    """Every RNG that influences training, so a resumed run replays exactly what the original would have."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+             "shuffle": shuffle.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], shuffle: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    shuffle.set_state(state["shuffle"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
