@@ -35,7 +35,7 @@ TINY = [
 def compose_config(overrides: list[str], run_dir: Path) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        with initialize_config_dir(str(ROOT / "conf")):
             return compose("train", overrides=[f"paths.output_dir={run_dir}", "trainer.progress_bar=false",
                                                *overrides])
     finally:

@@ -1,0 +1,174 @@
+"""Windows, splits, scaling and bad-input messages of dl_core.data.timeseries, on random data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from dl_core.config import SplitConfig, TimeSeriesDataConfig
+from dl_core.data.timeseries import SPLITS, build_timeseries_bundle
+from dl_core.errors import DataError
+
+LENGTHS = {"a": 90, "b": 61, "c": 120}
+
+
+def random_frame(seed: int = 0) -> pd.DataFrame:
+    """Three entities of different lengths, rows shuffled so sorting is exercised."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name, n in LENGTHS.items():
+        parts.append(pd.DataFrame({
+            "when": pd.date_range("2021-01-01", periods=n, freq="D"),
+            "shop": name,
+            "price": rng.normal(10, 3, n),
+            "promo": rng.integers(0, 2, n).astype(float),
+            "sales": rng.normal(100, 20, n),
+        }))
+    return pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def data_cfg(**overrides) -> TimeSeriesDataConfig:
+    base = dict(path="unused.csv", timestamp_column="when", target_column="sales", entity_columns=["shop"],
+                sequence_length=7, horizon=3, split=SplitConfig(val_fraction=0.2, test_fraction=0.2))
+    base.update(overrides)
+    return OmegaConf.structured(TimeSeriesDataConfig(**base))
+
+
+def naive_windows(frame: pd.DataFrame, prep, length: int, horizon: int) -> dict[str, set]:
+    """Per-row reference: every (entity, first target time) with its raw input and target values."""
+    out = {}
+    ordered = frame.sort_values(["shop", "when"])
+    for shop, rows in ordered.groupby("shop"):
+        rows = rows.reset_index(drop=True)
+        for end in range(length, len(rows) - horizon + 1):
+            inputs = rows.iloc[end - length:end][prep.feature_columns].to_numpy()
+            targets = rows.iloc[end:end + horizon][prep.target_columns].to_numpy()
+            out[(shop, rows["when"].iloc[end])] = (inputs, targets)
+    return out
+
+
+def test_windows_equal_a_naive_per_row_reference():
+    frame = random_frame()
+    bundle = build_timeseries_bundle(data_cfg(), frame)
+    prep = bundle.preprocessor
+    reference = naive_windows(frame, prep, 7, 3)
+    seen = 0
+    for split in SPLITS:
+        windows = bundle.splits[split]
+        (x,), y = windows.batch(np.arange(len(windows)))
+        table = bundle.prediction_frame(split, y.numpy())
+        first_steps = table[table["step"] == 1].reset_index(drop=True)
+        for i in range(len(windows)):
+            inputs, targets = reference[(first_steps["entity"][i], first_steps["timestamp"][i])]
+            np.testing.assert_allclose(prep.feature_scaler.inverse_transform(x[i].numpy()), inputs, rtol=1e-5)
+            np.testing.assert_allclose(prep.inverse_target(y[i].numpy()), targets, rtol=1e-5)
+            seen += 1
+    assert seen == sum(len(bundle.splits[s]) for s in SPLITS)
+    # every window whose targets fit inside one split exists; none is invented
+    assert seen <= len(reference)
+
+
+def test_no_window_crosses_an_entity_and_targets_never_overlap_between_splits():
+    frame = random_frame(1)
+    bundle = build_timeseries_bundle(data_cfg(), frame)
+    entity = bundle.prediction_frame("train", bundle.splits["train"].targets().numpy())
+    labels = bundle.preprocessor.entity_labels(bundle.preprocessor.clean(frame))
+    target_rows = {}
+    for split in SPLITS:
+        windows = bundle.splits[split]
+        starts = windows.starts.numpy()
+        all_rows = starts[:, None] + np.arange(7 + 3)
+        assert (labels[all_rows] == labels[all_rows[:, :1]]).all(), f"a {split} window crosses entities"
+        target_rows[split] = set(windows.target_rows().ravel())
+    assert not target_rows["train"] & target_rows["val"]
+    assert not target_rows["val"] & target_rows["test"]
+    assert not target_rows["train"] & target_rows["test"]
+    # chronological: within each entity, every train target precedes every val target precedes test
+    for name in LENGTHS:
+        rows = {s: [r for r in target_rows[s] if labels[r] == name] for s in SPLITS}
+        assert max(rows["train"]) < min(rows["val"]) and max(rows["val"]) < min(rows["test"])
+    assert set(entity["entity"]) == set(LENGTHS)
+
+
+def test_scaler_is_fit_on_training_rows_only():
+    frame = random_frame(2)
+    bundle = build_timeseries_bundle(data_cfg(), frame)
+    prep = bundle.preprocessor
+    train_rows = set(bundle.splits["train"].target_rows().ravel()) | set(
+        (bundle.splits["train"].starts.numpy()[:, None] + np.arange(7)).ravel())
+    clean = prep.clean(frame)
+    expected = clean.iloc[sorted(train_rows)]["price"].mean()
+    assert prep.feature_scaler.mean_[prep.feature_columns.index("price")] == pytest.approx(expected)
+
+    # wrecking every non-training row changes nothing the scaler or the train windows see
+    future = clean.copy()
+    others = sorted(set(range(len(clean))) - train_rows)
+    future.loc[others, ["price", "sales"]] = 1e6
+    again = build_timeseries_bundle(data_cfg(), future)
+    np.testing.assert_array_equal(again.preprocessor.feature_scaler.mean_, prep.feature_scaler.mean_)
+    (x1,), y1 = bundle.splits["train"].batch(np.arange(len(bundle.splits["train"])))
+    (x2,), y2 = again.splits["train"].batch(np.arange(len(again.splits["train"])))
+    assert np.array_equal(x1.numpy(), x2.numpy()) and np.array_equal(y1.numpy(), y2.numpy())
+
+
+def test_target_can_be_left_out_of_the_inputs():
+    bundle = build_timeseries_bundle(data_cfg(include_target_in_inputs=False), random_frame())
+    assert "sales" not in bundle.preprocessor.feature_columns
+    assert bundle.spec["n_features"] == 2
+
+
+def test_multi_step_horizon_shapes():
+    bundle = build_timeseries_bundle(data_cfg(horizon=5), random_frame())
+    (x,), y = bundle.splits["val"].batch(np.arange(4))
+    assert tuple(x.shape) == (4, 7, 3) and tuple(y.shape) == (4, 5, 1)
+
+
+def test_date_split_puts_targets_after_the_boundaries():
+    cfg = data_cfg(split=SplitConfig(val_start="2021-02-10", test_start="2021-03-01"))
+    bundle = build_timeseries_bundle(cfg, random_frame())
+    for split, lo, hi in [("train", None, "2021-02-10"), ("val", "2021-02-10", "2021-03-01"),
+                          ("test", "2021-03-01", None)]:
+        times = bundle.prediction_frame(split, bundle.splits[split].targets().numpy())["timestamp"]
+        assert lo is None or times.min() >= pd.Timestamp(lo)
+        assert hi is None or times.max() < pd.Timestamp(hi)
+
+
+def test_missing_values_are_refused_with_columns_counts_and_the_fix():
+    frame = random_frame()
+    frame.loc[[3, 8, 20], "price"] = np.nan
+    frame.loc[5, "sales"] = np.nan
+    with pytest.raises(DataError) as err:
+        build_timeseries_bundle(data_cfg(), frame)
+    message = str(err.value)
+    assert "price: 3" in message and "sales: 1" in message and "data.fillna=ffill" in message
+
+
+def test_ffill_fills_within_each_series_only():
+    frame = random_frame().sort_values(["shop", "when"]).reset_index(drop=True)
+    first_b = frame.index[frame["shop"] == "b"][0]
+    frame.loc[first_b, "price"] = np.nan  # leading gap of series b: nothing earlier in b to carry forward
+    frame.loc[first_b + 10, "price"] = np.nan
+    bundle = build_timeseries_bundle(data_cfg(fillna="ffill"), frame)
+    clean = bundle.preprocessor.clean(frame)
+    b_rows = clean[clean["shop"] == "b"].reset_index(drop=True)
+    assert len(b_rows) == LENGTHS["b"] - 1  # the leading gap is dropped, not filled from series a
+    assert b_rows.loc[8, "price"] == frame.loc[first_b + 9, "price"]
+
+
+def test_short_series_error_names_the_entity():
+    frame = random_frame()
+    with pytest.raises(DataError, match=r"series 'b' has 61 rows .* sequence_length \+ horizon = 63"):
+        build_timeseries_bundle(data_cfg(sequence_length=60), frame)
+
+
+def test_missing_column_error_names_it_and_lists_what_exists():
+    with pytest.raises(DataError, match=r"data.target_column: column\(s\) \['revenue'\] not in the data; "
+                                        r"available columns: when, shop"):
+        build_timeseries_bundle(data_cfg(target_column="revenue"), random_frame())
+
+
+def test_duplicate_timestamps_without_entity_columns_are_explained():
+    with pytest.raises(DataError, match="add the column that tells series apart to data.entity_columns"):
+        build_timeseries_bundle(data_cfg(entity_columns=[]), random_frame())
