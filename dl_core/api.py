@@ -1,0 +1,51 @@
+"""Python API for notebooks and scripts: the same composition and run as `train.py`, without a CLI.
+
+`compose("model=lstm", "trainer.max_epochs=5")` builds the config exactly as the command line would
+(same config tree, same schema), with a fresh run directory under `outputs/api/`, and `run(cfg)`
+trains it and returns the run directory with its metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from dl_core.run import train
+
+PROJECT_ROOT = Path(os.environ.get("PROJECT_ROOT", Path(__file__).resolve().parents[1]))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    objective: float
+    metrics: dict[str, Any]
+
+
+def compose(*overrides: str, run_dir: str | Path | None = None) -> DictConfig:
+    """Compose `conf/train.yaml` with command-line style overrides; the run dir is fresh unless given."""
+    if run_dir is None:
+        run_dir = PROJECT_ROOT / "outputs" / "api" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+    os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(PROJECT_ROOT / "conf")):
+            return hydra_compose("train", overrides=[f"paths.output_dir={Path(run_dir).resolve()}", *overrides])
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def run(cfg: DictConfig) -> RunResult:
+    """Train one composed config; return where it wrote and what it measured."""
+    objective = train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    return RunResult(run_dir, objective, json.loads((run_dir / "metrics.json").read_text()))
