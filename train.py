@@ -11,7 +11,7 @@ os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 import dl_core  # noqa: E402  (registers the config schemas before Hydra composes)
 from dl_core.errors import DLCoreError  # noqa: E402
-from dl_core.run import train  # noqa: E402
+from dl_core.pipeline import train  # noqa: E402
 
 
 @hydra.main(config_path="conf", config_name="train")

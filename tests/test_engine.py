@@ -18,7 +18,7 @@ from conftest import ROOT, TINY
 from dl_core.engine import checkpoint as ckpt
 from dl_core.engine.checkpoint import atomic_save, load_checkpoint
 from dl_core.errors import ConfigError, TrainingError
-from dl_core.run import train
+from dl_core.pipeline import train
 from dl_core.tracking.files import FileTracker
 
 TIMING = {"train_time_s", "train_samples_per_s"}
@@ -61,11 +61,11 @@ class CrashAfterTwoEpochs(FileTracker):
 
 def test_crashed_run_resumes_to_the_same_result(make_cfg, tmp_path, monkeypatch):
     train(make_cfg(*TINY, "trainer.max_epochs=5", run="straight"))
-    monkeypatch.setattr("dl_core.run.FileTracker", CrashAfterTwoEpochs)
+    monkeypatch.setattr("dl_core.pipeline.FileTracker", CrashAfterTwoEpochs)
     with pytest.raises(KeyboardInterrupt):
         train(make_cfg(*TINY, "trainer.max_epochs=5", run="crashed"))
     assert not (tmp_path / "crashed" / "metrics.json").exists()
-    monkeypatch.setattr("dl_core.run.FileTracker", FileTracker)
+    monkeypatch.setattr("dl_core.pipeline.FileTracker", FileTracker)
     train(make_cfg(f"trainer.resume={tmp_path / 'crashed'}", run="ignored"))
     straight, resumed = comparable(tmp_path / "straight"), comparable(tmp_path / "crashed")
     assert straight[0] == resumed[0]

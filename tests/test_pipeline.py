@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, SHARED_DATA, TINY
 from dl_core.errors import ConfigError
-from dl_core.run import train
+from dl_core.pipeline import train
 
 METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {
     f"{split}_{metric}{scale}" for split in ("val", "test") for metric in ("mse", "mae", "rmse")
