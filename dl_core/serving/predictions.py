@@ -63,7 +63,8 @@ def _target_times(rows: pd.DataFrame, prep: TimeSeriesPreprocessor, target_rows:
 def tabular(model: nn.Module, prep: Any, frame: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     """One row per input row: the prediction, and for classification the probability of each class."""
     x_num, x_cat = prep.transform_features(frame)
-    outputs = batched(model, (torch.as_tensor(x_num), torch.as_tensor(x_cat)), batch_size)
+    inputs = (torch.tensor(x_num, dtype=torch.float32), torch.tensor(x_cat, dtype=torch.int64))
+    outputs = batched(model, inputs, batch_size)
     if prep.task == "regression":
         return pd.DataFrame({"predicted": np.asarray(prep.inverse_target(outputs)).reshape(-1)})
     classes = list(prep.classes)
