@@ -61,7 +61,7 @@ def test_regression_gives_one_prediction_per_row_in_original_units() -> None:
     out = run.predict(FRAME)
     x_num, x_cat = run.preprocessor.transform_features(FRAME)
     with torch.no_grad():
-        expected = run.model(torch.from_numpy(x_num), torch.from_numpy(x_cat)).numpy().ravel() * 100 + 5
+        expected = run.model(torch.tensor(x_num), torch.tensor(x_cat)).numpy().ravel() * 100 + 5
     assert list(out.columns) == ["predicted"]
     np.testing.assert_allclose(out["predicted"], expected, rtol=1e-6)
 
