@@ -165,7 +165,8 @@ def inference_windows(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> tuple
     """
     offsets = _entity_offsets(rows, prep)
     length, horizon = prep.sequence_length, prep.horizon
-    starts = [np.append(np.arange(lo, hi - length - horizon + 1), hi - length) for lo, hi in zip(offsets[:-1], offsets[1:])]
+    starts = [np.append(np.arange(lo, hi - length - horizon + 1), hi - length)
+              for lo, hi in zip(offsets[:-1], offsets[1:])]
     ends = [np.full(s.size, hi) for s, hi in zip(starts, offsets[1:])]
     return np.concatenate(starts).astype(np.int64), np.concatenate(ends).astype(np.int64)
 
