@@ -174,6 +174,43 @@ class ObjectiveConfig:
                  f"must be minimize or maximize (got {self.direction!r})")
 
 
+@dataclass
+class PredictDataConfig:
+    path: Optional[str] = None
+
+
+@dataclass
+class PredictConfig:
+    """predict.py: a trained run directory and a file of new rows."""
+
+    run_dir: Optional[str] = None
+    data: PredictDataConfig = field(default_factory=PredictDataConfig)
+    output: Optional[str] = None
+    threads: Optional[int] = None
+
+    def validate(self) -> None:
+        _require(bool(self.run_dir), "run_dir", "is required: pass run_dir=outputs/train/runs/<timestamp>")
+        _require(bool(self.data.path), "data.path", "is required: pass data.path=/path/to/new_rows.csv")
+        _require(self.threads is None or self.threads >= 1, "threads", f"must be >= 1 or null (got {self.threads})")
+
+
+@dataclass
+class ServeConfig:
+    """serve.py: a trained run directory behind an HTTP address."""
+
+    run_dir: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_rows: int = 10000
+    threads: Optional[int] = None
+
+    def validate(self) -> None:
+        _require(bool(self.run_dir), "run_dir", "is required: pass run_dir=outputs/train/runs/<timestamp>")
+        _require(0 <= self.port <= 65535, "port", f"must be in 0..65535 (got {self.port}), e.g. port=8000")
+        _require(self.max_rows >= 1, "max_rows", f"must be >= 1 (got {self.max_rows})")
+        _require(self.threads is None or self.threads >= 1, "threads", f"must be >= 1 or null (got {self.threads})")
+
+
 def register_configs() -> None:
     """Put the schemas where the YAML defaults lists look for them (`<group>/<name>_schema`)."""
     store = ConfigStore.instance()
@@ -181,6 +218,8 @@ def register_configs() -> None:
     store.store(group="model", name="lstm_schema", node=LSTMConfig)
     store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
     store.store(group="hardware", name="hardware_schema", node=HardwareConfig)
+    store.store(name="predict_schema", node=PredictConfig)
+    store.store(name="serve_schema", node=ServeConfig)
 
 
 def validate(cfg: DictConfig) -> None:

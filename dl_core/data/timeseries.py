@@ -156,6 +156,21 @@ def window_starts(offsets: np.ndarray, bounds: list[tuple[int, int, int]], seque
     return {name: np.concatenate(parts) if parts else np.empty(0, np.int64) for name, parts in out.items()}
 
 
+def inference_windows(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of new, cleaned rows: (starts, entity end row of each window).
+
+    Every complete window of each entity (its targets are known rows), then the entity's last
+    window, whose targets lie beyond its last row: the forecast. Entities need at least
+    `sequence_length` rows (callers check first, to name the short series).
+    """
+    offsets = _entity_offsets(rows, prep)
+    length, horizon = prep.sequence_length, prep.horizon
+    starts = [np.append(np.arange(lo, hi - length - horizon + 1), hi - length)
+              for lo, hi in zip(offsets[:-1], offsets[1:])]
+    ends = [np.full(s.size, hi) for s, hi in zip(starts, offsets[1:])]
+    return np.concatenate(starts).astype(np.int64), np.concatenate(ends).astype(np.int64)
+
+
 def forecast_frame(split: WindowSplit, predictions: np.ndarray, prep: TimeSeriesPreprocessor,
                    timestamps: np.ndarray, entities: np.ndarray) -> pd.DataFrame:
     """One row per (window, step, target) in original units: timestamp, entity, step, actual, predicted."""

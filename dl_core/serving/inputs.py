@@ -1,0 +1,98 @@
+"""Input checks for prediction, one implementation for predict.py, the HTTP service and notebooks.
+
+The run's fitted preprocessing says which columns a request needs and of what type. From that
+one `InputSchema` come the pydantic row model (FastAPI validates request bodies with it, and
+`validate_frame` validates CSV rows with the same model) and the history check for time series.
+A failed check is an `InputError` that names the field, so the server can answer 422 with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Optional, Union
+
+import pandas as pd
+
+from dl_core.errors import DataError
+
+NUMBER, LABEL, TIME = "number", "string|integer", "timestamp (ISO string or number)"
+
+
+class InputError(DataError):
+    """Rows that cannot be predicted on; `loc` is the path of the bad field inside `rows`."""
+
+    def __init__(self, loc: tuple[Any, ...], message: str):
+        super().__init__(f"rows{''.join(f'[{part!r}]' for part in loc)}: {message}")
+        self.loc, self.reason = loc, message
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """Columns a prediction request must carry, their types, and the history a series needs."""
+
+    columns: dict[str, str]
+    nullable: frozenset[str] = frozenset()
+    entity_columns: tuple[str, ...] = ()
+    timestamp_column: Optional[str] = None
+    min_history: int = 1
+
+    @classmethod
+    def for_run(cls, task: str, prep: Any) -> "InputSchema":
+        if task == "forecast":
+            values = list(dict.fromkeys([*prep.feature_columns, *prep.target_columns]))
+            columns = {**{c: LABEL for c in prep.entity_columns},
+                       **({prep.timestamp_column: TIME} if prep.timestamp_column else {}),
+                       **{c: NUMBER for c in values}}
+            nullable = frozenset(values) if prep.fillna else frozenset()
+            return cls(columns, nullable, tuple(prep.entity_columns), prep.timestamp_column, prep.sequence_length)
+        return cls({**{c: NUMBER for c in prep.numeric_columns}, **{c: LABEL for c in prep.categorical_columns}})
+
+    @cached_property
+    def row_model(self) -> type:
+        """The pydantic model of one row (FastAPI validates request bodies with it and documents it)."""
+        from pydantic import create_model
+
+        types = {NUMBER: float, LABEL: Union[str, int], TIME: Union[str, int, float]}
+        fields = {name: (Optional[types[kind]] if name in self.nullable else types[kind], ...)
+                  for name, kind in self.columns.items()}
+        return create_model("Row", **fields)
+
+    def validate_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Check a file's rows with the same row model the server uses; return them as the server would."""
+        from pydantic import TypeAdapter, ValidationError
+
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise InputError((), f"column(s) {missing} missing; the run needs {list(self.columns)}")
+        frame = frame[list(self.columns)]
+        time = self.timestamp_column
+        if time and pd.api.types.is_datetime64_any_dtype(frame[time]):
+            frame = frame.assign(**{time: frame[time].map(pd.Timestamp.isoformat)})
+        records = frame.astype(object).where(frame.notna(), None)
+        try:
+            rows = TypeAdapter(list[self.row_model]).validate_python(records.to_dict("records"))
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise InputError(tuple(first["loc"]), f"{first['msg']} (got {first.get('input')!r})") from None
+        return self.frame(rows)
+
+    def frame(self, rows: list[Any]) -> pd.DataFrame:
+        """Validated pydantic rows -> frame in schema column order, numbers as float (None as NaN)."""
+        frame = pd.DataFrame([row.model_dump() for row in rows], columns=list(self.columns))
+        numbers = [c for c, kind in self.columns.items() if kind == NUMBER]
+        frame[numbers] = frame[numbers].astype(float)
+        return frame
+
+    def check_history(self, rows: pd.DataFrame) -> None:
+        """Every series needs a full input window; name the first that is too short."""
+        if not self.entity_columns:
+            counts = pd.Series({"all": len(rows)})
+        else:
+            counts = rows.groupby(list(self.entity_columns), sort=False).size()
+        short = counts[counts < self.min_history]
+        if not short.empty:
+            name = short.index[0]
+            raise InputError((), f"series {name!r} has {int(short.iloc[0])} row(s) after cleaning but the model "
+                                 f"needs sequence_length={self.min_history} rows of history; send more rows")
+

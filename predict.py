@@ -1,0 +1,27 @@
+"""Predict on new rows with a trained run: `python predict.py run_dir=<run> data.path=<new.csv>`."""
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
+
+import dl_core  # noqa: E402,F401  (registers the config schemas before Hydra composes)
+from dl_core.errors import DLCoreError  # noqa: E402
+from dl_core.serving.batch import predict_file  # noqa: E402
+
+
+@hydra.main(config_path="conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    try:
+        print(predict_file(cfg))
+    except DLCoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
