@@ -36,7 +36,7 @@ def quick_run(run_dir: Path) -> Path:
     from hydra import compose, initialize_config_dir
 
     import dl_core  # noqa: F401  (registers the schemas)
-    from dl_core.run import train
+    from dl_core.pipeline import train
 
     with initialize_config_dir(str(ROOT / "conf")):
         cfg = compose("train", overrides=[f"paths.output_dir={run_dir}", "trainer.max_epochs=1",

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, TINY, compose_config
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError
-from dl_core.run import train
+from dl_core.pipeline import train
 from dl_core.serving import load_run
 from dl_core.serving.inputs import InputError
 
