@@ -152,6 +152,7 @@ class HardwareConfig:
     precision: str = "32"
     threads: Optional[int] = None
     compile: bool = False
+    distributed: bool = False  # DDP across the ranks torchrun starts (hardware=ddp)
 
     def validate(self, prefix: str) -> None:
         _require(self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
