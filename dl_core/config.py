@@ -182,6 +182,11 @@ def register_configs() -> None:
     store.store(group="model", name="lstm_schema", node=LSTMConfig)
     store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
     store.store(group="hardware", name="hardware_schema", node=HardwareConfig)
+    try:  # the `cluster` extra: the SLURM launcher's schema, under this project's naming rule
+        from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+    except ImportError:
+        return
+    store.store(group="hydra/launcher", name="submitit_slurm_schema", node=SlurmQueueConf)
 
 
 def validate(cfg: DictConfig) -> None:
