@@ -152,6 +152,7 @@ class HardwareConfig:
     precision: str = "32"
     threads: Optional[int] = None
     compile: bool = False
+    distributed: bool = False  # DDP across the ranks torchrun starts (hardware=ddp)
 
     def validate(self, prefix: str) -> None:
         _require(self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
@@ -220,6 +221,16 @@ def register_configs() -> None:
     store.store(group="hardware", name="hardware_schema", node=HardwareConfig)
     store.store(name="predict_schema", node=PredictConfig)
     store.store(name="serve_schema", node=ServeConfig)
+    _register_slurm_launcher_schema(store)
+
+
+def _register_slurm_launcher_schema(store: ConfigStore) -> None:
+    """The `cluster` extra's SLURM launcher schema, when installed, under this project's naming rule."""
+    try:
+        from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+    except ImportError:
+        return
+    store.store(group="hydra/launcher", name="submitit_slurm_schema", node=SlurmQueueConf)
 
 
 def validate(cfg: DictConfig) -> None:

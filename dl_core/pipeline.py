@@ -12,6 +12,7 @@ from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.engine import fit, predict, resolve_hardware
 from dl_core.engine.checkpoint import load_checkpoint, seed_everything
+from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError
 from dl_core.models import build_model, check_model_fits_data
@@ -21,13 +22,22 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> float:
-    """Train and evaluate one run; return the objective metric for a sweeper."""
+    """Train and evaluate one run; return the objective metric for a sweeper.
+
+    Under `torchrun ... hardware=ddp` every rank runs this in rank 0's run dir; only rank 0 writes.
+    """
+    with process_group(cfg.hardware) as ddp:
+        return train_process(ddp.share_run_dir(cfg), ddp)
+
+
+def train_process(cfg: DictConfig, ddp: Distributed) -> float:
+    """This process's part of the run (the whole run outside DDP)."""
     cfg, resume = resolve_resume(cfg)
     validate(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
-    hw = resolve_hardware(cfg.hardware)
+    hw = ddp.place(resolve_hardware(cfg.hardware))
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
     bundle = build_bundle(cfg.data)
     model = build_model(cfg.model, bundle.spec)
@@ -39,7 +49,7 @@ def train(cfg: DictConfig) -> float:
     bundle = bundle.to(hw.device)
     model.to(hw.device)
     result = fit(model, bundle, cfg.trainer, hw, run_dir, seed=cfg.seed, artifacts=artifacts,
-                 trackers=[FileTracker(run_dir)], resume=resume)
+                 trackers=[FileTracker(run_dir)] if ddp.is_main else [], resume=resume, ddp=ddp)
 
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch, "epochs": result.epochs, "stopped_early": result.stopped_early,
@@ -51,12 +61,13 @@ def train(cfg: DictConfig) -> float:
     for split in ("val", "test"):
         outputs = predict(model, bundle.splits[split], hw, cfg.trainer.eval_batch_size).cpu().numpy()
         metrics.update(split_metrics(bundle, split, outputs))
-        if split == "test":
+        if split == "test" and ddp.is_main:
             frame = bundle.prediction_frame("test", outputs)
             frame.to_csv(run_dir / "predictions_test.csv", index=False)
             plot_forecast(frame, run_dir / "forecast.png")
-    write_json(metrics, run_dir / "metrics.json")
-    plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
+    if ddp.is_main:
+        write_json(metrics, run_dir / "metrics.json")
+        plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
     log.info("best epoch %d of %d | val_loss %.5f | test_mse %.5f | %s", result.best_epoch, result.epochs,
              result.best_val_loss, metrics.get("test_mse", float("nan")), run_dir)
     return objective(metrics, cfg.objective.metric)

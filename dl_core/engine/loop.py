@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from dl_core.data.bundle import DataBundle, Split
 from dl_core.engine.checkpoint import FORMAT_VERSION, atomic_save, capture_rng, restore_rng
+from dl_core.engine.distributed import SINGLE, Distributed
 from dl_core.engine.hardware import Hardware
 from dl_core.engine.metrics import loss_for
 from dl_core.errors import TrainingError
@@ -62,17 +63,20 @@ class EarlyStopping:
 
 
 def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_dir: Path, *, seed: int,
-        artifacts: dict[str, Any], trackers: Sequence[Tracker] = (), resume: dict[str, Any] | None = None) -> FitResult:
+        artifacts: dict[str, Any], trackers: Sequence[Tracker] = (), resume: dict[str, Any] | None = None,
+        ddp: Distributed = SINGLE) -> FitResult:
     """Train `model` on `bundle` in place and leave the best weights loaded.
 
     `artifacts` (fitted preprocessing, resolved config, data spec) goes into every checkpoint so a
-    checkpoint alone is enough to predict.
+    checkpoint alone is enough to predict. Under DDP (`ddp`) each rank trains on its shard of the
+    epoch's permutation, losses are averaged over ranks and only rank 0 writes checkpoints.
     """
     ckpt_dir = run_dir / "checkpoints"
     train_split, val_split = bundle.splits["train"], bundle.splits["val"]
     n_train, batch_size = len(train_split), int(trainer.batch_size)
     loss_fn = loss_for(bundle.task)
-    net = torch.compile(model) if hw.compile else model
+    net = ddp.wrap(model, hw)
+    net = torch.compile(net) if hw.compile else net
     optimizer = torch.optim.AdamW(parameter_groups(model, trainer.weight_decay), lr=trainer.lr)
     scheduler = build_scheduler(optimizer, trainer)
     scaler = torch.amp.GradScaler(hw.device.type) if hw.needs_grad_scaler else None
@@ -107,7 +111,7 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
 
     done = resume is not None and (resume["finished"] or stopper.should_stop)
     bar = tqdm(total=trainer.max_epochs, initial=start_epoch - 1, desc="epochs", unit="ep",
-               disable=not trainer.progress_bar or done, dynamic_ncols=True, leave=False)
+               disable=not trainer.progress_bar or done or not ddp.is_main, dynamic_ncols=True, leave=False)
     epoch = start_epoch - 1
     for epoch in range(start_epoch, trainer.max_epochs + 1):
         if done:
@@ -115,8 +119,8 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
         tick = time.perf_counter()
         model.train()
         total = torch.zeros((), device=hw.device)
-        perm = torch.randperm(n_train, generator=shuffle).to(hw.device)
-        for start in range(0, n_train, batch_size):
+        perm = ddp.shard(torch.randperm(n_train, generator=shuffle)).to(hw.device)
+        for start in range(0, len(perm), batch_size):
             idx = perm[start:start + batch_size]
             inputs, target = train_split.batch(idx)
             with hw.autocast():
@@ -134,8 +138,9 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
                 clip_gradients(model, trainer.grad_clip)
                 optimizer.step()
             total += loss.detach() * idx.numel()
-        train_loss = float(total) / n_train
-        val_loss = float(loss_fn(predict(net, val_split, hw, trainer.eval_batch_size), val_split.targets().float()))
+        train_loss = ddp.average(total, len(perm))
+        val_loss = ddp.from_main(float(loss_fn(predict(net, val_split, hw, trainer.eval_batch_size),
+                                               val_split.targets().float())))
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise TrainingError(f"non-finite loss at epoch {epoch} (train {train_loss}, val {val_loss}); "
                                 f"lower trainer.lr (now {trainer.lr}), set trainer.grad_clip, or use "
@@ -152,8 +157,9 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
         finished = stopper.should_stop or epoch == trainer.max_epochs
         if improved:
             best_state = copy.deepcopy(model.state_dict())
-            atomic_save(checkpoint(epoch, best_state, finished), ckpt_dir / "best.ckpt")
-        if finished or epoch % trainer.checkpoint_every == 0:
+            if ddp.is_main:
+                atomic_save(checkpoint(epoch, best_state, finished), ckpt_dir / "best.ckpt")
+        if ddp.is_main and (finished or epoch % trainer.checkpoint_every == 0):
             atomic_save(checkpoint(epoch, model.state_dict(), finished), ckpt_dir / "last.ckpt")
         for tracker in trackers:
             tracker.log_epoch(history)
