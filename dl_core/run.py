@@ -15,7 +15,8 @@ from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError
 from dl_core.models import build_model, check_model_fits_data
-from dl_core.tracking.files import FileTracker, plot_forecast, plot_learning_curve, write_json
+from dl_core.tracking import RunTracker, build_trackers
+from dl_core.tracking.files import plot_forecast, plot_learning_curve
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,12 @@ def train(cfg: DictConfig) -> float:
     validate(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with build_trackers(cfg, run_dir) as trackers:
+        return train_tracked(cfg, run_dir, resume, trackers)
+
+
+def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None, trackers: list[RunTracker]) -> float:
+    """The run itself, inside its trackers: a failure here still closes them (W&B marks the run failed)."""
     seed_everything(cfg.seed)
     hw = resolve_hardware(cfg.hardware)
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
@@ -39,7 +46,7 @@ def train(cfg: DictConfig) -> float:
     bundle = bundle.to(hw.device)
     model.to(hw.device)
     result = fit(model, bundle, cfg.trainer, hw, run_dir, seed=cfg.seed, artifacts=artifacts,
-                 trackers=[FileTracker(run_dir)], resume=resume)
+                 trackers=trackers, resume=resume)
 
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch, "epochs": result.epochs, "stopped_early": result.stopped_early,
@@ -55,7 +62,8 @@ def train(cfg: DictConfig) -> float:
             frame = bundle.prediction_frame("test", outputs)
             frame.to_csv(run_dir / "predictions_test.csv", index=False)
             plot_forecast(frame, run_dir / "forecast.png")
-    write_json(metrics, run_dir / "metrics.json")
+    for tracker in trackers:
+        tracker.log_summary(metrics)
     plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
     log.info("best epoch %d of %d | val_loss %.5f | test_mse %.5f | %s", result.best_epoch, result.epochs,
              result.best_val_loss, metrics.get("test_mse", float("nan")), run_dir)
