@@ -104,6 +104,7 @@ def write_plots(study: Any, sweep_dir: Path, metric: str) -> None:
     from optuna.exceptions import ExperimentalWarning
     from optuna.trial import TrialState
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # slice plots of categorical params log per axis
     plots = {"optimization_history": ovm.plot_optimization_history, "slice": ovm.plot_slice}
     if len(study.get_trials(states=(TrialState.COMPLETE,))) >= 2 and study.best_params:
         plots["param_importances"] = ovm.plot_param_importances
