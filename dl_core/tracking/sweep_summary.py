@@ -46,7 +46,10 @@ class SweepSummary(Callback):
         if counts["failed_this_launch"]:
             log.error("%d of %d trials of this sweep failed (see trials.csv and the trials' logs)",
                       counts["failed_this_launch"], counts["trials_this_launch"])
-            sys.exit(EXIT_TRIALS_FAILED)
+            # Hydra calls this hook from a `finally`: when the sweeper itself is raising (a
+            # `max_failure_rate` below 1.0 was exceeded), its error is the one to report.
+            if sys.exc_info()[1] is None:
+                sys.exit(EXIT_TRIALS_FAILED)
 
 
 def load_study(config: DictConfig) -> Any | None:
