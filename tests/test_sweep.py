@@ -59,8 +59,9 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
 
 
 def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
-    """lr=1e30 makes the loss non-finite (TrainingError in the job); grid sampling runs both choices,
-    the failing one first, each with its W&B offline run (joblib parallelism: see the README command)."""
+    """lr=1e30 makes the loss non-finite (TrainingError in the job); grid sampling runs both choices, each
+    with its W&B offline run. The seeded grid order puts the failing trial first: hydra-optuna-sweeper
+    1.4.0rc3 crashes when the *last* grid point fails (GridSampler stops the study inside `tell`)."""
     sweep_dir = tmp_path / "sweep"
     # Grid sampling needs every searched key discrete, so the others are one-value choices.
     done = sweep(sweep_dir, "hydra/sweeper/sampler=grid", "trainer.lr=choice(1e-3,1e30)", "model.dropout=choice(0.0)",
