@@ -47,6 +47,7 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
 
     trials = pd.read_csv(sweep_dir / "trials.csv")
     assert list(trials["number"]) == [0, 1]
+    assert trials["params_trainer.lr"].nunique() == 2  # the second launch does not replay the first's suggestion
     assert {"state", "val_loss", "duration_s", "params_trainer.lr", "params_model.dropout"} <= set(trials.columns)
     assert trials["val_loss"].notna().all()
     best = OmegaConf.load(sweep_dir / "best_params.yaml")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,21 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Create the sweep dir (the SQLite file lives there and Optuna opens it before any job runs) and
-        remember how many trials the study already has, to tell this launch's trials from earlier ones."""
+        remember how many trials the study already has, to tell this launch's trials from earlier ones.
+
+        A launch that continues a study offsets the sampler seed by that count: with the same seed, a
+        fresh sampler would replay the first launch's suggestions. The sweeper is built from this same
+        config right after this hook, and every launch stays reproducible.
+        """
         Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
         study = load_study(config)
         self.first_trial = len(study.trials) if study is not None else 0
+        seed = OmegaConf.select(config, "hydra.sweeper.sampler.seed")
+        if self.first_trial and seed is not None:
+            with read_write(config.hydra.sweeper.sampler):
+                config.hydra.sweeper.sampler.seed = int(seed) + self.first_trial
+            log.info("continuing study %s after %d trials: sampler seed %d", config.hydra.sweeper.study_name,
+                     self.first_trial, config.hydra.sweeper.sampler.seed)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         study = load_study(config)
@@ -75,15 +86,15 @@ def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int) ->
     trials["duration_s"] = trials.pop("duration").dt.total_seconds()
     trials.to_csv(sweep_dir / "trials.csv", index=False)
 
-    def count(states: tuple[TrialState, ...], since: int = 0) -> int:
-        return sum(t.state in states and t.number >= since for t in study.trials)
+    def count(state: TrialState, since: int = 0) -> int:
+        return sum(t.state == state and t.number >= since for t in study.trials)
 
     counts = {
         "trials": len(study.trials),
-        "complete": count((TrialState.COMPLETE,)),
-        "failed": count((TrialState.FAIL,)),
+        "complete": count(TrialState.COMPLETE),
+        "failed": count(TrialState.FAIL),
         "trials_this_launch": len(study.trials) - first_trial,
-        "failed_this_launch": count((TrialState.FAIL,), first_trial),
+        "failed_this_launch": count(TrialState.FAIL, first_trial),
     }
     best: dict[str, Any] = {"study_name": study.study_name, "direction": study.direction.name.lower(),
                             "objective": metric, **counts}
