@@ -8,7 +8,6 @@ them before any work starts and raises `ConfigError` naming the full key and a v
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -16,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from dl_core.errors import ConfigError
+from dl_core.sweep import register_resolvers
 
 FILLNA_CHOICES = ("ffill", "bfill", "interpolate", "zero", "drop")
 PRECISION_CHOICES = ("32", "bf16-mixed", "16-mixed", "auto")
@@ -199,14 +199,9 @@ class ObjectiveConfig:
                  f"must be minimize or maximize (got {self.direction!r})")
 
 
-def sweep_batch(launcher_jobs: int) -> int:
-    """Trials the Optuna sweeper asks per batch: the launcher's parallelism (joblib's -1 = all CPUs)."""
-    return (os.cpu_count() or 1) if launcher_jobs < 1 else launcher_jobs
-
-
 def register_configs() -> None:
     """Put the schemas where the YAML defaults lists look for them (`<group>/<name>_schema`)."""
-    OmegaConf.register_resolver("sweep_batch", sweep_batch, replace=True)
+    register_resolvers()
     store = ConfigStore.instance()
     store.store(group="data", name="timeseries_schema", node=TimeSeriesDataConfig)
     store.store(group="model", name="lstm_schema", node=LSTMConfig)

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, OmegaConf
+
+from dl_core.sweep import load_study
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +34,13 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Create the sweep dir (the SQLite file lives there and Optuna opens it before any job runs) and
-        remember how many trials the study already has, to tell this launch's trials from earlier ones.
-
-        A launch that continues a study offsets the sampler seed by that count: with the same seed, a
-        fresh sampler would replay the first launch's suggestions. The sweeper is built from this same
-        config right after this hook, and every launch stays reproducible.
-        """
+        remember how many trials the study already has, to tell this launch's trials from earlier ones."""
         Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
-        study = load_study(config)
+        study = load_study(config.hydra.sweeper.storage, config.hydra.sweeper.study_name)
         self.first_trial = len(study.trials) if study is not None else 0
-        seed = OmegaConf.select(config, "hydra.sweeper.sampler.seed")
-        if self.first_trial and seed is not None:
-            with read_write(config.hydra.sweeper.sampler):
-                config.hydra.sweeper.sampler.seed = int(seed) + self.first_trial
-            log.info("continuing study %s after %d trials: sampler seed %d", config.hydra.sweeper.study_name,
-                     self.first_trial, config.hydra.sweeper.sampler.seed)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        study = load_study(config)
+        study = load_study(config.hydra.sweeper.storage, config.hydra.sweeper.study_name)
         if study is None:
             log.warning("no Optuna study to summarize: set hydra.sweeper.storage to keep trials")
             return
@@ -61,20 +52,6 @@ class SweepSummary(Callback):
             # `max_failure_rate` below 1.0 was exceeded), its error is the one to report.
             if sys.exc_info()[1] is None:
                 sys.exit(EXIT_TRIALS_FAILED)
-
-
-def load_study(config: DictConfig) -> Any | None:
-    """The sweep's study from its storage, or None when the storage is in memory or holds no such study."""
-    import optuna
-
-    storage, name = config.hydra.sweeper.storage, config.hydra.sweeper.study_name
-    if storage is None or name is None:
-        return None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return None
 
 
 def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int) -> dict[str, int]:
