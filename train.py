@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
@@ -19,6 +21,8 @@ def main(cfg: DictConfig) -> float:
     try:
         return train(cfg)
     except DLCoreError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # a sweep job: the sweeper records the trial as failed and goes on with the others
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 

@@ -15,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from dl_core.errors import ConfigError
+from dl_core.sweep import register_resolvers
 
 FILLNA_CHOICES = ("ffill", "bfill", "interpolate", "zero", "drop")
 PRECISION_CHOICES = ("32", "bf16-mixed", "16-mixed", "auto")
@@ -163,6 +164,30 @@ class HardwareConfig:
                  f"must be >= 1 or null for the default (got {self.threads})")
 
 
+WANDB_MODE_CHOICES = ("auto", "online", "offline", "disabled")
+
+
+@dataclass
+class WandbLoggerConfig:
+    """Weights & Biases run settings; `group: null` means the sweep's name for multirun jobs."""
+
+    backend: str = "wandb"
+    project: str = "dl_core"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+    job_type: str = "train"
+    name: Optional[str] = None
+    mode: str = "auto"
+    tags: List[str] = field(default_factory=list)
+    log_model: bool = False
+
+    def validate(self, prefix: str) -> None:
+        _require(self.mode in WANDB_MODE_CHOICES, f"{prefix}.mode",
+                 f"must be one of {', '.join(WANDB_MODE_CHOICES)} (got {self.mode!r}); auto = online when "
+                 "logged in (`wandb login`), else offline")
+        _require(bool(self.project), f"{prefix}.project", f"must name a W&B project, e.g. {prefix}.project=dl_core")
+
+
 @dataclass
 class ObjectiveConfig:
     """The metric `train` returns to the sweeper, read from the run's final metrics."""
@@ -214,11 +239,13 @@ class ServeConfig:
 
 def register_configs() -> None:
     """Put the schemas where the YAML defaults lists look for them (`<group>/<name>_schema`)."""
+    register_resolvers()
     store = ConfigStore.instance()
     store.store(group="data", name="timeseries_schema", node=TimeSeriesDataConfig)
     store.store(group="model", name="lstm_schema", node=LSTMConfig)
     store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
     store.store(group="hardware", name="hardware_schema", node=HardwareConfig)
+    store.store(group="logger", name="wandb_schema", node=WandbLoggerConfig)
     store.store(name="predict_schema", node=PredictConfig)
     store.store(name="serve_schema", node=ServeConfig)
     _register_slurm_launcher_schema(store)
@@ -235,7 +262,7 @@ def _register_slurm_launcher_schema(store: ConfigStore) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Check every range and choice in the composed config; raise `ConfigError` on the first bad key."""
-    for group in ("data", "model", "trainer", "hardware"):
+    for group in ("data", "model", "trainer", "hardware", "logger"):
         node = cfg.get(group)
         if node is None:
             raise ConfigError(f"{group}: no config selected; pass e.g. {group}=<name> (see conf/{group}/)")

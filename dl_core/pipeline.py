@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError
 from dl_core.models import build_model, check_model_fits_data
-from dl_core.tracking.files import FileTracker, plot_forecast, plot_learning_curve, write_json
+from dl_core.tracking import RunTracker, build_trackers
+from dl_core.tracking.files import plot_forecast, plot_learning_curve
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,14 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     validate(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with build_trackers(cfg, run_dir) if ddp.is_main else nullcontext([]) as trackers:
+        return train_tracked(cfg, run_dir, resume, trackers, ddp)
+
+
+def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None, trackers: list[RunTracker],
+                  ddp: Distributed) -> float:
+    """The run itself, inside its trackers (only rank 0 has any): a failure here still closes them (W&B
+    marks the run failed)."""
     seed_everything(cfg.seed)
     hw = ddp.place(resolve_hardware(cfg.hardware))
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
@@ -49,7 +59,7 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     bundle = bundle.to(hw.device)
     model.to(hw.device)
     result = fit(model, bundle, cfg.trainer, hw, run_dir, seed=cfg.seed, artifacts=artifacts,
-                 trackers=[FileTracker(run_dir)] if ddp.is_main else [], resume=resume, ddp=ddp)
+                 trackers=trackers, resume=resume, ddp=ddp)
 
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch, "epochs": result.epochs, "stopped_early": result.stopped_early,
@@ -65,8 +75,9 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
             frame = bundle.prediction_frame("test", outputs)
             frame.to_csv(run_dir / "predictions_test.csv", index=False)
             plot_forecast(frame, run_dir / "forecast.png")
+    for tracker in trackers:
+        tracker.log_summary(metrics)
     if ddp.is_main:
-        write_json(metrics, run_dir / "metrics.json")
         plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
     log.info("best epoch %d of %d | val_loss %.5f | test_mse %.5f | %s", result.best_epoch, result.epochs,
              result.best_val_loss, metrics.get("test_mse", float("nan")), run_dir)

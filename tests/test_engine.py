@@ -61,11 +61,11 @@ class CrashAfterTwoEpochs(FileTracker):
 
 def test_crashed_run_resumes_to_the_same_result(make_cfg, tmp_path, monkeypatch):
     train(make_cfg(*TINY, "trainer.max_epochs=5", run="straight"))
-    monkeypatch.setattr("dl_core.pipeline.FileTracker", CrashAfterTwoEpochs)
+    monkeypatch.setattr("dl_core.tracking.FileTracker", CrashAfterTwoEpochs)
     with pytest.raises(KeyboardInterrupt):
         train(make_cfg(*TINY, "trainer.max_epochs=5", run="crashed"))
     assert not (tmp_path / "crashed" / "metrics.json").exists()
-    monkeypatch.setattr("dl_core.pipeline.FileTracker", FileTracker)
+    monkeypatch.setattr("dl_core.tracking.FileTracker", FileTracker)
     train(make_cfg(f"trainer.resume={tmp_path / 'crashed'}", run="ignored"))
     straight, resumed = comparable(tmp_path / "straight"), comparable(tmp_path / "crashed")
     assert straight[0] == resumed[0]

@@ -53,7 +53,7 @@ def test_two_sweeps_started_at_once_add_all_their_trials_to_one_study(tmp_path: 
 def test_slurm_launcher_preset_composes_with_its_common_settings() -> None:
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        with initialize_config_dir(str(ROOT / "conf")):
             cfg = compose("train", overrides=["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
                                               "hydra.launcher.gpus_per_node=4", "hydra.launcher.timeout_min=720",
                                               "hydra.launcher.array_parallelism=8"], return_hydra_config=True)

@@ -17,6 +17,7 @@ class FileTracker:
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / "metrics.csv"
+        self.summary_path = run_dir / "metrics.json"
 
     def log_epoch(self, history: list[dict[str, float]]) -> None:
         tmp = self.path.with_suffix(".csv.tmp")
@@ -25,6 +26,9 @@ class FileTracker:
             writer.writeheader()
             writer.writerows(history)
         os.replace(tmp, self.path)
+
+    def log_summary(self, metrics: dict[str, Any]) -> None:
+        write_json(metrics, self.summary_path)
 
 
 def write_json(payload: dict[str, Any], path: Path) -> None:
