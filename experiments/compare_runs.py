@@ -2,7 +2,8 @@
 
 Used for bf16-mixed vs 32 (does mixed precision cost accuracy?) and for hardware.compile (does
 torch.compile pay for itself?). Every run goes through `dl_core.run.train`, exactly as train.py,
-and the table is read back from each run's metrics.json.
+and the table is read back from each run's metrics.json (and metrics.csv for the last epoch's speed,
+which excludes one-off costs such as compiling).
 
     PYTHONPATH=$PWD python experiments/compare_runs.py --seeds 0 1 \\
         --variants hardware.precision=32 hardware.precision=bf16-mixed [-- <common overrides>]
@@ -17,12 +18,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import pandas as pd
 from hydra import compose, initialize_config_dir
 
 from dl_core.run import train
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ("val_loss", "test_mse_scaled", "test_mse", "test_mae", "epochs", "train_samples_per_s")
+COLUMNS = ("val_loss", "test_mse_scaled", "test_mse", "test_mae", "epochs", "train_samples_per_s",
+           "last_epoch_samples_per_s")
 
 ETTH1_LSTM = ["data=csv_timeseries", f"data.path={ROOT.parent / 'shared' / 'data' / 'ETTh1.csv'}",
               "data.timestamp_column=date", "data.target_column=OT", "data.sequence_length=60",
@@ -34,7 +37,11 @@ def run_once(overrides: list[str], run_dir: Path) -> dict:
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         cfg = compose("train", overrides=[f"paths.output_dir={run_dir}", *overrides])
     train(cfg)
-    return json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    times = pd.read_csv(run_dir / "metrics.csv")["time_s"].to_numpy()
+    last_epoch = times[-1] - (times[-2] if len(times) > 1 else 0.0)
+    metrics["last_epoch_samples_per_s"] = metrics["n_train_samples"] / last_epoch  # steady state: no compiling
+    return metrics
 
 
 def main() -> None:
