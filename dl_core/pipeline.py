@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.engine import fit, predict, resolve_hardware
+from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metrics
@@ -49,15 +50,15 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     seed_everything(cfg.seed)
     hw = ddp.place(resolve_hardware(cfg.hardware))
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
-    bundle = build_bundle(cfg.data)
-    model = build_model(cfg.model, bundle.spec)
+    bundle = build_bundle(cfg.data).to(hw.device)
+    model = build_model(cfg.model, bundle.spec).to(hw.device)
+    with open_dict(cfg):
+        cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, model, bundle, hw)
     config = OmegaConf.to_container(cfg, resolve=True)
     artifacts = {"config": config, "spec": bundle.spec, "task": bundle.task, "preprocessor": bundle.preprocessor}
     log.info("run dir %s | %s | %d train / %d val / %d test samples", run_dir, hw.describe(),
              len(bundle.splits["train"]), len(bundle.splits["val"]), len(bundle.splits["test"]))
 
-    bundle = bundle.to(hw.device)
-    model.to(hw.device)
     result = fit(model, bundle, cfg.trainer, hw, run_dir, seed=cfg.seed, artifacts=artifacts,
                  trackers=trackers, resume=resume, ddp=ddp)
 
@@ -66,7 +67,8 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         "val_loss": result.best_val_loss, "n_train_samples": result.n_train_samples,
         "train_time_s": result.train_time_s,
         "train_samples_per_s": result.n_train_samples * result.epochs / max(result.train_time_s, 1e-9),
-        "n_parameters": sum(p.numel() for p in model.parameters()), **hw.describe(),
+        "n_parameters": sum(p.numel() for p in model.parameters()), "batch_size": cfg.trainer.batch_size,
+        **hw.describe(),
     }
     for split in ("val", "test"):
         outputs = predict(model, bundle.splits[split], hw, cfg.trainer.eval_batch_size).cpu().numpy()

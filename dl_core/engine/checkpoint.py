@@ -7,6 +7,7 @@ checkpoint or the new one, never a partial file.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -20,18 +21,23 @@ from dl_core.errors import ConfigError
 FORMAT_VERSION = 1
 
 
-def atomic_save(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+def atomic_save(payload: dict[str, Any], *paths: Path) -> None:
+    """Write `payload` to every path in `paths`, serialising it once (an epoch's checkpoint is often
+    both `best` and `last`, and serialising dominates the cost of a save)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(buffer.getbuffer())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

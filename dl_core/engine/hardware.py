@@ -57,10 +57,20 @@ def _device(name: str) -> torch.device:
 
 def _precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return "bf16-mixed"
-        return "32"
+        return "bf16-mixed" if supports_bf16(device) else "32"
     if precision == "16-mixed" and device.type != "cuda":
         raise ConfigError("hardware.precision: 16-mixed needs a CUDA GPU; use bf16-mixed or 32 on "
                           f"{device.type}")
     return precision
+
+
+def supports_bf16(device: torch.device) -> bool:
+    """Native bf16 math: Ampere+ GPUs, and CPUs with AVX512-BF16 or AMX (through oneDNN).
+
+    Elsewhere bf16 is emulated, slower than fp32, so `precision=auto` keeps fp32 there.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return False

@@ -157,10 +157,13 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
         finished = stopper.should_stop or epoch == trainer.max_epochs
         if improved:
             best_state = copy.deepcopy(model.state_dict())
-            if ddp.is_main:
-                atomic_save(checkpoint(epoch, best_state, finished), ckpt_dir / "best.ckpt")
-        if ddp.is_main and (finished or epoch % trainer.checkpoint_every == 0):
-            atomic_save(checkpoint(epoch, model.state_dict(), finished), ckpt_dir / "last.ckpt")
+        # An improving epoch's `best` and `last` checkpoints are the same payload: serialise it once,
+        # with `model` and `best_model` sharing storage (torch.save then stores the weights once).
+        paths = [ckpt_dir / "best.ckpt"] if improved else []
+        if finished or epoch % trainer.checkpoint_every == 0:
+            paths.append(ckpt_dir / "last.ckpt")
+        if paths and ddp.is_main:
+            atomic_save(checkpoint(epoch, best_state if improved else model.state_dict(), finished), *paths)
         for tracker in trackers:
             tracker.log_epoch(history)
         bar.update(1)

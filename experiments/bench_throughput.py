@@ -1,0 +1,288 @@
+"""Training throughput of the engine against its compute floor, side by side in one process.
+
+Variants, all training the same initial weights with the same AdamW, gradient clipping (norm 1.0),
+batch size and precision, and all running one validation pass per epoch:
+  floor       bare loop over pre-built tensors, batches sliced with a permuted index
+  engine      `dl_core.engine.fit` on a DataBundle, checkpointing as configured (best + last every epoch)
+  dataloader  the usual hand-written loop over `DataLoader(TensorDataset, shuffle=True)`
+  lightning   `lightning.Trainer` on a LightningModule around the same model (when installed)
+
+Each measurement is the wall time of `--epochs` epochs on `--train-samples` samples, setup included,
+after one untimed warm-up epoch per setting. The CPU is shared, so the variants run in short
+interleaved repeats (rotating order) and the table reports medians.
+
+    PYTHONPATH=$PWD python experiments/bench_throughput.py --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import statistics
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra import compose, initialize_config_dir
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from dl_core.data import build_bundle
+from dl_core.data.bundle import DataBundle
+from dl_core.engine import Hardware, fit
+from dl_core.engine.loop import clip_gradients, parameter_groups
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+GRAD_CLIP = 1.0
+LR = 1e-3
+
+
+@dataclass
+class Case:
+    """One model on one data set: its bundle (for the engine) and the same samples as plain tensors."""
+
+    name: str
+    make_model: Callable[[], nn.Module]
+    bundle: DataBundle
+    train: tuple[tuple[torch.Tensor, ...], torch.Tensor]
+    val: tuple[tuple[torch.Tensor, ...], torch.Tensor]
+
+
+class TensorSplit:
+    """Minimal `dl_core.data.bundle.Split` over pre-built tensors (California's features, target)."""
+
+    def __init__(self, inputs: tuple[torch.Tensor, ...], target: torch.Tensor):
+        self.inputs, self.target = inputs, target
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        return tuple(t[idx] for t in self.inputs), self.target[idx]
+
+    def to(self, device: torch.device) -> "TensorSplit":
+        return TensorSplit(tuple(t.to(device) for t in self.inputs), self.target.to(device))
+
+    def targets(self) -> torch.Tensor:
+        return self.target
+
+
+@functools.lru_cache
+def trainer_config(batch_size: int, epochs: int):
+    """Composed once per setting and outside the timed region: composing is not training."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        cfg = compose("train", overrides=[f"trainer.batch_size={batch_size}", f"trainer.max_epochs={epochs}",
+                                          f"trainer.patience={epochs + 1}", "trainer.progress_bar=false",
+                                          f"trainer.grad_clip={GRAD_CLIP}", f"trainer.lr={LR}"])
+    return cfg.trainer
+
+
+def all_rows(split) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """Materialise every sample of a split (the floor and DataLoader variants start from these)."""
+    return split.batch(torch.arange(len(split)))
+
+
+def lstm_case(n_train: int, n_val: int) -> Case:
+    """ETTh1 through the csv_timeseries data config: L=60, all 7 columns in, OT out."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        cfg = compose("train", overrides=["data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}",
+                                          "data.timestamp_column=date", "data.target_column=OT",
+                                          "data.sequence_length=60"])
+    bundle = build_bundle(cfg.data)
+    splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon)
+              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val))}
+    bundle = DataBundle(bundle.task, splits, bundle.spec, bundle.preprocessor)
+    from dl_core.models.lstm import LSTMForecaster
+
+    def make_model() -> nn.Module:
+        return LSTMForecaster(bundle.spec["n_features"], bundle.spec["n_targets"], hidden_dim=64, num_layers=2)
+
+    return Case("LSTM", make_model, bundle, all_rows(splits["train"]), all_rows(splits["val"]))
+
+
+def california_case(n_train: int, n_val: int) -> Case:
+    """California Housing: 8 standardised numeric features + ocean_proximity, standardised target."""
+    from rtdl_revisiting_models import FTTransformer
+
+    frame = pd.read_csv(DATA / "california_housing.csv").sample(frac=1.0, random_state=0)
+    numeric = frame.drop(columns=["median_house_value", "ocean_proximity"])
+    numeric = numeric.fillna(numeric.median())
+    x = torch.tensor(((numeric - numeric.mean()) / numeric.std()).to_numpy(np.float32))
+    codes, categories = pd.factorize(frame["ocean_proximity"])
+    x_cat = torch.tensor(codes, dtype=torch.int64).unsqueeze(1)
+    target = frame["median_house_value"].to_numpy(np.float32)
+    y = torch.tensor((target - target.mean()) / target.std()).unsqueeze(1)
+    train = TensorSplit((x[:n_train], x_cat[:n_train]), y[:n_train])
+    val = TensorSplit((x[n_train:n_train + n_val], x_cat[n_train:n_train + n_val]), y[n_train:n_train + n_val])
+    bundle = DataBundle("regression", {"train": train, "val": val, "test": val}, {}, None)
+
+    def make_model() -> nn.Module:
+        return FTTransformer(n_cont_features=x.shape[1], cat_cardinalities=[len(categories)], d_out=1,
+                             **FTTransformer.get_default_kwargs())
+
+    return Case("FT-Transformer", make_model, bundle, all_rows(train), all_rows(val))
+
+
+def autocast(precision: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs, target, precision: str) -> torch.Tensor:
+    with autocast(precision):
+        output = model(*inputs)
+    loss = F.mse_loss(output.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    clip_gradients(model, GRAD_CLIP)
+    optimizer.step()
+    return loss.detach()
+
+
+@torch.no_grad()
+def validate(model: nn.Module, val, precision: str, batch_size: int = 1024) -> float:
+    model.eval()
+    inputs, target = val
+    outputs = []
+    for start in range(0, len(target), batch_size):
+        with autocast(precision):
+            outputs.append(model(*(t[start:start + batch_size] for t in inputs)).float())
+    model.train()
+    return float(F.mse_loss(torch.cat(outputs), target))
+
+
+def run_floor(model: nn.Module, case: Case, batch_size: int, precision: str, epochs: int) -> None:
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=LR)
+    inputs, target = case.train
+    shuffle = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(target), generator=shuffle)
+        for start in range(0, len(target), batch_size):
+            idx = perm[start:start + batch_size]
+            train_step(model, optimizer, tuple(t[idx] for t in inputs), target[idx], precision)
+        validate(model, case.val, precision)
+
+
+def run_dataloader(model: nn.Module, case: Case, batch_size: int, precision: str, epochs: int) -> None:
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=LR)
+    inputs, target = case.train
+    loader = DataLoader(TensorDataset(*inputs, target), batch_size=batch_size, shuffle=True)
+    model.train()
+    for _ in range(epochs):
+        for *batch_inputs, batch_target in loader:
+            train_step(model, optimizer, batch_inputs, batch_target, precision)
+        validate(model, case.val, precision)
+
+
+def run_engine(model: nn.Module, case: Case, batch_size: int, precision: str, epochs: int) -> None:
+    hw = Hardware(torch.device("cpu"), precision, torch.get_num_threads(), False)
+    with tempfile.TemporaryDirectory() as run_dir:
+        fit(model, case.bundle, trainer_config(batch_size, epochs), hw, Path(run_dir), seed=0, artifacts={})
+
+
+def run_lightning(model: nn.Module, case: Case, batch_size: int, precision: str, epochs: int) -> None:
+    import lightning as L
+
+    class Module(L.LightningModule):
+        def __init__(self, net: nn.Module):
+            super().__init__()
+            self.net = net
+
+        def training_step(self, batch, _):
+            *inputs, target = batch
+            return F.mse_loss(self.net(*inputs).float(), target)
+
+        def validation_step(self, batch, _):
+            *inputs, target = batch
+            self.log("val_loss", F.mse_loss(self.net(*inputs).float(), target))
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(parameter_groups(self.net, 0.0), lr=LR)
+
+    inputs, target = case.train
+    val_inputs, val_target = case.val
+    train_loader = DataLoader(TensorDataset(*inputs, target), batch_size=batch_size, shuffle=True)
+    val_loader = DataLoader(TensorDataset(*val_inputs, val_target), batch_size=1024)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, precision=precision,
+                            gradient_clip_val=GRAD_CLIP, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                            default_root_dir=run_dir)
+        trainer.fit(Module(model), train_loader, val_loader)
+
+
+def lightning_available() -> bool:
+    try:
+        import lightning  # noqa: F401
+    except ImportError:
+        return False
+    import logging
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    return True
+
+
+def measure(case: Case, batch_size: int, precision: str, epochs: int, repeats: int,
+            variants: dict[str, Callable]) -> dict[str, float]:
+    """Median training samples/s per variant, from interleaved repeats with a rotating order."""
+    torch.manual_seed(0)
+    trainer_config(batch_size, epochs)
+    initial = case.make_model().state_dict()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    run_floor(case.make_model(), case, batch_size, precision, 1)  # warm-up: kernels for these shapes
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            model = case.make_model()
+            model.load_state_dict(copy.deepcopy(initial))
+            torch.manual_seed(1)
+            tick = time.perf_counter()
+            variants[name](model, case, batch_size, precision, epochs)
+            times[name].append(time.perf_counter() - tick)
+    n = len(case.train[1]) * epochs
+    return {name: n / statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-samples", type=int, default=2048)
+    parser.add_argument("--val-samples", type=int, default=1024)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
+    parser.add_argument("--precisions", nargs="+", default=["32", "bf16-mixed"])
+    parser.add_argument("--cases", nargs="+", default=["lstm", "ft_transformer"])
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(args.threads)
+    variants: dict[str, Callable] = {"floor": run_floor, "engine": run_engine, "dataloader": run_dataloader}
+    if lightning_available():
+        variants["lightning"] = run_lightning
+    builders = {"lstm": lstm_case, "ft_transformer": california_case}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.train_samples} train samples x "
+          f"{args.epochs} epochs, median of {args.repeats} interleaved repeats")
+    others = [v for v in variants if v != "floor"]
+    header = f"| model | batch | precision | floor samples/s | {' | '.join(f'{v}/floor' for v in others)} |"
+    print(header)
+    print("|" + "---|" * (4 + len(others)))
+    for key in args.cases:
+        case = builders[key](args.train_samples, args.val_samples)
+        for batch_size in args.batch_sizes:
+            for precision in args.precisions:
+                rates = measure(case, batch_size, precision, args.epochs, args.repeats, variants)
+                ratios = " | ".join(f"{rates[v] / rates['floor']:.2f}" for v in others)
+                print(f"| {case.name} | {batch_size} | {precision} | {rates['floor']:.0f} | {ratios} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

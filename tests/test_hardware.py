@@ -1,0 +1,31 @@
+"""hardware=auto resolves device, threads and precision from the machine and records the choice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from dl_core.engine.hardware import resolve_hardware, supports_bf16
+from dl_core.pipeline import train
+from tests.conftest import TINY
+
+
+def test_auto_precision_is_bf16_exactly_where_the_device_computes_it_natively():
+    hw = resolve_hardware(OmegaConf.create({"device": "cpu", "precision": "auto", "threads": 1, "compile": False}))
+    assert hw.precision == ("bf16-mixed" if supports_bf16(torch.device("cpu")) else "32")
+
+
+def test_hardware_auto_records_what_it_chose_in_metrics(make_cfg):
+    overrides = [o for o in TINY if not o.startswith("hardware")]
+    cfg = make_cfg(*overrides, "hardware=auto", "hardware.threads=1", "trainer.max_epochs=1")
+    train(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert metrics["device"] == str(device)
+    assert metrics["precision"] == ("bf16-mixed" if supports_bf16(device) else "32")
+    assert metrics["threads"] == 1
+    for key in ("n_train_samples", "epochs", "train_time_s"):
+        assert metrics[key] > 0

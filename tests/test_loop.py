@@ -1,0 +1,57 @@
+"""Engine checkpoints: an improving epoch writes `best` and `last` from one payload, and resuming
+from it still ends exactly where an uninterrupted run does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dl_core.data import build_bundle
+from dl_core.engine import fit, resolve_hardware
+from dl_core.engine.checkpoint import load_checkpoint, seed_everything
+from dl_core.models import build_model
+from dl_core.pipeline import train
+from tests.conftest import TINY
+
+
+def test_best_and_last_of_an_improving_epoch_hold_the_same_weights_once(make_cfg):
+    cfg = make_cfg(*TINY, "trainer.max_epochs=1")
+    train(cfg)
+    ckpts = Path(cfg.paths.output_dir) / "checkpoints"
+    best, last = load_checkpoint(ckpts / "best.ckpt"), load_checkpoint(ckpts / "last.ckpt")
+    for name, weights in best["model"].items():
+        assert torch.equal(weights, last["model"][name])
+        assert last["model"][name].untyped_storage().data_ptr() == last["best_model"][name].untyped_storage().data_ptr()
+
+
+class KillAfter:
+    """A tracker that stops the run after `epochs` epochs, as a kill between epochs would."""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def log_epoch(self, history: list[dict[str, float]]) -> None:
+        if len(history) == self.epochs:
+            raise KeyboardInterrupt
+
+
+def fit_run(cfg, resume=None, trackers=()):
+    seed_everything(cfg.seed)
+    hw = resolve_hardware(cfg.hardware)
+    bundle = build_bundle(cfg.data)
+    model = build_model(cfg.model, bundle.spec)
+    fit(model, bundle, cfg.trainer, hw, Path(cfg.paths.output_dir), seed=cfg.seed, artifacts={},
+        trackers=trackers, resume=resume)
+    return model
+
+
+def test_resume_from_shared_payload_ends_like_an_uninterrupted_run(make_cfg):
+    straight = fit_run(make_cfg(*TINY, run="straight"))
+    killed = make_cfg(*TINY, run="killed")
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(killed, trackers=[KillAfter(2)])
+    resumed = fit_run(killed, resume=load_checkpoint(Path(killed.paths.output_dir) / "checkpoints" / "last.ckpt"))
+    for name, weights in straight.state_dict().items():
+        assert torch.equal(weights, resumed.state_dict()[name])
