@@ -15,7 +15,8 @@ from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError
 from dl_core.models import build_model, check_model_fits_data
-from dl_core.tracking.files import FileTracker, plot_forecast, plot_learning_curve, write_json
+from dl_core.tracking.files import FileTracker, plot_learning_curve, write_json
+from dl_core.tracking.plots import plot_test_predictions
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def train(cfg: DictConfig) -> float:
         if split == "test":
             frame = bundle.prediction_frame("test", outputs)
             frame.to_csv(run_dir / "predictions_test.csv", index=False)
-            plot_forecast(frame, run_dir / "forecast.png")
+            plot_test_predictions(bundle.task, frame, run_dir)
     write_json(metrics, run_dir / "metrics.json")
     plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
     log.info("best epoch %d of %d | val_loss %.5f | test_mse %.5f | %s", result.best_epoch, result.epochs,
