@@ -29,6 +29,14 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+def _check_fractions(val_fraction: float, test_fraction: float, prefix: str) -> None:
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        _require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
+    total = val_fraction + test_fraction
+    _require(total < 1.0, f"{prefix}.val_fraction + test_fraction",
+             f"must leave rows for training (sum is {total:.2f}); lower one of them")
+
+
 @dataclass
 class SplitConfig:
     """Chronological split: by fractions of each series, or by timestamps when `*_start` are set."""
@@ -39,12 +47,7 @@ class SplitConfig:
     test_start: Optional[str] = None
 
     def validate(self, prefix: str) -> None:
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            _require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
-        total = self.val_fraction + self.test_fraction
-        _require(total < 1.0, f"{prefix}.val_fraction + test_fraction",
-                 f"must leave rows for training (sum is {total:.2f}); lower one of them")
+        _check_fractions(self.val_fraction, self.test_fraction, prefix)
         _require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
                  "set both timestamps for a date split, or neither for a fraction split")
 
@@ -111,12 +114,7 @@ class TabularSplitConfig:
     stratify: bool = True
 
     def validate(self, prefix: str) -> None:
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            _require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
-        total = self.val_fraction + self.test_fraction
-        _require(total < 1.0, f"{prefix}.val_fraction + test_fraction",
-                 f"must leave rows for training (sum is {total:.2f}); lower one of them")
+        _check_fractions(self.val_fraction, self.test_fraction, prefix)
 
 
 @dataclass

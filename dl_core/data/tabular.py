@@ -38,7 +38,6 @@ class TabularPreprocessor:
     numeric_transform: str
     impute: str
     target_unit: float = 1.0
-    seed: int = 0
     classes: list = field(default_factory=list)
     impute_values: dict[str, float] = field(default_factory=dict)
     numeric_transformer: QuantileTransformer | StandardScaler | None = None
@@ -59,7 +58,7 @@ class TabularPreprocessor:
         self.impute_values = {c: float(stat[c]) if np.isfinite(stat[c]) else 0.0 for c in self.numeric_columns}
         if self.numeric_columns:
             filled = numeric.fillna(self.impute_values).to_numpy()
-            self.numeric_transformer = _numeric_transformer(self.numeric_transform, len(filled), self.seed).fit(filled)
+            self.numeric_transformer = _numeric_transformer(self.numeric_transform, len(filled)).fit(filled)
         if self.categorical_columns:
             self.category_encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                                    encoded_missing_value=-1)
@@ -140,7 +139,7 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     splits = {name: _to_split(frame.loc[rows], prep) for name, rows in parts.items()}
     d_out = 1 if prep.task == "regression" or len(prep.classes) == 2 else len(prep.classes)
     spec = {"n_cont_features": len(prep.numeric_columns), "cat_cardinalities": prep.cat_cardinalities,
-            "d_out": d_out, "n_classes": len(prep.classes)}
+            "d_out": d_out}
     info = {"rows": len(frame), "rows_dropped_missing_target": dropped, "impute": prep.impute,
             "imputed_values": {c: int(frame[c].isna().sum()) for c in prep.numeric_columns if frame[c].isna().any()},
             **{f"n_{name}_samples": len(split) for name, split in splits.items()}}
@@ -186,7 +185,7 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TabularPreproces
     if not features:
         raise DataError(f"data.feature_columns: no input columns besides the target {target!r}; list some")
     return TabularPreprocessor(cfg.task, target, numeric, categorical, cfg.numeric_transform, cfg.impute,
-                               float(cfg.target_unit), int(cfg.split.seed))
+                               float(cfg.target_unit))
 
 
 def _drop_missing_targets(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
@@ -239,12 +238,12 @@ def _to_split(rows: pd.DataFrame, prep: TabularPreprocessor) -> TabularSplit:
     return TabularSplit(torch.tensor(x_num), torch.tensor(x_cat), torch.tensor(y), rows.index.to_numpy())
 
 
-def _numeric_transformer(kind: str, n_rows: int, seed: int) -> QuantileTransformer | StandardScaler:
+def _numeric_transformer(kind: str, n_rows: int) -> QuantileTransformer | StandardScaler:
     """The rtdl recipe: quantile-normal with about 30 rows per quantile (at most 1000 quantiles)."""
     if kind == "standard":
         return StandardScaler()
     return QuantileTransformer(output_distribution="normal", n_quantiles=max(min(n_rows // 30, 1000), 10),
-                               subsample=None, random_state=seed)
+                               subsample=None)
 
 
 def _numeric_values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
