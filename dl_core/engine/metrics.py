@@ -6,6 +6,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from sklearn.metrics import accuracy_score, f1_score, log_loss, r2_score, roc_auc_score
 from torch.nn import functional as F
 
 
@@ -29,15 +30,11 @@ def regression_metrics(predicted: np.ndarray, actual: np.ndarray, suffix: str = 
 
 def tabular_regression_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """RMSE, MAE, MSE and R² in whatever units the arrays are in."""
-    from sklearn.metrics import r2_score
-
     return {**regression_metrics(predicted, actual), "r2": float(r2_score(actual.ravel(), predicted.ravel()))}
 
 
 def classification_metrics(probabilities: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """Accuracy, log-loss, macro-F1, and ROC-AUC when there are two classes."""
-    from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
-
     labels = np.arange(probabilities.shape[1])
     predicted = probabilities.argmax(axis=1)
     out = {"accuracy": float(accuracy_score(actual, predicted)),
