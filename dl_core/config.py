@@ -20,11 +20,22 @@ from dl_core.sweep import register_resolvers
 FILLNA_CHOICES = ("ffill", "bfill", "interpolate", "zero", "drop")
 PRECISION_CHOICES = ("32", "bf16-mixed", "16-mixed", "auto")
 SCHEDULER_CHOICES = ("none", "cosine", "plateau")
+TABULAR_TASKS = ("regression", "classification")
+NUMERIC_TRANSFORMS = ("quantile", "standard")
+IMPUTE_CHOICES = ("median", "mean")
 
 
 def _require(ok: bool, key: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"{key}: {message}")
+
+
+def _check_fractions(val_fraction: float, test_fraction: float, prefix: str) -> None:
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        _require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
+    total = val_fraction + test_fraction
+    _require(total < 1.0, f"{prefix}.val_fraction + test_fraction",
+             f"must leave rows for training (sum is {total:.2f}); lower one of them")
 
 
 @dataclass
@@ -37,12 +48,7 @@ class SplitConfig:
     test_start: Optional[str] = None
 
     def validate(self, prefix: str) -> None:
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            _require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
-        total = self.val_fraction + self.test_fraction
-        _require(total < 1.0, f"{prefix}.val_fraction + test_fraction",
-                 f"must leave rows for training (sum is {total:.2f}); lower one of them")
+        _check_fractions(self.val_fraction, self.test_fraction, prefix)
         _require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
                  "set both timestamps for a date split, or neither for a fraction split")
 
@@ -97,6 +103,103 @@ class TimeSeriesDataConfig:
         self.split.validate(f"{prefix}.split")
         if self.generator is not None:
             self.generator.validate(f"{prefix}.generator")
+
+
+@dataclass
+class TabularSplitConfig:
+    """Random split of rows, seeded; stratified by class for classification."""
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    stratify: bool = True
+
+    def validate(self, prefix: str) -> None:
+        _check_fractions(self.val_fraction, self.test_fraction, prefix)
+
+
+@dataclass
+class TabularGeneratorConfig:
+    """Parameters of the built-in synthetic table (numeric and categorical features)."""
+
+    n_rows: int = 3000
+    n_numeric: int = 6
+    n_categorical: int = 2
+    n_categories: int = 5
+    n_classes: int = 3
+    noise: float = 0.1
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        _require(self.n_rows >= 50, f"{prefix}.n_rows", f"must be >= 50 (got {self.n_rows})")
+        _require(self.n_numeric >= 1, f"{prefix}.n_numeric", f"must be >= 1 (got {self.n_numeric})")
+        _require(self.n_categorical >= 0, f"{prefix}.n_categorical", f"must be >= 0 (got {self.n_categorical})")
+        _require(self.n_categories >= 2, f"{prefix}.n_categories", f"must be >= 2 (got {self.n_categories})")
+        _require(self.n_classes >= 2, f"{prefix}.n_classes", f"must be >= 2 (got {self.n_classes})")
+        _require(self.noise >= 0, f"{prefix}.noise", f"must be >= 0 (got {self.noise})")
+
+
+@dataclass
+class TabularDataConfig:
+    """One row per sample: predict `target_column` from the other columns (regression or classification)."""
+
+    kind: str = "tabular"
+    source: str = "csv"
+    name: str = "csv"
+    path: Optional[str] = None
+    target_column: Optional[str] = None
+    task: Optional[str] = None
+    feature_columns: Optional[List[str]] = None
+    categorical_columns: Optional[List[str]] = None
+    numeric_transform: str = "quantile"
+    impute: str = "median"
+    target_unit: float = 1.0
+    split: TabularSplitConfig = field(default_factory=TabularSplitConfig)
+    generator: Optional[TabularGeneratorConfig] = None
+
+    def validate(self, prefix: str) -> None:
+        _require(self.task in TABULAR_TASKS, f"{prefix}.task",
+                 f"must be one of {', '.join(TABULAR_TASKS)} (got {self.task!r}), e.g. {prefix}.task=regression")
+        _require(bool(self.target_column), f"{prefix}.target_column",
+                 f"must name the column to predict, e.g. {prefix}.target_column=price")
+        _require(self.source != "csv" or bool(self.path), f"{prefix}.path",
+                 f"is required for a CSV data source: pass {prefix}.path=/path/to/file.csv")
+        _require(self.numeric_transform in NUMERIC_TRANSFORMS, f"{prefix}.numeric_transform",
+                 f"must be one of {', '.join(NUMERIC_TRANSFORMS)} (got {self.numeric_transform!r})")
+        _require(self.impute in IMPUTE_CHOICES, f"{prefix}.impute",
+                 f"must be one of {', '.join(IMPUTE_CHOICES)} (got {self.impute!r})")
+        _require(self.target_unit > 0, f"{prefix}.target_unit",
+                 f"must be > 0 (got {self.target_unit}), e.g. {prefix}.target_unit=100000 to report in $100k")
+        self.split.validate(f"{prefix}.split")
+        if self.generator is not None:
+            self.generator.validate(f"{prefix}.generator")
+
+
+@dataclass
+class FTTransformerConfig:
+    """rtdl's FTTransformer arguments, under rtdl's own names (defaults: the paper's default 3-block model)."""
+
+    _target_: str = "dl_core.models.ft_transformer.FTTransformer"
+    n_blocks: int = 3
+    d_block: int = 192
+    attention_n_heads: int = 8
+    attention_dropout: float = 0.2
+    ffn_d_hidden_multiplier: float = 4 / 3
+    ffn_dropout: float = 0.1
+    residual_dropout: float = 0.0
+
+    def validate(self, prefix: str) -> None:
+        _require(self.n_blocks >= 1, f"{prefix}.n_blocks", f"must be >= 1 (got {self.n_blocks})")
+        _require(self.attention_n_heads >= 1, f"{prefix}.attention_n_heads",
+                 f"must be >= 1 (got {self.attention_n_heads})")
+        _require(self.d_block >= 1 and self.d_block % self.attention_n_heads == 0, f"{prefix}.d_block",
+                 f"must be a positive multiple of model.attention_n_heads={self.attention_n_heads} "
+                 f"(got {self.d_block}), e.g. {prefix}.d_block=192")
+        _require(self.ffn_d_hidden_multiplier > 0, f"{prefix}.ffn_d_hidden_multiplier",
+                 f"must be > 0 (got {self.ffn_d_hidden_multiplier}), e.g. 1.3333")
+        for name in ("attention_dropout", "ffn_dropout", "residual_dropout"):
+            value = getattr(self, name)
+            _require(0.0 <= value < 1.0, f"{prefix}.{name}", f"must be in [0, 1) (got {value})")
 
 
 @dataclass
@@ -242,7 +345,9 @@ def register_configs() -> None:
     register_resolvers()
     store = ConfigStore.instance()
     store.store(group="data", name="timeseries_schema", node=TimeSeriesDataConfig)
+    store.store(group="data", name="tabular_schema", node=TabularDataConfig)
     store.store(group="model", name="lstm_schema", node=LSTMConfig)
+    store.store(group="model", name="ft_transformer_schema", node=FTTransformerConfig)
     store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
     store.store(group="hardware", name="hardware_schema", node=HardwareConfig)
     store.store(group="logger", name="wandb_schema", node=WandbLoggerConfig)

@@ -19,7 +19,8 @@ from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError
 from dl_core.models import build_model, check_model_fits_data
 from dl_core.tracking import RunTracker, build_trackers
-from dl_core.tracking.files import plot_forecast, plot_learning_curve
+from dl_core.tracking.files import plot_learning_curve
+from dl_core.tracking.plots import plot_test_predictions
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         if split == "test" and ddp.is_main:
             frame = bundle.prediction_frame("test", outputs)
             frame.to_csv(run_dir / "predictions_test.csv", index=False)
-            plot_forecast(frame, run_dir / "forecast.png")
+            plot_test_predictions(bundle.task, frame, run_dir)
     for tracker in trackers:
         tracker.log_summary(metrics)
     if ddp.is_main:

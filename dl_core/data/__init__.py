@@ -15,6 +15,12 @@ __all__ = ["DataBundle", "build_bundle", "load_frame"]
 
 def load_frame(cfg: Any) -> pd.DataFrame:
     """The raw frame of a data config, from its built-in generator or its file."""
+    if cfg.source == "synthetic" and cfg.kind == "tabular":
+        from dl_core.data.synthetic_tabular import generate_table
+
+        gen = cfg.generator
+        return generate_table(gen.n_rows, gen.n_numeric, gen.n_categorical, gen.n_categories, gen.n_classes,
+                              gen.noise, cfg.task, gen.seed)
     if cfg.source == "synthetic":
         from dl_core.data.synthetic import generate_series
 
@@ -30,4 +36,8 @@ def build_bundle(cfg: Any) -> DataBundle:
         from dl_core.data.timeseries import build_timeseries_bundle
 
         return build_timeseries_bundle(cfg, load_frame(cfg))
-    raise ConfigError(f"data.kind: unknown kind {cfg.kind!r}; use timeseries")
+    if cfg.kind == "tabular":
+        from dl_core.data.tabular import build_tabular_bundle
+
+        return build_tabular_bundle(cfg, load_frame(cfg))
+    raise ConfigError(f"data.kind: unknown kind {cfg.kind!r}; use timeseries or tabular")

@@ -74,7 +74,7 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
     ckpt_dir = run_dir / "checkpoints"
     train_split, val_split = bundle.splits["train"], bundle.splits["val"]
     n_train, batch_size = len(train_split), int(trainer.batch_size)
-    loss_fn = loss_for(bundle.task)
+    loss_fn = loss_for(bundle.task, bundle.spec.get("d_out"))
     net = ddp.wrap(model, hw)
     net = torch.compile(net) if hw.compile else net
     optimizer = torch.optim.AdamW(parameter_groups(model, trainer.weight_decay), lr=trainer.lr)

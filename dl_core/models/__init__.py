@@ -18,6 +18,7 @@ from dl_core.errors import ConfigError
 
 ALLOWED_PREFIX = "dl_core.models."
 DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries", "tabular": "data=synthetic_tabular or data=csv_tabular"}
+MODELS_FOR = {"timeseries": "model=lstm", "tabular": "model=ft_transformer"}
 
 
 def model_class(cfg: DictConfig) -> type[nn.Module]:
@@ -31,8 +32,8 @@ def check_model_fits_data(model_cfg: DictConfig, data_kind: str, model_name: str
     wanted = getattr(model_class(model_cfg), "data_kind", data_kind)
     if wanted != data_kind:
         raise ConfigError(f"model={model_name} needs {wanted} data but the data config is {data_kind}; "
-                          f"use {DATA_CONFIGS.get(wanted, 'a ' + wanted + ' data config')}, or a model made "
-                          f"for {data_kind} data")
+                          f"use {DATA_CONFIGS.get(wanted, 'a ' + wanted + ' data config')}, or "
+                          f"{MODELS_FOR.get(data_kind, 'a model made for ' + data_kind + ' data')} for this data")
 
 
 def build_model(cfg: DictConfig, spec: dict[str, Any]) -> nn.Module:

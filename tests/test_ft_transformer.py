@@ -1,0 +1,80 @@
+"""The FT-Transformer wrapper: the paper's defaults, rtdl's optimizer groups, sizes from the data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import rtdl_revisiting_models as rtdl
+import torch
+from omegaconf import OmegaConf
+
+from conftest import ROOT, SHARED_DATA
+from dl_core.data import build_bundle
+from dl_core.engine.loop import parameter_groups
+from dl_core.models import build_model
+
+
+def test_config_is_the_papers_default_under_rtdl_names(make_cfg):
+    model_cfg = OmegaConf.to_container(make_cfg("model=ft_transformer").model)
+    defaults = rtdl.FTTransformer.get_default_kwargs(n_blocks=3)
+    for key, value in model_cfg.items():
+        if key != "_target_":
+            assert value == pytest.approx(defaults[key]), key
+
+
+def test_sizes_come_from_the_data_and_embeddings_get_no_weight_decay(make_cfg):
+    cfg = make_cfg("model=ft_transformer", "model.n_blocks=1", "model.d_block=16", "model.attention_n_heads=2",
+                   "data=synthetic_tabular", "data.task=classification", "data.generator.n_rows=200",
+                   "data.generator.n_classes=4")
+    bundle = build_bundle(cfg.data)
+    model = build_model(cfg.model, bundle.spec)
+    assert model.cont_embeddings.weight.shape[0] == bundle.spec["n_cont_features"] == 6
+    assert [e.num_embeddings for e in model.cat_embeddings.embeddings] == bundle.spec["cat_cardinalities"] == [6, 6]
+    (x_num, x_cat), _ = bundle.splits["train"].batch(torch.arange(5))
+    assert model(x_num, x_cat).shape == (5, 4)
+    decay, no_decay = parameter_groups(model, 1e-5)
+    assert decay["weight_decay"] == 1e-5 and no_decay["weight_decay"] == 0.0
+    no_decay_ids = {id(p) for p in no_decay["params"]}
+    for param in [*model.cat_embeddings.parameters(), model.cont_embeddings.weight,
+                  *model.backbone.blocks[0].ffn_normalization.parameters()]:
+        assert id(param) in no_decay_ids
+    assert id(model.backbone.blocks[0].ffn.linear1.weight) not in no_decay_ids
+
+
+def test_forward_accepts_a_table_without_numeric_or_categorical_columns():
+    only_cat = build_model(OmegaConf.create({"_target_": "dl_core.models.ft_transformer.FTTransformer",
+                                             "n_blocks": 1, "d_block": 8, "attention_n_heads": 2}),
+                           {"n_cont_features": 0, "cat_cardinalities": [3], "d_out": 1})
+    assert only_cat(torch.zeros(4, 0), torch.ones(4, 1, dtype=torch.int64)).shape == (4, 1)
+    only_num = build_model(OmegaConf.create({"_target_": "dl_core.models.ft_transformer.FTTransformer",
+                                             "n_blocks": 1, "d_block": 8, "attention_n_heads": 2}),
+                           {"n_cont_features": 2, "cat_cardinalities": [], "d_out": 1})
+    assert only_num(torch.zeros(4, 2), torch.zeros(4, 0, dtype=torch.int64)).shape == (4, 1)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "california_housing.csv").is_file(), reason="shared data not present")
+def test_california_preset_reads_the_shared_csv_in_100k_units(make_cfg):
+    cfg = make_cfg("experiment=california_ft_transformer")
+    assert Path(cfg.data.path).resolve() == (SHARED_DATA / "california_housing.csv").resolve()
+    assert cfg.model._target_.endswith("FTTransformer") and cfg.trainer.lr == 1e-4
+    bundle = build_bundle(cfg.data)
+    prep = bundle.preprocessor
+    assert prep.categorical_columns == ["ocean_proximity"]
+    actual = prep.inverse_target(bundle.splits["test"].targets().numpy())
+    assert 0.1 < actual.min() and actual.max() < 5.01  # $100k units: the capped value is 500,001 dollars
+    assert [len(bundle.splits[s]) for s in ("train", "val", "test")] == [13209, 3302, 4129]
+
+
+def test_train_py_runs_ft_transformer_on_synthetic_tabular(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "model=ft_transformer", "data=synthetic_tabular",
+         "model.n_blocks=1", "model.d_block=16", "data.generator.n_rows=300", "trainer.max_epochs=1",
+         "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false", f"hydra.run.dir={tmp_path}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert {"test_rmse", "test_r2"} <= set(__import__("json").loads((tmp_path / "metrics.json").read_text()))

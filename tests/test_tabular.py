@@ -1,0 +1,171 @@
+"""Tabular data step: encoding, train-only fitting, stratified splits, learning, and mismatch messages."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dl_core.data import build_bundle
+from dl_core.data.synthetic_tabular import generate_table
+from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
+from dl_core.errors import ConfigError, DataError
+from dl_core.pipeline import train
+
+# A one-block FT-Transformer of width 16 on a small synthetic table: seconds on one core.
+TINY_TABULAR = [
+    "model=ft_transformer",
+    "model.n_blocks=1",
+    "model.d_block=16",
+    "model.attention_n_heads=2",
+    "data=synthetic_tabular",
+    "data.generator.n_rows=800",
+    "trainer.max_epochs=12",
+    "trainer.batch_size=64",
+    "trainer.lr=3e-3",
+    "hardware=cpu",
+    "hardware.threads=1",
+]
+
+
+def _csv(tmp_path: Path, frame: pd.DataFrame) -> str:
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def _table(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x": rng.normal(size=n), "z": rng.exponential(size=n),
+                         "color": rng.choice(["red", "green", "blue"], n), "y": rng.normal(size=n)})
+
+
+def test_unseen_and_missing_categories_map_to_the_reserved_index():
+    train_rows = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "color": ["red", "green", "red", "green"],
+                               "y": [0.0, 1.0, 2.0, 3.0]})
+    prep = TabularPreprocessor("regression", "y", ["x"], ["color"], "standard", "median").fit(train_rows)
+    new = pd.DataFrame({"x": [0.5, 1.5, 2.5, 3.5], "color": ["green", "purple", None, "red"]})
+    _, x_cat = prep.transform_features(new)
+    assert x_cat.dtype == np.int64 and x_cat.shape == (4, 1)
+    assert x_cat[1, 0] == RESERVED_CATEGORY and x_cat[2, 0] == RESERVED_CATEGORY
+    assert {x_cat[0, 0], x_cat[3, 0]} == {1, 2}
+    assert prep.cat_cardinalities == [3]
+
+
+def test_preprocessor_contract_for_prediction(tmp_path):
+    prep = TabularPreprocessor("regression", "y", ["x", "z"], ["color"], "quantile", "median",
+                               target_unit=10.0).fit(_table())
+    restored = pickle.loads(pickle.dumps(prep))
+    frame = _table(5, seed=1).drop(columns="y")
+    frame.loc[0, "x"] = np.nan
+    x_num, x_cat = restored.transform_features(frame)
+    assert x_num.dtype == np.float32 and x_num.shape == (5, 2) and np.isfinite(x_num).all()
+    assert x_cat.dtype == np.int64 and x_cat.shape == (5, 1)
+    assert restored.classes == []
+    y = _table()["y"].to_numpy()[:5]
+    scaled = restored.transform_target(pd.DataFrame({"y": y}))
+    np.testing.assert_allclose(restored.inverse_target(scaled).ravel(), y / 10.0, rtol=1e-5)
+    with pytest.raises(DataError, match="'z'"):
+        restored.transform_features(frame.drop(columns="z"))
+
+
+def test_preprocessing_is_fit_on_the_training_split_only(make_cfg, tmp_path):
+    frame = _table(400)
+    frame.loc[::7, "x"] = np.nan
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=y",
+                   "data.task=regression", "data.numeric_transform=standard")
+    bundle = build_bundle(cfg.data)
+    prep = bundle.preprocessor
+    train_rows = frame.loc[bundle.splits["train"].rows]
+    assert prep.impute_values["x"] == pytest.approx(train_rows["x"].median())
+    assert prep.impute_values["x"] != pytest.approx(frame["x"].median())
+    filled = train_rows[["x", "z"]].fillna({"x": train_rows["x"].median()})
+    np.testing.assert_allclose(prep.numeric_transformer.mean_, filled.mean().to_numpy())
+    np.testing.assert_allclose(prep.target_scaler.mean_, [train_rows["y"].mean()])
+    assert prep.target_scaler.mean_[0] != pytest.approx(frame["y"].mean())
+    assert bundle.info["imputed_values"] == {"x": int(frame["x"].isna().sum())}
+    rows = [bundle.splits[s].rows for s in ("train", "val", "test")]
+    assert sum(map(len, rows)) == len(frame) and len(np.unique(np.concatenate(rows))) == len(frame)
+
+
+def test_stratified_split_keeps_class_ratios(make_cfg, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=1000),
+                          "label": rng.permutation(["a"] * 700 + ["b"] * 200 + ["c"] * 100)})
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=label",
+                   "data.task=classification")
+    bundle = build_bundle(cfg.data)
+    assert bundle.preprocessor.classes == ["a", "b", "c"] and bundle.spec["d_out"] == 3
+    for name, split in bundle.splits.items():
+        counts = np.bincount(split.targets().numpy(), minlength=3) / len(split)
+        np.testing.assert_allclose(counts, [0.7, 0.2, 0.1], atol=1.5 / len(split), err_msg=name)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_tiny_classification_is_learned_well_above_chance(make_cfg, n_classes):
+    cfg = make_cfg(*TINY_TABULAR, "data.task=classification", f"data.generator.n_classes={n_classes}")
+    train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 1.0 / n_classes + 0.3
+    assert metrics["test_f1_macro"] > 1.0 / n_classes + 0.2
+    assert metrics["test_log_loss"] < np.log(n_classes)
+    assert ("test_roc_auc" in metrics) == (n_classes == 2)
+    if n_classes == 2:
+        assert metrics["test_roc_auc"] > 0.85
+    predictions = pd.read_csv(run_dir / "predictions_test.csv")
+    assert set(predictions["actual"]) == {f"class_{k}" for k in range(n_classes)}
+    assert np.allclose(predictions.filter(like="prob_").sum(axis=1), 1.0, atol=1e-5)
+    assert (run_dir / "confusion_matrix.png").stat().st_size > 0
+
+
+def test_tiny_regression_is_learned_in_original_units(make_cfg):
+    cfg = make_cfg(*TINY_TABULAR, "data.task=regression")
+    train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_r2"] > 0.7
+    predictions = pd.read_csv(run_dir / "predictions_test.csv")
+    errors = predictions["predicted"] - predictions["actual"]
+    assert metrics["test_rmse"] == pytest.approx(float(np.sqrt((errors**2).mean())), rel=1e-4)
+    frame = generate_table(800, 6, 2, 5, 3, 0.1, "regression", 0)
+    np.testing.assert_allclose(predictions["actual"], frame.loc[predictions["row"], "target"], atol=1e-3)
+    assert (run_dir / "predicted_vs_actual.png").stat().st_size > 0
+
+
+def test_model_and_data_kind_mismatches_say_what_to_use(make_cfg):
+    with pytest.raises(ConfigError, match="data=synthetic_tabular or data=csv_tabular, or model=lstm"):
+        train(make_cfg("model=ft_transformer", "data=synthetic", "hardware=cpu"))
+    with pytest.raises(ConfigError, match="data=synthetic or data=csv_timeseries, or model=ft_transformer"):
+        train(make_cfg("model=lstm", "data=synthetic_tabular", "hardware=cpu"))
+
+
+@pytest.mark.parametrize("change, overrides, message", [
+    ("none", ["data.target_column=price"], r"data.target_column: column\(s\) \['price'\] not in the data"),
+    ("constant", ["data.target_column=y"], "constant .* pick a data.target_column whose values vary"),
+    ("one_class", ["data.target_column=color", "data.task=classification"],
+     "single class .* at least two classes"),
+    ("none", ["data.target_column=color"], "not numeric .* use data.task=classification"),
+    ("none", ["data.target_column=y", "data.task=classification"], "looks continuous; use data.task=regression"),
+])
+def test_bad_targets_get_one_clear_message(make_cfg, tmp_path, change, overrides, message):
+    frame = _table(60)
+    if change == "constant":
+        frame["y"] = 3.0
+    if change == "one_class":
+        frame["color"] = "red"
+    cfg = make_cfg("model=ft_transformer", "data=csv_tabular", f"data.path={_csv(tmp_path, frame)}",
+                   "data.task=regression", "hardware=cpu", *overrides)
+    with pytest.raises(DataError, match=message):
+        train(cfg)
+
+
+def test_task_must_be_chosen(make_cfg, tmp_path):
+    cfg = make_cfg("model=ft_transformer", "data=csv_tabular", f"data.path={_csv(tmp_path, _table(60))}",
+                   "data.target_column=y")
+    with pytest.raises(ConfigError, match="data.task: must be one of regression, classification"):
+        train(cfg)
