@@ -33,7 +33,7 @@ NOT_COMPARED = {"train_time_s", "train_samples_per_s"}
 def torchrun(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(ROOT / "train.py"), *EXACT, "hardware=ddp", "hardware.device=cpu", "hardware.threads=1",
+               str(ROOT / "train.py"), *EXACT, "hardware=ddp", "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1",
                "trainer.batch_size=32", "trainer.progress_bar=false", f"paths.log_dir={tmp_path / 'logs'}",
                *overrides]
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
