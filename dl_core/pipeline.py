@@ -19,8 +19,7 @@ from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError
 from dl_core.models import build_model, check_model_fits_data
 from dl_core.tracking import RunTracker, build_trackers
-from dl_core.tracking.files import plot_learning_curve
-from dl_core.tracking.plots import plot_test_predictions
+from dl_core.tracking.plots import plot_learning_curve, plot_test_predictions
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +81,10 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         tracker.log_summary(metrics)
     if ddp.is_main:
         plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
-    log.info("best epoch %d of %d | val_loss %.5f | test_mse %.5f | %s", result.best_epoch, result.epochs,
-             result.best_val_loss, metrics.get("test_mse", float("nan")), run_dir)
-    return objective(metrics, cfg.objective.metric)
+    score = objective(metrics, cfg.objective.metric)
+    log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,
+             score, run_dir)
+    return score
 
 
 def resolve_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:

@@ -1,4 +1,5 @@
-"""The test-set plot for each task: forecast over time, predicted vs actual, or a confusion matrix."""
+"""Run plots: the learning curve, and the test-set plot that fits the task (forecast over time,
+predicted vs actual, or a confusion matrix). matplotlib loads only when a plot is drawn."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from dl_core.tracking.files import plot_forecast
 
 
 def plot_test_predictions(task: str, predictions: pd.DataFrame, run_dir: Path) -> Path:
@@ -25,10 +25,7 @@ def plot_test_predictions(task: str, predictions: pd.DataFrame, run_dir: Path) -
 
 def plot_predicted_vs_actual(predictions: pd.DataFrame, path: Path) -> None:
     """Scatter of predicted against actual with the identity line: bias and spread at a glance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter(predictions["actual"], predictions["predicted"], s=4, alpha=0.4)
@@ -42,10 +39,7 @@ def plot_predicted_vs_actual(predictions: pd.DataFrame, path: Path) -> None:
 
 
 def plot_confusion_matrix(predictions: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     from sklearn.metrics import ConfusionMatrixDisplay
 
     labels = [c.removeprefix("prob_") for c in predictions.columns if c.startswith("prob_")]
@@ -56,3 +50,48 @@ def plot_confusion_matrix(predictions: pd.DataFrame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_learning_curve(history: list[dict[str, float]], best_epoch: int, path: Path) -> None:
+    plt = _pyplot()
+
+    frame = pd.DataFrame(history)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(frame["epoch"], frame["train_loss"], label="train")
+    ax.plot(frame["epoch"], frame["val_loss"], label="validation")
+    ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
+    ax.set(xlabel="epoch", ylabel="loss", title="Learning curve")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_forecast(predictions: pd.DataFrame, path: Path, max_points: int = 500) -> None:
+    """First entity, first target, one-step-ahead: actual against predicted over the test period."""
+    plt = _pyplot()
+
+    first = predictions[(predictions["entity"] == predictions["entity"].iloc[0])
+                        & (predictions["target"] == predictions["target"].iloc[0])
+                        & (predictions["step"] == 1)].tail(max_points)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(first["timestamp"], first["actual"], label="actual", linewidth=1.2)
+    ax.plot(first["timestamp"], first["predicted"], label="predicted", linewidth=1.2)
+    ax.set(title=f"Test forecast: {first['target'].iloc[0]} ({first['entity'].iloc[0]}), 1 step ahead",
+           xlabel="time", ylabel=str(first["target"].iloc[0]))
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pyplot():
+    """pyplot on the non-interactive backend: runs write PNGs, also on machines without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
