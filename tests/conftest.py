@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import httpx
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -32,6 +39,22 @@ TINY = [
 ]
 
 
+# A one-block FT-Transformer of width 16 on a small synthetic table: seconds on one core.
+TINY_TABULAR = [
+    "model=ft_transformer",
+    "model.n_blocks=1",
+    "model.d_block=16",
+    "model.attention_n_heads=2",
+    "data=synthetic_tabular",
+    "data.generator.n_rows=800",
+    "trainer.max_epochs=12",
+    "trainer.batch_size=64",
+    "trainer.lr=3e-3",
+    "hardware=cpu",
+    "hardware.threads=1",
+]
+
+
 def compose_config(overrides: list[str], run_dir: Path) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
@@ -50,3 +73,31 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_config(list(overrides), tmp_path / run)
 
     return make
+
+
+@contextmanager
+def serving(run_dir: Path) -> Iterator[httpx.Client]:
+    """serve.py as a real process on 127.0.0.1 and a free port; yields an HTTP client bound to it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), f"run_dir={run_dir}", "host=127.0.0.1",
+                             f"port={port}", "threads=1"], env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve.py did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        yield client
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -4,18 +4,15 @@ bad requests are 422 naming the field and the server keeps serving. Real trainin
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, TINY, compose_config
+from conftest import ROOT, TINY, compose_config, serving
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
@@ -42,30 +39,8 @@ def raw_frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def server(run_dir: Path):
-    """serve.py as a real process on 127.0.0.1 and a free port; yields an HTTP client bound to it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), f"run_dir={run_dir}", "host=127.0.0.1",
-                             f"port={port}", "threads=1"], env=ENV, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve.py did not start: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
+    with serving(run_dir) as client:
         yield client
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def request_rows(frame: pd.DataFrame) -> list[dict]:

@@ -1,84 +1,87 @@
-"""The tabular prediction path against the tabular preprocessor's contract (task, target_column,
-numeric/categorical columns, classes, transform_features, inverse_target).
-
-The real tabular preprocessor and FT-Transformer are built in parallel; until they are merged a
-small stand-in that honours the same contract drives the serving code, which is what is tested.
-"""
+"""Predict and serve a trained FT-Transformer run: reload equals training, predict.py equals the
+server, and bad rows are refused by column. Real training, real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from torch import nn
 
+from conftest import ROOT, TINY_TABULAR, compose_config, serving
+from dl_core.data import load_frame
+from dl_core.pipeline import train
+from dl_core.serving import load_run
 from dl_core.serving.inputs import InputError
-from dl_core.serving.load import LoadedRun
+
+CLASSIFICATION = [*TINY_TABULAR, "data.task=classification", "trainer.max_epochs=2"]
 
 
-@dataclass
-class ContractPreprocessor:
-    task: str
-    classes: list[str] = field(default_factory=list)
-    target_column: str = "y"
-    numeric_columns: list[str] = field(default_factory=lambda: ["a", "b"])
-    categorical_columns: list[str] = field(default_factory=lambda: ["color"])
-
-    def transform_features(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        codes = {"red": 0, "green": 1, "blue": 2}
-        x_cat = frame[self.categorical_columns].map(lambda v: codes[str(v)]).to_numpy(np.int64)
-        return frame[self.numeric_columns].to_numpy(np.float32) / 10, x_cat
-
-    def inverse_target(self, y: np.ndarray) -> np.ndarray:
-        return y * 100.0 + 5.0
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, pd.DataFrame]]:
+    """A tiny regression and a tiny 3-class run, each with the raw table it was trained on."""
+    out = {}
+    for task, overrides in [("regression", [*TINY_TABULAR, "trainer.max_epochs=2"]),
+                            ("classification", CLASSIFICATION)]:
+        path = tmp_path_factory.mktemp(task) / "run"
+        cfg = compose_config(overrides, path)
+        train(cfg)
+        out[task] = (path, load_frame(cfg.data))
+    return out
 
 
-class TinyTabular(nn.Module):
-    def __init__(self, d_out: int):
-        super().__init__()
-        torch.manual_seed(0)
-        self.num = nn.Linear(2, d_out)
-        self.cat = nn.Embedding(3, d_out)
-
-    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
-        return self.num(x_num) + self.cat(x_cat[:, 0])
+def test_reloaded_regression_run_predicts_what_training_predicted(runs) -> None:
+    run_dir, table = runs["regression"]
+    at_training = pd.read_csv(run_dir / "predictions_test.csv")
+    reloaded = load_run(run_dir).predict(table.loc[at_training["row"]].drop(columns="target"))
+    np.testing.assert_allclose(reloaded["predicted"], at_training["predicted"], rtol=1e-6)
 
 
-def loaded(task: str, classes: list[str], d_out: int) -> LoadedRun:
-    return LoadedRun(Path("."), TinyTabular(d_out).eval(), ContractPreprocessor(task, classes), task, {},
-                     {"trainer": {"eval_batch_size": 2}, "model": {}}, {})
+def test_reloaded_classifier_gives_the_same_labels_and_probabilities(runs) -> None:
+    run_dir, table = runs["classification"]
+    at_training = pd.read_csv(run_dir / "predictions_test.csv")
+    reloaded = load_run(run_dir).predict(table.loc[at_training["row"]])
+    assert list(reloaded["predicted"]) == list(at_training["predicted"])
+    columns = [c for c in at_training.columns if c.startswith("prob_")]
+    assert len(columns) == 3
+    np.testing.assert_allclose(reloaded[columns], at_training[columns], rtol=1e-5)
+    np.testing.assert_allclose(reloaded[columns].sum(axis=1), 1.0, rtol=1e-6)
 
 
-FRAME = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.5, -1.0, 4.0], "color": ["red", "blue", "green"]})
+def test_rows_are_checked_by_column(runs) -> None:
+    run_dir, table = runs["regression"]
+    run = load_run(run_dir)
+    features = {f["name"]: f["type"] for f in run.metadata()["features"]}
+    assert features["num_0"] == "number" and "cat_0" in features and "target" not in features
+    rows = table.head(3).drop(columns="target")
+    with pytest.raises(InputError, match=r"rows\[1\]\['num_0'\]"):
+        run.predict(rows.astype({"num_0": object}).assign(num_0=[0.1, "tall", 0.3]))
+    with pytest.raises(InputError, match=r"\['num_2'\] missing"):
+        run.predict(rows.drop(columns="num_2"))
 
 
-def test_regression_gives_one_prediction_per_row_in_original_units() -> None:
-    run = loaded("regression", [], 1)
-    out = run.predict(FRAME)
-    x_num, x_cat = run.preprocessor.transform_features(FRAME)
-    with torch.no_grad():
-        expected = run.model(torch.tensor(x_num), torch.tensor(x_cat)).numpy().ravel() * 100 + 5
-    assert list(out.columns) == ["predicted"]
-    np.testing.assert_allclose(out["predicted"], expected, rtol=1e-6)
-
-
-def test_classification_gives_label_and_class_probabilities() -> None:
-    out = loaded("classification", ["low", "mid", "high"], 3).predict(FRAME)
-    probabilities = out[["probability_low", "probability_mid", "probability_high"]].to_numpy()
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    assert list(out["predicted"]) == [["low", "mid", "high"][k] for k in probabilities.argmax(axis=1)]
-
-
-def test_tabular_rows_are_checked_by_column() -> None:
-    run = loaded("regression", [], 1)
-    assert run.metadata()["features"] == [{"name": "a", "type": "number", "nullable": False},
-                                          {"name": "b", "type": "number", "nullable": False},
-                                          {"name": "color", "type": "string|integer", "nullable": False}]
-    with pytest.raises(InputError, match=r"rows\[1\]\['color'\]"):
-        run.predict(FRAME.assign(color=["red", 2.5, "blue"]))
-    with pytest.raises(InputError, match=r"\['b'\] missing"):
-        run.predict(FRAME.drop(columns="b"))
+def test_server_and_predict_py_agree_on_a_classifier(runs, tmp_path: Path) -> None:
+    run_dir, table = runs["classification"]
+    rows = table.sample(40, random_state=0).drop(columns="target")
+    source, output = tmp_path / "rows.csv", tmp_path / "predicted.csv"
+    rows.to_csv(source, index=False)
+    done = subprocess.run([sys.executable, "predict.py", f"run_dir={run_dir}", f"data.path={source}",
+                           f"output={output}"], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    from_file = pd.read_csv(output)
+    with serving(run_dir) as client:
+        payload = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        answer = client.post("/predict", json={"rows": payload})
+        assert answer.status_code == 200, answer.text
+        served = pd.DataFrame(answer.json()["predictions"])
+        bad = client.post("/predict", json={"rows": [{**payload[0], "num_1": "wide"}]})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "num_1"
+        assert client.get("/health").status_code == 200
+    assert list(served["predicted"]) == list(from_file["predicted"])
+    probabilities = [c for c in from_file.columns if c.startswith("prob_")]
+    np.testing.assert_allclose(served[probabilities], from_file[probabilities], rtol=1e-6)

@@ -10,27 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import TINY_TABULAR
 from dl_core.data import build_bundle
 from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
 from dl_core.errors import ConfigError, DataError
 from dl_core.pipeline import train
-
-# A one-block FT-Transformer of width 16 on a small synthetic table: seconds on one core.
-TINY_TABULAR = [
-    "model=ft_transformer",
-    "model.n_blocks=1",
-    "model.d_block=16",
-    "model.attention_n_heads=2",
-    "data=synthetic_tabular",
-    "data.generator.n_rows=800",
-    "trainer.max_epochs=12",
-    "trainer.batch_size=64",
-    "trainer.lr=3e-3",
-    "hardware=cpu",
-    "hardware.threads=1",
-]
-
 
 def _csv(tmp_path: Path, frame: pd.DataFrame) -> str:
     path = tmp_path / "table.csv"

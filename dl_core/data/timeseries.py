@@ -173,16 +173,25 @@ def inference_windows(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> tuple
 
 def forecast_frame(split: WindowSplit, predictions: np.ndarray, prep: TimeSeriesPreprocessor,
                    timestamps: np.ndarray, entities: np.ndarray) -> pd.DataFrame:
-    """One row per (window, step, target) in original units: timestamp, entity, step, actual, predicted."""
+    """A split's forecasts in original units, in the layout of `forecast_table`."""
     rows = split.target_rows()
-    actual = prep.inverse_target(split.targets().cpu().numpy())
-    predicted = prep.inverse_target(predictions)
+    return forecast_table(timestamps[rows], entities[rows[:, 0]], prep.target_columns,
+                          prep.inverse_target(split.targets().cpu().numpy()), prep.inverse_target(predictions))
+
+
+def forecast_table(times: np.ndarray, entities: np.ndarray, targets: list[str], actual: np.ndarray,
+                   predicted: np.ndarray) -> pd.DataFrame:
+    """One row per (window, step, target): timestamp, entity, step, target, actual, predicted.
+
+    `times` is (windows, horizon), `entities` (windows,), `actual`/`predicted` (windows, horizon, targets).
+    The same layout serves a run's predictions_test.csv, predict.py and the HTTP service.
+    """
     n_windows, horizon, n_targets = predicted.shape
     return pd.DataFrame({
-        "timestamp": np.repeat(timestamps[rows.ravel()], n_targets),
-        "entity": np.repeat(entities[rows.ravel()], n_targets),
+        "timestamp": np.repeat(times.ravel(), n_targets),
+        "entity": np.repeat(np.repeat(entities, horizon), n_targets),
         "step": np.repeat(np.tile(np.arange(1, horizon + 1), n_windows), n_targets),
-        "target": np.tile(prep.target_columns, n_windows * horizon),
+        "target": np.tile(targets, n_windows * horizon),
         "actual": actual.ravel(),
         "predicted": predicted.ravel(),
     })

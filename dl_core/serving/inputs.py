@@ -46,7 +46,9 @@ class InputSchema:
                        **{c: NUMBER for c in values}}
             nullable = frozenset(values) if prep.fillna else frozenset()
             return cls(columns, nullable, tuple(prep.entity_columns), prep.timestamp_column, prep.sequence_length)
-        return cls({**{c: NUMBER for c in prep.numeric_columns}, **{c: LABEL for c in prep.categorical_columns}})
+        columns = {**{c: NUMBER for c in prep.numeric_columns}, **{c: LABEL for c in prep.categorical_columns}}
+        # a missing number is imputed with its training statistic, a missing category gets the reserved index
+        return cls(columns, frozenset(columns))
 
     @cached_property
     def row_model(self) -> type:

@@ -9,7 +9,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dl_core.data.timeseries import TimeSeriesPreprocessor, inference_windows
+from dl_core.data.tabular import output_probabilities
+from dl_core.data.timeseries import TimeSeriesPreprocessor, forecast_table, inference_windows
 
 
 @torch.no_grad()
@@ -37,16 +38,7 @@ def forecast(model: nn.Module, prep: TimeSeriesPreprocessor, rows: pd.DataFrame,
     actual = prep.inverse_target(y[np.where(known, target_rows, 0)])
     actual[~known] = np.nan
     times = _target_times(rows, prep, target_rows, ends)
-    entities = prep.entity_labels(rows)[starts]
-    n_windows, n_targets = len(starts), len(prep.target_columns)
-    return pd.DataFrame({
-        "timestamp": np.repeat(times.ravel(), n_targets),
-        "entity": np.repeat(np.repeat(entities, horizon), n_targets),
-        "step": np.repeat(np.tile(np.arange(1, horizon + 1), n_windows), n_targets),
-        "target": np.tile(prep.target_columns, n_windows * horizon),
-        "actual": actual.ravel(),
-        "predicted": predicted.ravel(),
-    })
+    return forecast_table(times, prep.entity_labels(rows)[starts], prep.target_columns, actual, predicted)
 
 
 def _target_times(rows: pd.DataFrame, prep: TimeSeriesPreprocessor, target_rows: np.ndarray,
@@ -67,12 +59,8 @@ def tabular(model: nn.Module, prep: Any, frame: pd.DataFrame, batch_size: int) -
     outputs = batched(model, inputs, batch_size)
     if prep.task == "regression":
         return pd.DataFrame({"predicted": np.asarray(prep.inverse_target(outputs)).reshape(-1)})
-    classes = list(prep.classes)
-    logits = torch.from_numpy(outputs)
-    if logits.shape[1] == 1 and len(classes) == 2:  # one logit for the positive (second) class
-        logits = torch.cat([torch.zeros_like(logits), logits], dim=1)
-    probabilities = torch.softmax(logits, dim=1).numpy()
-    result = pd.DataFrame({"predicted": np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]})
-    for k, label in enumerate(classes):
-        result[f"probability_{label}"] = probabilities[:, k].astype(np.float64)
+    probabilities = output_probabilities(outputs)
+    result = pd.DataFrame({"predicted": np.asarray(prep.classes, dtype=object)[probabilities.argmax(axis=1)]})
+    for k, label in enumerate(prep.classes):
+        result[f"prob_{label}"] = probabilities[:, k].astype(np.float64)
     return result
