@@ -40,7 +40,14 @@ def _check_fractions(val_fraction: float, test_fraction: float, prefix: str) -> 
 
 @dataclass
 class SplitConfig:
-    """Chronological split: by fractions of each series, or by timestamps when `*_start` are set."""
+    """Chronological split of each series' target rows: train, then validation, then test.
+
+    Attributes:
+        val_fraction: share of each series' rows whose targets form the validation split.
+        test_fraction: share of each series' last rows whose targets form the test split.
+        val_start: first timestamp of the validation split (a date split; set test_start too).
+        test_start: first timestamp of the test split.
+    """
 
     val_fraction: float = 0.15
     test_fraction: float = 0.15
@@ -55,7 +62,15 @@ class SplitConfig:
 
 @dataclass
 class GeneratorConfig:
-    """Parameters of the built-in synthetic time-series generator."""
+    """Parameters of the built-in synthetic time-series generator (data=synthetic).
+
+    Attributes:
+        n_series: number of independent series (entities, column `series_id`).
+        length: hourly rows per series.
+        n_drivers: exogenous driver columns whose lagged values move the target.
+        noise: scale of the AR(1) noise added to the target.
+        seed: generator seed; fixed by default so every training seed sees the same data.
+    """
 
     n_series: int = 2
     length: int = 2000
@@ -72,7 +87,24 @@ class GeneratorConfig:
 
 @dataclass
 class TimeSeriesDataConfig:
-    """Forecasting data: sliding windows of `sequence_length` past rows predict `horizon` rows."""
+    """Forecasting data: sliding windows of `sequence_length` past rows predict `horizon` rows.
+
+    Attributes:
+        kind: `timeseries`; tells models and data apart (checked against the model's data kind).
+        source: where rows come from: `synthetic` (built in) or `csv` (a CSV or parquet file).
+        name: a readable name of the data set, used in run names.
+        path: the file to read for `source: csv` (relative to the current directory).
+        timestamp_column: column to sort by and report; null uses row order.
+        target_column: the column to forecast, or a list of columns (one output per column).
+        feature_columns: input columns; null takes every numeric column except keys and targets.
+        entity_columns: columns that tell series apart; windows never cross them.
+        include_target_in_inputs: feed the target's own past to the model as an input.
+        sequence_length: past rows in each input window.
+        horizon: future rows predicted at once from each window.
+        fillna: null refuses missing values; ffill, bfill, interpolate, zero or drop fills them per series.
+        split: how each series is split in time (see `data.split.*`).
+        generator: settings of the built-in generator (`source: synthetic` only).
+    """
 
     kind: str = "timeseries"
     source: str = "csv"
@@ -107,7 +139,14 @@ class TimeSeriesDataConfig:
 
 @dataclass
 class TabularSplitConfig:
-    """Random split of rows, seeded; stratified by class for classification."""
+    """Random split of rows, seeded; stratified by class for classification.
+
+    Attributes:
+        val_fraction: share of rows in the validation split.
+        test_fraction: share of rows in the test split.
+        seed: split seed, separate from the training seed so every training seed sees the same split.
+        stratify: keep class ratios equal across splits (classification only).
+    """
 
     val_fraction: float = 0.15
     test_fraction: float = 0.15
@@ -120,7 +159,17 @@ class TabularSplitConfig:
 
 @dataclass
 class TabularGeneratorConfig:
-    """Parameters of the built-in synthetic table (numeric and categorical features)."""
+    """Parameters of the built-in synthetic table (data=synthetic_tabular).
+
+    Attributes:
+        n_rows: number of rows.
+        n_numeric: numeric feature columns (`num_*`, a few values missing).
+        n_categorical: categorical feature columns (`cat_*`).
+        n_categories: distinct values per categorical column.
+        n_classes: classes of the target when `data.task=classification`.
+        noise: scale of the noise on the target.
+        seed: generator seed.
+    """
 
     n_rows: int = 3000
     n_numeric: int = 6
@@ -141,7 +190,23 @@ class TabularGeneratorConfig:
 
 @dataclass
 class TabularDataConfig:
-    """One row per sample: predict `target_column` from the other columns (regression or classification)."""
+    """One row per sample: predict `target_column` from the other columns (regression or classification).
+
+    Attributes:
+        kind: `tabular`; tells models and data apart (checked against the model's data kind).
+        source: where rows come from: `synthetic` (built in) or `csv` (a CSV or parquet file).
+        name: a readable name of the data set, used in run names.
+        path: the file to read for `source: csv`.
+        target_column: the column to predict.
+        task: `regression` or `classification` (binary or multiclass).
+        feature_columns: input columns; null takes every column but the target.
+        categorical_columns: columns encoded as categories; null takes the non-numeric ones.
+        numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train.
+        impute: statistic of the training rows that fills missing numbers: `median` or `mean`.
+        target_unit: divide a regression target by this before training and reporting (e.g. 100000).
+        split: the random split (see `data.split.*`).
+        generator: settings of the built-in generator (`source: synthetic` only).
+    """
 
     kind: str = "tabular"
     source: str = "csv"
@@ -177,7 +242,17 @@ class TabularDataConfig:
 
 @dataclass
 class FTTransformerConfig:
-    """rtdl's FTTransformer arguments, under rtdl's own names (defaults: the paper's default 3-block model)."""
+    """rtdl's FTTransformer arguments, under rtdl's own names (defaults: the paper's default 3-block model).
+
+    Attributes:
+        n_blocks: transformer blocks.
+        d_block: token (embedding) size; a multiple of `attention_n_heads`.
+        attention_n_heads: attention heads per block.
+        attention_dropout: dropout on attention weights.
+        ffn_d_hidden_multiplier: feed-forward hidden size as a multiple of `d_block`.
+        ffn_dropout: dropout inside the feed-forward layers.
+        residual_dropout: dropout on the residual branches.
+    """
 
     _target_: str = "dl_core.models.ft_transformer.FTTransformer"
     n_blocks: int = 3
@@ -204,6 +279,15 @@ class FTTransformerConfig:
 
 @dataclass
 class LSTMConfig:
+    """LSTM forecaster: the last hidden state maps to all horizon steps at once.
+
+    Attributes:
+        hidden_dim: LSTM hidden units per direction.
+        num_layers: stacked LSTM layers.
+        dropout: dropout between LSTM layers and before the output layer.
+        bidirectional: read each window in both directions.
+    """
+
     _target_: str = "dl_core.models.lstm.LSTMForecaster"
     hidden_dim: int = 64
     num_layers: int = 2
@@ -218,6 +302,23 @@ class LSTMConfig:
 
 @dataclass
 class TrainerConfig:
+    """The training engine: optimizer, schedule, early stopping, checkpoints, resume.
+
+    Attributes:
+        max_epochs: upper bound on epochs.
+        batch_size: training batch size (per process under DDP), or `auto` (largest that fits on CUDA).
+        eval_batch_size: batch size for validation, test and prediction.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay (never on biases, norms and embeddings).
+        scheduler: per-epoch learning-rate schedule: `none`, `cosine` or `plateau`.
+        patience: epochs without validation improvement before stopping; the best weights are restored.
+        min_delta: smallest decrease of the validation loss that counts as an improvement.
+        grad_clip: maximum gradient norm; null disables clipping.
+        resume: false, true (continue the run in hydra.run.dir) or the path of a run dir to continue.
+        checkpoint_every: epochs between `last` checkpoints (an improving epoch always writes `best`).
+        progress_bar: show a progress bar over epochs.
+    """
+
     max_epochs: int = 100
     batch_size: Any = 32
     eval_batch_size: int = 1024
@@ -252,11 +353,21 @@ class TrainerConfig:
 
 @dataclass
 class HardwareConfig:
+    """Where and how the math runs.
+
+    Attributes:
+        device: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N` or `mps`.
+        precision: `32`, `bf16-mixed`, `16-mixed` (CUDA, with a grad scaler) or `auto` (bf16 where native).
+        threads: CPU threads for torch; null keeps torch's default.
+        compile: wrap the model in `torch.compile`.
+        distributed: DistributedDataParallel across the processes torchrun starts (hardware=ddp).
+    """
+
     device: str = "auto"
     precision: str = "32"
     threads: Optional[int] = None
     compile: bool = False
-    distributed: bool = False  # DDP across the ranks torchrun starts (hardware=ddp)
+    distributed: bool = False
 
     def validate(self, prefix: str) -> None:
         _require(self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
@@ -272,7 +383,19 @@ WANDB_MODE_CHOICES = ("auto", "online", "offline", "disabled")
 
 @dataclass
 class WandbLoggerConfig:
-    """Weights & Biases run settings; `group: null` means the sweep's name for multirun jobs."""
+    """Weights & Biases run settings (logger=wandb).
+
+    Attributes:
+        backend: `wandb`; selects the tracker.
+        project: W&B project.
+        entity: W&B team or user; null uses your default.
+        group: run group; null means the sweep's name for multirun jobs.
+        job_type: W&B job type.
+        name: run name; null builds one from model, data and run dir.
+        mode: `auto` (online when logged in, else offline), `online`, `offline` or `disabled`.
+        tags: W&B tags.
+        log_model: upload the best checkpoint as an artifact.
+    """
 
     backend: str = "wandb"
     project: str = "dl_core"
@@ -293,7 +416,12 @@ class WandbLoggerConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """The metric `train` returns to the sweeper, read from the run's final metrics."""
+    """The metric `train` returns to the sweeper, read from the run's final metrics.
+
+    Attributes:
+        metric: a key of metrics.json, e.g. `val_loss`, `val_rmse`, `val_accuracy`.
+        direction: `minimize` or `maximize`, for the sweeper.
+    """
 
     metric: str = "val_loss"
     direction: str = "minimize"
@@ -305,12 +433,25 @@ class ObjectiveConfig:
 
 @dataclass
 class PredictDataConfig:
+    """The rows to predict on.
+
+    Attributes:
+        path: CSV or parquet file with the run's input columns.
+    """
+
     path: Optional[str] = None
 
 
 @dataclass
 class PredictConfig:
-    """predict.py: a trained run directory and a file of new rows."""
+    """predict.py: a trained run directory and a file of new rows.
+
+    Attributes:
+        run_dir: the trained run (its checkpoints/best.ckpt is used).
+        data: the rows to predict on (see `data.path`).
+        output: where to write predictions; null writes `<run_dir>/predictions/<file stem>.csv`.
+        threads: CPU threads for torch; null keeps torch's default.
+    """
 
     run_dir: Optional[str] = None
     data: PredictDataConfig = field(default_factory=PredictDataConfig)
@@ -325,7 +466,15 @@ class PredictConfig:
 
 @dataclass
 class ServeConfig:
-    """serve.py: a trained run directory behind an HTTP address."""
+    """serve.py: a trained run directory behind an HTTP address.
+
+    Attributes:
+        run_dir: the trained run (its checkpoints/best.ckpt is used).
+        host: address to listen on.
+        port: port to listen on.
+        max_rows: most rows accepted in one request.
+        threads: CPU threads for torch; null keeps torch's default.
+    """
 
     run_dir: Optional[str] = None
     host: str = "127.0.0.1"

@@ -18,20 +18,30 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 import dl_core  # noqa: F401  (registers the schemas)
+from dl_core.config import ObjectiveConfig
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 ATTRIBUTE = re.compile(r"^\s{4}(\w+):\s*(.+)$")
 
 
 def schemas() -> list[tuple[str, str, type]]:
-    """(group, schema name, dataclass) for every `<group>/<name>_schema` in the ConfigStore."""
+    """(key prefix, where it is used, dataclass) for every registered schema, plus `objective`.
+
+    `<group>/<name>_schema` entries document the group's keys; root `<name>_schema` entries are the
+    configs of the other entry points (predict.py, serve.py), whose keys have no prefix.
+    """
     found = []
     for group, entries in sorted(ConfigStore.instance().repo.items()):
-        if not isinstance(entries, dict) or group == "hydra":
+        if group == "hydra":
+            continue
+        if not isinstance(entries, dict):
+            if group.endswith("_schema.yaml"):
+                found.append(("", group.removesuffix("_schema.yaml") + ".py", OmegaConf.get_type(entries.node)))
             continue
         for name, node in sorted(entries.items()):
             if name.endswith("_schema.yaml"):
-                found.append((group, name.removesuffix(".yaml"), OmegaConf.get_type(node.node)))
+                found.append((group, f"conf/{group}/ ({name.removesuffix('.yaml')})", OmegaConf.get_type(node.node)))
+    found.append(("objective", "conf/train.yaml", ObjectiveConfig))
     return found
 
 
@@ -63,7 +73,7 @@ def rows(prefix: str, cls: type) -> list[tuple[str, str, str, str, type]]:
     docs = documented_fields(cls)
     out = []
     for f in _fields(cls):
-        key, nested = f"{prefix}.{f.name}", _dataclass_in(hints[f.name])
+        key, nested = f"{prefix}.{f.name}" if prefix else f.name, _dataclass_in(hints[f.name])
         if nested is not None:
             out.append((key, nested.__name__, "{...}" if _default(f) != "null" else "null", docs.get(f.name, ""), cls))
             out += rows(key, nested)
@@ -74,8 +84,8 @@ def rows(prefix: str, cls: type) -> list[tuple[str, str, str, str, type]]:
 
 def undocumented() -> list[str]:
     """Keys without a description, as `group.key (Class)`."""
-    return [f"{key} ({owner.__name__})" for group, _, cls in schemas()
-            for key, _, _, meaning, owner in rows(group, cls) if not meaning]
+    return [f"{key} ({owner.__name__})" for prefix, _, cls in schemas()
+            for key, _, _, meaning, owner in rows(prefix, cls) if not meaning]
 
 
 def render() -> str:
@@ -83,11 +93,11 @@ def render() -> str:
            "Generated from the schema dataclasses in `dl_core/` by `python -m dl_core.config_reference`;",
            "do not edit by hand. Every key can be overridden on the command line, e.g.",
            "`python train.py data.sequence_length=60 trainer.lr=3e-4`.", ""]
-    for group, name, cls in schemas():
+    for prefix, where, cls in schemas():
         summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
-        out += [f"## `{group}` — {cls.__name__} (`{name}`)", "", summary, "",
+        out += [f"## {where} — {cls.__name__}", "", summary, "",
                 "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-        out += [f"| `{key}` | {kind} | `{default}` | {meaning} |" for key, kind, default, meaning, _ in rows(group, cls)]
+        out += [f"| `{key}` | {kind} | `{default}` | {meaning} |" for key, kind, default, meaning, _ in rows(prefix, cls)]
         out.append("")
     return "\n".join(out)
 
