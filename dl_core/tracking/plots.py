@@ -25,9 +25,7 @@ def plot_test_predictions(task: str, predictions: pd.DataFrame, run_dir: Path) -
 
 def plot_predicted_vs_actual(predictions: pd.DataFrame, path: Path) -> None:
     """Scatter of predicted against actual with the identity line: bias and spread at a glance."""
-    plt = _pyplot()
-
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure((5, 5))
     ax.scatter(predictions["actual"], predictions["predicted"], s=4, alpha=0.4)
     low = min(predictions["actual"].min(), predictions["predicted"].min())
     high = max(predictions["actual"].max(), predictions["predicted"].max())
@@ -35,28 +33,23 @@ def plot_predicted_vs_actual(predictions: pd.DataFrame, path: Path) -> None:
     ax.set(xlabel="actual", ylabel="predicted", title="Test: predicted vs actual")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_confusion_matrix(predictions: pd.DataFrame, path: Path) -> None:
-    plt = _pyplot()
     from sklearn.metrics import ConfusionMatrixDisplay
 
     labels = [c.removeprefix("prob_") for c in predictions.columns if c.startswith("prob_")]
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure((5, 5))
     ConfusionMatrixDisplay.from_predictions(predictions["actual"], predictions["predicted"], labels=labels,
                                             ax=ax, colorbar=False)
     ax.set_title("Test: confusion matrix")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_learning_curve(history: list[dict[str, float]], best_epoch: int, path: Path) -> None:
-    plt = _pyplot()
-
     frame = pd.DataFrame(history)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure((7, 4))
     ax.plot(frame["epoch"], frame["train_loss"], label="train")
     ax.plot(frame["epoch"], frame["val_loss"], label="validation")
     ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
@@ -65,17 +58,14 @@ def plot_learning_curve(history: list[dict[str, float]], best_epoch: int, path: 
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_forecast(predictions: pd.DataFrame, path: Path, max_points: int = 500) -> None:
     """First entity, first target, one-step-ahead: actual against predicted over the test period."""
-    plt = _pyplot()
-
     first = predictions[(predictions["entity"] == predictions["entity"].iloc[0])
                         & (predictions["target"] == predictions["target"].iloc[0])
                         & (predictions["step"] == 1)].tail(max_points)
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = _figure((10, 4))
     ax.plot(first["timestamp"], first["actual"], label="actual", linewidth=1.2)
     ax.plot(first["timestamp"], first["predicted"], label="predicted", linewidth=1.2)
     ax.set(title=f"Test forecast: {first['target'].iloc[0]} ({first['entity'].iloc[0]}), 1 step ahead",
@@ -84,14 +74,12 @@ def plot_forecast(predictions: pd.DataFrame, path: Path, max_points: int = 500) 
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
-def _pyplot():
-    """pyplot on the non-interactive backend: runs write PNGs, also on machines without a display."""
-    import matplotlib
+def _figure(size: tuple[float, float]):
+    """A figure drawn off-screen without pyplot: no global backend switch, so plotting in a
+    notebook that also runs training keeps working."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=size)
+    return fig, fig.subplots()
