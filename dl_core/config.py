@@ -28,12 +28,16 @@ def _require(ok: bool, key: str, message: str) -> None:
 
 @dataclass
 class SplitConfig:
-    """Chronological split: by fractions of each series, or by timestamps when `*_start` are set."""
+    """Chronological split: by fractions of each series, by timestamps when `*_start` are set, or by
+    row counts when `*_rows` are set (the fixed borders of benchmark protocols such as ETT's)."""
 
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     val_start: Optional[str] = None
     test_start: Optional[str] = None
+    train_rows: Optional[int] = None
+    val_rows: Optional[int] = None
+    test_rows: Optional[int] = None
 
     def validate(self, prefix: str) -> None:
         for name in ("val_fraction", "test_fraction"):
@@ -44,6 +48,15 @@ class SplitConfig:
                  f"must leave rows for training (sum is {total:.2f}); lower one of them")
         _require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
                  "set both timestamps for a date split, or neither for a fraction split")
+        rows = {name: getattr(self, name) for name in ("train_rows", "val_rows", "test_rows")}
+        given = [v is not None for v in rows.values()]
+        _require(all(given) or not any(given), f"{prefix}.train_rows/val_rows/test_rows",
+                 "set all three row counts for a row split (e.g. 8640/2880/2880 for ETTh), or none")
+        if all(given):
+            _require(self.val_start is None, f"{prefix}.val_start",
+                     "must be null when row counts are set; pick a date split or a row split")
+            for name, value in rows.items():
+                _require(value >= 1, f"{prefix}.{name}", f"must be >= 1 (got {value})")
 
 
 @dataclass
@@ -96,6 +109,50 @@ class TimeSeriesDataConfig:
         self.split.validate(f"{prefix}.split")
         if self.generator is not None:
             self.generator.validate(f"{prefix}.generator")
+
+
+ETT_NAMES = ("ETTh1", "ETTh2", "ETTm1", "ETTm2")
+ETT_FEATURES = ("M", "S", "MS")
+
+
+@dataclass
+class ETTDataConfig(TimeSeriesDataConfig):
+    """The ETT benchmark: `features` picks the literature's mode (M: all channels in and out,
+    S: `target_column` only, MS: all channels in, `target_column` out); without `path` the file
+    is downloaded into `cache_dir` and checked against its SHA-256."""
+
+    source: str = "ett"
+    name: str = "ETTh1"
+    timestamp_column: Optional[str] = "date"
+    target_column: Any = "OT"
+    features: str = "M"
+    cache_dir: Optional[str] = None
+    sha256: Optional[str] = None
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        _require(self.name in ETT_NAMES, f"{prefix}.name",
+                 f"must be one of {', '.join(ETT_NAMES)} (got {self.name!r})")
+        _require(self.features in ETT_FEATURES, f"{prefix}.features",
+                 f"must be one of {', '.join(ETT_FEATURES)} (got {self.features!r}), e.g. {prefix}.features=M")
+        _require(self.path is not None or self.cache_dir is not None, f"{prefix}.cache_dir",
+                 f"is needed to download {self.name} when {prefix}.path is null")
+
+
+@dataclass
+class NaiveConfig:
+    _target_: str = "dl_core.models.naive.NaiveForecaster"
+
+
+@dataclass
+class DLinearConfig:
+    _target_: str = "dl_core.models.dlinear.DLinear"
+    kernel_size: int = 25
+    individual: bool = False
+
+    def validate(self, prefix: str) -> None:
+        _require(self.kernel_size >= 1 and self.kernel_size % 2 == 1, f"{prefix}.kernel_size",
+                 f"must be an odd integer >= 1 (got {self.kernel_size}), e.g. 25")
 
 
 @dataclass
@@ -178,7 +235,10 @@ def register_configs() -> None:
     """Put the schemas where the YAML defaults lists look for them (`<group>/<name>_schema`)."""
     store = ConfigStore.instance()
     store.store(group="data", name="timeseries_schema", node=TimeSeriesDataConfig)
+    store.store(group="data", name="ett_schema", node=ETTDataConfig)
     store.store(group="model", name="lstm_schema", node=LSTMConfig)
+    store.store(group="model", name="naive_schema", node=NaiveConfig)
+    store.store(group="model", name="dlinear_schema", node=DLinearConfig)
     store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
     store.store(group="hardware", name="hardware_schema", node=HardwareConfig)
 

@@ -56,7 +56,8 @@ def train(cfg: DictConfig) -> float:
             frame.to_csv(run_dir / "predictions_test.csv", index=False)
             plot_forecast(frame, run_dir / "forecast.png")
     write_json(metrics, run_dir / "metrics.json")
-    plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
+    if result.history:
+        plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
     log.info("best epoch %d of %d | val_loss %.5f | test_mse %.5f | %s", result.best_epoch, result.epochs,
              result.best_val_loss, metrics.get("test_mse", float("nan")), run_dir)
     return objective(metrics, cfg.objective.metric)

@@ -1,0 +1,137 @@
+"""ETT benchmark table: naive, DLinear and LSTM on ETTh1/ETTh2, horizon 96, several seeds.
+
+    PYTHONPATH=. python experiments/ett_benchmark.py --workers 2
+
+Each run is `train.py experiment=ett_<model> data.name=<file> data.features=<mode> seed=<s>` (the
+presets in conf/experiment/), trained in its own process; its metrics.json lands in
+outputs/ett_benchmark/<run>/ and a finished run is not trained again, so an interrupted table
+resumes. The table (test MSE/MAE on the standardised scale, mean ± std over seeds) is printed
+and written into the "## ETT benchmark" section of experiments/README.md beside published figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "outputs" / "ett_benchmark"
+README = ROOT / "experiments" / "README.md"
+SECTION = "## ETT benchmark"
+MODELS = {"naive": "naive (repeat last value)", "dlinear": "DLinear (ours)", "lstm": "LSTM (ours)"}
+# Test MSE / MAE at horizon 96 on the standardised scale, under the same protocol.
+# DLinear, look-back 336: Zeng et al., "Are Transformers Effective for Time Series Forecasting?",
+# AAAI 2023 (arXiv:2205.13504), Table 2 (multivariate, incl. the "Repeat" row) and the univariate table.
+# PatchTST/64, look-back 512: Nie et al., "A Time Series is Worth 64 Words", ICLR 2023, Table 3.
+PUBLISHED = {
+    ("ETTh1", "M"): {"DLinear (Zeng et al. 2023)": (336, 0.375, 0.399),
+                     "PatchTST/64 (Nie et al. 2023)": (512, 0.370, 0.400),
+                     "Repeat (Zeng et al. 2023)": (336, 1.295, 0.713)},
+    ("ETTh2", "M"): {"DLinear (Zeng et al. 2023)": (336, 0.289, 0.353),
+                     "PatchTST/64 (Nie et al. 2023)": (512, 0.274, 0.336),
+                     "Repeat (Zeng et al. 2023)": (336, 0.432, 0.422)},
+    ("ETTh1", "S"): {"DLinear (Zeng et al. 2023)": (336, 0.056, 0.180)},
+    ("ETTh2", "S"): {"DLinear (Zeng et al. 2023)": (336, 0.131, 0.279)},
+}
+
+
+def run_name(model: str, data: str, features: str, seed: int) -> str:
+    return f"{data}_{features}_{model}_seed{seed}"
+
+
+def train_one(job: tuple[str, str, str, int, list[str]]) -> dict:
+    """Compose the preset as train.py would and train it (in a worker process)."""
+    model, data, features, seed, extra = job
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    from hydra import compose, initialize_config_dir
+
+    import dl_core  # noqa: F401  (registers the schemas)
+    from dl_core.run import train
+
+    run_dir = OUT / run_name(model, data, features, seed)
+    overrides = [f"experiment=ett_{model}", f"data.name={data}", f"data.features={features}", f"seed={seed}",
+                 "hardware.threads=1", "trainer.progress_bar=false", f"paths.output_dir={run_dir}", *extra]
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        cfg = compose("train", overrides=overrides)
+    train(cfg)
+    (run_dir / "benchmark.json").write_text(json.dumps({"sequence_length": cfg.data.sequence_length,
+                                                        "overrides": overrides}))
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def results(jobs: list[tuple], workers: int) -> dict[tuple, dict]:
+    """metrics.json of every job, training only those not finished before."""
+    todo = [job for job in jobs if not (OUT / run_name(*job[:4]) / "benchmark.json").is_file()]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for job, _ in zip(todo, pool.map(train_one, todo)):
+            print(f"done {run_name(*job[:4])}", flush=True)
+    return {job[:4]: {**json.loads((OUT / run_name(*job[:4]) / "metrics.json").read_text()),
+                      **json.loads((OUT / run_name(*job[:4]) / "benchmark.json").read_text())} for job in jobs}
+
+
+def fmt(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def table(found: dict[tuple, dict], datasets: list[str], modes: list[str], models: list[str]) -> str:
+    lines = ["| data | mode | model | look-back | seeds | test MSE | test MAE | epochs (best) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for data in datasets:
+        for features in modes:
+            for model in models:
+                runs = [m for (mo, d, f, _), m in found.items() if (mo, d, f) == (model, data, features)]
+                if not runs:
+                    continue
+                mse = [m["test_mse_scaled"] for m in runs]
+                mae = [m["test_mae_scaled"] for m in runs]
+                lookback = runs[0]["sequence_length"]
+                epochs = "–" if model == "naive" else \
+                    f"{np.mean([m['epochs'] for m in runs]):.1f} ({np.mean([m['best_epoch'] for m in runs]):.1f})"
+                lines.append(f"| {data} | {features} | {MODELS[model]} | {lookback} | {len(runs)} | {fmt(mse)} | "
+                             f"{fmt(mae)} | {epochs} |")
+            for source, (lookback, mse, mae) in PUBLISHED.get((data, features), {}).items():
+                lines.append(f"| {data} | {features} | {source}, published | {lookback} | – | {mse:.3f} | "
+                             f"{mae:.3f} | – |")
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    """Replace this script's section of experiments/README.md, leaving other sections alone."""
+    current = README.read_text() if README.is_file() else "# Experiments\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = f"{SECTION}\n\n{text.strip()}\n\n"
+    updated = pattern.sub(lambda _: block, current) if pattern.search(current) else \
+        current.rstrip("\n") + "\n\n" + block
+    README.write_text(updated)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["ETTh1", "ETTh2"])
+    parser.add_argument("--modes", nargs="+", default=["M", "S"], help="data.features: M, S or MS")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=2, help="runs trained at once (one thread each)")
+    parser.add_argument("--notes", default="", help="text put under the table in experiments/README.md")
+    args = parser.parse_args()
+    jobs = [(model, data, features, seed if model != "naive" else 0, [])
+            for features in args.modes for data in args.datasets for model in args.models
+            for seed in (args.seeds if model != "naive" else [0])]
+    found = results(jobs, args.workers)
+    text = table(found, args.datasets, args.modes, args.models)
+    print(text)
+    command = "PYTHONPATH=. python " + " ".join(["experiments/ett_benchmark.py", *sys.argv[1:]])
+    write_section(f"{text}\n\nRegenerate: `{command}`\n\n{args.notes}")
+
+
+if __name__ == "__main__":
+    main()
