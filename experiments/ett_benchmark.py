@@ -190,9 +190,10 @@ def main() -> None:
     found = results(jobs, args.workers, train=not args.no_train)
     text = f"{table(found, args.datasets, args.modes, args.models)}\n\n{comparisons(found, args.datasets, args.modes)}"
     print(text)
-    command = "PYTHONPATH=. python " + " ".join(["experiments/ett_benchmark.py", *sys.argv[1:]])
-    write_section(f"{PROTOCOL.strip()}\n\n{text}\n\nRegenerate (about 40 min on 3 busy CPU cores; finished runs "
-                  f"are reused from outputs/ett_benchmark/): `{command}`")
+    shown = [arg for arg in sys.argv[1:] if arg != "--no-train"]
+    command = "PYTHONPATH=. python " + " ".join(["experiments/ett_benchmark.py", *shown])
+    write_section(f"{PROTOCOL.strip()}\n\n{text}\n\nRegenerate (about an hour on 4 busy CPU cores; finished runs "
+                  f"are reused from outputs/ett_benchmark/, `--no-train` tabulates only those): `{command}`")
 
 
 if __name__ == "__main__":
