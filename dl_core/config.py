@@ -47,17 +47,33 @@ class SplitConfig:
         test_fraction: share of each series' last rows whose targets form the test split.
         val_start: first timestamp of the validation split (a date split; set test_start too).
         test_start: first timestamp of the test split.
+        train_rows: rows of each series whose targets form the training split (a row split, as the
+            fixed borders of benchmark protocols such as ETT's; set val_rows and test_rows too).
+        val_rows: rows after the training rows whose targets form the validation split.
+        test_rows: rows after the validation rows whose targets form the test split; later rows are unused.
     """
 
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     val_start: Optional[str] = None
     test_start: Optional[str] = None
+    train_rows: Optional[int] = None
+    val_rows: Optional[int] = None
+    test_rows: Optional[int] = None
 
     def validate(self, prefix: str) -> None:
         _check_fractions(self.val_fraction, self.test_fraction, prefix)
         _require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
                  "set both timestamps for a date split, or neither for a fraction split")
+        rows = {name: getattr(self, name) for name in ("train_rows", "val_rows", "test_rows")}
+        given = [v is not None for v in rows.values()]
+        _require(all(given) or not any(given), f"{prefix}.train_rows/val_rows/test_rows",
+                 "set all three row counts for a row split (e.g. 8640/2880/2880 for ETTh), or none")
+        if all(given):
+            _require(self.val_start is None, f"{prefix}.val_start",
+                     "must be null when row counts are set; pick a date split or a row split")
+            for name, value in rows.items():
+                _require(value >= 1, f"{prefix}.{name}", f"must be >= 1 (got {value})")
 
 
 @dataclass
@@ -135,6 +151,67 @@ class TimeSeriesDataConfig:
         self.split.validate(f"{prefix}.split")
         if self.generator is not None:
             self.generator.validate(f"{prefix}.generator")
+
+
+ETT_NAMES = ("ETTh1", "ETTh2", "ETTm1", "ETTm2")
+ETT_FEATURES = ("M", "S", "MS")
+
+
+@dataclass
+class ETTDataConfig(TimeSeriesDataConfig):
+    """The ETT benchmark: `features` picks the literature's mode (M: all channels in and out,
+    S: `target_column` only, MS: all channels in, `target_column` out); without `path` the file
+    is downloaded into `cache_dir` and checked against its SHA-256.
+
+    Attributes:
+        name: ETTh1, ETTh2 (hourly) or ETTm1, ETTm2 (15 minutes).
+        features: M (all 7 channels in and out), S (`target_column` only) or MS (all in, target out).
+        cache_dir: where a downloaded file is kept (used when `path` is null).
+        sha256: expected checksum of the file; null uses the pinned one for ETTh1/ETTh2.
+    """
+
+    source: str = "ett"
+    name: str = "ETTh1"
+    timestamp_column: Optional[str] = "date"
+    target_column: Any = "OT"
+    features: str = "M"
+    cache_dir: Optional[str] = None
+    sha256: Optional[str] = None
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        _require(self.name in ETT_NAMES, f"{prefix}.name",
+                 f"must be one of {', '.join(ETT_NAMES)} (got {self.name!r})")
+        _require(self.features in ETT_FEATURES, f"{prefix}.features",
+                 f"must be one of {', '.join(ETT_FEATURES)} (got {self.features!r}), e.g. {prefix}.features=M")
+        _require(self.path is not None or self.cache_dir is not None, f"{prefix}.cache_dir",
+                 f"is needed to download {self.name} when {prefix}.path is null")
+
+
+@dataclass
+class NaiveConfig:
+    """Repeat the last observed value of each target over the horizon: the floor of every table."""
+
+    _target_: str = "dl_core.models.naive.NaiveForecaster"
+
+
+@dataclass
+class DLinearConfig:
+    """DLinear (Zeng et al. 2023): moving-average trend + seasonal remainder, one linear map each over
+    the look-back window.
+
+    Attributes:
+        kernel_size: moving-average window of the trend (odd).
+        individual: one pair of linear maps per channel instead of one shared pair.
+    """
+
+    _target_: str = "dl_core.models.dlinear.DLinear"
+    kernel_size: int = 25
+    individual: bool = False
+
+    def validate(self, prefix: str) -> None:
+        _require(self.kernel_size >= 1 and self.kernel_size % 2 == 1, f"{prefix}.kernel_size",
+                 f"must be an odd integer >= 1 (got {self.kernel_size}), e.g. 25")
 
 
 @dataclass
@@ -497,6 +574,9 @@ def register_configs() -> None:
     store.store(group="data", name="tabular_schema", node=TabularDataConfig)
     store.store(group="model", name="lstm_schema", node=LSTMConfig)
     store.store(group="model", name="ft_transformer_schema", node=FTTransformerConfig)
+    store.store(group="data", name="ett_schema", node=ETTDataConfig)
+    store.store(group="model", name="naive_schema", node=NaiveConfig)
+    store.store(group="model", name="dlinear_schema", node=DLinearConfig)
     store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
     store.store(group="hardware", name="hardware_schema", node=HardwareConfig)
     store.store(group="logger", name="wandb_schema", node=WandbLoggerConfig)

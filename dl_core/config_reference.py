@@ -46,9 +46,18 @@ def schemas() -> list[tuple[str, str, type]]:
 
 
 def documented_fields(cls: type) -> dict[str, str]:
-    """Descriptions from the class docstring's `Attributes:` section (continuation lines joined)."""
+    """Descriptions from the `Attributes:` sections of the class's docstring and its bases' (a subclass
+    documents only what it adds or changes)."""
     docs: dict[str, str] = {}
-    lines = inspect.getdoc(cls).splitlines() if cls.__doc__ else []
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass) and "__doc__" in vars(klass):
+            docs.update(_attribute_section(klass.__doc__ or ""))
+    return docs
+
+
+def _attribute_section(docstring: str) -> dict[str, str]:
+    docs: dict[str, str] = {}
+    lines = inspect.cleandoc(docstring).splitlines()
     in_section, current = False, None
     for line in lines:
         if line.strip() == "Attributes:":

@@ -79,7 +79,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
             plot_test_predictions(bundle.task, frame, run_dir)
     for tracker in trackers:
         tracker.log_summary(metrics)
-    if ddp.is_main:
+    if ddp.is_main and result.history:
         plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
     score = objective(metrics, cfg.objective.metric)
     log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,

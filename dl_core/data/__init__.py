@@ -28,14 +28,23 @@ def load_frame(cfg: Any) -> pd.DataFrame:
         return generate_series(gen.n_series, gen.length, gen.n_drivers, gen.noise, gen.seed)
     if cfg.source == "csv":
         return read_table(cfg.path)
-    raise ConfigError(f"data.source: unknown source {cfg.source!r}; use synthetic or csv")
+    if cfg.source == "ett":
+        from dl_core.data.ett import load_ett
+
+        return load_ett(cfg)
+    raise ConfigError(f"data.source: unknown source {cfg.source!r}; use synthetic, csv or ett")
 
 
 def build_bundle(cfg: Any) -> DataBundle:
     if cfg.kind == "timeseries":
         from dl_core.data.timeseries import build_timeseries_bundle
 
-        return build_timeseries_bundle(cfg, load_frame(cfg))
+        frame = load_frame(cfg)
+        if cfg.source == "ett":
+            from dl_core.data.ett import with_mode_columns
+
+            cfg = with_mode_columns(cfg, frame)
+        return build_timeseries_bundle(cfg, frame)
     if cfg.kind == "tabular":
         from dl_core.data.tabular import build_tabular_bundle
 

@@ -138,10 +138,19 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
         return forecast_frame(splits[split], predictions, prep, timestamps, entity_names)
 
     spec = {"n_features": len(prep.feature_columns), "n_targets": len(prep.target_columns),
-            "horizon": prep.horizon, "sequence_length": prep.sequence_length}
+            "horizon": prep.horizon, "sequence_length": prep.sequence_length,
+            "target_index": target_index(prep)}
     info = {"rows": len(rows), "entities": len(offsets) - 1,
             **{f"n_{name}_samples": int(starts[name].size) for name in SPLITS}}
     return DataBundle("forecast", splits, spec, prep, describe, info)
+
+
+def target_index(prep: TimeSeriesPreprocessor) -> list[int] | None:
+    """Where each target sits among the input features, for models that forecast from the target's
+    own history (naive, DLinear); None when a target is not an input."""
+    if not set(prep.target_columns) <= set(prep.feature_columns):
+        return None
+    return [prep.feature_columns.index(t) for t in prep.target_columns]
 
 
 def window_starts(offsets: np.ndarray, bounds: list[tuple[int, int, int]], sequence_length: int,
@@ -301,6 +310,13 @@ def _split_bounds(series: pd.DataFrame, split: Any, time_col: str | None, horizo
             raise DataError(f"data.split: val_start={split.val_start} and test_start={split.test_start} must "
                             f"fall inside the series ({times.iloc[0]} .. {times.iloc[-1]}) in that order")
         return a, b, n
+    if split.train_rows is not None:
+        a, b, end = split.train_rows, split.train_rows + split.val_rows, \
+            split.train_rows + split.val_rows + split.test_rows
+        if end > n:
+            raise DataError(f"data.split: train_rows + val_rows + test_rows = {end} but the series has {n} rows; "
+                            f"lower the row counts")
+        return a, b, end
     n_test = max(int(round(n * split.test_fraction)), horizon)
     n_val = max(int(round(n * split.val_fraction)), horizon)
     return n - n_val - n_test, n - n_test, n

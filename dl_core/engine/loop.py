@@ -75,6 +75,8 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
     train_split, val_split = bundle.splits["train"], bundle.splits["val"]
     n_train, batch_size = len(train_split), int(trainer.batch_size)
     loss_fn = loss_for(bundle.task, bundle.spec.get("d_out"))
+    if not any(p.requires_grad for p in model.parameters()):
+        return fit_nothing(model, bundle, trainer, hw, ckpt_dir, seed=seed, artifacts=artifacts, ddp=ddp)
     net = ddp.wrap(model, hw)
     net = torch.compile(net) if hw.compile else net
     optimizer = torch.optim.AdamW(parameter_groups(model, trainer.weight_decay), lr=trainer.lr)
@@ -174,6 +176,25 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
     model.load_state_dict(best_state)
     return FitResult(stopper.best_epoch, len(history), stopper.best, stopper.should_stop, n_train,
                      elapsed, history)
+
+
+def fit_nothing(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, ckpt_dir: Path, *, seed: int,
+                artifacts: dict[str, Any], ddp: Distributed = SINGLE) -> FitResult:
+    """A model without trainable parameters (e.g. the naive baseline): no epochs, but the same
+    validation loss and the same finished checkpoint, so evaluation and prediction work unchanged."""
+    val_split = bundle.splits["val"]
+    val_loss = float(loss_for(bundle.task, bundle.spec.get("d_out"))(
+        predict(model, val_split, hw, trainer.eval_batch_size), val_split.targets().float()))
+    stopper = EarlyStopping(trainer.patience, trainer.min_delta, best=val_loss)
+    state = {
+        "format_version": FORMAT_VERSION, "epoch": 0, "finished": True, "model": model.state_dict(),
+        "best_model": model.state_dict(), "optimizer": None, "scheduler": None, "scaler": None,
+        "early_stopping": vars(stopper).copy(), "rng": capture_rng(torch.Generator().manual_seed(seed)),
+        "history": [], "train_time_s": 0.0, **artifacts,
+    }
+    if ddp.is_main:
+        atomic_save(state, ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt")
+    return FitResult(0, 0, val_loss, False, len(bundle.splits["train"]), 0.0, [])
 
 
 @torch.no_grad()

@@ -1,0 +1,92 @@
+"""The ETT protocol on the real ETTh1 file: split borders, look-back into earlier rows, train-only scaling."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SHARED_DATA
+from dl_core.config import validate
+from dl_core.data import build_bundle
+from dl_core.errors import ConfigError, DataError
+
+ETTH1 = SHARED_DATA / "ETTh1.csv"
+CHANNELS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+L, H = 336, 96
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    return pd.read_csv(ETTH1)
+
+
+def test_standard_split_sizes_and_borders(make_cfg, raw):
+    bundle = build_bundle(make_cfg("data=ett", f"data.path={ETTH1}").data)
+    splits = bundle.splits
+    # Informer/DLinear borders: train targets [0, 8640), val [8640, 11520), test [11520, 14400).
+    assert len(splits["train"]) == 8640 - L - H + 1 == 8209
+    assert len(splits["val"]) == len(splits["test"]) == 2880 - H + 1 == 2785
+    assert splits["val"].starts[0].item() == 8640 - L
+    assert splits["test"].starts[0].item() == 8640 + 2880 - L
+    assert splits["train"].target_rows().max() == 8639
+    assert splits["val"].target_rows().min() == 8640 and splits["val"].target_rows().max() == 11519
+    assert splits["test"].target_rows().min() == 11520 and splits["test"].target_rows().max() == 14399
+    assert bundle.spec["n_features"] == bundle.spec["n_targets"] == 7
+
+
+def test_scaler_fit_on_the_twelve_training_months_only(make_cfg, raw):
+    bundle = build_bundle(make_cfg("data=ett", f"data.path={ETTH1}").data)
+    train_rows = raw[CHANNELS].to_numpy()[:8640]
+    scaler = bundle.preprocessor.target_scaler
+    np.testing.assert_allclose(scaler.mean_, train_rows.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(scaler.scale_, train_rows.std(axis=0), rtol=1e-10)
+    # The first validation window looks back at the 336 training rows just before month 13.
+    inputs, target = bundle.splits["val"].batch(np.array([0]))
+    expected = (raw[CHANNELS].to_numpy()[8640 - L:8640] - scaler.mean_) / scaler.scale_
+    np.testing.assert_allclose(inputs[0][0].numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(target[0, 0].numpy(), (raw[CHANNELS].to_numpy()[8640] - scaler.mean_) / scaler.scale_,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_univariate_and_ms_modes(make_cfg):
+    single = build_bundle(make_cfg("data=ett", f"data.path={ETTH1}", "data.features=S").data)
+    assert single.preprocessor.feature_columns == single.preprocessor.target_columns == ["OT"]
+    mixed = build_bundle(make_cfg("data=ett", f"data.path={ETTH1}", "data.features=MS").data)
+    assert mixed.preprocessor.target_columns == ["OT"] and mixed.spec["n_features"] == 7
+    assert mixed.spec["target_index"] == [6]
+
+
+def test_cached_file_is_checked_against_the_published_sha256(make_cfg, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(ETTH1, cache / "ETTh1.csv")
+    cfg = make_cfg("data=ett", f"data.cache_dir={cache}")
+    assert cfg.data.path is None
+    assert build_bundle(cfg.data).info["rows"] == 17420
+    with open(cache / "ETTh1.csv", "a") as handle:
+        handle.write("2018-06-26 20:00:00,1,1,1,1,1,1,1\n")
+    with pytest.raises(DataError, match="data.sha256: .* has sha256"):
+        build_bundle(cfg.data)
+    pinned = hashlib.sha256((cache / "ETTh1.csv").read_bytes()).hexdigest()
+    assert build_bundle(make_cfg("data=ett", f"data.cache_dir={cache}", f"data.sha256={pinned}").data)
+
+
+def test_row_split_needs_all_counts_and_enough_rows(make_cfg):
+    with pytest.raises(ConfigError, match="data.split.train_rows/val_rows/test_rows"):
+        validate(make_cfg("data=ett", f"data.path={ETTH1}", "data.split.test_rows=null"))
+    with pytest.raises(DataError, match="train_rows \\+ val_rows \\+ test_rows = 20000"):
+        build_bundle(make_cfg("data=ett", f"data.path={ETTH1}", "data.split.train_rows=14240").data)
+    with pytest.raises(ConfigError, match="data.name"):
+        validate(make_cfg("data=ett", "data.name=ETTh3"))
+
+
+def test_fifteen_minute_files_use_the_same_months():
+    from conftest import compose_config
+
+    cfg = compose_config(["data=ettm"], SHARED_DATA)
+    assert cfg.data.name == "ETTm1"
+    assert (cfg.data.split.train_rows, cfg.data.split.val_rows, cfg.data.split.test_rows) == (34560, 11520, 11520)
