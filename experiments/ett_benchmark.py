@@ -88,7 +88,7 @@ def train_one(job: tuple[str, str, str, int]) -> None:
     from hydra import compose, initialize_config_dir
 
     import dl_core  # noqa: F401  (registers the schemas)
-    from dl_core.run import train
+    from dl_core.pipeline import train
 
     run_dir = OUT / run_name(model, data, features, seed)
     preset, extra, _ = MODELS[model]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import SHARED_DATA
-from dl_core.run import train
+from dl_core.pipeline import train
 
 L, H, TRAIN, VAL, TEST = 48, 24, 8640, 2880, 2880
 
