@@ -363,6 +363,8 @@ class LSTMConfig:
         num_layers: stacked LSTM layers.
         dropout: dropout between LSTM layers and before the output layer.
         bidirectional: read each window in both directions.
+        instance_norm: standardise each window by its own mean and std and map the forecast back
+            (RevIN); needs the targets among the inputs.
     """
 
     _target_: str = "dl_core.models.lstm.LSTMForecaster"
@@ -370,6 +372,7 @@ class LSTMConfig:
     num_layers: int = 2
     dropout: float = 0.2
     bidirectional: bool = False
+    instance_norm: bool = False
 
     def validate(self, prefix: str) -> None:
         _require(self.hidden_dim >= 1, f"{prefix}.hidden_dim", f"must be >= 1 (got {self.hidden_dim})")
