@@ -30,6 +30,12 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+def _require_minimums(section: object, prefix: str, **minimums: float) -> None:
+    for name, low in minimums.items():
+        value = getattr(section, name)
+        _require(value >= low, f"{prefix}.{name}", f"must be >= {low} (got {value})")
+
+
 def _check_fractions(val_fraction: float, test_fraction: float, prefix: str) -> None:
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         _require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
@@ -95,10 +101,7 @@ class GeneratorConfig:
     seed: int = 0
 
     def validate(self, prefix: str) -> None:
-        _require(self.n_series >= 1, f"{prefix}.n_series", f"must be >= 1 (got {self.n_series})")
-        _require(self.length >= 10, f"{prefix}.length", f"must be >= 10 (got {self.length})")
-        _require(self.n_drivers >= 0, f"{prefix}.n_drivers", f"must be >= 0 (got {self.n_drivers})")
-        _require(self.noise >= 0, f"{prefix}.noise", f"must be >= 0 (got {self.noise})")
+        _require_minimums(self, prefix, n_series=1, length=10, n_drivers=0, noise=0)
 
 
 @dataclass
@@ -257,12 +260,8 @@ class TabularGeneratorConfig:
     seed: int = 0
 
     def validate(self, prefix: str) -> None:
-        _require(self.n_rows >= 50, f"{prefix}.n_rows", f"must be >= 50 (got {self.n_rows})")
-        _require(self.n_numeric >= 1, f"{prefix}.n_numeric", f"must be >= 1 (got {self.n_numeric})")
-        _require(self.n_categorical >= 0, f"{prefix}.n_categorical", f"must be >= 0 (got {self.n_categorical})")
-        _require(self.n_categories >= 2, f"{prefix}.n_categories", f"must be >= 2 (got {self.n_categories})")
-        _require(self.n_classes >= 2, f"{prefix}.n_classes", f"must be >= 2 (got {self.n_classes})")
-        _require(self.noise >= 0, f"{prefix}.noise", f"must be >= 0 (got {self.noise})")
+        _require_minimums(self, prefix, n_rows=50, n_numeric=1, n_categorical=0, n_categories=2, n_classes=2,
+                          noise=0)
 
 
 @dataclass
