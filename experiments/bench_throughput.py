@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
-from hydra import compose, initialize_config_dir
+import dl_core
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -79,10 +79,9 @@ class TensorSplit:
 @functools.lru_cache
 def trainer_config(batch_size: int, epochs: int):
     """Composed once per setting and outside the timed region: composing is not training."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        cfg = compose("train", overrides=[f"trainer.batch_size={batch_size}", f"trainer.max_epochs={epochs}",
-                                          f"trainer.patience={epochs + 1}", "trainer.progress_bar=false",
-                                          f"trainer.grad_clip={GRAD_CLIP}", f"trainer.lr={LR}"])
+    cfg = dl_core.compose(f"trainer.batch_size={batch_size}", f"trainer.max_epochs={epochs}",
+                          f"trainer.patience={epochs + 1}", "trainer.progress_bar=false",
+                          f"trainer.grad_clip={GRAD_CLIP}", f"trainer.lr={LR}")
     return cfg.trainer
 
 
@@ -93,10 +92,8 @@ def all_rows(split) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
 
 def lstm_case(n_train: int, n_val: int) -> Case:
     """ETTh1 through the csv_timeseries data config: L=60, all 7 columns in, OT out."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        cfg = compose("train", overrides=["data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}",
-                                          "data.timestamp_column=date", "data.target_column=OT",
-                                          "data.sequence_length=60"])
+    cfg = dl_core.compose("data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}", "data.timestamp_column=date",
+                          "data.target_column=OT", "data.sequence_length=60")
     bundle = build_bundle(cfg.data)
     splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon)
               for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val))}

@@ -12,16 +12,14 @@ which excludes one-off costs such as compiling).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import warnings
 from pathlib import Path
 
 import pandas as pd
-from hydra import compose, initialize_config_dir
+import dl_core
 
-from dl_core.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("val_loss", "test_mse_scaled", "test_mse", "test_mae", "epochs", "train_samples_per_s",
@@ -34,10 +32,7 @@ ETTH1_LSTM = ["data=csv_timeseries", f"data.path={ROOT.parent / 'shared' / 'data
 
 
 def run_once(overrides: list[str], run_dir: Path) -> dict:
-    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        cfg = compose("train", overrides=[f"paths.output_dir={run_dir}", *overrides])
-    train(cfg)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = dict(dl_core.run(dl_core.compose(*overrides, run_dir=run_dir)).metrics)
     times = pd.read_csv(run_dir / "metrics.csv")["time_s"].to_numpy()
     last_epoch = times[-1] - (times[-2] if len(times) > 1 else 0.0)
     metrics["last_epoch_samples_per_s"] = metrics["n_train_samples"] / last_epoch  # steady state: no compiling

@@ -86,18 +86,14 @@ def train_one(job: tuple[str, str, str, int]) -> None:
     """Compose the preset as train.py would and train it (in a worker process)."""
     model, data, features, seed = job
     os.environ.setdefault("PROJECT_ROOT", str(ROOT))
-    from hydra import compose, initialize_config_dir
-
-    import dl_core  # noqa: F401  (registers the schemas)
-    from dl_core.pipeline import train
+    import dl_core
 
     run_dir = OUT / run_name(model, data, features, seed)
     preset, extra, _ = MODELS[model]
     overrides = [f"experiment={preset}", f"data.name={data}", f"data.features={features}", f"seed={seed}",
-                 "hardware.threads=1", "trainer.progress_bar=false", f"paths.output_dir={run_dir}", *extra]
-    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        cfg = compose("train", overrides=overrides)
-    train(cfg)
+                 "hardware.threads=1", "trainer.progress_bar=false", *extra]
+    cfg = dl_core.compose(*overrides, run_dir=run_dir)
+    dl_core.run(cfg)
     (run_dir / "benchmark.json").write_text(json.dumps({"sequence_length": cfg.data.sequence_length,
                                                         "overrides": overrides}))
 
