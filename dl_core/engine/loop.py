@@ -112,12 +112,10 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
         }
 
     done = resume is not None and (resume["finished"] or stopper.should_stop)
+    epochs = range(0) if done else range(start_epoch, trainer.max_epochs + 1)
     bar = tqdm(total=trainer.max_epochs, initial=start_epoch - 1, desc="epochs", unit="ep",
                disable=not trainer.progress_bar or done or not ddp.is_main, dynamic_ncols=True, leave=False)
-    epoch = start_epoch - 1
-    for epoch in range(start_epoch, trainer.max_epochs + 1):
-        if done:
-            break
+    for epoch in epochs:
         tick = time.perf_counter()
         model.train()
         total = torch.zeros((), device=hw.device)
