@@ -58,3 +58,31 @@ def test_cli_reports_a_wrong_type_naming_the_key(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "data.sequence_length" in proc.stderr and "abc" in proc.stderr
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")))
+def test_every_experiment_preset_composes_and_validates(make_cfg, preset):
+    cfg = make_cfg(f"experiment={preset}")
+    validate(cfg)
+
+
+# A preset's search space for the preset it tunes (the optuna_base default of data/model otherwise).
+TUNES = {"ett_lstm_optuna": ["experiment=ett_lstm"]}
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "hparams_search").glob("*_optuna.yaml")))
+def test_every_search_space_names_keys_of_the_config_it_tunes(preset):
+    """A typo in a swept key would only surface as a failed trial after the sweep had started."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(ROOT / "conf")):
+        cfg = compose("train", overrides=[*TUNES.get(preset, []), f"hparams_search={preset}"],
+                      return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    params = cfg.hydra.sweeper.params
+    assert params and cfg.hydra.sweeper.study_name == preset
+    missing = [key for key in params if OmegaConf.select(cfg, key, default="<missing>") == "<missing>"]
+    assert not missing, f"{preset} sweeps keys the config does not have: {missing}"
