@@ -364,6 +364,9 @@ class LSTMConfig:
         bidirectional: read each window in both directions.
         instance_norm: standardise each window by its own mean and std and map the forecast back
             (RevIN); needs the targets among the inputs.
+        channel_independent: forecast each target from its own past alone, all targets through one
+            shared LSTM (as PatchTST and DLinear do); needs the targets among the inputs and leaves
+            the other inputs unused.
     """
 
     _target_: str = "dl_core.models.lstm.LSTMForecaster"
@@ -372,6 +375,7 @@ class LSTMConfig:
     dropout: float = 0.2
     bidirectional: bool = False
     instance_norm: bool = False
+    channel_independent: bool = False
 
     def validate(self, prefix: str) -> None:
         _require(self.hidden_dim >= 1, f"{prefix}.hidden_dim", f"must be >= 1 (got {self.hidden_dim})")

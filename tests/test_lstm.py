@@ -1,4 +1,4 @@
-"""The LSTM forecaster: direct multi-step, multi-target outputs, and instance normalisation."""
+"""The LSTM forecaster: direct multi-step, multi-target outputs, instance normalisation, channel independence."""
 
 from __future__ import annotations
 
@@ -34,3 +34,27 @@ def test_instance_norm_follows_a_shift_and_scale_of_the_window():
 def test_instance_norm_needs_the_targets_among_the_inputs():
     with pytest.raises(ConfigError, match="data.include_target_in_inputs=true"):
         LSTMForecaster(n_features=3, n_targets=1, instance_norm=True, target_index=None)
+
+
+def test_channel_independent_forecasts_each_target_from_its_own_past_with_shared_weights():
+    torch.manual_seed(0)
+    model = LSTMForecaster(n_features=4, n_targets=3, horizon=5, hidden_dim=8, channel_independent=True,
+                           target_index=[0, 1, 3]).eval()
+    x = torch.randn(2, 16, 4)
+    out = model(x)
+    assert out.shape == (2, 5, 3)
+
+    disturbed = x.clone()
+    disturbed[:, :, 1] += torch.randn(2, 16)  # target 1's own past
+    disturbed[:, :, 2] += 100.0  # an input that is not a target
+    changed = model(disturbed)
+    torch.testing.assert_close(changed[:, :, [0, 2]], out[:, :, [0, 2]])
+    assert not torch.allclose(changed[:, :, 1], out[:, :, 1])
+
+    swapped = model(x[:, :, [3, 1, 2, 0]])  # targets 0 and 2 trade places: so do their forecasts
+    torch.testing.assert_close(swapped, out[:, :, [2, 1, 0]])
+
+
+def test_channel_independence_needs_the_targets_among_the_inputs():
+    with pytest.raises(ConfigError, match="channel_independent.*data.include_target_in_inputs=true"):
+        LSTMForecaster(n_features=3, n_targets=1, channel_independent=True, target_index=None)
