@@ -36,8 +36,9 @@ class LSTMForecaster(nn.Module):
         self.horizon, self.n_targets = horizon, n_targets
         self.instance_norm, self.channel_independent = instance_norm, channel_independent
         if instance_norm or channel_independent:
-            model = "lstm with model.instance_norm" if instance_norm else "lstm with model.channel_independent"
-            self.register_buffer("target_index", torch.tensor(require_target_inputs(target_index, model)))
+            option = "instance_norm" if instance_norm else "channel_independent"
+            targets = require_target_inputs(target_index, f"lstm with model.{option}")
+            self.register_buffer("target_index", torch.tensor(targets))
         n_inputs, n_outputs = (1, 1) if channel_independent else (n_features, n_targets)
         self.lstm = nn.LSTM(n_inputs, hidden_dim, num_layers=num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
