@@ -278,6 +278,10 @@ class TabularDataConfig:
         feature_columns: input columns; null takes every column but the target.
         categorical_columns: columns encoded as categories; null takes the non-numeric ones.
         numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train.
+        quantile_noise: Gaussian noise, in units of each feature's training std, added to the training
+            rows only while the quantile transform is fit (seeded by `data.split.seed`), as the rtdl
+            paper does: without it a feature with repeated values maps to extreme quantiles (a 0/1
+            feature to about -5.2/+5.2); 0 fits on the values unchanged.
         impute: statistic of the training rows that fills missing numbers: `median` or `mean`.
         target_unit: divide a regression target by this before training and reporting (e.g. 100000).
         split: the random split (see `data.split.*`).
@@ -293,6 +297,7 @@ class TabularDataConfig:
     feature_columns: Optional[List[str]] = None
     categorical_columns: Optional[List[str]] = None
     numeric_transform: str = "quantile"
+    quantile_noise: float = 1.0e-3
     impute: str = "median"
     target_unit: float = 1.0
     split: TabularSplitConfig = field(default_factory=TabularSplitConfig)
@@ -307,6 +312,7 @@ class TabularDataConfig:
                  f"is required for a CSV data source: pass {prefix}.path=/path/to/file.csv")
         _require(self.numeric_transform in NUMERIC_TRANSFORMS, f"{prefix}.numeric_transform",
                  f"must be one of {', '.join(NUMERIC_TRANSFORMS)} (got {self.numeric_transform!r})")
+        _require(self.quantile_noise >= 0, f"{prefix}.quantile_noise", f"must be >= 0 (got {self.quantile_noise})")
         _require(self.impute in IMPUTE_CHOICES, f"{prefix}.impute",
                  f"must be one of {', '.join(IMPUTE_CHOICES)} (got {self.impute!r})")
         _require(self.target_unit > 0, f"{prefix}.target_unit",

@@ -58,6 +58,24 @@ def test_preprocessor_contract_for_prediction(tmp_path):
         restored.transform_features(frame.drop(columns="z"))
 
 
+def test_quantile_noise_maps_repeated_values_to_the_middle_of_their_quantile_range():
+    """A 0/1 feature, 80 % zeros: without tie-breaking noise the quantile fit sends it to about ±5.2."""
+    train_rows = pd.DataFrame({"flag": np.r_[np.zeros(800), np.ones(200)], "y": np.arange(1000.0)})
+    ones_and_zeros = pd.DataFrame({"flag": [0.0, 1.0]})
+
+    def transformed(noise: float, seed: int = 0) -> np.ndarray:
+        prep = TabularPreprocessor("regression", "y", ["flag"], [], "quantile", "median",
+                                   quantile_noise=noise, noise_seed=seed).fit(train_rows)
+        return prep.transform_features(ones_and_zeros)[0].ravel()
+
+    assert np.abs(transformed(0.0)).min() > 5
+    zero, one = transformed(1e-3)
+    assert zero == pytest.approx(-0.25, abs=0.05)  # the normal quantile at 0.4, the middle of the zeros
+    assert one == pytest.approx(1.28, abs=0.1)  # at 0.9, the middle of the ones
+    np.testing.assert_array_equal(transformed(1e-3), transformed(1e-3))
+    assert not np.array_equal(transformed(1e-3, seed=0), transformed(1e-3, seed=1))
+
+
 def test_preprocessing_is_fit_on_the_training_split_only(make_cfg, tmp_path):
     frame = _table(400)
     frame.loc[::7, "x"] = np.nan

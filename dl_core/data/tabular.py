@@ -38,6 +38,8 @@ class TabularPreprocessor:
     numeric_transform: str
     impute: str
     target_unit: float = 1.0
+    quantile_noise: float = 0.0
+    noise_seed: int = 0
     classes: list = field(default_factory=list)
     impute_values: dict[str, float] = field(default_factory=dict)
     numeric_transformer: QuantileTransformer | StandardScaler | None = None
@@ -58,7 +60,8 @@ class TabularPreprocessor:
         self.impute_values = {c: float(stat[c]) if np.isfinite(stat[c]) else 0.0 for c in self.numeric_columns}
         if self.numeric_columns:
             filled = numeric.fillna(self.impute_values).to_numpy()
-            self.numeric_transformer = _numeric_transformer(self.numeric_transform, len(filled)).fit(filled)
+            transformer = _numeric_transformer(self.numeric_transform, len(filled))
+            self.numeric_transformer = transformer.fit(self._tie_breaking(filled))
         if self.categorical_columns:
             self.category_encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                                    encoded_missing_value=-1)
@@ -68,6 +71,13 @@ class TabularPreprocessor:
         else:
             self.classes = sorted(_label_values(train[self.target_column]).unique().tolist())
         return self
+
+    def _tie_breaking(self, values: np.ndarray) -> np.ndarray:
+        """Training values with a little noise, so that repeated values spread over their quantile range."""
+        if self.numeric_transform != "quantile" or self.quantile_noise == 0:
+            return values
+        noise = np.random.default_rng(self.noise_seed).standard_normal(values.shape)
+        return values + noise * self.quantile_noise * values.std(axis=0, keepdims=True)
 
     def transform_features(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(x_num float32 (n, n_num), x_cat int64 (n, n_cat)) for any frame with the feature columns."""
@@ -185,7 +195,7 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TabularPreproces
     if not features:
         raise DataError(f"data.feature_columns: no input columns besides the target {target!r}; list some")
     return TabularPreprocessor(cfg.task, target, numeric, categorical, cfg.numeric_transform, cfg.impute,
-                               float(cfg.target_unit))
+                               float(cfg.target_unit), float(cfg.quantile_noise), int(cfg.split.seed))
 
 
 def _drop_missing_targets(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
