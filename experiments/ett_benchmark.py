@@ -25,20 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "outputs" / "ett_benchmark"
 README = ROOT / "experiments" / "README.md"
 SECTION = "## ETT benchmark"
+# best_params.yaml of `train.py -m experiment=ett_lstm hparams_search=ett_lstm_optuna` (trial 11 of 12)
+TUNED_LSTM = ["model.instance_norm=true", "model.num_layers=1", "model.hidden_dim=67", "model.dropout=0.164",
+              "trainer.lr=0.0024", "trainer.batch_size=128", "trainer.max_epochs=20"]
 # name -> (preset, extra overrides, label in the table).
 MODELS = {
     "naive": ("ett_naive", [], "naive (repeat last value)"),
     "dlinear": ("ett_dlinear", [], "DLinear (ours)"),
     "lstm": ("ett_lstm", [], "LSTM 2x64 (ours)"),
     "lstm_revin": ("ett_lstm", ["model.instance_norm=true"], "LSTM 2x64 + RevIN (ours)"),
-    # best_params.yaml of `train.py -m experiment=ett_lstm hparams_search=ett_lstm_optuna` (trial 11 of 12)
-    "lstm_tuned": ("ett_lstm", ["model.instance_norm=true", "model.num_layers=1", "model.hidden_dim=67",
-                                "model.dropout=0.164", "trainer.lr=0.0024", "trainer.batch_size=128",
-                                "trainer.max_epochs=20"], "LSTM 1x67 + RevIN, tuned (ours)"),
+    "lstm_tuned": ("ett_lstm", TUNED_LSTM, "LSTM 1x67 + RevIN, tuned (ours)"),
     # The tuned LSTM, each channel its own series (mode M only: in mode S there is one channel).
-    "lstm_ci": ("ett_lstm", ["model.instance_norm=true", "model.channel_independent=true", "model.num_layers=1",
-                             "model.hidden_dim=67", "model.dropout=0.164", "trainer.lr=0.0024",
-                             "trainer.batch_size=128", "trainer.max_epochs=20"],
+    "lstm_ci": ("ett_lstm", [*TUNED_LSTM, "model.channel_independent=true"],
                 "LSTM 1x67 + RevIN, tuned, channel-independent (ours)"),
 }
 MULTIVARIATE_ONLY = {"lstm_ci"}

@@ -55,12 +55,13 @@ TINY_TABULAR = [
 ]
 
 
-def compose_config(overrides: list[str], run_dir: Path) -> DictConfig:
+def compose_config(overrides: list[str], run_dir: Path, with_hydra: bool = False) -> DictConfig:
+    """`with_hydra` keeps the `hydra` node (sweeper, launcher), as a multirun would see it."""
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(ROOT / "conf")):
             return compose("train", overrides=[f"paths.output_dir={run_dir}", "trainer.progress_bar=false",
-                                               *overrides])
+                                               *overrides], return_hydra_config=with_hydra)
     finally:
         GlobalHydra.instance().clear()
 

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from conftest import ROOT
+from conftest import ROOT, compose_config
 from dl_core.config import validate
 from dl_core.errors import ConfigError
 
@@ -71,17 +72,9 @@ TUNES = {"ett_lstm_optuna": ["experiment=ett_lstm"]}
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "hparams_search").glob("*_optuna.yaml")))
-def test_every_search_space_names_keys_of_the_config_it_tunes(preset):
+def test_every_search_space_names_keys_of_the_config_it_tunes(preset, tmp_path):
     """A typo in a swept key would only surface as a failed trial after the sweep had started."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(ROOT / "conf")):
-        cfg = compose("train", overrides=[*TUNES.get(preset, []), f"hparams_search={preset}"],
-                      return_hydra_config=True)
-    GlobalHydra.instance().clear()
+    cfg = compose_config([*TUNES.get(preset, []), f"hparams_search={preset}"], tmp_path, with_hydra=True)
     params = cfg.hydra.sweeper.params
     assert params and cfg.hydra.sweeper.study_name == preset
     missing = [key for key in params if OmegaConf.select(cfg, key, default="<missing>") == "<missing>"]
