@@ -41,7 +41,7 @@ from dl_core.engine import Hardware, fit
 from dl_core.engine.loop import clip_gradients, parameter_groups
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "data"
 GRAD_CLIP = 1.0
 LR = 1e-3
 

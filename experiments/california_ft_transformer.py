@@ -113,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     overrides = list(args.overrides)
     if args.paper_features:
-        table = write_paper_features(ROOT.parent / "shared" / "data" / "california_housing.csv",
+        table = write_paper_features(ROOT / "data" / "california_housing.csv",
                                      args.out / "california_paper_features.csv")
         overrides = [f"data.path={table}", *overrides]
     if not args.from_checkpoint:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("val_loss", "test_mse_scaled", "test_mse", "test_mae", "epochs", "train_samples_per_s",
            "last_epoch_samples_per_s")
 
-ETTH1_LSTM = ["data=csv_timeseries", f"data.path={ROOT.parent / 'shared' / 'data' / 'ETTh1.csv'}",
+ETTH1_LSTM = ["data=csv_timeseries", f"data.path={ROOT / 'data' / 'ETTh1.csv'}",
               "data.timestamp_column=date", "data.target_column=OT", "data.sequence_length=60",
               "model.hidden_dim=64", "model.num_layers=2", "hardware=cpu", "hardware.threads=1",
               "trainer.progress_bar=false"]

@@ -12,7 +12,7 @@ import rtdl_revisiting_models as rtdl
 import torch
 from omegaconf import OmegaConf
 
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, DATA
 from dl_core.data import build_bundle
 from dl_core.engine.loop import parameter_groups
 from dl_core.models import build_model
@@ -56,10 +56,9 @@ def test_forward_accepts_a_table_without_numeric_or_categorical_columns():
     assert only_num(torch.zeros(4, 2), torch.zeros(4, 0, dtype=torch.int64)).shape == (4, 1)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "california_housing.csv").is_file(), reason="shared data not present")
-def test_california_preset_reads_the_shared_csv_in_100k_units(make_cfg):
+def test_california_preset_reads_the_shipped_csv_in_100k_units(make_cfg):
     cfg = make_cfg("experiment=california_ft_transformer")
-    assert Path(cfg.data.path).resolve() == (SHARED_DATA / "california_housing.csv").resolve()
+    assert Path(cfg.data.path).resolve() == (DATA / "california_housing.csv").resolve()
     assert cfg.model._target_.endswith("FTTransformer") and cfg.trainer.lr == 1e-4
     bundle = build_bundle(cfg.data)
     prep = bundle.preprocessor

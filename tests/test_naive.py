@@ -7,20 +7,20 @@ import json
 import numpy as np
 import pandas as pd
 
-from conftest import SHARED_DATA
+from conftest import DATA
 from dl_core.pipeline import train
 
 L, H, TRAIN, VAL, TEST = 48, 24, 8640, 2880, 2880
 
 
 def test_naive_metrics_match_numpy_on_etth1(make_cfg, tmp_path):
-    cfg = make_cfg("experiment=ett_naive", f"data.path={SHARED_DATA / 'ETTh1.csv'}", "data.features=S",
+    cfg = make_cfg("experiment=ett_naive", f"data.path={DATA / 'ETTh1.csv'}", "data.features=S",
                    f"data.sequence_length={L}", f"data.horizon={H}", "hardware.threads=1")
     train(cfg)
     run_dir = tmp_path / "run"
     metrics = json.loads((run_dir / "metrics.json").read_text())
 
-    ot = pd.read_csv(SHARED_DATA / "ETTh1.csv")["OT"].to_numpy()
+    ot = pd.read_csv(DATA / "ETTh1.csv")["OT"].to_numpy()
     std = ot[:TRAIN].std()
     first_target = np.arange(TRAIN + VAL, TRAIN + VAL + TEST - H + 1)
     actual = ot[first_target[:, None] + np.arange(H)]

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import ROOT, SHARED_DATA, TINY
+from conftest import ROOT, DATA, TINY
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 
@@ -21,7 +21,7 @@ METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {
 
 def test_csv_timeseries_on_etth1_writes_all_artifacts(tmp_path):
     run = tmp_path / "etth1"
-    cmd = [sys.executable, "train.py", "data=csv_timeseries", f"data.path={SHARED_DATA / 'ETTh1.csv'}",
+    cmd = [sys.executable, "train.py", "data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}",
            "data.timestamp_column=date", "data.target_column=OT", "model.hidden_dim=8", "model.num_layers=1",
            "trainer.max_epochs=1", "trainer.batch_size=256", "hardware.threads=1", f"hydra.run.dir={run}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
