@@ -36,6 +36,12 @@ def _require_minimums(section: object, prefix: str, **minimums: float) -> None:
         _require(value >= low, f"{prefix}.{name}", f"must be >= {low} (got {value})")
 
 
+def _require_once(names: Optional[List[str]], key: str) -> None:
+    names = list(names or [])
+    for i, name in enumerate(names):
+        _require(name not in names[:i], key, f"lists {name!r} twice; name each column once")
+
+
 def _check_fractions(val_fraction: float, test_fraction: float, prefix: str) -> None:
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         _require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
@@ -114,13 +120,17 @@ class TimeSeriesDataConfig:
         name: a readable name of the data set, used in run names.
         path: the file to read for `source: csv` (relative to the current directory).
         timestamp_column: column to sort by and report; null uses row order.
-        target_column: the column to forecast, or a list of columns (one output per column).
-        feature_columns: input columns; null takes every numeric column except keys and targets.
+        target_column: the column to forecast, or a list of columns (one output per column); not the
+            timestamp or an entity column.
+        feature_columns: input columns; null takes every numeric column except keys and targets. A
+            mostly numeric column (at least 90 % of its non-missing cells are numbers, but not all)
+            is refused, naming the stray cells and their file lines, rather than left out.
         entity_columns: columns that tell series apart; windows never cross them.
         include_target_in_inputs: feed the target's own past to the model as an input.
         sequence_length: past rows in each input window.
         horizon: future rows predicted at once from each window.
         fillna: null refuses missing values; ffill, bfill, interpolate, zero or drop fills them per series.
+            An infinite value counts as missing; a column with no value at all is refused.
         split: how each series is split in time (see `data.split.*`).
         generator: settings of the built-in generator (`source: synthetic` only).
     """
@@ -149,6 +159,16 @@ class TimeSeriesDataConfig:
         targets = [self.target_column] if isinstance(self.target_column, str) else self.target_column
         _require(bool(targets) and all(isinstance(t, str) and t for t in targets), f"{prefix}.target_column",
                  f"must name a column (or a list of columns) to forecast, e.g. {prefix}.target_column=OT")
+        for key, names in (("target_column", targets), ("feature_columns", self.feature_columns),
+                           ("entity_columns", self.entity_columns)):
+            _require_once(names, f"{prefix}.{key}")
+        for target in targets:
+            _require(target != self.timestamp_column, f"{prefix}.target_column",
+                     f"{target!r} is the timestamp column ({prefix}.timestamp_column), not a value to forecast; "
+                     f"name a numeric column")
+            _require(target not in self.entity_columns, f"{prefix}.target_column",
+                     f"{target!r} is an entity column ({prefix}.entity_columns), a key that tells series apart; "
+                     f"name a numeric column")
         _require(self.source != "csv" or bool(self.path), f"{prefix}.path",
                  f"is required for a CSV data source: pass {prefix}.path=/path/to/file.csv")
         self.split.validate(f"{prefix}.split")
@@ -273,16 +293,18 @@ class TabularDataConfig:
         source: where rows come from: `synthetic` (built in) or `csv` (a CSV or parquet file).
         name: a readable name of the data set, used in run names.
         path: the file to read for `source: csv`.
-        target_column: the column to predict.
+        target_column: the column to predict; rows whose target is missing (or infinite) are dropped.
         task: `regression` or `classification` (binary or multiclass).
         feature_columns: input columns; null takes every column but the target.
-        categorical_columns: columns encoded as categories; null takes the non-numeric ones.
+        categorical_columns: columns encoded as categories; null takes the non-numeric ones. A mostly
+            numeric column (at least 90 % of its non-missing cells are numbers, but not all) is
+            refused, naming the stray cells and their file lines, unless it is listed here.
         numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train.
         quantile_noise: Gaussian noise, in units of each feature's training std, added to the training
             rows only while the quantile transform is fit (seeded by `data.split.seed`), as the rtdl
             paper does: without it a feature with repeated values maps to extreme quantiles (a 0/1
             feature to about -5.2/+5.2); 0 fits on the values unchanged.
-        impute: statistic of the training rows that fills missing numbers: `median` or `mean`.
+        impute: statistic of the training rows that fills missing (or infinite) numbers: `median` or `mean`.
         target_unit: divide a regression target by this before training and reporting (e.g. 100000).
         split: the random split (see `data.split.*`).
         generator: settings of the built-in generator (`source: synthetic` only).
@@ -308,6 +330,10 @@ class TabularDataConfig:
                  f"must be one of {', '.join(TABULAR_TASKS)} (got {self.task!r}), e.g. {prefix}.task=regression")
         _require(bool(self.target_column), f"{prefix}.target_column",
                  f"must name the column to predict, e.g. {prefix}.target_column=price")
+        _require_once(self.feature_columns, f"{prefix}.feature_columns")
+        _require_once(self.categorical_columns, f"{prefix}.categorical_columns")
+        _require(self.target_column not in (self.categorical_columns or []), f"{prefix}.categorical_columns",
+                 f"lists the target {self.target_column!r}, which would make it an input; leave it out")
         _require(self.source != "csv" or bool(self.path), f"{prefix}.path",
                  f"is required for a CSV data source: pass {prefix}.path=/path/to/file.csv")
         _require(self.numeric_transform in NUMERIC_TRANSFORMS, f"{prefix}.numeric_transform",

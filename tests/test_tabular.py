@@ -172,3 +172,79 @@ def test_task_must_be_chosen(make_cfg, tmp_path):
                    "data.target_column=y")
     with pytest.raises(ConfigError, match="data.task: must be one of regression, classification"):
         train(cfg)
+
+
+def test_infinite_features_are_imputed_and_infinite_targets_dropped_like_missing_ones(make_cfg, tmp_path, caplog):
+    frame = _table(400)
+    frame.loc[[3, 50], "x"] = np.inf
+    frame.loc[7, "z"] = -np.inf
+    frame.loc[9, "x"] = np.nan
+    frame.loc[11, "y"] = np.inf
+    frame.loc[12, "y"] = np.nan
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=y",
+                   "data.task=regression")
+    with caplog.at_level("WARNING", logger="dl_core.data.tabular"):
+        bundle = build_bundle(cfg.data)
+    assert "infinite values in x: 2, z: 1 are treated as missing and imputed with the training median" in caplog.text
+    assert "2 row(s) without a target y are dropped (1 missing, 1 infinite)" in caplog.text
+    assert bundle.info["rows_dropped_missing_target"] == 2 and bundle.info["rows"] == 398
+    assert bundle.info["imputed_values"] == {"x": 3, "z": 1}
+    assert all(np.isfinite(v) for v in bundle.preprocessor.impute_values.values())
+    for split in bundle.splits.values():
+        assert bool(split.x_num.isfinite().all()) and bool(split.y.isfinite().all())
+    missing = pd.DataFrame({"x": [np.nan], "z": [np.nan], "color": ["red"]})
+    imputed = bundle.preprocessor.transform_features(missing)[0][0]
+    for split in bundle.splits.values():  # an infinity gets exactly what a missing value gets
+        inputs = dict(zip(split.rows, split.x_num.numpy()))
+        for row, column in [(3, 0), (50, 0), (9, 0), (7, 1)]:
+            if row in inputs:
+                assert inputs[row][column] == imputed[column]
+
+
+def test_a_numeric_column_with_a_stray_text_cell_is_refused_unless_listed_as_categorical(make_cfg, tmp_path):
+    """It used to become a categorical input with one level per distinct number."""
+    frame = _table(300).astype({"z": object})
+    frame.loc[[40, 41, 90, 200], "z"] = ["abc", "12,5", "?", "-"]
+    path = _csv(tmp_path, frame)
+    base = ["data=csv_tabular", f"data.path={path}", "data.target_column=y", "data.task=regression"]
+    with pytest.raises(DataError) as err:
+        build_bundle(make_cfg(*base).data)
+    message = str(err.value)
+    assert message.startswith("data.feature_columns: column 'z' holds numbers except in 4 of 300 cells: 'abc' "
+                              "(line 42), '12,5' (line 43), '?' (line 92), ... (4 in all);")
+    assert "list the column in data.categorical_columns" in message and len(message) < 300
+    listed = build_bundle(make_cfg(*base, "data.categorical_columns=[z,color]").data).preprocessor
+    assert listed.categorical_columns == ["z", "color"] and listed.numeric_columns == ["x"]
+    frame["y"] = frame["y"].astype(object)
+    frame.loc[5, "y"] = "n.a."
+    with pytest.raises(DataError, match=r"^data.target_column: column 'y' holds numbers except in 1 of 300 cells: "
+                                        r"'n.a.' \(line 7\)"):
+        build_bundle(make_cfg(*base[:1], f"data.path={_csv(tmp_path, frame)}", *base[2:]).data)
+
+
+def test_a_column_that_is_mostly_text_is_still_a_category(make_cfg, tmp_path):
+    frame = _table(300)
+    frame["size"] = np.where(np.arange(300) % 5 == 0, "XL", (np.arange(300) % 3).astype(str))  # 80 % numbers
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=y",
+                   "data.task=regression")
+    assert build_bundle(cfg.data).preprocessor.categorical_columns == ["color", "size"]
+
+
+@pytest.mark.parametrize("stratify, message", [
+    ("false", r"^data.split: \d+ of the \d+ classes of 'y' are in validation or test rows but in no training row "
+              r"\(e.g. [\d, ]+\); if the target is a quantity, use data.task=regression"),
+    ("true", r"^data.task: target 'y' has \d+ distinct numbers, most seen once \(e.g. [\d., ]+\), which looks "
+             r"continuous; use data.task=regression$"),
+])
+def test_classification_of_a_quantity_gets_one_short_line(make_cfg, tmp_path, stratify, message):
+    """A whole-number continuous target: the message used to quote every class (10 KB); or to crash on
+    classes only the test rows have."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=3000), "y": rng.integers(0, 400, 3000) * 100.0})
+    if stratify == "true":
+        frame["y"] = rng.integers(0, 100_000, 3000) * 100.0
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=y",
+                   "data.task=classification", f"data.split.stratify={stratify}")
+    with pytest.raises(DataError, match=message) as err:
+        build_bundle(cfg.data)
+    assert len(str(err.value)) < 300 and "\n" not in str(err.value)

@@ -172,3 +172,75 @@ def test_missing_column_error_names_it_and_lists_what_exists():
 def test_duplicate_timestamps_without_entity_columns_are_explained():
     with pytest.raises(DataError, match="add the column that tells series apart to data.entity_columns"):
         build_timeseries_bundle(data_cfg(entity_columns=[]), random_frame())
+
+
+def test_infinite_values_are_refused_like_missing_ones_with_counts_and_the_fix():
+    frame = random_frame()
+    frame.loc[[3, 8], "price"] = np.inf
+    frame.loc[20, "price"] = np.nan
+    frame.loc[5, "sales"] = -np.inf
+    with pytest.raises(DataError) as err:
+        build_timeseries_bundle(data_cfg(), frame)
+    message = str(err.value)
+    assert message.startswith("data.fillna: ")
+    assert "price: 3 (2 infinite)" in message and "sales: 1 (1 infinite)" in message
+    assert "data.fillna=ffill" in message
+
+
+def test_infinite_values_are_filled_like_missing_ones(caplog):
+    frame = random_frame().sort_values(["shop", "when"]).reset_index(drop=True)
+    frame.loc[10, "price"] = np.inf
+    frame.loc[30, "sales"] = -np.inf
+    with caplog.at_level("WARNING", logger="dl_core.data.timeseries"):
+        bundle = build_timeseries_bundle(data_cfg(fillna="ffill"), frame)
+    assert "infinite values in price: 1, sales: 1 are treated as missing" in caplog.text
+    clean = bundle.preprocessor.clean(frame)
+    assert clean.loc[10, "price"] == frame.loc[9, "price"] and clean.loc[30, "sales"] == frame.loc[29, "sales"]
+    for split in bundle.splits.values():
+        assert bool(split.x.isfinite().all()) and bool(split.y.isfinite().all())
+
+
+@pytest.mark.parametrize("fillna", [None, "ffill", "drop"])
+def test_a_target_without_values_is_named_whatever_the_fill(fillna):
+    """The fill the missing-value message suggests used to end in an IndexError: every row was dropped."""
+    frame = random_frame().assign(sales=np.nan)
+    frame.loc[4, "sales"] = np.inf
+    with pytest.raises(DataError, match=r"^data.target_column: column 'sales' has no values \(all 271 rows"):
+        build_timeseries_bundle(data_cfg(fillna=fillna), frame)
+
+
+def test_a_fill_that_leaves_no_rows_is_explained():
+    frame = random_frame()
+    frame.loc[frame.index % 2 == 0, "price"] = np.nan
+    frame.loc[frame.index % 2 == 1, "promo"] = np.nan
+    with pytest.raises(DataError, match="^data.fillna: no rows left .*data.fillna=drop"):
+        build_timeseries_bundle(data_cfg(fillna="drop"), frame)
+
+
+def test_a_numeric_column_with_a_stray_text_cell_is_refused_naming_the_cell(tmp_path):
+    """feature_columns=null used to leave such a column out silently; its file line is named."""
+    from dl_core.data.loading import read_table
+
+    frame = random_frame().astype({"price": object})
+    frame.loc[17, "price"] = "abc"
+    frame.to_csv(tmp_path / "shops.csv", index=False)
+    lines = (tmp_path / "shops.csv").read_text().splitlines()
+    raw = read_table(tmp_path / "shops.csv")
+    with pytest.raises(DataError) as err:
+        build_timeseries_bundle(data_cfg(), raw)
+    message = str(err.value)
+    assert message.startswith("data.feature_columns: column 'price' holds numbers except in 1 of 271 cells: "
+                              "'abc' (line 19)")
+    assert "abc" in lines[19 - 1].split(",")
+    assert "leave the column out of data.feature_columns" in message
+    with pytest.raises(DataError, match=r"^data.target_column: column 'sales' holds numbers except in 1 of "
+                                        r"271 cells: '12,5' \(row 40\)"):
+        build_timeseries_bundle(data_cfg(), _with_text(random_frame(), "sales", 40, "12,5"))
+    words = random_frame().assign(note=["good", "bad", "7"] * 90 + ["x"])  # mostly text: not an input, no error
+    assert "note" not in build_timeseries_bundle(data_cfg(), words).preprocessor.feature_columns
+
+
+def _with_text(frame: pd.DataFrame, column: str, row: int, text: str) -> pd.DataFrame:
+    out = frame.astype({column: object})
+    out.loc[row, column] = text
+    return out

@@ -6,22 +6,38 @@ from pathlib import Path
 
 import pandas as pd
 
+from dl_core.data.checks import listing, one_line
 from dl_core.errors import DataError
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 
 
 def read_table(path: str | Path, key: str = "data.path") -> pd.DataFrame:
-    """Load a CSV or parquet file; relative paths are relative to the current directory."""
+    """Load a CSV or parquet file; relative paths are relative to the current directory.
+
+    A CSV's frame carries `attrs["first_line"]`, the file line of its first row, so that errors
+    about single cells can say where in the file they are.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         raise DataError(f"{key}: file not found: {file.resolve()} (pass {key}=/path/to/file.csv)")
     reader = READERS.get(file.suffix.lower())
     if reader is None:
         raise DataError(f"{key}: unsupported file type {file.suffix!r}; use one of {', '.join(READERS)}")
-    frame = reader(file)
+    if file.stat().st_size == 0:
+        raise DataError(f"{key}: {file} is empty (0 bytes); pass a file with a header row and data rows")
+    try:
+        frame = reader(file)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors and pyarrow's ArrowInvalid are ValueErrors
+        raise DataError(f"{key}: cannot read {file} as {file.suffix.lstrip('.')} ({one_line(exc)}); "
+                        f"check the file or pass another {key}") from None
+    except ImportError:  # parquet needs an optional engine
+        raise DataError(f"{key}: reading {file.suffix} files needs pyarrow, which is not installed; "
+                        f"`pip install pyarrow`, or pass a CSV file") from None
     if frame.empty:
-        raise DataError(f"{key}: {file} has no rows")
+        raise DataError(f"{key}: {file} has no data rows (columns: {listing(frame.columns)})")
+    if reader is pd.read_csv:
+        frame.attrs["first_line"] = 2
     return frame
 
 
@@ -29,5 +45,5 @@ def require_columns(frame: pd.DataFrame, columns: list[str], key: str) -> None:
     """Fail with the missing names and the columns that do exist, so the fix is a copy-paste away."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        available = ", ".join(map(str, frame.columns[:30]))
-        raise DataError(f"{key}: column(s) {missing} not in the data; available columns: {available}")
+        raise DataError(f"{key}: column(s) [{listing(map(repr, missing))}] not in the data; available columns: "
+                        f"{listing(frame.columns, limit=30)}")

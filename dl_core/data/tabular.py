@@ -1,15 +1,17 @@
 """Tabular data: one row per sample, a random seeded split, and preprocessing fit on train rows only.
 
-Numeric features are imputed (train median or mean) and mapped through a quantile-normal
+Numeric features are imputed (train median or mean; an infinity counts as missing) and mapped through a quantile-normal
 transform or standard scaling; categorical features are encoded with index 0 reserved for
 missing values and categories never seen in training, so serving never fails on a new value.
 Regression targets are standardized for training and reported in original units (divided by
 `data.target_unit`, e.g. $100k for California Housing); classification targets become class
-indices in the order of `classes`. A split holds whole tensors and is batched by index.
+indices in the order of `classes`; rows whose target is missing or infinite are dropped. A split
+holds whole tensors and is batched by index.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +22,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OrdinalEncoder, QuantileTransformer, StandardScaler
 
 from dl_core.data.bundle import DataBundle
+from dl_core.data.checks import (INFINITE, counts_listing, infinite_as_missing, is_numeric, listing, one_line,
+                                 refuse_stray_text, short)
 from dl_core.data.loading import require_columns
 from dl_core.errors import DataError
 
+log = logging.getLogger(__name__)
+
 SPLITS = ("train", "val", "test")
+FEATURE_FIX = ("fix or blank those cells (blank numbers are imputed), or list the column in "
+               "data.categorical_columns if it is a category")
+TARGET_FIX = "fix or blank those cells (rows without a target are dropped)"
 RESERVED_CATEGORY = 0  # missing or unseen in training
 
 
@@ -142,10 +151,16 @@ def output_probabilities(outputs: np.ndarray) -> np.ndarray:
 def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     """Frame -> checked target -> seeded (stratified) split -> train-fit preprocessing -> tensors."""
     prep = _preprocessor_from_config(cfg, frame)
+    frame, infinite = infinite_as_missing(frame, prep.numeric_columns)
+    if not infinite.empty:
+        log.warning("data: infinite values in %s are treated as missing and imputed with the training %s",
+                    counts_listing(infinite), prep.impute)
     frame, dropped = _drop_missing_targets(frame, prep.target_column)
     _check_target(frame[prep.target_column], prep.task, prep.target_column)
     parts = _split_rows(frame, prep, cfg.split)
     prep.fit(frame.loc[parts["train"]])
+    if prep.task == "classification":
+        _refuse_unseen_classes(frame, parts, prep)
     splits = {name: _to_split(frame.loc[rows], prep) for name, rows in parts.items()}
     d_out = 1 if prep.task == "regression" or len(prep.classes) == 2 else len(prep.classes)
     spec = {"n_cont_features": len(prep.numeric_columns), "cat_cardinalities": prep.cat_cardinalities,
@@ -181,17 +196,22 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TabularPreproces
     features = [c for c in frame.columns if c != target] if cfg.feature_columns is None \
         else [c for c in cfg.feature_columns if c != target]
     require_columns(frame, features, "data.feature_columns")
-    if cfg.categorical_columns is None:
-        categorical = [c for c in features if not _is_numeric(frame[c])]
-    else:
-        categorical = list(cfg.categorical_columns)
-        require_columns(frame, categorical, "data.categorical_columns")
-        features = [*features, *(c for c in categorical if c not in features)]
+    if cfg.task == "regression":
+        refuse_stray_text(frame, target, "data.target_column", TARGET_FIX)
+    listed = cfg.categorical_columns is not None
+    categorical = list(cfg.categorical_columns) if listed else []
+    require_columns(frame, categorical, "data.categorical_columns")
+    features = [*features, *(c for c in categorical if c not in features)]
+    for column in features:  # a listed category is left alone; any other column of numbers with a typo is refused
+        if column not in categorical:
+            refuse_stray_text(frame, column, "data.feature_columns", FEATURE_FIX)
+    if not listed:
+        categorical = [c for c in features if not is_numeric(frame[c])]
     numeric = [c for c in features if c not in categorical]
-    bad = [c for c in numeric if not _is_numeric(frame[c])]
+    bad = [c for c in numeric if not is_numeric(frame[c])]
     if bad:
-        raise DataError(f"data.categorical_columns: column(s) {bad} are not numeric; add them to "
-                        f"data.categorical_columns or drop them from data.feature_columns")
+        raise DataError(f"data.categorical_columns: column(s) [{listing(map(repr, bad))}] are not numeric; "
+                        f"add them to data.categorical_columns or drop them from data.feature_columns")
     if not features:
         raise DataError(f"data.feature_columns: no input columns besides the target {target!r}; list some")
     return TabularPreprocessor(cfg.task, target, numeric, categorical, cfg.numeric_transform, cfg.impute,
@@ -199,29 +219,40 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TabularPreproces
 
 
 def _drop_missing_targets(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
-    """Rows without a target cannot be trained or scored on; they are dropped (and counted in info)."""
-    keep = frame[target].notna()
+    """Rows without a finite target cannot be trained or scored on; they are dropped (and counted in info)."""
+    infinite = frame[target].isin(INFINITE)
+    keep = frame[target].notna() & ~infinite
     if not keep.any():
-        raise DataError(f"data.target_column: column {target!r} has no values; pick another target column")
-    return frame[keep], int((~keep).sum())
+        raise DataError(f"data.target_column: column {target!r} has no values (all {len(frame)} rows are missing "
+                        f"or infinite); pick another target column")
+    dropped = int((~keep).sum())
+    if dropped:
+        log.warning("data: %d row(s) without a target %s are dropped (%d missing, %d infinite)", dropped, target,
+                    dropped - int(infinite.sum()), int(infinite.sum()))
+    return frame[keep], dropped
 
 
 def _check_target(target: pd.Series, task: str, name: str) -> None:
     """Refuse targets the task cannot learn, saying what to use instead."""
-    values = target.unique()
+    counts = target.value_counts()
+    first = short(counts.index[0])
     if task == "regression":
-        if not _is_numeric(target):
-            raise DataError(f"data.task: target {name!r} is not numeric (e.g. {values[0]!r}); use "
+        if not is_numeric(target):
+            raise DataError(f"data.task: target {name!r} is not numeric (e.g. {first}); use "
                             f"data.task=classification, or a numeric data.target_column")
-        if len(values) < 2:
-            raise DataError(f"data.target_column: target {name!r} is constant ({values[0]!r}), nothing to "
+        if len(counts) < 2:
+            raise DataError(f"data.target_column: target {name!r} is constant ({first}), nothing to "
                             f"learn; pick a data.target_column whose values vary")
         return
-    if len(values) < 2:
-        raise DataError(f"data.target_column: target {name!r} has a single class ({values[0]!r}); "
+    if len(counts) < 2:
+        raise DataError(f"data.target_column: target {name!r} has a single class ({first}); "
                         f"classification needs at least two classes; pick another data.target_column")
-    if pd.api.types.is_float_dtype(target) and not np.all(np.mod(target.to_numpy(np.float64), 1.0) == 0.0):
-        raise DataError(f"data.task: target {name!r} has fractional values ({len(values)} distinct), which "
+    fractional = pd.api.types.is_float_dtype(target) and not np.all(np.mod(target.to_numpy(np.float64), 1.0) == 0.0)
+    mostly_unique = is_numeric(target) and (counts == 1).sum() > len(counts) / 2
+    if fractional or mostly_unique:
+        examples = listing(map(short, target.head(3)), limit=3)
+        raise DataError(f"data.task: target {name!r} has {len(counts)} distinct numbers, "
+                        f"{'some fractional' if fractional else 'most seen once'} (e.g. {examples}), which "
                         f"looks continuous; use data.task=regression")
 
 
@@ -237,9 +268,27 @@ def _split_rows(frame: pd.DataFrame, prep: TabularPreprocessor, split: Any) -> d
         val, test = train_test_split(hold, test_size=split.test_fraction / n_hold, random_state=split.seed,
                                      stratify=hold_labels)
     except ValueError as exc:
-        raise DataError(f"data.split: cannot split {len(rows)} rows ({exc}); use more rows, larger "
+        hint = _quantity_hint(frame[prep.target_column]) if labels is not None else ""
+        raise DataError(f"data.split: cannot split {len(rows)} rows ({one_line(exc)}); {hint}use more rows, larger "
                         f"data.split fractions, or data.split.stratify=false") from None
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def _refuse_unseen_classes(frame: pd.DataFrame, parts: dict[str, np.ndarray], prep: TabularPreprocessor) -> None:
+    """A class that no training row shows has no output to predict it: refuse before training on it."""
+    held = frame.loc[np.concatenate([parts["val"], parts["test"]]), prep.target_column]
+    unseen = sorted(set(_label_values(held)) - set(prep.classes))
+    if not unseen:
+        return
+    raise DataError(f"data.split: {len(unseen)} of the {len(prep.classes) + len(unseen)} classes of "
+                    f"{prep.target_column!r} are in validation or test rows but in no training row (e.g. "
+                    f"{', '.join(unseen[:3])}); {_quantity_hint(frame[prep.target_column])}set "
+                    f"data.split.stratify=true or merge the rare classes")
+
+
+def _quantity_hint(target: pd.Series) -> str:
+    """Classes too rare to split are often the distinct values of a quantity asked as classification."""
+    return "if the target is a quantity, use data.task=regression; otherwise " if is_numeric(target) else ""
 
 
 def _to_split(rows: pd.DataFrame, prep: TabularPreprocessor) -> TabularSplit:
@@ -260,7 +309,8 @@ def _numeric_values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     try:
         return frame[columns].astype(np.float64)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"data.feature_columns: numeric column(s) {columns} hold non-numbers ({exc}); "
+        raise DataError(f"data.feature_columns: numeric column(s) [{listing(map(repr, columns))}] hold non-numbers "
+                        f"({one_line(exc)}); "
                         f"send numbers or null") from None
 
 
@@ -278,7 +328,3 @@ def _label_values(series: pd.Series) -> pd.Series:
         return str(value)
 
     return series.astype(object).map(text)
-
-
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)

@@ -13,6 +13,7 @@ but its targets never overlap another split's targets.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +23,19 @@ import torch
 from sklearn.preprocessing import StandardScaler
 
 from dl_core.data.bundle import DataBundle
+from dl_core.data.checks import (INFINITE, counts_listing, infinite_as_missing, listing, one_line,
+                                 refuse_stray_text, short)
 from dl_core.data.loading import require_columns
 from dl_core.errors import DataError
 
+log = logging.getLogger(__name__)
+
 SPLITS = ("train", "val", "test")
+FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text column)
+    "data.target_column": ("fix or blank those cells (then set data.fillna)", "name a numeric column"),
+    "data.feature_columns": ("fix or blank those cells (then set data.fillna), or leave the column out of "
+                             "data.feature_columns", "leave them out of data.feature_columns or convert them"),
+}
 
 
 @dataclass
@@ -48,14 +58,14 @@ class TimeSeriesPreprocessor:
         require_columns(frame, keys, "data.timestamp_column/entity_columns")
         require_columns(frame, self.target_columns, "data.target_column")
         require_columns(frame, self.feature_columns, "data.feature_columns")
+        _check_numeric(frame, self.target_columns, "data.target_column")  # before sorting, so that rows
+        _check_numeric(frame, self.feature_columns, "data.feature_columns")  # are named as in the file
         frame = frame.copy()
         if self.timestamp_column:
             frame[self.timestamp_column] = _parse_time(frame[self.timestamp_column], self.timestamp_column)
         frame = frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame
         _check_duplicate_times(frame, self.timestamp_column, self.entity_columns)
-        values = self._value_columns()
-        _check_numeric(frame, values)
-        return _handle_missing(frame, values, self.entity_columns, self.fillna)
+        return _handle_missing(frame, self._value_columns(), self.entity_columns, self.fillna)
 
     def fit(self, train_rows: pd.DataFrame) -> "TimeSeriesPreprocessor":
         self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
@@ -112,7 +122,11 @@ class WindowSplit:
 def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     """Frame -> cleaned rows -> chronological split per entity -> train-fit scalers -> window index."""
     prep = _preprocessor_from_config(cfg, frame)
+    _refuse_empty_columns(frame, prep)
     rows = prep.clean(frame)
+    if rows.empty:
+        raise DataError(f"data.fillna: no rows left once rows with missing values are dropped "
+                        f"(data.fillna={prep.fillna}); use ffill, interpolate or zero, or fix the gaps in data.path")
     offsets = _entity_offsets(rows, prep)
     _check_lengths(rows, offsets, prep)
     bounds = [_split_bounds(rows.iloc[lo:hi], cfg.split, prep.timestamp_column, cfg.horizon)
@@ -212,10 +226,14 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
     entities = list(cfg.entity_columns or [])
     keys = {cfg.timestamp_column, *entities}
     if cfg.feature_columns is None:
-        numeric = frame.select_dtypes(include="number").columns
-        features = [c for c in numeric if c not in keys and c not in targets]
+        candidates = [c for c in frame.columns if c not in keys and c not in targets]
+        for column in candidates:  # a column of numbers with a typo is refused, not silently left out
+            refuse_stray_text(frame, column, "data.feature_columns", FIXES["data.feature_columns"][0])
+        numeric = set(frame.select_dtypes(include="number").columns)
+        features = [c for c in candidates if c in numeric]
     else:
         features = [c for c in cfg.feature_columns if c not in targets]
+        require_columns(frame, features, "data.feature_columns")
     if cfg.include_target_in_inputs:
         features = [*features, *targets]
     if not features:
@@ -231,7 +249,7 @@ def _parse_time(column: pd.Series, name: str) -> pd.Series:
     try:
         return pd.to_datetime(column)
     except (ValueError, TypeError) as exc:
-        raise DataError(f"data.timestamp_column: column {name!r} cannot be parsed as dates ({exc}); "
+        raise DataError(f"data.timestamp_column: column {name!r} cannot be parsed as dates ({one_line(exc)}); "
                         f"fix the values or set data.timestamp_column=null to use row order") from None
 
 
@@ -244,30 +262,46 @@ def _check_duplicate_times(frame: pd.DataFrame, time_col: str | None, entities: 
         hint = "add the column that tells series apart to data.entity_columns" if not entities \
             else "aggregate the duplicates first"
         raise DataError(f"data.timestamp_column: {int(dup.sum())} duplicate timestamps within a series "
-                        f"(first: {first}); {hint}")
+                        f"(first: {short(first, 120)}); {hint}")
 
 
-def _check_numeric(frame: pd.DataFrame, columns: list[str]) -> None:
+def _check_numeric(frame: pd.DataFrame, columns: list[str], key: str) -> None:
+    stray_fix, text_fix = FIXES[key]
+    for column in columns:
+        refuse_stray_text(frame, column, key, stray_fix)
     bad = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
-        raise DataError(f"data.feature_columns: column(s) {bad} are not numeric; drop them from "
-                        f"data.feature_columns or convert them")
+        raise DataError(f"{key}: column(s) [{listing(map(repr, bad))}] are not numeric; {text_fix}")
+
+
+def _refuse_empty_columns(frame: pd.DataFrame, prep: TimeSeriesPreprocessor) -> None:
+    """A column without a single value cannot be filled: say so before `data.fillna` is suggested."""
+    for key, columns, fix in (("data.target_column", prep.target_columns, "pick another data.target_column"),
+                              ("data.feature_columns", prep.feature_columns, "leave it out of data.feature_columns")):
+        for column in columns:
+            values = frame[column]
+            if not (values.notna() & ~values.isin(INFINITE)).any():
+                raise DataError(f"{key}: column {column!r} has no values (all {len(frame)} rows are missing "
+                                f"or infinite); {fix}")
 
 
 def _handle_missing(frame: pd.DataFrame, columns: list[str], entities: list[str], fillna: str | None) -> pd.DataFrame:
-    """Refuse missing values unless a fill is configured; fills never reach across series.
+    """Refuse missing (or infinite) values unless a fill is configured; fills never reach across series.
 
     A forward fill cannot fill a series' leading gaps (nor a backward fill its trailing ones)
     without borrowing from the other direction, so those rows are dropped instead.
     """
+    frame, infinite = infinite_as_missing(frame, columns)
     counts = frame[columns].isna().sum()
     counts = counts[counts > 0]
     if counts.empty:
         return frame
     if fillna is None:
-        listing = ", ".join(f"{c}: {n}" for c, n in counts.items())
-        raise DataError(f"data.fillna: missing values in {listing}; set data.fillna=ffill "
+        raise DataError(f"data.fillna: missing values in {counts_listing(counts, infinite)}; set data.fillna=ffill "
                         f"(or bfill, interpolate, zero, drop)")
+    if not infinite.empty:
+        log.warning("data: infinite values in %s are treated as missing (data.fillna=%s)",
+                    counts_listing(infinite), fillna)
     fills = {"ffill": pd.Series.ffill, "bfill": pd.Series.bfill, "zero": lambda s: s.fillna(0.0),
              "interpolate": lambda s: s.interpolate(limit_area="inside"), "drop": lambda s: s}
     fill = fills[fillna]
@@ -292,7 +326,7 @@ def _check_lengths(rows: pd.DataFrame, offsets: np.ndarray, prep: TimeSeriesPrep
     labels = prep.entity_labels(rows)
     for lo, hi in zip(offsets[:-1], offsets[1:]):
         if hi - lo < need:
-            raise DataError(f"data.sequence_length: series {labels[lo]!r} has {hi - lo} rows but a window "
+            raise DataError(f"data.sequence_length: series {short(labels[lo])} has {hi - lo} rows but a window "
                             f"needs sequence_length + horizon = {need}; shorten data.sequence_length or "
                             f"drop that series")
 

@@ -1,0 +1,92 @@
+"""Checks of raw columns shared by the time-series and tabular steps, and the bounded wording of their errors.
+
+A data error is printed as one line, so whatever it quotes from the data (column names, cell
+values, class labels, a library's message) is cut to a few items of bounded width here.
+
+A column is *mostly numeric* when at least `MOSTLY_NUMERIC` of its non-missing cells parse as
+numbers but not all of them do: one `abc` among 20,000 numbers is a typo, and taking the column
+for text (a category with thousands of levels, or an input silently left out) would hide it.
+Such a column is refused, naming the column, a few of the stray cells and where they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from dl_core.errors import DataError
+
+MOSTLY_NUMERIC = 0.9
+LISTED = 5  # items quoted in a message before "... (N in all)"
+WIDTH = 40  # characters quoted from one value
+INFINITE = [np.inf, -np.inf]
+
+
+def listing(items: Iterable[Any], limit: int = LISTED) -> str:
+    """'a, b, c' or 'a, b, c, ... (12 in all)': a message stays short however many items there are."""
+    items = [str(item) for item in items]
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown}, ... ({len(items)} in all)"
+
+
+def short(value: Any, width: int = WIDTH) -> str:
+    """repr of a value cut to `width` characters, on one line."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= width else f"{text[:width - 3]}..."
+
+
+def one_line(message: Any, width: int = 200) -> str:
+    """A library's exception message, on one line and cut to `width` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= width else f"{text[:width - 3]}..."
+
+
+def row_name(frame: pd.DataFrame, label: Any) -> str:
+    """Where a row is in its file: 'line N' for a CSV read by `read_table` (the header is line 1),
+    else 'row <index label>' as the prediction files number rows."""
+    first_line = frame.attrs.get("first_line")
+    if first_line is not None and isinstance(label, (int, np.integer)):
+        return f"line {int(label) + first_line}"
+    return f"row {label}"
+
+
+def is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def refuse_stray_text(frame: pd.DataFrame, column: str, key: str, fix: str) -> None:
+    """Refuse a mostly numeric column (see the module docstring), naming its stray cells and rows."""
+    series = frame[column]
+    if pd.api.types.is_numeric_dtype(series):
+        return
+    present = series.dropna()
+    text = present[pd.to_numeric(present, errors="coerce").isna()]
+    if 0 < len(text) <= (1.0 - MOSTLY_NUMERIC) * len(present):
+        cells = listing((f"{short(value)} ({row_name(frame, label)})" for label, value in text.items()), limit=3)
+        raise DataError(f"{key}: column {column!r} holds numbers except in {len(text)} of {len(present)} "
+                        f"cells: {cells}; {fix}")
+
+
+def infinite_as_missing(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """The frame with +-inf in numeric `columns` turned into NaN, and the count per column that had any.
+
+    An infinity (a division by zero upstream, or 1e400 overflowing) carries no more information
+    than a missing value, so it gets what a missing value gets: a fill, an imputation or a refusal.
+    """
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+    counts = frame[numeric].isin(INFINITE).sum()
+    counts = counts[counts > 0]
+    if counts.empty:
+        return frame, counts
+    return frame.assign(**{c: frame[c].replace(INFINITE, np.nan) for c in counts.index}), counts
+
+
+def counts_listing(counts: pd.Series, infinite: pd.Series | None = None) -> str:
+    """'price: 3 (2 infinite), sales: 1', bounded like `listing`."""
+    def entry(column: str, n: int) -> str:
+        inf = 0 if infinite is None else int(infinite.get(column, 0))
+        return f"{column}: {n}" + (f" ({inf} infinite)" if inf else "")
+
+    return listing(entry(c, int(n)) for c, n in counts.items())

@@ -1,0 +1,207 @@
+"""Bad data files and data keys: one bounded line naming the key and the fix, never a traceback.
+
+The unit tests call the data step directly; the CLI tests run `train.py` and `predict.py` as a user
+does and check the whole contract: exit status 2, one stderr line `error: <key>: ...`, no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, TINY, compose_config
+from dl_core.config import validate
+from dl_core.data import build_bundle
+from dl_core.data.loading import read_table
+from dl_core.errors import ConfigError, DataError
+from dl_core.pipeline import train
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+MAX_MESSAGE = 400  # characters: a data error is one line of a terminal or two, never a dump of the data
+
+
+def series_frame(n: int = 80) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"date": pd.date_range("2020-01-01", periods=n, freq="h").astype(str),
+                         "load": rng.normal(size=n), "OT": rng.normal(size=n)})
+
+
+def table_frame(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"income": rng.normal(3, 1, n), "rooms": rng.integers(1, 9, n),
+                         "coast": rng.choice(["yes", "no"], n), "price": rng.normal(2, 0.5, n)})
+
+
+def write(tmp_path: Path, frame: pd.DataFrame | None, name: str = "data.csv") -> Path:
+    path = tmp_path / name
+    if frame is None:
+        path.write_bytes(b"")
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", r"^data.path: .*data.csv is empty \(0 bytes\); pass a file with a header row and data rows$"),
+    (b"a,b,c\n", r"^data.path: .*data.csv has no data rows \(columns: a, b, c\)$"),
+    (b"\n\n  \n", r"^data.path: cannot read .*data.csv as csv \(No columns to parse from file\)"),
+    (b'a,b\n1,2\n3,"4\n', r"^data.path: cannot read .*data.csv as csv \(Error tokenizing data"),
+])
+def test_unreadable_files_name_data_path(tmp_path, content, message):
+    (tmp_path / "data.csv").write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_table(tmp_path / "data.csv")
+
+
+def test_a_broken_parquet_file_names_data_path(tmp_path):
+    """pyarrow is optional: without it, reading parquet is refused by name instead of an ImportError."""
+    (tmp_path / "data.parquet").write_bytes(b"not a parquet file")
+    try:
+        import pyarrow  # noqa: F401
+        message = r"^data.path: cannot read .*data.parquet as parquet \("
+    except ImportError:
+        message = r"^data.path: reading .parquet files needs pyarrow, which is not installed"
+    with pytest.raises(DataError, match=message):
+        read_table(tmp_path / "data.parquet")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.target_column=date"], r"^data.target_column: 'date' is the timestamp column \(data.timestamp_column\)"),
+    (["data.target_column=[OT,OT]"], r"^data.target_column: lists 'OT' twice; name each column once$"),
+    (["data.target_column=shop", "data.entity_columns=[shop]"], r"^data.target_column: 'shop' is an entity column"),
+    (["data.feature_columns=[load,load]"], r"^data.feature_columns: lists 'load' twice"),
+    (["data.entity_columns=[shop,shop]"], r"^data.entity_columns: lists 'shop' twice"),
+])
+def test_time_series_column_roles_are_checked_by_key(tmp_path, overrides, message):
+    cfg = compose_config(["data=csv_timeseries", "data.path=x.csv", "data.timestamp_column=date",
+                          "data.target_column=OT", *overrides], tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        validate(cfg)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.feature_columns=[income,rooms,income]"], r"^data.feature_columns: lists 'income' twice"),
+    (["data.categorical_columns=[coast,coast]"], r"^data.categorical_columns: lists 'coast' twice"),
+    (["data.categorical_columns=[coast,price]"], r"^data.categorical_columns: lists the target 'price', which "
+                                                 r"would make it an input"),
+])
+def test_tabular_column_roles_are_checked_by_key(tmp_path, overrides, message):
+    cfg = compose_config(["data=csv_tabular", "data.path=x.csv", "data.target_column=price",
+                          "data.task=regression", *overrides], tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        validate(cfg)
+
+
+WIDE = [f"column_with_a_long_name_{i}" for i in range(300)]
+
+
+def _many_missing(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    return frame, ["data=csv_tabular", "data.task=regression", f"data.feature_columns=[{','.join(WIDE)}]"]
+
+
+def _many_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    wide = frame.assign(**{c: "text" for c in WIDE})
+    return wide, ["data=csv_tabular", "data.task=regression", "data.categorical_columns=[coast]"]
+
+
+def _long_label(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    return frame.assign(price="x" * 10_000), ["data=csv_tabular", "data.task=regression"]
+
+
+def _long_entity(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    series = series_frame(20).assign(shop="s" * 10_000)
+    return series, ["data=csv_timeseries", "data.timestamp_column=date", "data.target_column=OT",
+                    "data.entity_columns=[shop]", "data.sequence_length=30"]
+
+
+def _many_text_series(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    series = series_frame().assign(**{c: "text" for c in WIDE})
+    return series, ["data=csv_timeseries", "data.timestamp_column=date", "data.target_column=OT",
+                    f"data.feature_columns=[{','.join(WIDE)}]"]
+
+
+def _many_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    gaps = pd.DataFrame({c: np.where(np.arange(80) == 3, np.nan, 1.0) for c in WIDE})
+    series = pd.concat([series_frame(), gaps], axis=1)
+    return series, ["data=csv_timeseries", "data.timestamp_column=date", "data.target_column=OT"]
+
+
+@pytest.mark.parametrize("make", [_many_missing, _many_text, _long_label, _long_entity, _many_text_series, _many_gaps])
+def test_every_data_error_stays_one_short_line(tmp_path, make):
+    frame, overrides = make(table_frame())
+    target = [] if any("target_column" in o for o in overrides) else ["data.target_column=price"]
+    cfg = compose_config([*overrides, *target, f"data.path={write(tmp_path, frame)}"], tmp_path / "run")
+    with pytest.raises(DataError) as err:
+        build_bundle(cfg.data)
+    message = str(err.value)
+    assert len(message) < MAX_MESSAGE and "\n" not in message, message
+
+
+def _empty_file(tmp_path: Path) -> list[str]:
+    return ["data=csv_timeseries", f"data.path={write(tmp_path, None)}", "data.target_column=OT"]
+
+
+def _infinite_values(tmp_path: Path) -> list[str]:
+    frame = series_frame()
+    frame.loc[[4, 9], "load"] = np.inf
+    frame.loc[12, "OT"] = -np.inf
+    return ["data=csv_timeseries", f"data.path={write(tmp_path, frame)}", "data.timestamp_column=date",
+            "data.target_column=OT"]
+
+
+def _target_without_values(tmp_path: Path) -> list[str]:
+    return ["data=csv_timeseries", f"data.path={write(tmp_path, series_frame().assign(OT=np.nan))}",
+            "data.timestamp_column=date", "data.target_column=OT", "data.fillna=ffill"]
+
+
+def _stray_text_cell(tmp_path: Path) -> list[str]:
+    frame = table_frame().astype({"income": object})
+    frame.loc[30, "income"] = "abc"
+    return ["data=csv_tabular", f"data.path={write(tmp_path, frame)}", "data.target_column=price",
+            "data.task=regression"]
+
+
+def _continuous_classes(tmp_path: Path) -> list[str]:
+    return ["data=csv_tabular", f"data.path={write(tmp_path, table_frame())}", "data.target_column=price",
+            "data.task=classification"]
+
+
+MODELS = {"csv_timeseries": ["model=lstm", "model.hidden_dim=8", "data.sequence_length=6"],
+          "csv_tabular": ["model=ft_transformer", "model.n_blocks=1", "model.d_block=8", "model.attention_n_heads=2"]}
+
+
+@pytest.mark.parametrize("case, key, says", [
+    (_empty_file, "data.path", "is empty (0 bytes)"),
+    (_infinite_values, "data.fillna", "load: 2 (2 infinite), OT: 1 (1 infinite)"),
+    (_target_without_values, "data.target_column", "column 'OT' has no values"),
+    (_stray_text_cell, "data.feature_columns", "'abc' (line 32)"),
+    (_continuous_classes, "data.task", "looks continuous; use data.task=regression"),
+])
+def test_train_py_refuses_bad_data_in_one_line(tmp_path, case, key, says):
+    overrides = case(tmp_path)
+    model = MODELS[overrides[0].removeprefix("data=")]
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), *overrides, *model, "trainer.max_epochs=1",
+                           "hardware=cpu", "hardware.threads=1", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {key}: "), done.stderr[-3000:]
+    assert says in lines[0] and len(lines[0]) < MAX_MESSAGE
+
+
+def test_predict_py_refuses_an_empty_file_in_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    train(compose_config([*TINY, "trainer.max_epochs=1"], run_dir))
+    done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
+                           f"data.path={write(tmp_path, None)}", "threads=1"],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines() == [f"error: data.path: {tmp_path / 'data.csv'} is empty (0 bytes); "
+                                                f"pass a file with a header row and data rows"]
