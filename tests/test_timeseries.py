@@ -8,6 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from dl_core.config import SplitConfig, TimeSeriesDataConfig
+from dl_core.data.loading import read_table
 from dl_core.data.timeseries import SPLITS, build_timeseries_bundle
 from dl_core.errors import DataError
 
@@ -219,8 +220,6 @@ def test_a_fill_that_leaves_no_rows_is_explained():
 
 def test_a_numeric_column_with_a_stray_text_cell_is_refused_naming_the_cell(tmp_path):
     """feature_columns=null used to leave such a column out silently; its file line is named."""
-    from dl_core.data.loading import read_table
-
     frame = random_frame().astype({"price": object})
     frame.loc[17, "price"] = "abc"
     frame.to_csv(tmp_path / "shops.csv", index=False)

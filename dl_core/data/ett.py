@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from dl_core.data.checks import one_line
 from dl_core.data.loading import read_table
 from dl_core.errors import DataError
 
@@ -52,7 +53,7 @@ def download(url: str, file: Path) -> None:
             handle.write(response.read())
         os.replace(tmp, file)
     except OSError as exc:
-        raise DataError(f"data.path: could not download {url} ({exc}); download it yourself and pass "
+        raise DataError(f"data.path: could not download {url} ({one_line(exc)}); download it yourself and pass "
                         f"data.path=/path/to/{file.name}") from None
     finally:
         tmp.unlink(missing_ok=True)
