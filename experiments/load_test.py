@@ -148,7 +148,8 @@ def burst_bodies(url: str, good: dict, max_rows: int) -> dict[str, bytes]:
         f"{max_rows + 1} rows, NaN inside": marked("NaN", base=over),
         "1 row: NaN + missing column": marked("NaN", base=one_row),
         "wrong type": marked('"abc"'),
-        "missing column": json.dumps({"rows": [{k: v for k, v in row.items() if k != numbers[0]} for row in rows]}).encode(),
+        "missing column": json.dumps({"rows": [{k: v for k, v in row.items() if k != numbers[0]}
+                                               for row in rows]}).encode(),
         "truncated JSON": text[:len(text) // 2],
     }
 

@@ -76,8 +76,9 @@ def test_rows_are_checked_by_column(runs) -> None:
     with pytest.raises(InputError, match=r"\['num_2'\] missing"):
         run.predict(rows.drop(columns="num_2"))
     infinite = table.head(6).drop(columns="target").assign(num_2=[np.inf, 1.0, -np.inf, np.inf, 0.0, 2.0])
-    with pytest.raises(InputError, match=r"column\(s\) num_2 \(2 inf, 1 -inf\); replace them with finite numbers "
-                                         r"or leave those cells empty \(the run imputes missing values in \['num_2'\]\)"):
+    with pytest.raises(InputError, match=r"column\(s\) num_2 \(2 inf, 1 -inf\); replace them with finite "
+                                         r"numbers or leave those cells empty \(the run imputes missing values "
+                                         r"in \['num_2'\]\)"):
         run.predict(infinite)
 
 

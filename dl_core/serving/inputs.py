@@ -142,7 +142,8 @@ def _finite(value: float) -> float:
     if not math.isfinite(value):
         from pydantic_core import PydanticCustomError
 
-        reason = "this field cannot be missing" if math.isnan(value) else "1e400 and beyond read as infinity"
+        reason = ("this field cannot be missing" if math.isnan(value)
+                  else "numbers beyond 1.8e308, like 1e400, read as infinity")
         raise PydanticCustomError("finite_number", f"Input should be a finite number, not {value} ({reason})")
     return value
 
