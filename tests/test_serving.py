@@ -3,11 +3,18 @@ bad requests are 422 naming the field and the server keeps serving. Real trainin
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,10 +24,31 @@ from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.serving import load_run
+from dl_core.serving.app import create_app
 from dl_core.serving.inputs import InputError
 
 KEYS = ["timestamp", "entity", "step", "target"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+JSON = {"content-type": "application/json"}
+
+
+def with_token(rows: list[dict], token: str) -> str:
+    """The request's JSON text with each "@" cell written as `token` verbatim: Python's parser reads
+    Infinity, NaN and 1e400, which a strict JSON writer never produces."""
+    return json.dumps({"rows": rows}).replace('"@"', token)
+
+
+def strict_json(text: str) -> Any:
+    """Parse as strict JSON, in which NaN and Infinity are not values."""
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def connection(response: httpx.Response) -> tuple[str, int]:
+    """The client's address of the TCP connection that carried `response`."""
+    return response.extensions["network_stream"].get_extra_info("client_addr")
 
 
 @pytest.fixture(scope="module")
@@ -117,16 +145,21 @@ def test_bad_requests_are_422_naming_the_field(server, raw_frame: pd.DataFrame, 
     assert good.status_code == 200 and len(good.json()["predictions"]) == 2 * 2 * 2
 
 
-def test_metadata_and_docs(server) -> None:
+def test_metadata_and_docs(server, run_dir: Path) -> None:
     meta = server.get("/metadata").json()
-    assert meta["task"] == "forecast" and meta["sequence_length"] == 12 and meta["horizon"] == 2
+    assert meta["run"] == "run" and meta["task"] == "forecast" and meta["sequence_length"] == 12
+    assert meta["horizon"] == 2
     assert meta["model"]["class"] == "LSTMForecaster"
     features = {f["name"]: f["type"] for f in meta["features"]}
     assert features["driver_1"] == "number" and features["series_id"].startswith("string")
     assert "timestamp" in features and "test_mse" in meta["metrics"]
     assert server.get("/docs").status_code == 200
-    schema = server.get("/openapi.json").json()["components"]["schemas"]["Row"]
-    assert set(schema["required"]) == {"series_id", "timestamp", "driver_1", "driver_2", "target"}
+    docs = server.get("/openapi.json")
+    assert set(docs.json()["components"]["schemas"]["Row"]["required"]) == {"series_id", "timestamp", "driver_1",
+                                                                             "driver_2", "target"}
+    assert docs.json()["info"]["description"] == "forecast model from run run"
+    for text in (docs.text, server.get("/metadata").text):  # the server's file layout is not the client's business
+        assert str(run_dir.parent) not in text
 
 
 def test_file_input_errors_name_the_column(run_dir: Path, raw_frame: pd.DataFrame) -> None:
@@ -139,3 +172,98 @@ def test_file_input_errors_name_the_column(run_dir: Path, raw_frame: pd.DataFram
         run.predict(bad)
     with pytest.raises(ConfigError, match="run_dir: no checkpoints/best.ckpt"):
         load_run(run_dir / "nowhere")
+
+
+# case: (column, what the request carries there, field the 422 names, part of its message)
+BAD_CELLS = {
+    "Infinity": ("driver_1", "Infinity", "driver_1", "finite number, not inf"),
+    "-Infinity": ("target", "-Infinity", "target", "finite number, not -inf"),
+    "Infinity string": ("driver_2", '"Infinity"', "driver_2", "finite number, not inf"),
+    "1e400": ("driver_1", "1e400", "driver_1", "like 1e400, read as infinity"),
+    "NaN where the run cannot impute": ("target", "NaN", "target", "cannot be missing"),
+    "NaN string": ("driver_2", '"NaN"', "driver_2", "cannot be missing"),
+    "Infinity timestamp": ("timestamp", "Infinity", "timestamp", "finite number"),
+    "1e39, beyond float32 once scaled": ("driver_1", "1e39", "rows", "['driver_1'] hold values too large"),
+}
+
+
+@pytest.mark.parametrize("case", [*BAD_CELLS, "one row with NaN and a missing column"])
+def test_non_finite_numbers_are_422_and_the_connection_serves_the_next_request(server, raw_frame: pd.DataFrame,
+                                                                               case: str) -> None:
+    good_rows = request_rows(raw_frame.groupby("series_id").head(14))
+    if case in BAD_CELLS:
+        column, token, field, message = BAD_CELLS[case]
+        rows = [dict(row) for row in good_rows]
+        rows[3][column] = "@"
+    else:
+        token, field, message = "NaN", "target", "Field required"
+        rows = [{key: ("@" if key == "driver_1" else value)
+                 for key, value in good_rows[0].items() if key != "target"}]
+    bad = server.post("/predict", content=with_token(rows, token), headers=JSON)
+    assert bad.status_code == 422, bad.text
+    detail = strict_json(bad.text)["detail"]
+    assert any(field in error["loc"] and message in error["msg"] for error in detail), detail
+    good = server.post("/predict", json={"rows": good_rows})
+    assert good.status_code == 200, good.text
+    assert connection(good) == connection(bad)
+
+
+def test_a_request_over_max_rows_gets_a_small_strict_json_422(server, raw_frame: pd.DataFrame) -> None:
+    rows = request_rows(pd.concat([raw_frame] * 13).head(10_001))  # serve.py's default max_rows is 10,000
+    rows[5]["driver_1"] = "@"
+    answer = server.post("/predict", content=with_token(rows, "NaN"), headers=JSON)
+    assert answer.status_code == 422, answer.text[:300]
+    too_long = "List should have at most 10000 items after validation, not 10001"
+    assert strict_json(answer.text) == {"detail": [{"loc": ["body", "rows"], "type": "too_long", "msg": too_long}],
+                                        "error_count": 1}
+
+
+def test_a_bug_answers_a_json_500_and_keeps_the_connection(run_dir: Path, raw_frame: pd.DataFrame,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """An exception injected into the loaded run stands in for a bug; uvicorn serves the app on 127.0.0.1."""
+    import uvicorn
+
+    run = load_run(run_dir)
+
+    def broken(frame: pd.DataFrame) -> pd.DataFrame:
+        raise RuntimeError("injected bug")
+
+    run.predict_checked = broken
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(run), log_config=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=30) as client, \
+                caplog.at_level(logging.ERROR, logger="uvicorn.error"):
+            failed = client.post("/predict", json={"rows": request_rows(raw_frame.head(14))})
+            health = client.get("/health")
+            same_connection = connection(health) == connection(failed)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()
+    assert failed.status_code == 500
+    assert failed.json() == {"detail": "internal server error; the traceback is in the server log"}
+    assert health.status_code == 200 and same_connection
+    assert any(record.exc_info and "injected bug" in str(record.exc_info[1]) for record in caplog.records)
+
+
+def test_predict_py_refuses_infinite_numbers_in_one_line(run_dir: Path, raw_frame: pd.DataFrame,
+                                                         tmp_path: Path) -> None:
+    rows = raw_frame.groupby("series_id").head(20).reset_index(drop=True)
+    rows.loc[[2, 25], "driver_1"] = np.inf
+    rows.loc[7, "target"] = -np.inf
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
+                           f"data.path={tmp_path / 'new.csv'}", f"output={tmp_path / 'out.csv'}", "threads=1"],
+                          env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: rows: numbers that are not finite in column(s) driver_1 (2 inf), "
+                                  "target (1 -inf); replace them with finite numbers; ['driver_1', 'target'] "
+                                  "cannot be missing for this run")
+    assert not (tmp_path / "out.csv").exists()

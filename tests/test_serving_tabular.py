@@ -17,6 +17,7 @@ from dl_core.data import load_frame
 from dl_core.pipeline import train
 from dl_core.serving import load_run
 from dl_core.serving.inputs import InputError
+from test_serving import JSON, connection, strict_json, with_token
 
 CLASSIFICATION = [*TINY_TABULAR, "data.task=classification", "trainer.max_epochs=2"]
 
@@ -32,6 +33,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, pd.D
         train(cfg)
         out[task] = (path, load_frame(cfg.data))
     return out
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    """serve.py on the regression run."""
+    with serving(runs["regression"][0]) as client:
+        yield client
+
+
+def request_rows(table: pd.DataFrame) -> list[dict]:
+    rows = table.drop(columns="target")
+    return rows.astype(object).where(rows.notna(), None).to_dict("records")
 
 
 def test_reloaded_regression_run_predicts_what_training_predicted(runs) -> None:
@@ -62,6 +75,11 @@ def test_rows_are_checked_by_column(runs) -> None:
         run.predict(rows.astype({"num_0": object}).assign(num_0=[0.1, "tall", 0.3]))
     with pytest.raises(InputError, match=r"\['num_2'\] missing"):
         run.predict(rows.drop(columns="num_2"))
+    infinite = table.head(6).drop(columns="target").assign(num_2=[np.inf, 1.0, -np.inf, np.inf, 0.0, 2.0])
+    with pytest.raises(InputError, match=r"column\(s\) num_2 \(2 inf, 1 -inf\); replace them with finite "
+                                         r"numbers or leave those cells empty \(the run imputes missing values "
+                                         r"in \['num_2'\]\)"):
+        run.predict(infinite)
 
 
 def test_server_and_predict_py_agree_on_a_classifier(runs, tmp_path: Path) -> None:
@@ -85,3 +103,28 @@ def test_server_and_predict_py_agree_on_a_classifier(runs, tmp_path: Path) -> No
     assert list(served["predicted"]) == list(from_file["predicted"])
     probabilities = [c for c in from_file.columns if c.startswith("prob_")]
     np.testing.assert_allclose(served[probabilities], from_file[probabilities], rtol=1e-6)
+
+
+@pytest.mark.parametrize("token", ["Infinity", "-Infinity", '"Infinity"', "1e400", '"-inf"'])
+def test_infinite_numbers_are_422_naming_the_field(server, runs, token: str) -> None:
+    good = request_rows(runs["regression"][1].head(3))
+    rows = [dict(row) for row in good]
+    rows[2]["num_4"] = "@"
+    bad = server.post("/predict", content=with_token(rows, token), headers=JSON)
+    assert bad.status_code == 422, bad.text
+    assert strict_json(bad.text)["detail"] == [{"loc": ["body", "rows", 2, "num_4"], "type": "finite_number",
+                                                "msg": bad.json()["detail"][0]["msg"]}]
+    assert bad.json()["detail"][0]["msg"].startswith("Input should be a finite number, not ")
+    answer = server.post("/predict", json={"rows": good})
+    assert answer.status_code == 200 and connection(answer) == connection(bad)
+
+
+def test_nan_is_a_missing_value_where_the_run_imputes(server, runs) -> None:
+    """A client writing pandas' NaN for missing (Python's json does) gets what null gets, numbers and categories."""
+    row = request_rows(runs["regression"][1].head(1))[0]
+    rows = [{**row, "num_0": None}, {**row, "num_0": "@"}, {**row, "num_0": "NaN"},
+            {**row, "cat_0": None}, {**row, "cat_0": "@"}]
+    answer = server.post("/predict", content=with_token(rows, "NaN"), headers=JSON)
+    assert answer.status_code == 200, answer.text
+    predicted = [p["predicted"] for p in answer.json()["predictions"]]
+    assert predicted[0] == predicted[1] == predicted[2] and predicted[3] == predicted[4]

@@ -1,26 +1,34 @@
 """The HTTP service of a loaded run: GET /health, GET /metadata, POST /predict (OpenAPI docs at /docs).
 
-Request rows are validated by the run's own row model, so a wrong type or a missing column is a
-422 naming the field before any work is done; checks that need the whole request (history per
-series) raise `InputError`, answered as a 422 of the same shape. The app holds no state besides
-the run, so one bad request never affects the next.
+Request rows are validated by the run's own row model, so a wrong type, a non-finite number or a
+missing column is a 422 naming the field before any work is done; checks that need the whole
+request (history per series) raise `InputError`, answered as a 422 of the same shape. A 422 body
+never echoes the request (only loc, msg and type of at most `MAX_ERRORS` errors), so it stays
+small and is always strict JSON. The app holds no state besides the run, so one bad request never
+affects the next, and a bug answers a JSON 500 without closing the client's connection.
 
 No `from __future__ import annotations` here: FastAPI reads the request model from the real
 annotation of a function defined at runtime.
 """
 
+import json
+import logging
 import math
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import pandas as pd
 
 from dl_core.serving.inputs import InputError
 from dl_core.serving.load import LoadedRun
 
+MAX_ERRORS, MAX_MESSAGE = 10, 500
+LOG = logging.getLogger("uvicorn.error")
+
 
 def create_app(run: LoadedRun, max_rows: int = 10_000):
     """A FastAPI app predicting with `run`; requests may carry 1..max_rows rows."""
     from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field, create_model
 
@@ -35,12 +43,17 @@ def create_app(run: LoadedRun, max_rows: int = 10_000):
         predictions: list[dict[str, Any]]
 
     app = FastAPI(title="dl_core prediction service", version="1",
-                  description=f"{run.task} model from {run.run_dir}")
+                  description=f"{run.task} model from run {run.name}")
+    app.add_middleware(AnswerBugsCleanly)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content=error_body(list(err.errors())))
 
     @app.exception_handler(InputError)
     def invalid_rows(_: Request, err: InputError) -> JSONResponse:
-        detail = [{"loc": ["body", "rows", *err.loc], "msg": err.reason, "type": "value_error"}]
-        return JSONResponse(status_code=422, content={"detail": detail})
+        error = {"loc": ["body", "rows", *err.loc], "msg": err.reason, "type": "value_error"}
+        return JSONResponse(status_code=422, content=error_body([error]))
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -58,12 +71,64 @@ def create_app(run: LoadedRun, max_rows: int = 10_000):
     return app
 
 
+def error_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """FastAPI's 422 shape without `input` and `ctx`, whole-request errors (e.g. too many rows) first.
+
+    Messages are cut at `MAX_MESSAGE` characters: some quote the bad value (a pandas date error does).
+    """
+    ordered = sorted(errors, key=lambda error: len(error["loc"]))[:MAX_ERRORS]
+    detail = [{"loc": [part if isinstance(part, int) else str(part) for part in error["loc"]],
+               "msg": _shorten(str(error["msg"])), "type": str(error["type"])} for error in ordered]
+    return {"detail": detail, "error_count": len(errors)}
+
+
+def _shorten(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else f"{message[:MAX_MESSAGE]}... ({len(message)} characters)"
+
+
+class AnswerBugsCleanly:
+    """ASGI middleware: an unexpected error becomes a JSON 500, logged with its traceback, and stops here.
+
+    Starlette's outermost middleware answers 500 but re-raises, and uvicorn then closes the
+    keep-alive connection, so the client's next request fails as well.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]]):
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
+                       send: Callable[..., Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise
+            LOG.exception("%s %s failed", scope["method"], scope["path"])
+            body = json.dumps({"detail": "internal server error; the traceback is in the server log"}).encode()
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: timestamps as ISO strings, missing values as null, floats exact."""
+    """Rows as JSON-ready dicts: timestamps as ISO strings, floats exact, and null for what strict JSON
+    cannot carry: a missing value, or a number time extrapolation pushed past the float range."""
     columns = {name: (col.map(pd.Timestamp.isoformat) if pd.api.types.is_datetime64_any_dtype(col) else col)
                for name, col in frame.items()}
     out = pd.DataFrame(columns).astype(object).to_dict("records")
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in out]
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+            for row in out]
 
 
 def serve(cfg: Any) -> None:

@@ -4,14 +4,21 @@ The run's fitted preprocessing says which columns a request needs and of what ty
 one `InputSchema` come the pydantic row model (FastAPI validates request bodies with it, and
 `validate_frame` validates CSV rows with the same model) and the history check for time series.
 A failed check is an `InputError` that names the field, so the server can answer 422 with it.
+
+Numbers must be finite: Python's JSON parser reads the bare tokens `Infinity` and `NaN`, and `1e400`
+as infinity, and pydantic's float accepts them, so the row model refuses infinity itself. JSON null
+is the missing value; a NaN (what pandas writes for missing) means missing too where the run can
+impute the field, and is refused where it cannot.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
+import numpy as np
 import pandas as pd
 
 from dl_core.errors import DataError
@@ -53,10 +60,14 @@ class InputSchema:
     @cached_property
     def row_model(self) -> type:
         """The pydantic model of one row (FastAPI validates request bodies with it and documents it)."""
-        from pydantic import create_model
+        from pydantic import AfterValidator, BeforeValidator, create_model
 
-        types = {NUMBER: float, LABEL: Union[str, int], TIME: Union[str, int, float]}
-        fields = {name: (Optional[types[kind]] if name in self.nullable else types[kind], ...)
+        finite = Annotated[float, AfterValidator(_finite)]
+        time = Annotated[Union[str, int, float], AfterValidator(_finite_time)]
+        types = {NUMBER: finite, LABEL: Union[str, int], TIME: time}
+        nullable = {NUMBER: Optional[Annotated[float, AfterValidator(_finite_or_missing)]],
+                    LABEL: Annotated[Optional[types[LABEL]], BeforeValidator(_nan_as_none)]}
+        fields = {name: (nullable[kind] if name in self.nullable else types[kind], ...)
                   for name, kind in self.columns.items()}
         return create_model("Row", **fields)
 
@@ -68,6 +79,7 @@ class InputSchema:
         if missing:
             raise InputError((), f"column(s) {missing} missing; the run needs {list(self.columns)}")
         frame = frame[list(self.columns)]
+        self._check_finite(frame)
         time = self.timestamp_column
         if time and pd.api.types.is_datetime64_any_dtype(frame[time]):
             frame = frame.assign(**{time: frame[time].map(pd.Timestamp.isoformat)})
@@ -78,6 +90,33 @@ class InputSchema:
             first = err.errors()[0]
             raise InputError(tuple(first["loc"]), f"{first['msg']} (got {first.get('input')!r})") from None
         return self.frame(rows)
+
+    def _check_finite(self, frame: pd.DataFrame) -> None:
+        """Refuse a file's infinite (and, where the run cannot impute, missing) numbers in one line with counts.
+
+        Columns that are not numeric as read are left to the row model, which names the first bad cell.
+        """
+        counts: dict[str, dict[str, int]] = {}
+        for name in (c for c, kind in self.columns.items() if kind == NUMBER):
+            values = frame[name]
+            if not pd.api.types.is_numeric_dtype(values):
+                continue
+            found = {"inf": int((values == np.inf).sum()), "-inf": int((values == -np.inf).sum()),
+                     "missing": 0 if name in self.nullable else int(values.isna().sum())}
+            if any(found.values()):
+                counts[name] = found
+        if not counts:
+            return
+        listing = ", ".join(f"{name} ({', '.join(f'{n} {kind}' for kind, n in found.items() if n)})"
+                            for name, found in counts.items())
+        imputed = [name for name in counts if name in self.nullable]
+        required = [name for name in counts if name not in self.nullable]
+        fix = "replace them with finite numbers"
+        if imputed:
+            fix += f" or leave those cells empty (the run imputes missing values in {imputed})"
+        if required:
+            fix += f"; {required} cannot be missing for this run"
+        raise InputError((), f"numbers that are not finite in column(s) {listing}; {fix}")
 
     def frame(self, rows: list[Any]) -> pd.DataFrame:
         """Validated pydantic rows -> frame in schema column order, numbers as float (None as NaN)."""
@@ -98,3 +137,25 @@ class InputSchema:
             raise InputError((), f"series {name!r} has {int(short.iloc[0])} row(s) after cleaning but the model "
                                  f"needs sequence_length={self.min_history} rows of history; send more rows")
 
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        from pydantic_core import PydanticCustomError
+
+        reason = ("this field cannot be missing" if math.isnan(value)
+                  else "numbers beyond 1.8e308, like 1e400, read as infinity")
+        raise PydanticCustomError("finite_number", f"Input should be a finite number, not {value} ({reason})")
+    return value
+
+
+def _finite_time(value: Union[str, int, float]) -> Union[str, int, float]:
+    return _finite(value) if isinstance(value, float) else value
+
+
+def _finite_or_missing(value: float) -> Optional[float]:
+    """In a field the run imputes, NaN is a missing value like null; infinity is still refused."""
+    return None if math.isnan(value) else _finite(value)
+
+
+def _nan_as_none(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value

@@ -38,6 +38,11 @@ class LoadedRun:
         return InputSchema.for_run(self.task, self.preprocessor)
 
     @property
+    def name(self) -> str:
+        """The run directory's last component: what clients see, never the server's file layout."""
+        return self.run_dir.resolve().name
+
+    @property
     def batch_size(self) -> int:
         return int(self.config["trainer"]["eval_batch_size"])
 
@@ -60,7 +65,7 @@ class LoadedRun:
         """Task, model, input columns with types, window and horizon, and the run's final metrics."""
         prep, schema = self.preprocessor, self.schema
         info: dict[str, Any] = {
-            "run_dir": str(self.run_dir), "task": self.task,
+            "run": self.name, "task": self.task,
             "model": {"class": type(self.model).__name__,
                       "n_parameters": sum(p.numel() for p in self.model.parameters()),
                       "config": self.config["model"]},

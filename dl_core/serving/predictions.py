@@ -11,6 +11,7 @@ from torch import nn
 
 from dl_core.data.tabular import output_probabilities
 from dl_core.data.timeseries import TimeSeriesPreprocessor, forecast_table, inference_windows
+from dl_core.serving.inputs import InputError
 
 
 @torch.no_grad()
@@ -28,7 +29,10 @@ def forecast(model: nn.Module, prep: TimeSeriesPreprocessor, rows: pd.DataFrame,
     the series' last row: those rows have no `actual`, and a timestamp extrapolated by the
     series' last time step.
     """
-    x, y = prep.transform(rows)
+    with np.errstate(over="ignore"):  # refused by column just below
+        x, y = prep.transform(rows)
+    _check_in_range(x, prep.feature_columns)
+    _check_in_range(y, prep.target_columns)
     starts, ends = inference_windows(rows, prep)
     length, horizon = prep.sequence_length, prep.horizon
     windows = torch.from_numpy(x)[torch.from_numpy(starts)[:, None] + torch.arange(length)]
@@ -39,6 +43,14 @@ def forecast(model: nn.Module, prep: TimeSeriesPreprocessor, rows: pd.DataFrame,
     actual[~known] = np.nan
     times = _target_times(rows, prep, target_rows, ends)
     return forecast_table(times, prep.entity_labels(rows)[starts], prep.target_columns, actual, predicted)
+
+
+def _check_in_range(values: np.ndarray, columns: list[str]) -> None:
+    """A finite request value can still overflow float32 once scaled (1e39, say) and reach the model as infinity."""
+    bad = [name for name, finite in zip(columns, np.isfinite(values).all(axis=0)) if not finite]
+    if bad:
+        raise InputError((), f"column(s) {bad} hold values too large for the model (beyond float32 once "
+                             f"scaled); send values of the magnitude the run was trained on")
 
 
 def _target_times(rows: pd.DataFrame, prep: TimeSeriesPreprocessor, target_rows: np.ndarray,
@@ -54,7 +66,9 @@ def _target_times(rows: pd.DataFrame, prep: TimeSeriesPreprocessor, target_rows:
 
 def tabular(model: nn.Module, prep: Any, frame: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     """One row per input row: the prediction, and for classification the probability of each class."""
-    x_num, x_cat = prep.transform_features(frame)
+    with np.errstate(over="ignore"):  # refused by column just below
+        x_num, x_cat = prep.transform_features(frame)
+    _check_in_range(x_num, prep.numeric_columns)
     inputs = (torch.tensor(x_num, dtype=torch.float32), torch.tensor(x_cat, dtype=torch.int64))
     outputs = batched(model, inputs, batch_size)
     if prep.task == "regression":
