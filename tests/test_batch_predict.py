@@ -21,17 +21,12 @@ from dl_core.serving.batch import predict_file
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("predict") / "run"
-    train(compose_config([*TINY, "trainer.max_epochs=1"], path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def rows(run_dir: Path) -> Path:
-    path = run_dir.parent / "rows.csv"
-    generate_series(2, 400, 2, 0.3, 0).groupby("series_id").head(40).to_csv(path, index=False)
-    return path
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny trained run, and a file of new rows with its input columns."""
+    root = tmp_path_factory.mktemp("predict")
+    train(compose_config([*TINY, "trainer.max_epochs=1"], root / "run"))
+    generate_series(2, 400, 2, 0.3, 0).groupby("series_id").head(40).to_csv(root / "rows.csv", index=False)
+    return root / "run", root / "rows.csv"
 
 
 def predict(run_dir: Path, rows: Path, *overrides: str) -> Path:
@@ -42,7 +37,8 @@ def predict(run_dir: Path, rows: Path, *overrides: str) -> Path:
     return predict_file(cfg)
 
 
-def test_predict_refuses_to_write_over_the_model(run_dir, rows):
+def test_predict_refuses_to_write_over_the_model(trained):
+    run_dir, rows = trained
     """`output=<run>/checkpoints/best.ckpt` replaced the model with a CSV."""
     best = run_dir / "checkpoints" / "best.ckpt"
     before = best.read_bytes()
@@ -53,7 +49,8 @@ def test_predict_refuses_to_write_over_the_model(run_dir, rows):
     assert not (run_dir / "checkpoints" / "preds.csv").exists()
 
 
-def test_predict_cli_refuses_the_model_path_in_one_line(run_dir, rows):
+def test_predict_cli_refuses_the_model_path_in_one_line(trained):
+    run_dir, rows = trained
     best = run_dir / "checkpoints" / "best.ckpt"
     done = subprocess.run([sys.executable, "predict.py", f"run_dir={run_dir}", f"data.path={rows}", f"output={best}"],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
@@ -63,7 +60,8 @@ def test_predict_cli_refuses_the_model_path_in_one_line(run_dir, rows):
     assert load_checkpoint(best)["epoch"] == 1
 
 
-def test_predict_replaces_only_its_own_predictions(run_dir, rows, tmp_path):
+def test_predict_replaces_only_its_own_predictions(trained, tmp_path):
+    run_dir, rows = trained
     output = tmp_path / "preds.csv"
     assert predict(run_dir, rows, f"output={output}") == output
     first = pd.read_csv(output)
@@ -78,5 +76,6 @@ def test_predict_replaces_only_its_own_predictions(run_dir, rows, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "preds.csv"]  # no temp file left
 
 
-def test_predict_writes_into_the_run_by_default(run_dir, rows):
+def test_predict_writes_into_the_run_by_default(trained):
+    run_dir, rows = trained
     assert predict(run_dir, rows) == run_dir / "predictions" / "rows.csv"
