@@ -1,7 +1,6 @@
 """Predict on new rows with a trained run: `python predict.py run_dir=<run> data.path=<new.csv>`."""
 
 import os
-import sys
 from pathlib import Path
 
 import hydra
@@ -10,18 +9,14 @@ from omegaconf import DictConfig
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 import dl_core  # noqa: E402,F401  (registers the config schemas before Hydra composes)
-from dl_core.errors import DLCoreError  # noqa: E402
+from dl_core.cli import run, run_job  # noqa: E402
 from dl_core.serving.batch import predict_file  # noqa: E402
 
 
 @hydra.main(config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    try:
-        print(predict_file(cfg))
-    except DLCoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    print(run_job(predict_file, cfg))
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -1,7 +1,6 @@
 """Serve a trained run over HTTP: `python serve.py run_dir=<run> host=127.0.0.1 port=8000` (docs at /docs)."""
 
 import os
-import sys
 from pathlib import Path
 
 import hydra
@@ -10,18 +9,14 @@ from omegaconf import DictConfig
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 import dl_core  # noqa: E402,F401  (registers the config schemas before Hydra composes)
-from dl_core.errors import DLCoreError  # noqa: E402
+from dl_core.cli import run, run_job  # noqa: E402
 from dl_core.serving.app import serve  # noqa: E402
 
 
 @hydra.main(config_path="conf", config_name="serve")
 def main(cfg: DictConfig) -> None:
-    try:
-        serve(cfg)
-    except DLCoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_job(serve, cfg)
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -8,11 +8,14 @@ them before any work starts and raises `ConfigError` naming the full key and a v
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from dl_core.errors import ConfigError
 from dl_core.sweep import register_resolvers
@@ -421,7 +424,8 @@ class TrainerConfig:
 
     Attributes:
         max_epochs: upper bound on epochs.
-        batch_size: training batch size (per process under DDP), or `auto` (largest that fits on CUDA).
+        batch_size: training batch size (per process under DDP), or `auto` (largest that fits on CUDA;
+            this default elsewhere).
         eval_batch_size: batch size for validation, test and prediction.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay (never on biases, norms and embeddings).
@@ -429,7 +433,9 @@ class TrainerConfig:
         patience: epochs without validation improvement before stopping; the best weights are restored.
         min_delta: smallest decrease of the validation loss that counts as an improvement.
         grad_clip: maximum gradient norm; null disables clipping.
-        resume: false, true (continue the run in hydra.run.dir) or the path of a run dir to continue.
+        resume: false, true (continue the run in hydra.run.dir) or the path of a run dir to continue, under
+            its saved config: only max_epochs, patience, checkpoint_every, progress_bar and
+            hardware.threads may change.
         checkpoint_every: epochs between `last` checkpoints (an improving epoch always writes `best`).
         progress_bar: show a progress bar over epochs.
     """
@@ -547,6 +553,57 @@ class ObjectiveConfig:
 
 
 @dataclass
+class NoLoggerConfig:
+    """No experiment tracker (logger=none): the run directory's files only (metrics, predictions, plots)."""
+
+
+@dataclass
+class PathsConfig:
+    """Where the repository, the shipped data and the outputs are (conf/paths/default.yaml sets them).
+
+    Attributes:
+        root_dir: the repository root (the entry points set PROJECT_ROOT to it).
+        data_dir: the benchmark files shipped with the repository (data/README.md).
+        log_dir: where Hydra's run and sweep directories go.
+        output_dir: this run's directory (Hydra's run dir; a resumed run's own directory).
+    """
+
+    root_dir: str = MISSING
+    data_dir: str = MISSING
+    log_dir: str = MISSING
+    output_dir: str = MISSING
+
+
+@dataclass
+class TrainConfig:
+    """train.py: one option of each config group, plus the run's seed and objective.
+
+    Attributes:
+        data: the data set and how it is windowed or split (conf/data/).
+        model: the model and its arguments (conf/model/).
+        trainer: the training engine (conf/trainer/).
+        hardware: device, precision and threads (conf/hardware/).
+        logger: experiment tracking besides the run files (conf/logger/).
+        paths: where data and outputs live (conf/paths/).
+        task_name: names the output folder: outputs/<task_name>/runs/<timestamp>.
+        seed: seed of torch, numpy and random; the same seed and config give the same metrics on CPU.
+        tags: labels for the run (given to W&B).
+        objective: the metric returned to a sweeper (see `objective.*`).
+    """
+
+    data: Any = MISSING
+    model: Any = MISSING
+    trainer: Any = MISSING
+    hardware: Any = MISSING
+    logger: Any = MISSING
+    paths: Any = MISSING
+    task_name: str = MISSING
+    seed: int = MISSING
+    tags: List[str] = MISSING
+    objective: ObjectiveConfig = MISSING
+
+
+@dataclass
 class PredictDataConfig:
     """The rows to predict on.
 
@@ -618,6 +675,9 @@ def register_configs() -> None:
     store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
     store.store(group="hardware", name="hardware_schema", node=HardwareConfig)
     store.store(group="logger", name="wandb_schema", node=WandbLoggerConfig)
+    store.store(group="logger", name="none_schema", node=NoLoggerConfig)
+    store.store(group="paths", name="paths_schema", node=PathsConfig)
+    store.store(name="train_schema", node=TrainConfig)
     store.store(name="predict_schema", node=PredictConfig)
     store.store(name="serve_schema", node=ServeConfig)
     _register_slurm_launcher_schema(store)
@@ -633,13 +693,50 @@ def _register_slurm_launcher_schema(store: ConfigStore) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check every range and choice in the composed config; raise `ConfigError` on the first bad key."""
-    for group in ("data", "model", "trainer", "hardware", "logger"):
+    """Check every key, range and choice in the composed config; raise `ConfigError` on the first bad one."""
+    check_known_keys(cfg)
+    for group in ("data", "model", "trainer", "hardware", "logger", "objective"):
         node = cfg.get(group)
         if node is None:
             raise ConfigError(f"{group}: no config selected; pass e.g. {group}=<name> (see conf/{group}/)")
-        section = OmegaConf.to_object(node)
+        try:
+            section = OmegaConf.to_object(node)
+        except OmegaConfBaseException as err:  # e.g. a mandatory value left at ???
+            raise ConfigError(f"{err.full_key}: {str(err).splitlines()[0]}") from None
         checker = getattr(section, "validate", None)
         if checker is not None:
             checker(group)
-    ObjectiveConfig(**OmegaConf.to_container(cfg.objective)).validate("objective")
+
+
+def check_known_keys(cfg: DictConfig) -> None:
+    """Refuse keys no schema declares. Hydra refuses `trainer.foo=1`, but `+trainer.foo=1` (the form
+    its own error suggests) and `++` add the key past struct mode, and `OmegaConf.to_object` would
+    then drop it without a word: the run would silently ignore what the user asked for."""
+    unknown = unknown_keys(cfg)
+    if len(unknown) == 1:
+        key, schema = unknown[0]
+        parent, _, name = key.rpartition(".")
+        close = difflib.get_close_matches(name, [f.name for f in dataclasses.fields(schema)], n=1)
+        hint = f"; did you mean {'.'.join(filter(None, (parent, close[0])))}?" if close else ""
+        raise ConfigError(f"{key}: not a config key{hint} (docs/config.md lists them)")
+    if unknown:
+        raise ConfigError(f"{', '.join(key for key, _ in unknown)}: not config keys (docs/config.md lists them)")
+
+
+def unknown_keys(node: DictConfig, prefix: str = "") -> list[tuple[str, type]]:
+    """(full key, schema of its parent) for every key the schemas of `node` and its typed sub-nodes
+    do not declare. Hydra's own `hydra` node is Hydra's to check."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return []
+    declared = {f.name for f in dataclasses.fields(schema)}
+    found: list[tuple[str, type]] = []
+    for key, value in node.items_ex(resolve=False):
+        full = f"{prefix}{key}"
+        if full == "hydra":
+            continue
+        if key not in declared:
+            found.append((full, schema))
+        elif isinstance(value, DictConfig):
+            found += unknown_keys(value, f"{full}.")
+    return found

@@ -1,8 +1,10 @@
 """The config reference (docs/config.md), generated from the registered schemas so it cannot drift.
 
 Every schema dataclass documents its keys in an `Attributes:` section of its docstring, next to the
-code that defines them. `python -m dl_core.config_reference` rewrites docs/config.md; the test suite
-fails when a key has no description or the committed file is stale.
+code that defines them. The default column is what a run gets: the value the YAML files compose to
+(`python train.py`, or `<group>=<option>` for a schema the default run does not use), not the
+dataclass default, which a YAML file may override. `python -m dl_core.config_reference` rewrites
+docs/config.md; the test suite fails when a key has no description or the committed file is stale.
 """
 
 from __future__ import annotations
@@ -12,23 +14,40 @@ import inspect
 import re
 import sys
 import typing
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
 
 import dl_core  # noqa: F401  (registers the schemas)
-from dl_core.config import ObjectiveConfig
 
-DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC_PATH = ROOT / "docs" / "config.md"
+CONF_DIR = ROOT / "conf"
 ATTRIBUTE = re.compile(r"^\s{4}(\w+):\s*(.+)$")
 
 
-def schemas() -> list[tuple[str, str, type]]:
-    """(key prefix, where it is used, dataclass) for every registered schema, plus `objective`.
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One schema's table: its key prefix, heading, dataclass, and where its defaults come from."""
+
+    prefix: str  # "" for an entry point's top level
+    where: str
+    cls: type
+    config: str  # the entry config composing it: train, predict or serve
+    group: str | None = None  # the config group whose options start from this schema
+    option: str | None = None  # the option named after the schema (`<option>_schema`)
+
+
+def schemas() -> list[Section]:
+    """A section for every registered schema.
 
     `<group>/<name>_schema` entries document the group's keys; root `<name>_schema` entries are the
-    configs of the other entry points (predict.py, serve.py), whose keys have no prefix.
+    configs of the entry points (train.py, predict.py, serve.py), whose keys have no prefix.
     """
     found = []
     for group, entries in sorted(ConfigStore.instance().repo.items()):
@@ -36,13 +55,67 @@ def schemas() -> list[tuple[str, str, type]]:
             continue
         if not isinstance(entries, dict):
             if group.endswith("_schema.yaml"):
-                found.append(("", group.removesuffix("_schema.yaml") + ".py", OmegaConf.get_type(entries.node)))
+                name = group.removesuffix("_schema.yaml")
+                found.append(Section("", f"{name}.py", OmegaConf.get_type(entries.node), name))
             continue
         for name, node in sorted(entries.items()):
             if name.endswith("_schema.yaml"):
-                found.append((group, f"conf/{group}/ ({name.removesuffix('.yaml')})", OmegaConf.get_type(node.node)))
-    found.append(("objective", "conf/train.yaml", ObjectiveConfig))
+                option = name.removesuffix("_schema.yaml")
+                found.append(Section(group, f"conf/{group}/ ({name.removesuffix('.yaml')})",
+                                     OmegaConf.get_type(node.node), "train", group, option))
     return found
+
+
+def composed_defaults(section: Section) -> tuple[str, dict[str, str]]:
+    """(the command whose config the defaults are from, key -> value as rendered), or ("", {}) where no
+    option of the group is named after the schema and the default run does not use it."""
+    if section.group is None:
+        return f"python {section.config}.py", _values(_compose(section.config), "")
+    for overrides in ((), (f"{section.group}={section.option}",)):
+        if overrides and not (CONF_DIR / section.group / f"{section.option}.yaml").is_file():
+            continue
+        node = _compose("train", *overrides)[section.group]
+        if OmegaConf.get_type(node) is section.cls:
+            return " ".join(("python train.py", *overrides)), _values(node, section.prefix)
+    return "", {}
+
+
+@lru_cache(maxsize=None)
+def _compose(config: str, *overrides: str) -> DictConfig:
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(CONF_DIR)):
+            return compose(config, overrides=list(overrides), return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _values(node: DictConfig, prefix: str) -> dict[str, str]:
+    """Rendered values of every key under `node`, unresolved (`${...}` as written); an entry point's
+    config groups show the option chosen (`data` -> `synthetic`)."""
+    choices = node.hydra.runtime.choices if "hydra" in node else {}
+    tree = OmegaConf.to_container(node, resolve=False)
+    out: dict[str, str] = {}
+
+    def walk(value: Any, key: str) -> None:
+        if key in choices:
+            out[key] = str(choices[key])
+            return
+        out[key] = _render(value)
+        if isinstance(value, dict):
+            for name, child in value.items():
+                walk(child, f"{key}.{name}")
+
+    for name, value in tree.items():
+        if name != "hydra":
+            walk(value, f"{prefix}.{name}" if prefix else name)
+    return out
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{...}"
+    return "null" if value is None else str(value)
 
 
 def documented_fields(cls: type) -> dict[str, str]:
@@ -93,20 +166,24 @@ def rows(prefix: str, cls: type) -> list[tuple[str, str, str, str, type]]:
 
 def undocumented() -> list[str]:
     """Keys without a description, as `group.key (Class)`."""
-    return [f"{key} ({owner.__name__})" for prefix, _, cls in schemas()
-            for key, _, _, meaning, owner in rows(prefix, cls) if not meaning]
+    return [f"{key} ({owner.__name__})" for section in schemas()
+            for key, _, _, meaning, owner in rows(section.prefix, section.cls) if not meaning]
 
 
 def render() -> str:
     out = ["# Config reference", "",
            "Generated from the schema dataclasses in `dl_core/` by `python -m dl_core.config_reference`;",
            "do not edit by hand. Every key can be overridden on the command line, e.g.",
-           "`python train.py data.sequence_length=60 trainer.lr=3e-4`.", ""]
-    for prefix, where, cls in schemas():
-        summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
-        out += [f"## {where} — {cls.__name__}", "", summary, "",
+           "`python train.py data.sequence_length=60 trainer.lr=3e-4`. The default is what a run gets:",
+           "the value the config files compose to, for the command named above each table.", ""]
+    for section in schemas():
+        summary = (inspect.getdoc(section.cls) or "").split("\n\n")[0].replace("\n", " ")
+        command, values = composed_defaults(section)
+        source = f"Defaults: as `{command}` composes them." if command else "Defaults: the schema's own."
+        out += [f"## {section.where} — {section.cls.__name__}", "", summary, "", source, "",
                 "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-        out += [f"| `{key}` | {kind} | `{default}` | {meaning} |" for key, kind, default, meaning, _ in rows(prefix, cls)]
+        out += [f"| `{key}` | {kind} | `{values.get(key, default)}` | {meaning} |"
+                for key, kind, default, meaning, _ in rows(section.prefix, section.cls)]
         out.append("")
     return "\n".join(out)
 

@@ -20,3 +20,15 @@ class DataError(DLCoreError):
 
 class TrainingError(DLCoreError):
     """Training cannot go on (e.g. a non-finite loss): the message says which knob to turn."""
+
+
+class CheckpointError(DLCoreError):
+    """A checkpoint file cannot be read: the message names the file and how to recover."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a training run; the message says how to continue it (`trainer.resume=<run dir>`).
+
+    Still a KeyboardInterrupt, so whatever stops on Ctrl-C stops on it; the entry points print its
+    one line and exit with status 130 (128 + SIGINT), the shell's convention for an interrupt.
+    """

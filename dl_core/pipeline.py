@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.engine import fit, predict, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
-from dl_core.engine.checkpoint import load_checkpoint, seed_everything
+from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metrics
-from dl_core.errors import ConfigError
+from dl_core.errors import ConfigError, RunInterrupted
 from dl_core.models import build_model, check_model_fits_data
+from dl_core.resume import resolve_resume
+from dl_core.rundir import RunLock, continue_logging_in
 from dl_core.tracking import RunTracker, build_trackers
 from dl_core.tracking.plots import plot_learning_curve, plot_test_predictions
 
@@ -34,13 +37,31 @@ def train(cfg: DictConfig) -> float:
 
 
 def train_process(cfg: DictConfig, ddp: Distributed) -> float:
-    """This process's part of the run (the whole run outside DDP)."""
-    cfg, resume = resolve_resume(cfg)
+    """This process's part of the run (the whole run outside DDP).
+
+    Rank 0 holds the run directory's lock while it trains there, so a second process (a resume of a
+    run still training) is refused. Ctrl-C ends with `RunInterrupted`, whose message is the resume command.
+    """
     validate(cfg)
+    cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with build_trackers(cfg, run_dir) if ddp.is_main else nullcontext([]) as trackers:
-        return train_tracked(cfg, run_dir, resume, trackers, ddp)
+    try:
+        with RunLock(run_dir) if ddp.is_main else nullcontext():
+            if resume is not None and ddp.is_main:
+                continue_logging_in(run_dir)  # the other ranks log into <run dir>/ranks/ (share_run_dir)
+            if resume is not None:
+                log.info("resuming %s from epoch %d", run_dir, resume["epoch"])
+            with build_trackers(cfg, run_dir) if ddp.is_main else nullcontext([]) as trackers:
+                return train_tracked(cfg, run_dir, resume, trackers, ddp)
+    except KeyboardInterrupt:
+        raise RunInterrupted(resume_command(run_dir)) from None
+
+
+def resume_command(run_dir: Path) -> str:
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return f"resume with: python train.py trainer.resume={shlex.quote(str(run_dir))}"
+    return "stopped before the first checkpoint, nothing to resume: run the same command again"
 
 
 def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None, trackers: list[RunTracker],
@@ -85,22 +106,6 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,
              score, run_dir)
     return score
-
-
-def resolve_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
-    """With `trainer.resume`, continue the run in its own directory under its saved config."""
-    resume = cfg.trainer.resume
-    if resume is False or resume in ("false", "False", None):
-        return cfg, None
-    run_dir = Path(cfg.paths.output_dir) if resume is True or resume in ("true", "True") else Path(str(resume))
-    state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
-    saved = OmegaConf.create(state["config"])
-    with open_dict(saved):
-        saved.paths.output_dir = str(run_dir)
-        saved.trainer.resume = str(run_dir)
-    saved = OmegaConf.merge(cfg, saved)
-    log.info("resuming %s from epoch %d", run_dir, state["epoch"])
-    return saved, state
 
 
 def model_name(cfg: DictConfig) -> str:

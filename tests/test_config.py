@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
 import sys
 
@@ -45,26 +47,96 @@ def test_wrong_types_and_unknown_keys_fail_at_compose_time(make_cfg, override):
     assert override.split("=")[0].split(".")[-1] in str(err.value) + str(err.value.__cause__)
 
 
-def test_cli_reports_a_bad_value_in_one_line_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "train.py", "data.sequence_length=-3", f"hydra.run.dir={tmp_path}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "error: data.sequence_length: must be >= 1 (got -3)" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "checkpoints").exists()
+@pytest.mark.parametrize("override, key", [
+    ("+trainer.foo=1", "trainer.foo"),  # the form Hydra's own error suggests for a new key
+    ("++trainer.foo=1", "trainer.foo"),
+    ("+sede=3", "sede"),  # the top level has a schema too
+    ("+logger.foo=1", "logger.foo"),  # logger=none
+    ("+paths.foo=1", "paths.foo"),
+    ("+data.generator.bar=2", "data.generator.bar"),
+])
+def test_unknown_keys_are_refused_however_they_are_written(make_cfg, override, key):
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg(override))
+    assert str(err.value).startswith(f"{key}: not a config key")
 
 
-def test_cli_reports_a_wrong_type_naming_the_key(tmp_path):
-    proc = subprocess.run([sys.executable, "train.py", "data.sequence_length=abc", f"hydra.run.dir={tmp_path}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    assert "data.sequence_length" in proc.stderr and "abc" in proc.stderr
+def test_an_unknown_key_close_to_a_real_one_is_pointed_at_it(make_cfg):
+    with pytest.raises(ConfigError, match=r"^trainer.max_epoch: not a config key; did you mean trainer.max_epochs\?"):
+        validate(make_cfg("+trainer.max_epoch=3"))
+
+
+def group_options() -> list[tuple[str, str]]:
+    return [(group.name, option.stem) for group in sorted((ROOT / "conf").iterdir())
+            if group.is_dir() and group.name not in ("hydra", "experiment", "hparams_search")
+            for option in sorted(group.glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("group, option", group_options())
+def test_every_group_option_composes_under_a_schema(tmp_path, group, option):
+    """The unknown-key check can only check a node that has a schema (logger=none and paths had none)."""
+    cfg = compose_config([f"{group}={option}"], tmp_path)
+    assert dataclasses.is_dataclass(OmegaConf.get_type(cfg[group])), f"conf/{group}/{option}.yaml has no schema"
+
+
+def test_the_top_level_has_a_schema(make_cfg):
+    assert OmegaConf.get_type(make_cfg()).__name__ == "TrainConfig"
+
+
+def run_cli(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def assert_refused_in_one_line(proc: subprocess.CompletedProcess[str], *expected: str) -> None:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
+    assert all(text in lines[0] for text in expected), lines[0]
+
+
+# Each of these trained and ignored the key (+), or ended in Hydra's multi-line report with status 1.
+@pytest.mark.parametrize("override, expected", [
+    ("+trainer.foo=1", ["trainer.foo: not a config key"]),
+    ("+sede=3", ["sede: not a config key", "did you mean seed?"]),
+    ("data=nope", ["data/nope", "options: california_housing", "synthetic"]),
+    ("trainer.lr=[", ["trainer.lr=[: cannot parse this override"]),
+    ("data.sequence_length=abc", ["data.sequence_length:", "abc"]),
+    ("data.sequence_length=-3", ["data.sequence_length: must be >= 1 (got -3)"]),
+])
+def test_a_refused_config_is_one_line_status_2_and_leaves_no_run_dir(tmp_path, override, expected):
+    run_dir = tmp_path / "run"
+    proc = run_cli("train.py", override, f"hydra.run.dir={run_dir}")
+    assert_refused_in_one_line(proc, *expected)
+    assert not run_dir.exists(), sorted(p.name for p in run_dir.iterdir())
+
+
+def test_a_refused_run_dir_that_holds_anything_else_is_kept(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    assert_refused_in_one_line(run_cli("train.py", "data.sequence_length=-3", f"hydra.run.dir={run_dir}"))
+    assert (run_dir / "checkpoints").is_dir() and (run_dir / ".hydra").is_dir()
+
+
+@pytest.mark.parametrize("script, args, expected", [
+    ("predict.py", ["+foo=1", "run_dir=x", "data.path=y.csv"], "foo: not a config key"),
+    ("serve.py", ["port=abc"], "port: Value 'abc'"),
+])
+def test_predict_and_serve_refuse_a_config_the_same_way(script, args, expected):
+    assert_refused_in_one_line(run_cli(script, *args), expected)
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")))
 def test_every_experiment_preset_composes_and_validates(make_cfg, preset):
     cfg = make_cfg(f"experiment={preset}")
     validate(cfg)
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")))
+def test_presets_leave_the_device_to_the_hardware_group(make_cfg, preset):
+    """A preset pinning hardware=cpu made the benchmark run on the CPU of a GPU machine, silently."""
+    assert make_cfg(f"experiment={preset}").hardware == make_cfg().hardware
+    assert make_cfg(f"experiment={preset}", "hardware=gpu").hardware.device == "cuda"
 
 
 # A preset's search space for the preset it tunes (the optuna_base default of data/model otherwise).

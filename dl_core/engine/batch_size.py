@@ -1,4 +1,4 @@
-"""`trainer.batch_size=auto`: the largest training batch that fits on a GPU, the configured default elsewhere.
+"""`trainer.batch_size=auto`: the largest training batch that fits on a GPU, the schema's default elsewhere.
 
 On a GPU a bigger batch is nearly free throughput until memory runs out, and the limit depends on
 the model, the data shape and the precision, so it is found by trying: double the batch while a
@@ -18,6 +18,7 @@ from dl_core.data.bundle import DataBundle
 from dl_core.engine.hardware import Hardware
 from dl_core.engine.metrics import loss_for
 
+# The one source of the default batch size: conf/trainer/default.yaml leaves the key to the schema.
 DEFAULT_BATCH_SIZE: int = TrainerConfig.batch_size
 
 
@@ -27,8 +28,13 @@ def resolve_batch_size(requested: int | str, model: nn.Module, bundle: DataBundl
         return int(requested)
     if hw.device.type != "cuda":
         return DEFAULT_BATCH_SIZE
-    train = bundle.splits["train"]
-    return largest_batch(lambda size: _step_fits(model, bundle, hw, size), DEFAULT_BATCH_SIZE, len(train))
+    return search_batch_size(model, bundle, hw)
+
+
+def search_batch_size(model: nn.Module, bundle: DataBundle, hw: Hardware) -> int:
+    """The largest batch of training samples whose training step fits in the device's memory."""
+    limit = len(bundle.splits["train"])
+    return largest_batch(lambda size: _step_fits(model, bundle, hw, size), DEFAULT_BATCH_SIZE, limit)
 
 
 def largest_batch(fits: Callable[[int], bool], start: int, limit: int) -> int:
@@ -46,15 +52,16 @@ def largest_batch(fits: Callable[[int], bool], start: int, limit: int) -> int:
 
 
 def _step_fits(model: nn.Module, bundle: DataBundle, hw: Hardware, size: int) -> bool:
-    """One forward + backward pass of `size` training samples; False on CUDA out-of-memory.
+    """One forward + backward pass of `size` training samples, with the loss training uses; False on
+    CUDA out-of-memory.
 
     RNG state is restored afterwards (dropout draws), and gradients are dropped, so probing leaves
     the run exactly as it was.
     """
     split = bundle.splits["train"]
-    loss_fn = loss_for(bundle.task)
+    loss_fn = loss_for(bundle.task, bundle.spec.get("d_out"))
     try:
-        with torch.random.fork_rng(devices=[hw.device]):
+        with torch.random.fork_rng(devices=[hw.device] if hw.device.type == "cuda" else []):
             inputs, target = split.batch(torch.arange(size, device=hw.device))
             with hw.autocast():
                 output = model(*inputs)
@@ -64,4 +71,5 @@ def _step_fits(model: nn.Module, bundle: DataBundle, hw: Hardware, size: int) ->
         return False
     finally:
         model.zero_grad(set_to_none=True)
-        torch.cuda.empty_cache()
+        if hw.device.type == "cuda":
+            torch.cuda.empty_cache()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from dl_core.errors import ConfigError
+from dl_core.errors import CheckpointError, ConfigError
 
 FORMAT_VERSION = 1
+# What torch.load raises on a truncated or damaged file (a zip reader error, a short read, bad pickle data).
+UNREADABLE = (EOFError, OSError, RuntimeError, ValueError, pickle.UnpicklingError)
 
 
 def atomic_save(payload: dict[str, Any], *paths: Path) -> None:
@@ -41,15 +44,47 @@ def atomic_save(payload: dict[str, Any], *paths: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint written by this project (it pickles the fitted preprocessing: trust your files)."""
+    """Load a checkpoint written by this project (it pickles the fitted preprocessing: trust your files).
+
+    A file that cannot be read (truncated by a copy, a full disk, a damaged drive: our own writes are
+    atomic) is refused with one line naming it and how to recover.
+    """
     if not path.is_file():
         raise ConfigError(f"checkpoint not found: {path}; point trainer.resume / run_dir at a run directory "
                           f"that has checkpoints/last.ckpt")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise ConfigError(f"{path}: checkpoint format {payload.get('format_version')} is not supported "
-                          f"(expected {FORMAT_VERSION})")
+    try:
+        payload = _read(path)
+    except UNREADABLE as err:
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path}: cannot read this checkpoint, it is truncated or corrupt ({reason}); "
+                              f"{_recovery(path)}") from None
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        found = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path}: checkpoint format {found} is not supported (expected {FORMAT_VERSION})")
     return payload
+
+
+def _read(path: Path) -> Any:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _recovery(path: Path) -> str:
+    """What to do about an unreadable checkpoint. `best.ckpt` is a complete checkpoint of the best epoch
+    (optimizer, RNG and early-stopping state included), so a run whose `last.ckpt` is lost can
+    continue from there and replay the epochs after it exactly."""
+    best = path.with_name("best.ckpt")
+    if path.name == "last.ckpt" and best.is_file() and _readable(best):
+        return (f"to continue from the best epoch instead, copy {best.name} over it "
+                f"(cp {best} {path}) and resume again")
+    return "restore the file from a copy, or train the run again"
+
+
+def _readable(path: Path) -> bool:
+    try:
+        _read(path)
+    except UNREADABLE:
+        return False
+    return True
 
 
 def capture_rng(shuffle: torch.Generator) -> dict[str, Any]:

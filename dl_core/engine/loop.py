@@ -95,7 +95,10 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
             scheduler.load_state_dict(resume["scheduler"])
         if scaler is not None:
             scaler.load_state_dict(resume["scaler"])
-        stopper = EarlyStopping(**resume["early_stopping"])
+        # The counters continue; patience and min_delta are this invocation's, so a resume may extend them.
+        saved = resume["early_stopping"]
+        stopper = EarlyStopping(trainer.patience, trainer.min_delta, saved["best"], saved["best_epoch"],
+                                saved["bad_epochs"])
         history, elapsed = resume["history"], resume["train_time_s"]
         best_state = resume["best_model"]
         restore_rng(resume["rng"], shuffle)
@@ -111,66 +114,70 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
             "train_time_s": elapsed, **artifacts,
         }
 
-    done = resume is not None and (resume["finished"] or stopper.should_stop)
+    # Judged under this invocation's max_epochs and patience, not the saved `finished` flag, so that a
+    # finished run resumed with a larger trainer.max_epochs (or patience) trains on.
+    done = resume is not None and (stopper.should_stop or resume["epoch"] >= trainer.max_epochs)
     epochs = range(0) if done else range(start_epoch, trainer.max_epochs + 1)
     bar = tqdm(total=trainer.max_epochs, initial=start_epoch - 1, desc="epochs", unit="ep",
                disable=not trainer.progress_bar or done or not ddp.is_main, dynamic_ncols=True, leave=False)
-    for epoch in epochs:
-        tick = time.perf_counter()
-        model.train()
-        total = torch.zeros((), device=hw.device)
-        perm = ddp.shard(torch.randperm(n_train, generator=shuffle)).to(hw.device)
-        for start in range(0, len(perm), batch_size):
-            idx = perm[start:start + batch_size]
-            inputs, target = train_split.batch(idx)
-            with hw.autocast():
-                output = net(*inputs)
-            loss = loss_fn(output.float(), target)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                clip_gradients(model, trainer.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                clip_gradients(model, trainer.grad_clip)
-                optimizer.step()
-            total += loss.detach() * idx.numel()
-        train_loss = ddp.average(total, len(perm))
-        val_loss = ddp.from_main(float(loss_fn(predict(net, val_split, hw, trainer.eval_batch_size),
-                                               val_split.targets().float())))
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            raise TrainingError(f"non-finite loss at epoch {epoch} (train {train_loss}, val {val_loss}); "
-                                f"lower trainer.lr (now {trainer.lr}), set trainer.grad_clip, or use "
-                                f"hardware.precision=32")
-        lr = optimizer.param_groups[0]["lr"]
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(val_loss)
-        elif scheduler is not None:
-            scheduler.step()
-        improved = stopper.update(val_loss, epoch)
-        elapsed += time.perf_counter() - tick
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
-                        "time_s": elapsed})
-        finished = stopper.should_stop or epoch == trainer.max_epochs
-        if improved:
-            best_state = copy.deepcopy(model.state_dict())
-        # An improving epoch's `best` and `last` checkpoints are the same payload: serialise it once,
-        # with `model` and `best_model` sharing storage (torch.save then stores the weights once).
-        paths = [ckpt_dir / "best.ckpt"] if improved else []
-        if finished or epoch % trainer.checkpoint_every == 0:
-            paths.append(ckpt_dir / "last.ckpt")
-        if paths and ddp.is_main:
-            atomic_save(checkpoint(epoch, best_state if improved else model.state_dict(), finished), *paths)
-        for tracker in trackers:
-            tracker.log_epoch(history)
-        bar.update(1)
-        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=f"{stopper.best:.4f}")
-        if stopper.should_stop:
-            break
-    bar.close()
+    try:
+        for epoch in epochs:
+            tick = time.perf_counter()
+            model.train()
+            total = torch.zeros((), device=hw.device)
+            perm = ddp.shard(torch.randperm(n_train, generator=shuffle)).to(hw.device)
+            for start in range(0, len(perm), batch_size):
+                idx = perm[start:start + batch_size]
+                inputs, target = train_split.batch(idx)
+                with hw.autocast():
+                    output = net(*inputs)
+                loss = loss_fn(output.float(), target)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    clip_gradients(model, trainer.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    clip_gradients(model, trainer.grad_clip)
+                    optimizer.step()
+                total += loss.detach() * idx.numel()
+            train_loss = ddp.average(total, len(perm))
+            val_loss = ddp.from_main(float(loss_fn(predict(net, val_split, hw, trainer.eval_batch_size),
+                                                   val_split.targets().float())))
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                raise TrainingError(f"non-finite loss at epoch {epoch} (train {train_loss}, val {val_loss}); "
+                                    f"lower trainer.lr (now {trainer.lr}), set trainer.grad_clip, or use "
+                                    f"hardware.precision=32")
+            lr = optimizer.param_groups[0]["lr"]
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(val_loss)
+            elif scheduler is not None:
+                scheduler.step()
+            improved = stopper.update(val_loss, epoch)
+            elapsed += time.perf_counter() - tick
+            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+                            "time_s": elapsed})
+            finished = stopper.should_stop or epoch == trainer.max_epochs
+            if improved:
+                best_state = copy.deepcopy(model.state_dict())
+            # An improving epoch's `best` and `last` checkpoints are the same payload: serialise it once,
+            # with `model` and `best_model` sharing storage (torch.save then stores the weights once).
+            paths = [ckpt_dir / "best.ckpt"] if improved else []
+            if finished or epoch % trainer.checkpoint_every == 0:
+                paths.append(ckpt_dir / "last.ckpt")
+            if paths and ddp.is_main:
+                atomic_save(checkpoint(epoch, best_state if improved else model.state_dict(), finished), *paths)
+            for tracker in trackers:
+                tracker.log_epoch(history)
+            bar.update(1)
+            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=f"{stopper.best:.4f}")
+            if stopper.should_stop:
+                break
+    finally:
+        bar.close()  # also on Ctrl-C, so the interrupt message starts on a clean line
     model.load_state_dict(best_state)
     return FitResult(stopper.best_epoch, len(history), stopper.best, stopper.should_stop, n_train,
                      elapsed, history)

@@ -1,0 +1,106 @@
+"""What train.py, predict.py and serve.py share around their `@hydra.main` function.
+
+A refused config, ours or Hydra's (unknown option, bad override syntax, wrong type, unknown key),
+ends with one `error:` line and exit status 2, and leaves no run directory behind; Ctrl-C ends with
+one line (for training: the resume command) and status 130. Programming errors keep their traceback.
+In a multirun the job raises instead, so the sweeper records a failed trial and goes on.
+
+    @hydra.main(config_path="conf", config_name="train")
+    def main(cfg):
+        return run_job(train, cfg)
+
+    if __name__ == "__main__":
+        run(main)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, NoReturn, TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from dl_core.config import check_known_keys
+from dl_core.errors import DLCoreError
+from dl_core.rundir import hydra_job_dir, remove_if_untouched
+
+T = TypeVar("T")
+USAGE_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT, the shell's status for a process stopped by Ctrl-C
+
+
+def run(main: Callable[[], Any]) -> None:
+    """Call a `@hydra.main` function as the script's entry point."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors here instead of printing a report and exiting 1
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException) as err:
+        if _raised_in_job(err):
+            raise  # a bug in the job, not a config Hydra refused: keep the traceback
+        _exit(f"error: {composition_error(err)}", USAGE_ERROR)
+    except DLCoreError as err:  # a multirun job's, re-raised by the sweeper
+        _exit(f"error: {err}", USAGE_ERROR)
+    except KeyboardInterrupt as err:
+        _exit(_interrupted(err), INTERRUPTED)
+
+
+def run_job(task: Callable[[DictConfig], T], cfg: DictConfig) -> T:
+    """The body of a `@hydra.main` function: check the config's keys, then run `task` on it."""
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    job_dir = hydra_job_dir()
+    try:
+        check_known_keys(cfg)
+        return task(cfg)
+    except DLCoreError as err:
+        if multirun:
+            raise
+        remove_if_untouched(job_dir)
+        _exit(f"error: {err}", USAGE_ERROR)
+    except KeyboardInterrupt as err:
+        if multirun:
+            raise KeyboardInterrupt from None  # a trial's resume command would not continue the sweep
+        remove_if_untouched(job_dir)
+        _exit(_interrupted(err), INTERRUPTED)
+
+
+def composition_error(err: Exception) -> str:
+    """Hydra's multi-line report of a config it could not compose, as one line naming the override or key."""
+    if isinstance(err, OverrideParseException):
+        detail = [line for line in str(err).splitlines()[1:] if line and not line.startswith("See ")]
+        return (f"{err.override}: cannot parse this override ({'; '.join(detail)}); see "
+                f"https://hydra.cc/docs/advanced/override_grammar/basic/")
+    if isinstance(err, MissingConfigException):
+        options = [option for option in err.options or [] if not option.endswith("_schema")]
+        return str(err).splitlines()[0] + (f"; options: {', '.join(options)}" if options else "")
+    cause = err if isinstance(err, OmegaConfBaseException) else err.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        message = str(cause).splitlines()[0]
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+            return f"{cause.full_key}: not a config key ({message}); docs/config.md lists them"
+        return f"{cause.full_key}: {message}"
+    lines = [line.strip() for line in str(err).split("Config search path:")[0].splitlines()]
+    return "; ".join(line for line in lines if line)
+
+
+def _raised_in_job(err: BaseException) -> bool:
+    """Whether `err` came out of a task running under `run_job` (its traceback passes through it)."""
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is run_job.__code__:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _interrupted(err: KeyboardInterrupt) -> str:
+    return f"interrupted: {err}" if str(err) else "interrupted"
+
+
+def _exit(line: str, status: int) -> NoReturn:
+    print(line, file=sys.stderr)
+    sys.exit(status)

@@ -1,0 +1,99 @@
+"""Resuming a run: continue it in its own directory, under the config saved in its checkpoint.
+
+The resume command composes a config of its own (the defaults plus its overrides); only what its
+overrides set is compared with the saved config. What extends the run may change, anything that
+would make the continued run a different run than the checkpoint holds is refused by name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from dl_core.engine.checkpoint import load_checkpoint
+from dl_core.errors import ConfigError
+
+# What a resume may change: how long the run goes on (it extends the run), and what cannot change its
+# numbers (display, how often `last` is written, CPU threads: these can change the last bits of some
+# kernels, as another machine would). Anything else would continue a different run than the
+# checkpoint holds, so it is refused.
+RESUME_MAY_CHANGE = ("trainer.max_epochs", "trainer.patience", "trainer.checkpoint_every", "trainer.progress_bar",
+                     "hardware.threads")
+# Where the run is, not what it computes.
+RESUME_LOCATION = ("trainer.resume", "paths")
+
+
+def resolve_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
+    """With `trainer.resume`, continue the run in its own directory under its saved config."""
+    resume = cfg.trainer.resume
+    if resume is False or resume in ("false", "False", None):
+        return cfg, None
+    run_dir = Path(cfg.paths.output_dir) if resume is True or resume in ("true", "True") else Path(str(resume))
+    state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    resumed = resumed_config(state["config"], cfg, command_line_overrides())
+    with open_dict(resumed):
+        resumed.paths.output_dir = str(run_dir)
+        resumed.trainer.resume = str(run_dir)
+    return resumed, state
+
+
+def command_line_overrides() -> list[str]:
+    """The overrides this process was started with, as Hydra recorded them; none outside a Hydra job
+    (the Python API resumes under the saved config as it is)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def resumed_config(saved: dict[str, Any], cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """The saved config, with the overrides a resume may apply (`RESUME_MAY_CHANGE`) applied.
+
+    Only keys an override sets are compared (the rest of `cfg` is just the defaults the resume command
+    composed): an override that repeats the saved value is fine, one that changes anything else is
+    refused, naming the keys. A cosine schedule ends at the saved max_epochs, so it cannot be extended.
+    """
+    given, kept = _leaves(OmegaConf.to_container(cfg, resolve=True)), _leaves(saved)
+    touched = _overridden(overrides, cfg)
+    changed = sorted(key for key in given.keys() | kept.keys()
+                     if _under(key, touched) and not _under(key, RESUME_LOCATION)
+                     and given.get(key, "<unset>") != kept.get(key, "<unset>"))
+    refused = [key for key in changed if key not in RESUME_MAY_CHANGE]
+    if refused:
+        what = ", ".join(f"{key} (saved {kept.get(key, '<unset>')}, given {given.get(key, '<unset>')})"
+                         for key in refused)
+        raise ConfigError(f"{what}: cannot change when resuming a run; a resume may change only "
+                          f"{', '.join(RESUME_MAY_CHANGE)}: start a new run to change anything else")
+    if "trainer.max_epochs" in changed and kept.get("trainer.scheduler") == "cosine":
+        raise ConfigError(f"trainer.max_epochs: cannot change when resuming a run with trainer.scheduler=cosine "
+                          f"(its schedule ends at the saved max_epochs={kept['trainer.max_epochs']}); "
+                          f"start a new run for a longer schedule")
+    resumed = OmegaConf.create(saved)
+    for key in changed:
+        OmegaConf.update(resumed, key, given[key])
+    return resumed
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> value for every non-mapping value of a nested dict (lists are values)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        leaves.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return leaves
+
+
+def _overridden(overrides: Iterable[str], cfg: DictConfig) -> list[str]:
+    """The keys the overrides set, as prefixes: `model=lstm` sets every `model.*` key, and a group
+    with no key of its own (`experiment=...`, a global package) may set any key ("")."""
+    keys = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        keys.append(key if key.split(".")[0] in cfg else "")
+    return keys
+
+
+def _under(key: str, prefixes: Iterable[str]) -> bool:
+    return any(prefix in ("", key) or key.startswith(prefix + ".") for prefix in prefixes)

@@ -1,0 +1,93 @@
+"""train.py as a user runs it: Ctrl-C, the resume command it prints, and two processes on one run."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+
+from conftest import ROOT, TINY
+from dl_core.pipeline import train
+from dl_core.rundir import LOCK_NAME, RunLock
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(ready, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"train.py ended early: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def one_line(proc: subprocess.CompletedProcess[str] | subprocess.Popen[str], stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr[-3000:]
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    return lines[0]
+
+
+def test_ctrl_c_prints_the_resume_command_which_resumes_into_the_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(*TINY, "data.generator.length=2500", "trainer.max_epochs=50", "trainer.patience=50",
+                 "trainer.progress_bar=false", f"hydra.run.dir={run_dir}")
+    wait_until(lambda: (run_dir / "checkpoints" / "last.ckpt").exists(), proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    line = one_line(proc, stderr)
+    assert line == f"interrupted: resume with: python train.py trainer.resume={run_dir}"
+    done_epochs = len(pd.read_csv(run_dir / "metrics.csv"))
+    command = shlex.split(line.split("resume with: ")[1])[1:]  # without `python`
+
+    # A resume that would change the model is refused by name, and leaves no directory of its own.
+    stub = tmp_path / "stub"
+    refused = subprocess.run([sys.executable, *command, "model.hidden_dim=32", f"hydra.run.dir={stub}"], cwd=ROOT,
+                             env=ENV, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert one_line(refused, refused.stderr).startswith("error: model.hidden_dim (saved 16, given 32): cannot change")
+    assert not stub.exists()
+
+    # The printed command resumes; trainer.max_epochs may change (it extends or shortens the run).
+    resumed = subprocess.run([sys.executable, *command, f"trainer.max_epochs={done_epochs + 2}",
+                              f"hydra.run.dir={stub}"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert pd.read_csv(run_dir / "metrics.csv")["epoch"].tolist() == list(range(1, done_epochs + 3))
+    assert not stub.exists()  # the directory Hydra made for the resume command is gone
+    log = (run_dir / "train.log").read_text()
+    assert "run dir" in log.split("resuming")[0]  # the run's own log, appended to
+    assert f"resuming {run_dir} from epoch {done_epochs}" in log
+
+
+def test_a_second_process_on_a_run_being_resumed_is_refused(make_cfg, tmp_path):
+    run_dir = tmp_path / "run"
+    train(make_cfg(*TINY, "trainer.max_epochs=1"))
+    first = start(f"trainer.resume={run_dir}", "trainer.max_epochs=5000", "trainer.patience=5000",
+                  f"hydra.run.dir={tmp_path / 'stub1'}")
+    try:
+        lock = run_dir / LOCK_NAME
+        wait_until(lambda: lock.exists() and lock.read_text() == str(first.pid), first)
+        second = subprocess.run([sys.executable, "train.py", f"trainer.resume={run_dir}",
+                                 f"hydra.run.dir={tmp_path / 'stub2'}"], cwd=ROOT, env=ENV, capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 2
+        assert one_line(second, second.stderr) == (
+            f"error: trainer.resume: {run_dir} is in use by another training process (pid {first.pid}); "
+            f"wait for it to end or stop it, then resume")
+        assert first.poll() is None and not (tmp_path / "stub2").exists()
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+    with RunLock(run_dir):  # a killed holder's lock died with it
+        pass
