@@ -136,10 +136,12 @@ def owner_is_gone(owner: Any) -> bool:
 def claim_trial(config: DictConfig, trial: Any) -> None:
     """`hydra.sweeper.custom_search_space` hook, called by the sweeper in this process for every trial it
     asks: record this worker as the trial's owner and beat once at once, since Optuna never finds a
-    trial stale that has no heartbeat at all."""
+    trial stale that has no heartbeat at all (an in-memory study has no heartbeat, and no other worker)."""
     worker = worker_id(OmegaConf.select(config, WORKER_KEY, default="auto"))
     trial.set_user_attr(OWNER_ATTR, owner_record(worker))
-    trial.storage.record_heartbeat(trial._trial_id)
+    record_heartbeat = getattr(trial.storage, "record_heartbeat", None)
+    if record_heartbeat is not None:
+        record_heartbeat(trial._trial_id)
     reseed_if_worker_name_is_taken(trial.study, worker)
 
 

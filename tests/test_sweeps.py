@@ -76,6 +76,13 @@ def finish(process: subprocess.Popen) -> str:
     return output
 
 
+def finish_refused(process: subprocess.Popen) -> list[str]:
+    """The `error:` lines of a sweep that must exit with status 2 and no traceback."""
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in output, output[-3000:]
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
 def trials(url: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=STUDY, storage=url).trials
 
@@ -162,6 +169,15 @@ def test_a_live_worker_keeps_its_trial_and_a_silent_one_loses_it_after_the_grace
     finish(worker(tmp_path, url, "after_grace", "hydra.sweeper.n_trials=1", *beat))
     assert trials(url)[trial.number].state == TrialState.FAIL
     assert OmegaConf.load(tmp_path / "after_grace" / "best_params.yaml").failed_stale == 1
+
+
+def test_a_grace_period_not_longer_than_the_heartbeat_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Such a grace period would fail live workers' trials between two beats."""
+    done = finish_refused(worker(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "refused",
+                                 "hydra.callbacks.sweep.heartbeat_interval=10", "hydra.callbacks.sweep.grace_period=5"))
+    assert done == ["error: hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got 10 and 5), "
+                    "e.g. 10 and 60"]
+    assert not (tmp_path / "study.db").exists()
 
 
 def test_sampler_seed_is_reproducible_for_one_worker_and_distinct_across_workers(tmp_path: Path,

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,16 +35,20 @@ EXIT_TRIALS_FAILED = 3
 class SweepSummary(Callback):
     """Configured as `hydra.callbacks.sweep` by the `hparams_search` presets.
 
-    `worker` names this sweep among the study's workers (dl_core.sweep.worker_id; the sampler seed
-    reads it); `heartbeat_interval` and `grace_period` (seconds) say how often a live worker beats and
-    how long a silent one is given before its RUNNING trials are failed.
+    `worker` names this sweep among the study's workers (dl_core.sweep.worker_id): it lives in this
+    callback's config node, where the sampler seed and `claim_trial` read it. `heartbeat_interval` and
+    `grace_period` (seconds) say how often a live worker beats and how long a silent one is given before
+    its RUNNING trials are failed.
     """
 
     def __init__(self, worker: Any = "auto", heartbeat_interval: int = 10, grace_period: int = 60) -> None:
         if not 0 < heartbeat_interval < grace_period:
-            raise ConfigError(f"hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got "
-                              f"{heartbeat_interval} and {grace_period}), e.g. 10 and 60")
-        self.worker, self.heartbeat_interval, self.grace_period = worker, heartbeat_interval, grace_period
+            # Raised here, Hydra would print its own traceback around it: one line and exit status 2 instead.
+            error = ConfigError(f"hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got "
+                                f"{heartbeat_interval} and {grace_period}), e.g. 10 and 60")
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.first_trial = 0
         self.failed_stale: list[int] = []
         self.heartbeat: Heartbeat | None = None
@@ -65,6 +70,10 @@ class SweepSummary(Callback):
         self.first_trial = len(study.trials) if study is not None else 0
         self.heartbeat = Heartbeat(str(storage), str(name), self.heartbeat_interval)
         self.heartbeat.start()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A parallel launcher (joblib) sends the callbacks to its job processes; the heartbeat stays here."""
+        return {**self.__dict__, "heartbeat": None}
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.heartbeat is not None:
@@ -93,7 +102,7 @@ def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int, fa
 
     trials = study.trials_dataframe(attrs=("number", "state", "value", "duration", "datetime_start", "params"))
     trials = trials.rename(columns={"value": metric})
-    trials["duration_s"] = trials.pop("duration").dt.total_seconds()
+    trials["duration_s"] = pd.to_timedelta(trials.pop("duration")).dt.total_seconds()
     trials["worker"] = [(trial.user_attrs.get(OWNER_ATTR) or {}).get("worker") for trial in study.trials]
     trials.to_csv(sweep_dir / "trials.csv", index=False)
 
