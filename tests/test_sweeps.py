@@ -92,7 +92,8 @@ def wait_for_running_trial(url: str, process: subprocess.Popen) -> optuna.trial.
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[0][-3000:]
-        running = [trial for trial in trials(url) if trial.state == TrialState.RUNNING and OWNER_ATTR in trial.user_attrs]
+        running = [trial for trial in trials(url)
+                   if trial.state == TrialState.RUNNING and OWNER_ATTR in trial.user_attrs]
         if running:
             return running[0]
         time.sleep(0.5)
@@ -109,20 +110,20 @@ def test_four_workers_started_at_once_share_one_study_without_replaying_each_oth
     """The issue's recipe: 4 workers x 5 trials -> 20 trials, all COMPLETE, 20 distinct parameter sets.
     The space searched (TINY fixes the sizes) has two continuous parameters, so equal sets mean a replay."""
     create_study(storage)
-    workers = [worker(tmp_path, storage, f"w{index}", "hydra.sweeper.n_trials=5", f"hydra.callbacks.sweep.worker={index}")
-               for index in range(4)]
+    workers = [worker(tmp_path, storage, f"w{index}", "hydra.sweeper.n_trials=5",
+                      f"hydra.callbacks.sweep.worker={index}") for index in range(4)]
     for process in workers:
         finish(process)
 
     done = trials(storage)
     assert sorted(trial.number for trial in done) == list(range(20))
     assert all(trial.state == TrialState.COMPLETE for trial in done)
-    assert {tuple(sorted(trial.params.items())) for trial in done}.__len__() == 20
+    assert len({tuple(sorted(trial.params.items())) for trial in done}) == 20
     assert sorted(trial.user_attrs[OWNER_ATTR]["worker"] for trial in done) == sorted(["0", "1", "2", "3"] * 5)
     for index in range(4):
         best = OmegaConf.load(tmp_path / f"w{index}" / "best_params.yaml")
-        assert best.trials_this_launch == 5 and best.failed_this_launch == 0  # its own, not the others'
-    assert best.trials == 20 and best.complete == 20
+        # Its own trials, not the others' (a worker's summary is the study as that worker ended).
+        assert best.trials_this_launch == 5 and best.failed_this_launch == 0
 
 
 def test_a_worker_killed_mid_trial_leaves_a_trial_the_next_launch_fails_and_counts(
