@@ -58,6 +58,11 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
         assert (sweep_dir / f"{plot}.png").stat().st_size > 1000
     assert len([path for path in sweep_dir.iterdir() if (path / "metrics.json").exists()]) == 2
 
+    again = tmp_path / "again"  # the same seed on an empty study: the same suggestions
+    assert sweep(again, "hydra.sweeper.n_trials=1").returncode == 0
+    first = pd.read_csv(again / "trials.csv").filter(like="params_")
+    assert first.iloc[0].to_dict() == trials.filter(like="params_").iloc[0].to_dict()
+
 
 def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
     """lr=1e30 makes the loss non-finite (TrainingError in the job); grid sampling runs both choices, each
@@ -82,3 +87,12 @@ def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
             for path in offline_runs(job)}
     assert set(runs) == {"finished", "failed"}
     assert {read_run_record(path).get("run_group") for path in runs.values()} == {"lstm_optuna"}
+
+
+def test_parallel_trials_under_the_joblib_launcher_complete(tmp_path):
+    """joblib sends the sweep's callbacks to its job processes: they must pickle (the heartbeat stays home)."""
+    sweep_dir = tmp_path / "sweep"
+    done = sweep(sweep_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_trials=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert trial_states(sweep_dir) == ["COMPLETE", "COMPLETE"]
+    assert pd.read_csv(sweep_dir / "trials.csv")["params_trainer.lr"].nunique() == 2

@@ -1,53 +1,204 @@
-"""Sweeps across machines: Optuna sweeper processes sharing one study in an RDB storage (SQLite here).
+"""Sweeps across machines: Optuna sweeper processes ("workers") sharing one study in an RDB storage,
+SQLite and a real PostgreSQL server, as real `train.py -m hparams_search=lstm_optuna` subprocesses.
 
-What was checked with Optuna 5.0 / SQLAlchemy 2 (see the report): workers that all start on a
-*fresh* database race in `RDBStorage.__init__` (`table studies already exists`, `UNIQUE constraint
-failed: alembic_version.version_num`) and all but one crash. So the study is created once first
-(`optuna create-study ... --skip-if-exists`, here its Python twin), then the workers start at once.
-Once the schema exists, 8 processes x 20 trials on one SQLite file lost nothing and never hit
-`database is locked`; `?timeout=60` in the URL (sqlite3's busy timeout, 5 s by default) still
-guards slow disks. A networked file system needs PostgreSQL instead of SQLite.
+What was checked with Optuna 5.0 / SQLAlchemy 2 (experiments/README.md): workers that all start on a
+*fresh* database race in `RDBStorage.__init__` and all but one crash, so the study is created once
+first (`optuna create-study ... --skip-if-exists`, the README's recipe), then the workers start at once.
+Each worker gets its own `hydra.callbacks.sweep.worker`, hence its own sampler seed: workers started
+together used to share one seed and replay each other's trials. A worker killed mid-trial leaves a
+RUNNING trial; the next launch fails it (at once on the same machine, after the heartbeat's grace
+period for a worker elsewhere) and never a live worker's trial.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Iterator
 
 import optuna
+import pandas as pd
+import pytest
 from conftest import ROOT, TINY
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+from postgres_server import throwaway_postgres, unavailable
 
-TRIALS_EACH = 2
+from dl_core.sweep import OWNER_ATTR, WORKER_STRIDE, sweep_seed, worker_id
+
+STUDY = "shared"
+SWEEP_TINY = [*TINY, "trainer.max_epochs=1", "trainer.progress_bar=false"]
+# A trial that runs until it is killed (hundreds of epochs of a few ms each).
+LONG_TRIAL = ["trainer.max_epochs=5000", "trainer.patience=5000"]
 
 
-def sweep(tmp_path: Path, url: str, name: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT)}
-    command = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/sweeper=optuna",
-               f"hydra.sweeper.storage='{url}'", "hydra.sweeper.study_name=shared",
-               f"hydra.sweeper.n_trials={TRIALS_EACH}", "model.hidden_dim=choice(8,16)", *TINY,
-               "trainer.max_epochs=1", "trainer.progress_bar=false", f"hydra.sweep.dir={tmp_path / name}"]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty RDB storage URL: an SQLite file in tmp_path, or a throwaway PostgreSQL 15 server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'study.db'}?timeout=60"
+        return
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    with throwaway_postgres() as url:
+        yield url
+
+
+def create_study(url: str) -> None:
+    """The README's one-time step, with the real command."""
+    optuna_cli = Path(sys.executable).with_name("optuna")
+    subprocess.run([str(optuna_cli), "create-study", "--storage", url, "--study-name", STUDY, "--direction",
+                    "minimize", "--skip-if-exists"], check=True, capture_output=True, timeout=120)
+
+
+def worker(tmp_path: Path, url: str, name: str, *overrides: str) -> subprocess.Popen:
+    """One sweep process on the shared study; `overrides` replace SWEEP_TINY's for the same keys."""
+    keys = {override.split("=")[0] for override in overrides}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT), "WANDB_MODE": "offline"}
+    command = [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lstm_optuna",
+               f"hydra.sweeper.storage='{url}'", f"hydra.sweeper.study_name={STUDY}",
+               f"hydra.sweep.dir={tmp_path / name}", *(o for o in SWEEP_TINY if o.split("=")[0] not in keys),
+               *overrides]
     return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 
 
-def test_two_sweeps_started_at_once_add_all_their_trials_to_one_study(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'study.db'}?timeout=60"
-    optuna.create_study(study_name="shared", storage=url, direction="minimize")
-    workers = [sweep(tmp_path, url, name) for name in ("worker_a", "worker_b")]
-    for worker in workers:
-        output, _ = worker.communicate(timeout=300)
-        assert worker.returncode == 0, output[-3000:]
+def finish(process: subprocess.Popen) -> str:
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    return output
 
-    trials = optuna.load_study(study_name="shared", storage=url).trials
-    assert len(trials) == 2 * TRIALS_EACH
-    assert sorted(t.number for t in trials) == list(range(2 * TRIALS_EACH))
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    for name in ("worker_a", "worker_b"):
-        assert (tmp_path / name / "optimization_results.yaml").is_file()
+
+def finish_refused(process: subprocess.Popen) -> list[str]:
+    """The `error:` lines of a sweep that must exit with status 2 and no traceback."""
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in output, output[-3000:]
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+def trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=STUDY, storage=url).trials
+
+
+def wait_for_running_trial(url: str, process: subprocess.Popen) -> optuna.trial.FrozenTrial:
+    """The first trial `process` runs, once the worker has claimed it."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        running = [trial for trial in trials(url)
+                   if trial.state == TrialState.RUNNING and OWNER_ATTR in trial.user_attrs]
+        if running:
+            return running[0]
+        time.sleep(0.5)
+    raise TimeoutError("no trial started")
+
+
+def kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+
+
+def test_four_workers_started_at_once_share_one_study_without_replaying_each_other(
+        tmp_path: Path, storage: str) -> None:
+    """The issue's recipe: 4 workers x 5 trials -> 20 trials, all COMPLETE, 20 distinct parameter sets.
+    The space searched (TINY fixes the sizes) has two continuous parameters, so equal sets mean a replay."""
+    create_study(storage)
+    workers = [worker(tmp_path, storage, f"w{index}", "hydra.sweeper.n_trials=5",
+                      f"hydra.callbacks.sweep.worker={index}") for index in range(4)]
+    for process in workers:
+        finish(process)
+
+    done = trials(storage)
+    assert sorted(trial.number for trial in done) == list(range(20))
+    assert all(trial.state == TrialState.COMPLETE for trial in done)
+    assert len({tuple(sorted(trial.params.items())) for trial in done}) == 20
+    assert sorted(trial.user_attrs[OWNER_ATTR]["worker"] for trial in done) == sorted(["0", "1", "2", "3"] * 5)
+    for index in range(4):
+        best = OmegaConf.load(tmp_path / f"w{index}" / "best_params.yaml")
+        # Its own trials, not the others' (a worker's summary is the study as that worker ended).
+        assert best.trials_this_launch == 5 and best.failed_this_launch == 0
+
+
+def test_a_worker_killed_mid_trial_leaves_a_trial_the_next_launch_fails_and_counts(
+        tmp_path: Path, storage: str) -> None:
+    create_study(storage)
+    doomed = worker(tmp_path, storage, "killed", "hydra.sweeper.n_trials=3", *LONG_TRIAL)
+    orphan = wait_for_running_trial(storage, doomed)
+    kill(doomed)
+    assert trials(storage)[orphan.number].state == TrialState.RUNNING  # what kill -9 leaves behind
+
+    output = finish(worker(tmp_path, storage, "next", "hydra.sweeper.n_trials=2"))
+    states = {trial.number: trial.state for trial in trials(storage)}
+    assert states[orphan.number] == TrialState.FAIL
+    assert sorted(state.name for state in states.values()) == ["COMPLETE", "COMPLETE", "FAIL"]
+    assert "trials left RUNNING by a sweep worker that is gone are now FAIL" in output
+
+    summary = pd.read_csv(tmp_path / "next" / "trials.csv").set_index("number")
+    assert summary.loc[orphan.number, "state"] == "FAIL"
+    best = OmegaConf.load(tmp_path / "next" / "best_params.yaml")
+    assert (best.trials, best.complete, best.failed, best.failed_stale, best.running) == (3, 2, 1, 1, 0)
+    assert best.trials_this_launch == 2 and best.failed_this_launch == 0  # exit status 0: not this launch's failure
+
+
+def test_a_live_worker_keeps_its_trial_and_a_silent_one_loses_it_after_the_grace_period(tmp_path: Path) -> None:
+    """A worker on another machine cannot be checked by its pid: its heartbeat decides. The trial's owner
+    is moved to another process space (as if on another machine); while its worker lives and beats, a
+    new launch leaves the trial alone; once the worker is dead and silent past the grace period, fails it."""
+    url = f"sqlite:///{tmp_path / 'study.db'}?timeout=60"
+    create_study(url)
+    beat = ["hydra.callbacks.sweep.heartbeat_interval=1", "hydra.callbacks.sweep.grace_period=4"]
+    remote = worker(tmp_path, url, "remote", "hydra.sweeper.n_trials=1", *LONG_TRIAL, *beat)
+    trial = wait_for_running_trial(url, remote)
+    storage = optuna.storages.RDBStorage(url)
+    storage.set_trial_user_attr(trial._trial_id, OWNER_ATTR,
+                                {**trial.user_attrs[OWNER_ATTR], "process_space": "another-machine"})
+    time.sleep(6)  # longer than the grace period: only the beats keep the trial alive
+
+    finish(worker(tmp_path, url, "while_alive", "hydra.sweeper.n_trials=1", *beat))
+    assert trials(url)[trial.number].state == TrialState.RUNNING
+    assert OmegaConf.load(tmp_path / "while_alive" / "best_params.yaml").running == 1
+
+    kill(remote)
+    time.sleep(5)
+    finish(worker(tmp_path, url, "after_grace", "hydra.sweeper.n_trials=1", *beat))
+    assert trials(url)[trial.number].state == TrialState.FAIL
+    assert OmegaConf.load(tmp_path / "after_grace" / "best_params.yaml").failed_stale == 1
+
+
+def test_a_grace_period_not_longer_than_the_heartbeat_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Such a grace period would fail live workers' trials between two beats."""
+    done = finish_refused(worker(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "refused",
+                                 "hydra.callbacks.sweep.heartbeat_interval=10", "hydra.callbacks.sweep.grace_period=5"))
+    assert done == ["error: hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got 10 and 5), "
+                    "e.g. 10 and 60"]
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_sampler_seed_is_reproducible_for_one_worker_and_distinct_across_workers(tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    for variable in ("SLURM_ARRAY_TASK_ID", "SLURM_PROCID"):
+        monkeypatch.delenv(variable, raising=False)
+    assert sweep_seed(42, url, STUDY, "auto") == 42  # no study yet: a lone sweep gets `seed`, as before
+    study = optuna.create_study(study_name=STUDY, storage=url)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    assert sweep_seed(42, url, STUDY, "auto") == sweep_seed(42, url, STUDY, 0) == 45  # a re-launch continues
+    assert sweep_seed(42, url, STUDY, 2) == 45 + 2 * WORKER_STRIDE
+    named = {sweep_seed(42, url, STUDY, name) for name in ("0", "1", "2", "3", "node-a", "node-b")}
+    assert len(named) == 6
+
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
+    assert worker_id("auto") == "slurm-7.0"
+    monkeypatch.setenv("SLURM_PROCID", "2")
+    assert worker_id("auto") == "slurm-7.2" and worker_id("3") == "3"
+    assert worker_id("pid").endswith(f"-{os.getpid()}")
 
 
 def test_slurm_launcher_preset_composes_with_its_common_settings() -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -16,6 +20,54 @@ from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.tracking.wandb_tracker import RUN_ID_FILE, resolve_mode
 from wandb_reader import offline_runs, read_run_record, read_summary, record_types
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_KEY = "k" * 40
+
+
+@pytest.fixture
+def fresh_wandb() -> Iterator[None]:
+    """wandb reads its environment (base URL, key) once per process, at `wandb.setup()`: start afresh."""
+    import wandb
+
+    wandb.teardown()
+    yield
+    wandb.teardown()
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A loopback port with nothing listening: connections are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.fixture
+def black_hole_url() -> Iterator[str]:
+    """A loopback server that accepts connections and never answers (a firewall that drops, a dead proxy)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        server.close()
 
 
 def test_offline_run_holds_config_history_summary_and_model(make_cfg, monkeypatch):
@@ -57,10 +109,10 @@ def test_resumed_training_continues_the_same_wandb_run(make_cfg, monkeypatch):
     assert runs[1]["summary"]["val_loss"] == pytest.approx(objective)
 
 
-def test_mode_auto_is_offline_without_credentials_and_online_with_them(tmp_path, monkeypatch):
+def test_mode_auto_is_offline_without_credentials_and_online_with_them(tmp_path, monkeypatch, fresh_wandb):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    monkeypatch.setenv("WANDB_BASE_URL", "https://api.wandb.ai")
     netrc = tmp_path / "netrc"
     netrc.write_text("machine example.org login user password secret\n")
     monkeypatch.setenv("NETRC", str(netrc))
@@ -74,10 +126,47 @@ def test_mode_auto_is_offline_without_credentials_and_online_with_them(tmp_path,
     assert resolve_mode("auto") is None  # the environment decides
 
 
+@pytest.mark.parametrize("server", ["refused_url", "black_hole_url"])
+def test_logged_in_without_network_trains_offline_at_once_with_one_warning(
+        server, request, make_cfg, monkeypatch, caplog, fresh_wandb):
+    """A logged-in user on a node without network used to stall ~100 s in wandb.init, then crash (CommError)."""
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("WANDB_BASE_URL", request.getfixturevalue(server))
+    cfg = make_cfg(*TINY, "trainer.max_epochs=1", "logger=wandb")
+    caplog.set_level(logging.WARNING, logger="dl_core.tracking.wandb_tracker")
+
+    started = time.monotonic()
+    train(cfg)
+    assert time.monotonic() - started < 30
+
+    warnings = [record.getMessage() for record in caplog.records if record.name == "dl_core.tracking.wandb_tracker"]
+    assert len(warnings) == 1 and "unreachable" in warnings[0] and "wandb sync" in warnings[0]
+    run_dir = Path(cfg.paths.output_dir)
+    (offline,) = offline_runs(run_dir)
+    assert read_summary(offline)["state"] == "finished"
+    assert not list((run_dir / "wandb").glob("run-*"))  # no online run was started
+
+
+@pytest.mark.parametrize(("overrides", "wandb_mode", "named"), [
+    (["logger.mode=online"], None, "logger.mode=online"), ([], "online", "WANDB_MODE=online")], ids=["logger", "env"])
+def test_online_without_credentials_is_one_line_and_exit_status_2(overrides, wandb_mode, named, tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WANDB_")}
+    env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path), NETRC=str(tmp_path / "netrc"), WANDB_SILENT="true")
+    if wandb_mode:
+        env["WANDB_MODE"] = wandb_mode
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "logger=wandb", *TINY, "trainer.max_epochs=1",
+                           f"paths.output_dir={tmp_path / 'run'}", *overrides],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and named in errors[0] and "needs W&B credentials" in errors[0], done.stderr
+
+
 def test_wandb_and_optuna_are_imported_only_when_used():
     code = ("import sys, dl_core.pipeline, dl_core.tracking.wandb_tracker, dl_core.tracking.sweep_summary; "
             "print(sorted(m for m in ('wandb', 'optuna') if m in sys.modules))")
-    root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(root)}).stdout
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     assert out.strip() == "[]"

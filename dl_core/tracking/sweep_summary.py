@@ -2,10 +2,14 @@
 
 The Optuna sweeper keeps every trial in its RDB storage but leaves only `optimization_results.yaml`
 behind. This callback writes what a researcher looks at next, in the sweep dir: `trials.csv` (every
-trial of the study: params, objective, state, duration), `best_params.yaml`, and PNG plots. Failed
-trials (an exception or a non-finite loss in the job) are recorded by the sweeper as FAIL and the sweep
-goes on (`max_failure_rate: 1.0`); this callback counts them and ends the process with exit status
-`EXIT_TRIALS_FAILED` when any trial of this launch failed, so scripts can tell.
+trial of the study: params, objective, state, duration, worker), `best_params.yaml`, and PNG plots.
+Failed trials (an exception or a non-finite loss in the job) are recorded by the sweeper as FAIL and
+the sweep goes on (`max_failure_rate: 1.0`); this callback counts them and ends the process with exit
+status `EXIT_TRIALS_FAILED` when any trial of this launch failed, so scripts can tell.
+
+It also keeps this sweep a good citizen of a study shared by several workers (dl_core.sweep): at the
+start it fails the trials that dead workers left RUNNING (counted as `failed_stale`), and while the
+sweep runs it keeps the heartbeat of this worker's trials.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dl_core.sweep import load_study
+from dl_core.errors import ConfigError
+from dl_core.sweep import OWNER_ATTR, Heartbeat, fail_dead_workers_trials, load_study, owned_by_this_process
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +33,57 @@ EXIT_TRIALS_FAILED = 3
 
 
 class SweepSummary(Callback):
-    """Configured under `hydra.callbacks` by the `hparams_search` presets."""
+    """Configured as `hydra.callbacks.sweep` by the `hparams_search` presets.
 
-    def __init__(self) -> None:
+    `worker` names this sweep among the study's workers (dl_core.sweep.worker_id): it lives in this
+    callback's config node, where the sampler seed and `claim_trial` read it. `heartbeat_interval` and
+    `grace_period` (seconds) say how often a live worker beats and how long a silent one is given before
+    its RUNNING trials are failed.
+    """
+
+    def __init__(self, worker: Any = "auto", heartbeat_interval: int = 10, grace_period: int = 60) -> None:
+        if not 0 < heartbeat_interval < grace_period:
+            # Raised here, Hydra would print its own traceback around it: one line and exit status 2 instead.
+            error = ConfigError(f"hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got "
+                                f"{heartbeat_interval} and {grace_period}), e.g. 10 and 60")
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.first_trial = 0
+        self.failed_stale: list[int] = []
+        self.heartbeat: Heartbeat | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Create the sweep dir (the SQLite file lives there and Optuna opens it before any job runs) and
-        remember how many trials the study already has, to tell this launch's trials from earlier ones."""
+        """Create the sweep dir (the SQLite file lives there and Optuna opens it before any job runs), fail
+        the trials of dead workers, remember how many trials the study already has (to tell this launch's
+        trials from earlier ones) and start beating for this worker's trials."""
         Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
-        study = load_study(config.hydra.sweeper.storage, config.hydra.sweeper.study_name)
+        storage, name = config.hydra.sweeper.storage, config.hydra.sweeper.study_name
+        if storage is None or name is None:
+            return
+        self.failed_stale = fail_dead_workers_trials(str(storage), str(name), self.heartbeat_interval,
+                                                     self.grace_period)
+        if self.failed_stale:
+            log.warning("study %s: %d trials left RUNNING by a sweep worker that is gone are now FAIL: %s",
+                        name, len(self.failed_stale), self.failed_stale)
+        study = load_study(storage, name)
         self.first_trial = len(study.trials) if study is not None else 0
+        self.heartbeat = Heartbeat(str(storage), str(name), self.heartbeat_interval)
+        self.heartbeat.start()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A parallel launcher (joblib) sends the callbacks to its job processes; the heartbeat stays here."""
+        return {**self.__dict__, "heartbeat": None}
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         study = load_study(config.hydra.sweeper.storage, config.hydra.sweeper.study_name)
         if study is None:
             log.warning("no Optuna study to summarize: set hydra.sweeper.storage to keep trials")
             return
-        counts = write_summary(study, Path(config.hydra.sweep.dir), str(config.objective.metric), self.first_trial)
+        counts = write_summary(study, Path(config.hydra.sweep.dir), str(config.objective.metric), self.first_trial,
+                               len(self.failed_stale))
         if counts["failed_this_launch"]:
             log.error("%d of %d trials of this sweep failed (see trials.csv and the trials' logs)",
                       counts["failed_this_launch"], counts["trials_this_launch"])
@@ -54,24 +93,34 @@ class SweepSummary(Callback):
                 sys.exit(EXIT_TRIALS_FAILED)
 
 
-def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int) -> dict[str, int]:
-    """Write trials.csv, best_params.yaml and plots for `study`; return the trial counts by state."""
+def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int, failed_stale: int = 0) -> dict[str, int]:
+    """Write trials.csv, best_params.yaml and plots for `study`; return the trial counts by state.
+
+    `failed_stale`: trials of dead workers this launch failed. `running`: other workers' trials in flight.
+    """
     from optuna.trial import TrialState
 
     trials = study.trials_dataframe(attrs=("number", "state", "value", "duration", "datetime_start", "params"))
     trials = trials.rename(columns={"value": metric})
-    trials["duration_s"] = trials.pop("duration").dt.total_seconds()
+    trials["duration_s"] = pd.to_timedelta(trials.pop("duration")).dt.total_seconds()
+    trials["worker"] = [(trial.user_attrs.get(OWNER_ATTR) or {}).get("worker") for trial in study.trials]
     trials.to_csv(sweep_dir / "trials.csv", index=False)
 
-    def count(state: TrialState, since: int = 0) -> int:
-        return sum(t.state == state and t.number >= since for t in study.trials)
+    # Other workers add trials to a shared study meanwhile: this launch's are the ones this process ran.
+    this_launch = [t for t in study.trials if t.number >= first_trial
+                   and (OWNER_ATTR not in t.user_attrs or owned_by_this_process(t.user_attrs[OWNER_ATTR]))]
+
+    def count(state: TrialState, trials: list[Any]) -> int:
+        return sum(t.state == state for t in trials)
 
     counts = {
         "trials": len(study.trials),
-        "complete": count(TrialState.COMPLETE),
-        "failed": count(TrialState.FAIL),
-        "trials_this_launch": len(study.trials) - first_trial,
-        "failed_this_launch": count(TrialState.FAIL, first_trial),
+        "complete": count(TrialState.COMPLETE, study.trials),
+        "failed": count(TrialState.FAIL, study.trials),
+        "running": count(TrialState.RUNNING, study.trials),
+        "failed_stale": failed_stale,
+        "trials_this_launch": len(this_launch),
+        "failed_this_launch": count(TrialState.FAIL, this_launch),
     }
     best: dict[str, Any] = {"study_name": study.study_name, "direction": study.direction.name.lower(),
                             "objective": metric, **counts}
@@ -79,9 +128,10 @@ def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int) ->
         best.update(best_trial=study.best_trial.number, best_value=study.best_value, best_params=study.best_params)
         write_plots(study, sweep_dir, metric)
     OmegaConf.save(OmegaConf.create(best), sweep_dir / "best_params.yaml")
-    log.info("study %s: %d trials (%d complete, %d failed), this launch %d (%d failed); best %s %s; %s",
-             study.study_name, counts["trials"], counts["complete"], counts["failed"], counts["trials_this_launch"],
-             counts["failed_this_launch"], metric, best.get("best_value"), sweep_dir / "trials.csv")
+    log.info("study %s: %d trials (%d complete, %d failed, %d running), this launch %d (%d failed); best %s %s; %s",
+             study.study_name, counts["trials"], counts["complete"], counts["failed"], counts["running"],
+             counts["trials_this_launch"], counts["failed_this_launch"], metric, best.get("best_value"),
+             sweep_dir / "trials.csv")
     return counts
 
 

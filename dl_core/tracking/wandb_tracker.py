@@ -4,12 +4,19 @@
 a context manager: it is finished when training ends and marked failed when training raises, so the
 jobs of a multirun never write into each other's run. Its id is kept in the run dir, and a resumed
 training run continues the same W&B run.
+
+A run that would go online first checks in a few seconds that the W&B server answers; when it does
+not (a logged-in user on a node without network), the run logs offline with one warning line instead
+of stalling for wandb's `init_timeout` and failing: training never waits on the network.
 """
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +28,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from dl_core.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 RUN_ID_FILE = "wandb_run_id.txt"
+# Long enough for a real server across the world, short enough that an offline node trains at once.
+PROBE_TIMEOUT_S = 3.0
+ONLINE_MODES = ("online", "run")
 
 
 class WandbTracker:
@@ -54,11 +66,19 @@ def wandb_run(cfg: DictConfig, run_dir: Path) -> Iterator[WandbTracker]:
     import wandb
 
     settings = cfg.logger
+    mode = resolve_mode(settings.mode)
+    if (mode or os.environ.get("WANDB_MODE", "online")) in ONLINE_MODES:
+        url = base_url()
+        problem = unreachable(url)
+        if problem:
+            log.warning("W&B server %s unreachable (%s): logging offline under %s; upload later with `wandb sync`",
+                        url, problem, run_dir / "wandb")
+            mode = "offline"
     id_file = run_dir / RUN_ID_FILE
     run_id = id_file.read_text().strip() if id_file.exists() else None
     run = wandb.init(
         project=settings.project, entity=settings.entity, group=run_group(cfg), job_type=settings.job_type,
-        name=settings.name or run_name(cfg, run_dir), tags=list(settings.tags), mode=resolve_mode(settings.mode),
+        name=settings.name or run_name(cfg, run_dir), tags=list(settings.tags), mode=mode,
         dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True), id=run_id,
         resume="allow" if run_id else None,
     )
@@ -71,11 +91,13 @@ def wandb_run(cfg: DictConfig, run_dir: Path) -> Iterator[WandbTracker]:
 def resolve_mode(mode: str) -> str | None:
     """`auto`: WANDB_MODE from the environment if set, else online when logged in, else offline.
 
-    An explicit `online` without credentials is refused up front: wandb would otherwise prompt for a
-    key, which hangs a sweep job that has no terminal.
+    Online without credentials is refused up front, whether `logger.mode` or WANDB_MODE asks for it:
+    wandb would otherwise prompt for a key, which hangs a sweep job that has no terminal.
     """
-    if mode == "online" and not logged_in():
-        raise ConfigError("logger.mode: online needs W&B credentials; run `wandb login` (or set WANDB_API_KEY), "
+    wanted = os.environ.get("WANDB_MODE") if mode == "auto" else mode
+    if wanted in ONLINE_MODES and not logged_in():
+        key = "WANDB_MODE" if mode == "auto" else "logger.mode"
+        raise ConfigError(f"{key}={wanted} needs W&B credentials; run `wandb login` (or set WANDB_API_KEY), "
                           "or use logger.mode=offline and `wandb sync` later")
     if mode != "auto":
         return mode
@@ -84,11 +106,34 @@ def resolve_mode(mode: str) -> str | None:
     return "online" if logged_in() else "offline"
 
 
+def base_url() -> str:
+    """The W&B server wandb would use: WANDB_BASE_URL, else `wandb login --host`'s setting, else its default."""
+    import wandb
+
+    return str(wandb.setup().settings.base_url)
+
+
+def unreachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the server at `url` cannot be reached within `timeout` s, or None when it answers at all.
+
+    Any HTTP answer counts, an error status included: only a refused or silent connection means there
+    is no network to the server. Proxies from the environment apply, as they do for wandb.
+    """
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        return f"no answer in {timeout:g} s" if isinstance(reason, TimeoutError) else str(reason)
+    return None
+
+
 def logged_in() -> bool:
     """Whether wandb has a key without asking: WANDB_API_KEY, or the netrc entry `wandb login` writes."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    host = urlparse(base_url()).hostname
     try:
         return netrc.netrc(os.environ.get("NETRC")).authenticators(host or "") is not None
     except (OSError, netrc.NetrcParseError):
