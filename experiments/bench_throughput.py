@@ -26,19 +26,19 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
-from common import ROOT, markdown_header, markdown_row
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import dl_core
+from common import ROOT, markdown_header, markdown_row
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
 from dl_core.engine import Hardware, fit
@@ -72,7 +72,7 @@ class TensorSplit:
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         return tuple(t[idx] for t in self.inputs), self.target[idx]
 
-    def to(self, device: torch.device) -> "TensorSplit":
+    def to(self, device: torch.device) -> TensorSplit:
         return TensorSplit(tuple(t.to(device) for t in self.inputs), self.target.to(device))
 
     def targets(self) -> torch.Tensor:
@@ -99,7 +99,7 @@ def lstm_case(n_train: int, n_val: int) -> Case:
                           "data.target_column=OT", "data.sequence_length=60")
     bundle = build_bundle(cfg.data)
     splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon)
-              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val))}
+              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val), strict=True)}
     bundle = DataBundle(bundle.task, splits, bundle.spec, bundle.preprocessor)
     from dl_core.models.lstm import LSTMForecaster
 
@@ -265,7 +265,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="256 samples, one repeat, batch 64, fp32")
     args = parser.parse_args()
     if args.smoke:
-        args.train_samples, args.val_samples, args.repeats, args.batch_sizes, args.precisions = 256, 128, 1, [64], ["32"]
+        args.train_samples, args.val_samples, args.repeats = 256, 128, 1
+        args.batch_sizes, args.precisions = [64], ["32"]
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     variants: dict[str, Callable] = {"floor": run_floor, "engine": run_engine, "dataloader": run_dataloader}

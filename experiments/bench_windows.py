@@ -26,9 +26,9 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import torch
-from common import markdown_header, markdown_row
 
 import dl_core
+from common import markdown_header, markdown_row
 from dl_core.data.timeseries import SPLITS, WindowSplit, build_timeseries_bundle, window_starts
 
 N_FEATURES = 8

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
 from common import README, ROOT, Run, Spread, launch_all, markdown_table, runs_root, spread, write_section
 
 STUDY = "california_ft_transformer"
@@ -108,7 +109,7 @@ def main() -> None:
         data = [path_override("data.path", table)]
     runs = [Run(study, ("experiment=california_ft_transformer", f"seed={seed}", "trainer.progress_bar=false",
                         *data, *extra, *args.overrides)) for seed in args.seeds]
-    found = dict(zip(args.seeds, launch_all(runs, args.workers)))
+    found = dict(zip(args.seeds, launch_all(runs, args.workers), strict=True))
     text = f"{seed_table(found)}\n\n{against_published(found)}"
     print(text)
     if args.readme:

@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+
 from common import Run, launch, markdown_table, spread
 
 STUDY = "compare_runs"

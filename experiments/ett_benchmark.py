@@ -72,7 +72,7 @@ def results(jobs: list[tuple[Row, int]], study: str, extra: list[str], workers: 
     if not train:
         runs = {job: run for job, run in runs.items() if run.finished}
     found: dict[Row, list[dict]] = {}
-    for (row, _), metrics in zip(runs, launch_all(list(runs.values()), workers)):
+    for (row, _), metrics in zip(runs, launch_all(list(runs.values()), workers), strict=True):
         found.setdefault(row, []).append(metrics)
     return found
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+
 from common import ROOT, markdown_table, train
 
 QUICK = {"timeseries": [],  # the default LSTM on the built-in series
@@ -239,8 +240,8 @@ def main() -> None:
                     results.append({"request": label, "clients": concurrency, "requests": args.requests,
                                     **stats, "predictions_per_s": stats["req_per_s"] * predictions})
             if results:
-                print(markdown_table(list(results[0]), ([f"{v:.1f}" if isinstance(v, float) else v for v in row.values()]
-                                                        for row in results)))
+                cells = ([f"{v:.1f}" if isinstance(v, float) else v for v in row.values()] for row in results)
+                print(markdown_table(list(results[0]), cells))
             if args.burst:
                 bodies = burst_bodies(url, small, args.max_rows)
                 measure(url, small, 8, 1)  # warm-up before the memory baseline

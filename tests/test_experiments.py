@@ -14,8 +14,8 @@ import pytest
 
 from conftest import ROOT, TINY
 
-sys.path.insert(0, str(ROOT / "experiments"))
-import common  # noqa: E402  (experiments/ is a folder of scripts, not a package)
+sys.path.insert(0, str(ROOT / "experiments"))  # experiments/ is a folder of scripts, not a package
+import common
 
 SCRIPTS = ["bench_throughput", "bench_windows", "california_ft_transformer", "compare_runs", "ett_benchmark",
            "load_test"]
@@ -72,7 +72,7 @@ def test_spread_is_the_mean_and_sample_std_and_formats_like_a_float() -> None:
     assert (three.mean, three.std, three.n) == (2.0, 1.0, 3)
     assert f"{three:.3f}" == "2.000 ± 1.000"
     assert f"{common.spread([0.4794]):.2f}" == "0.48"  # one seed: no spread to show
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no values"):
         common.spread([])
 
 
