@@ -11,7 +11,10 @@ Each measurement is the wall time of `--epochs` epochs on `--train-samples` samp
 after one untimed warm-up epoch per setting. The CPU is shared, so the variants run in short
 interleaved repeats (rotating order) and the table reports medians.
 
-    PYTHONPATH=$PWD python experiments/bench_throughput.py --threads 1
+    python experiments/bench_throughput.py --threads 1     # --smoke: tiny sizes, to check the script
+
+The engine variant calls `dl_core.engine.fit` itself (what is measured is the engine, not a whole
+run), so unlike the other scripts this one imports dl_core's internals.
 """
 
 from __future__ import annotations
@@ -23,24 +26,24 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
-import dl_core
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+import dl_core
+from common import ROOT, markdown_header, markdown_row
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
 from dl_core.engine import Hardware, fit
 from dl_core.engine.loop import clip_gradients, parameter_groups
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 GRAD_CLIP = 1.0
 LR = 1e-3
@@ -69,7 +72,7 @@ class TensorSplit:
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         return tuple(t[idx] for t in self.inputs), self.target[idx]
 
-    def to(self, device: torch.device) -> "TensorSplit":
+    def to(self, device: torch.device) -> TensorSplit:
         return TensorSplit(tuple(t.to(device) for t in self.inputs), self.target.to(device))
 
     def targets(self) -> torch.Tensor:
@@ -92,11 +95,11 @@ def all_rows(split) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
 
 def lstm_case(n_train: int, n_val: int) -> Case:
     """ETTh1 through the csv_timeseries data config: L=60, all 7 columns in, OT out."""
-    cfg = dl_core.compose("data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}", "data.timestamp_column=date",
+    cfg = dl_core.compose("data=csv_timeseries", "data.path=${paths.data_dir}/ETTh1.csv", "data.timestamp_column=date",
                           "data.target_column=OT", "data.sequence_length=60")
     bundle = build_bundle(cfg.data)
     splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon)
-              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val))}
+              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val), strict=True)}
     bundle = DataBundle(bundle.task, splits, bundle.spec, bundle.preprocessor)
     from dl_core.models.lstm import LSTMForecaster
 
@@ -259,7 +262,11 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--precisions", nargs="+", default=["32", "bf16-mixed"])
     parser.add_argument("--cases", nargs="+", default=["lstm", "ft_transformer"])
+    parser.add_argument("--smoke", action="store_true", help="256 samples, one repeat, batch 64, fp32")
     args = parser.parse_args()
+    if args.smoke:
+        args.train_samples, args.val_samples, args.repeats = 256, 128, 1
+        args.batch_sizes, args.precisions = [64], ["32"]
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     variants: dict[str, Callable] = {"floor": run_floor, "engine": run_engine, "dataloader": run_dataloader}
@@ -269,16 +276,14 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.train_samples} train samples x "
           f"{args.epochs} epochs, median of {args.repeats} interleaved repeats")
     others = [v for v in variants if v != "floor"]
-    header = f"| model | batch | precision | floor samples/s | {' | '.join(f'{v}/floor' for v in others)} |"
-    print(header)
-    print("|" + "---|" * (4 + len(others)))
+    print(markdown_header(["model", "batch", "precision", "floor samples/s", *(f"{v}/floor" for v in others)]))
     for key in args.cases:
         case = builders[key](args.train_samples, args.val_samples)
         for batch_size in args.batch_sizes:
             for precision in args.precisions:
                 rates = measure(case, batch_size, precision, args.epochs, args.repeats, variants)
-                ratios = " | ".join(f"{rates[v] / rates['floor']:.2f}" for v in others)
-                print(f"| {case.name} | {batch_size} | {precision} | {rates['floor']:.0f} | {ratios} |", flush=True)
+                print(markdown_row([case.name, batch_size, precision, f"{rates['floor']:.0f}",
+                                    *(f"{rates[v] / rates['floor']:.2f}" for v in others)]), flush=True)
 
 
 if __name__ == "__main__":

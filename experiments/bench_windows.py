@@ -13,7 +13,7 @@ where the data lives; the split tensors are `torch.from_numpy` views) in a separ
 since tracing slows allocation. "window MB" is what the splits keep alive (row tensors +
 window-start indices), against the raw float32 array of N x 8.
 
-    PYTHONPATH=$PWD python experiments/bench_windows.py
+    python experiments/bench_windows.py          # --smoke: small sizes, one repeat, to check the script
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import OmegaConf
 
-from dl_core.config import TimeSeriesDataConfig
+import dl_core
+from common import markdown_header, markdown_row
 from dl_core.data.timeseries import SPLITS, WindowSplit, build_timeseries_bundle, window_starts
 
 N_FEATURES = 8
@@ -43,8 +43,9 @@ def make_frame(rows: int) -> pd.DataFrame:
 
 
 def data_config():
-    return OmegaConf.structured(TimeSeriesDataConfig(source="frame", timestamp_column="t", target_column="f7",
-                                                     sequence_length=SEQUENCE_LENGTH))
+    """`data=csv_timeseries` as a run composes it; the frame is passed to the data step directly."""
+    return dl_core.compose("data=csv_timeseries", "data.timestamp_column=t", "data.target_column=f7",
+                           f"data.sequence_length={SEQUENCE_LENGTH}").data
 
 
 def median_seconds(step, repeats: int) -> float:
@@ -92,7 +93,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--loop-rows", type=int, nargs="+", default=[5_000, 20_000],
                         help="sizes the per-row loop actually runs on (others are extrapolated)")
+    parser.add_argument("--smoke", action="store_true", help="small sizes and one repeat, to check the script")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.loop_rows, args.repeats = [2_000, 5_000], [1_000], 1
 
     loop_rate = []
     for rows in args.loop_rows:
@@ -101,10 +105,10 @@ def main() -> None:
         print(f"loop measured on {rows:>9,} rows: {seconds:.2f} s ({loop_rate[-1] * 1e6:.1f} us/window)")
     per_window = loop_rate[-1]
 
-    print("\n| rows | windows ms | windows ns/row | data step s | data step us/row | loop s | "
-          "windows speed-up | data step speed-up | data step peak MB | window MB | raw MB | window/raw | "
-          "loop windows MB |")
-    print("|" + "---|" * 13)
+    print()
+    print(markdown_header(["rows", "windows ms", "windows ns/row", "data step s", "data step us/row", "loop s",
+                           "windows speed-up", "data step speed-up", "data step peak MB", "window MB", "raw MB",
+                           "window/raw", "loop windows MB"]))
     for rows in args.rows:
         got = ours(make_frame(rows), args.repeats)
         n_windows = rows - SEQUENCE_LENGTH
@@ -112,10 +116,11 @@ def main() -> None:
         measured = "" if rows in args.loop_rows else " (extrap.)"
         raw = rows * N_FEATURES * 4
         loop_mb = n_windows * SEQUENCE_LENGTH * N_FEATURES * 8 / 1e6
-        print(f"| {rows:,} | {got['windows'] * 1e3:.2f} | {got['windows'] / rows * 1e9:.1f} | "
-              f"{got['data_step']:.3f} | {got['data_step'] / rows * 1e6:.2f} | {loop_s:.1f}{measured} | "
-              f"{loop_s / got['windows']:,.0f}x | {loop_s / got['data_step']:,.0f}x | {got['peak'] / 1e6:.0f} | "
-              f"{got['kept'] / 1e6:.1f} | {raw / 1e6:.1f} | {got['kept'] / raw:.2f} | {loop_mb:,.0f} |", flush=True)
+        print(markdown_row([
+            f"{rows:,}", f"{got['windows'] * 1e3:.2f}", f"{got['windows'] / rows * 1e9:.1f}", f"{got['data_step']:.3f}",
+            f"{got['data_step'] / rows * 1e6:.2f}", f"{loop_s:.1f}{measured}", f"{loop_s / got['windows']:,.0f}x",
+            f"{loop_s / got['data_step']:,.0f}x", f"{got['peak'] / 1e6:.0f}", f"{got['kept'] / 1e6:.1f}",
+            f"{raw / 1e6:.1f}", f"{got['kept'] / raw:.2f}", f"{loop_mb:,.0f}"]), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,38 +1,41 @@
 """California Housing with the FT-Transformer over several seeds, next to the published figure.
 
-Runs `train.py experiment=california_ft_transformer seed=S` for each seed as parallel subprocesses
-(one run dir per seed under --out; a seed whose run dir already has metrics.json is not re-run),
-then prints test RMSE / MAE / R² in $100k per seed and as mean ± std. With --from-checkpoint, a run
-stopped before it finished (a time budget) is scored from its best checkpoint instead.
+    python experiments/california_ft_transformer.py --paper-features --seeds 0 1 2 --workers 3 --readme \\
+        -- hardware.threads=1 hardware.precision=32
 
-    python experiments/california_ft_transformer.py --seeds 0 1 2 -- hardware.threads=1
+Each seed is `train.py experiment=california_ft_transformer seed=S <overrides>`, launched through the
+dl_core API by experiments/common.py into outputs/experiments/california_ft_transformer/ (a finished
+run is reused, a killed one continues from its last checkpoint). Test RMSE / MAE / R² in $100k are
+the harness's own evaluation of the best-validation weights (each run's metrics.json), printed per
+seed and as mean ± std next to the published figure; with --readme they are written between the
+"california_ft_transformer" markers of experiments/README.md. --smoke trains a one-block model for
+two epochs into a study of its own, to check the script in a minute.
 
 With --paper-features the runs read the eight features of scikit-learn's version of the data set,
 which the paper used (MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude,
-Longitude: per-household averages instead of block totals, no ocean_proximity), derived from the
-same shared CSV into the output folder.
+Longitude: per-household averages instead of block totals, no ocean_proximity), derived from
+data/california_housing.csv into the study's folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
+import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED_RMSE = "0.46-0.47"  # FT-Transformer, default configuration, single model (Gorishniy et al. 2021)
-METRICS = ("test_rmse", "test_mae", "test_r2", "best_epoch", "epochs", "train_time_s")
+from common import README, ROOT, Run, Spread, launch_all, markdown_table, runs_root, spread, write_section
+
+STUDY = "california_ft_transformer"
+# FT-Transformer, default configuration, single model: Gorishniy et al. 2021, Table 2 (~0.46-0.47).
+PUBLISHED_RMSE = (0.46, 0.47)
+SMOKE = ["trainer.max_epochs=2", "model.n_blocks=1", "model.d_block=16", "model.attention_n_heads=2"]
 
 
 def write_paper_features(source: Path, destination: Path) -> Path:
     """The raw CSV turned into scikit-learn's eight California features (+ the target, unchanged)."""
-    import pandas as pd
-
     raw = pd.read_csv(source)
     households = raw["households"]
     features = pd.DataFrame({
@@ -47,78 +50,71 @@ def write_paper_features(source: Path, destination: Path) -> Path:
     return destination
 
 
-def run_seeds(seeds: list[int], out: Path, overrides: list[str]) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    jobs = []
-    for seed in seeds:
-        run_dir = out / f"seed{seed}"
-        if (run_dir / "metrics.json").is_file():
-            continue
-        command = [sys.executable, str(ROOT / "train.py"), "experiment=california_ft_transformer", f"seed={seed}",
-                   "trainer.progress_bar=false", f"hydra.run.dir={run_dir}", *overrides]
-        jobs.append(subprocess.Popen(command, cwd=ROOT, env=env))
-    failed = [job.args for job in jobs if job.wait() != 0]
-    if failed:
-        raise SystemExit(f"{len(failed)} run(s) failed: {failed}")
+def path_override(key: str, path: Path) -> str:
+    """A path inside the repository written from `paths.root_dir`, so a run's key is the same in every checkout."""
+    if path.resolve().is_relative_to(ROOT):
+        return f"{key}=${{paths.root_dir}}/{path.resolve().relative_to(ROOT).as_posix()}"
+    return f"{key}={path}"
 
 
-def checkpoint_metrics(run_dir: Path) -> dict[str, float]:
-    """Test metrics of the best weights so far, for a run that was stopped before its final evaluation."""
-    import torch
-    from omegaconf import OmegaConf
-
-    from dl_core.data import build_bundle
-    from dl_core.engine import predict, resolve_hardware
-    from dl_core.engine.checkpoint import load_checkpoint
-    from dl_core.engine.evaluate import split_metrics
-    from dl_core.models import build_model
-
-    state = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
-    cfg = OmegaConf.create(state["config"])
-    hw = resolve_hardware(cfg.hardware)
-    bundle = build_bundle(cfg.data)
-    model = build_model(cfg.model, state["spec"])
-    model.load_state_dict(state["model"])
-    with torch.no_grad():
-        outputs = predict(model, bundle.splits["test"], hw, cfg.trainer.eval_batch_size).numpy()
-    return {**split_metrics(bundle, "test", outputs), "best_epoch": state["epoch"],
-            "epochs": state["history"][-1]["epoch"], "train_time_s": state["train_time_s"]}
+def seed_table(runs: dict[int, dict]) -> str:
+    rows: list[list[object]] = [
+        [seed, f"{m['test_rmse']:.4f}", f"{m['test_mae']:.4f}", f"{m['test_r2']:.4f}",
+         f"{m['best_epoch']} / {m['epochs']}", f"{m['train_time_s']:.0f}"] for seed, m in runs.items()]
+    rmse = spread(m["test_rmse"] for m in runs.values())
+    rows.append(["**mean ± std**", f"**{rmse:.4f}**", f"{spread(m['test_mae'] for m in runs.values()).mean:.4f}",
+                 f"{spread(m['test_r2'] for m in runs.values()).mean:.4f}", "", ""])
+    low, high = PUBLISHED_RMSE
+    rows.append(["published FT-Transformer (default), single model", f"~{low:.2f}–{high:.2f}", "", "", "", ""])
+    return markdown_table(["seed", "test RMSE ($100k)", "test MAE", "test R²", "best epoch / epochs",
+                           "train time (s)"], rows, right_aligned=True)
 
 
-def summarize(seeds: list[int], out: Path, from_checkpoint: bool = False) -> str:
-    def metrics(run_dir: Path) -> dict[str, float]:
-        if from_checkpoint and not (run_dir / "metrics.json").is_file():
-            return checkpoint_metrics(run_dir)
-        return json.loads((run_dir / "metrics.json").read_text())
-
-    runs = {seed: metrics(out / f"seed{seed}") for seed in seeds}
-    lines = [f"{'seed':>6} " + " ".join(f"{name:>12}" for name in METRICS)]
-    for seed, metrics in runs.items():
-        lines.append(f"{seed:>6} " + " ".join(f"{metrics[name]:>12.4f}" for name in METRICS))
-    rmse = np.array([m["test_rmse"] for m in runs.values()])
-    lines.append(f"test RMSE ($100k): {rmse.mean():.4f} ± {rmse.std(ddof=1) if len(rmse) > 1 else 0.0:.4f} "
-                 f"over {len(rmse)} seeds | published FT-Transformer (default): {PUBLISHED_RMSE}")
-    return "\n".join(lines)
+def against_published(runs: dict[int, dict]) -> str:
+    """Where the mean falls against the published range, in $100k and in seed standard deviations."""
+    rmse: Spread = spread(m["test_rmse"] for m in runs.values())
+    low, high = PUBLISHED_RMSE
+    gap = rmse.mean - high if rmse.mean > high else low - rmse.mean if rmse.mean < low else 0.0
+    if gap == 0.0:
+        where = "inside"
+    else:
+        side, end = ("above", "upper") if rmse.mean > high else ("below", "lower")
+        bound = high if side == "above" else low
+        spreads = f", {gap / rmse.std:.1f} standard deviations" if rmse.n > 1 else ""
+        where = f"{gap:.4f} ({100 * gap / bound:.1f} %{spreads}) {side} the {end} end of"
+    inside = sum(low <= m["test_rmse"] <= high for m in runs.values())
+    per_epoch = [m["train_time_s"] / m["epochs"] for m in runs.values()]
+    return (f"Mean test RMSE {rmse:.4f} over {rmse.n} seeds: {where} the published {low:.2f}–{high:.2f}; "
+            f"{inside} of {rmse.n} seeds inside that range. Training took {min(per_epoch):.1f}–{max(per_epoch):.1f} s "
+            f"per epoch per run.")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "california")
-    parser.add_argument("--from-checkpoint", action="store_true",
-                        help="do not train; score unfinished runs from their best checkpoint")
+    parser.add_argument("--workers", type=int, default=1, help="seeds trained at once (each in its own process)")
     parser.add_argument("--paper-features", action="store_true",
                         help="train on the eight per-household features of scikit-learn's version, as the paper did")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a one-block model for two epochs, in a study of its own (outputs/experiments/)")
+    parser.add_argument("--readme", type=Path, nargs="?", const=README,
+                        help="write the section into this file (default: experiments/README.md)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every run (after --)")
     args = parser.parse_args()
-    overrides = list(args.overrides)
+    study, extra = (f"{STUDY}_smoke", SMOKE) if args.smoke else (STUDY, [])
+    data = []
     if args.paper_features:
         table = write_paper_features(ROOT / "data" / "california_housing.csv",
-                                     args.out / "california_paper_features.csv")
-        overrides = [f"data.path={table}", *overrides]
-    if not args.from_checkpoint:
-        run_seeds(args.seeds, args.out, overrides)
-    print(summarize(args.seeds, args.out, args.from_checkpoint))
+                                     runs_root() / STUDY / "paper_features.csv")
+        data = [path_override("data.path", table)]
+    runs = [Run(study, ("experiment=california_ft_transformer", f"seed={seed}", "trainer.progress_bar=false",
+                        *data, *extra, *args.overrides)) for seed in args.seeds]
+    found = dict(zip(args.seeds, launch_all(runs, args.workers), strict=True))
+    text = f"{seed_table(found)}\n\n{against_published(found)}"
+    print(text)
+    if args.readme:
+        command = shlex.join(["python", "experiments/california_ft_transformer.py", *sys.argv[1:]])
+        write_section(STUDY, f"```bash\n{command}\n```\n\n{text}", args.readme)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ tables, and stops the server.
     python experiments/load_test.py --data tabular       # ... or a quick FT-Transformer on a table
     python experiments/load_test.py --run-dir <run> --requests 300
     python experiments/load_test.py --requests 0 --burst 800   # the mixed burst only
+    python experiments/load_test.py --smoke                    # 10 requests, a burst of 26: checks the script
 
 For a time-series run a request carries history rows of one series: the small request has exactly
 one window of history (one forecast), the large one 256 predictions' worth of windows.
@@ -37,10 +38,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PROJECT_ROOT", str(ROOT))
-sys.path.insert(0, str(ROOT))
-
+from common import ROOT, markdown_table, train
 
 QUICK = {"timeseries": [],  # the default LSTM on the built-in series
          "tabular": ["model=ft_transformer", "data=synthetic_tabular"]}
@@ -49,15 +47,8 @@ CLIENTS = 8
 
 def quick_run(run_dir: Path, data: str) -> Path:
     """One epoch of a default model: weights do not matter for latency or for input checks."""
-    from hydra import compose, initialize_config_dir
-
-    import dl_core  # noqa: F401  (registers the schemas)
-    from dl_core.pipeline import train
-
-    with initialize_config_dir(str(ROOT / "conf")):
-        cfg = compose("train", overrides=[f"paths.output_dir={run_dir}", *QUICK[data], "trainer.max_epochs=1",
-                                          "trainer.progress_bar=false", "hardware=cpu", "hardware.threads=1"])
-    train(cfg)
+    train([*QUICK[data], "trainer.max_epochs=1", "trainer.progress_bar=false", "hardware=cpu", "hardware.threads=1"],
+          run_dir)
     return run_dir
 
 
@@ -232,7 +223,10 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=400, help="requests in the mixed burst (0 skips it)")
     parser.add_argument("--max-rows", type=int, default=10_000, help="the server's max_rows (serve.py's default)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in the server")
+    parser.add_argument("--smoke", action="store_true", help="10 requests per measurement and a burst of 26")
     args = parser.parse_args()
+    if args.smoke:
+        args.requests, args.burst = 10, 26
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.run_dir or quick_run(Path(tmp) / "run", args.data)
@@ -246,7 +240,8 @@ def main() -> None:
                     results.append({"request": label, "clients": concurrency, "requests": args.requests,
                                     **stats, "predictions_per_s": stats["req_per_s"] * predictions})
             if results:
-                print(pd.DataFrame(results).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+                cells = ([f"{v:.1f}" if isinstance(v, float) else v for v in row.values()] for row in results)
+                print(markdown_table(list(results[0]), cells))
             if args.burst:
                 bodies = burst_bodies(url, small, args.max_rows)
                 measure(url, small, 8, 1)  # warm-up before the memory baseline
