@@ -1,10 +1,11 @@
 """The config reference (docs/config.md), generated from the registered schemas so it cannot drift.
 
 Every schema dataclass documents its keys in an `Attributes:` section of its docstring, next to the
-code that defines them. The default column is what a run gets: the value the YAML files compose to
-(`python train.py`, or `<group>=<option>` for a schema the default run does not use), not the
-dataclass default, which a YAML file may override. `python -m dl_core.config_reference` rewrites
-docs/config.md; the test suite fails when a key has no description or the committed file is stale.
+code that defines them. A group's table shows each key's type, its default (the schema's field
+default, the one source of it) and its meaning; below it, what each option of the group sets, found
+by composing `<group>=<option>` as a run does, so schema default + option = what a run gets. An entry
+point's table shows its config as `python <entry>.py` composes it. `python -m dl_core.config_reference`
+rewrites docs/config.md; the test suite fails when a key has no description or the committed file is stale.
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ CONF_DIR = ROOT / "conf"
 ATTRIBUTE = re.compile(r"^\s{4}(\w+):\s*(.+)$")
 
 
+NOTHING = "—"  # the key column of an option that sets nothing besides the schema's defaults
+
+
 @dataclasses.dataclass(frozen=True)
 class Section:
-    """One schema's table: its key prefix, heading, dataclass, and where its defaults come from."""
+    """One schema's table: its key prefix, heading, dataclass, and where its options are."""
 
     prefix: str  # "" for an entry point's top level
     where: str
     cls: type
     config: str  # the entry config composing it: train, predict or serve
     group: str | None = None  # the config group whose options start from this schema
-    option: str | None = None  # the option named after the schema (`<option>_schema`)
 
 
 def schemas() -> list[Section]:
@@ -62,22 +65,26 @@ def schemas() -> list[Section]:
             if name.endswith("_schema.yaml"):
                 option = name.removesuffix("_schema.yaml")
                 found.append(Section(group, f"conf/{group}/ ({name.removesuffix('.yaml')})",
-                                     OmegaConf.get_type(node.node), "train", group, option))
+                                     OmegaConf.get_type(node.node), "train", group))
     return found
 
 
-def composed_defaults(section: Section) -> tuple[str, dict[str, str]]:
-    """(the command whose config the defaults are from, key -> value as rendered), or ("", {}) where no
-    option of the group is named after the schema and the default run does not use it."""
-    if section.group is None:
-        return f"python {section.config}.py", _values(_compose(section.config), "")
-    for overrides in ((), (f"{section.group}={section.option}",)):
-        if overrides and not (CONF_DIR / section.group / f"{section.option}.yaml").is_file():
-            continue
-        node = _compose("train", *overrides)[section.group]
+def option_values(section: Section) -> dict[str, dict[str, str]]:
+    """Option -> {key: value} for each option of the section's group that starts from its schema: the
+    keys whose composed value differs from the schema's default, rendered as written (`${...}` kept)."""
+    defaults = {key: default for key, _, default, _, _ in rows(section.prefix, section.cls)}
+    out = {}
+    for path in sorted((CONF_DIR / section.group).glob("*.yaml")):
+        node = _compose("train", f"{section.group}={path.stem}")[section.group]
         if OmegaConf.get_type(node) is section.cls:
-            return " ".join(("python train.py", *overrides)), _values(node, section.prefix)
-    return "", {}
+            out[path.stem] = {key: value for key, value in _values(node, section.prefix).items()
+                              if value != defaults.get(key) and not key.rpartition(".")[2].startswith("_")}
+    return out
+
+
+def default_options() -> dict[str, str]:
+    """Group -> the option `python train.py` composes."""
+    return dict(_compose("train").hydra.runtime.choices)
 
 
 @lru_cache(maxsize=None)
@@ -174,18 +181,34 @@ def render() -> str:
     out = ["# Config reference", "",
            "Generated from the schema dataclasses in `dl_core/` by `python -m dl_core.config_reference`;",
            "do not edit by hand. Every key can be overridden on the command line, e.g.",
-           "`python train.py data.sequence_length=60 trainer.lr=3e-4`. The default is what a run gets:",
-           "the value the config files compose to, for the command named above each table.", ""]
+           "`python train.py data.sequence_length=60 trainer.lr=3e-4`. A group's table gives each key's",
+           "default (the schema's, its one source); the table below it, what each option of the group",
+           "sets besides. A run gets the value its option sets, else the default.", ""]
+    chosen = default_options()
     for section in schemas():
         summary = (inspect.getdoc(section.cls) or "").split("\n\n")[0].replace("\n", " ")
-        command, values = composed_defaults(section)
-        source = f"Defaults: as `{command}` composes them." if command else "Defaults: the schema's own."
-        out += [f"## {section.where} — {section.cls.__name__}", "", summary, "", source, "",
-                "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-        out += [f"| `{key}` | {kind} | `{values.get(key, default)}` | {meaning} |"
+        out += [f"## {section.where} — {section.cls.__name__}", "", summary, ""]
+        composed = {}
+        if section.group is None:
+            composed = _values(_compose(section.config), "")
+            out += [f"Defaults: as `python {section.config}.py` composes them (a config group: the option its "
+                    f"defaults list picks).", ""]
+        out += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        out += [f"| `{key}` | {kind} | `{composed.get(key, default)}` | {meaning} |"
                 for key, kind, default, meaning, _ in rows(section.prefix, section.cls)]
         out.append("")
+        if section.group is not None:
+            out += _options_table(section, chosen.get(section.group))
     return "\n".join(out)
+
+
+def _options_table(section: Section, chosen: str | None) -> list[str]:
+    out = [f"What each option sets (`python train.py {section.group}=<option>`):", "",
+           "| option | key | value |", "| --- | --- | --- |"]
+    for option, values in option_values(section).items():
+        name = f"`{section.group}={option}`" + (" (default)" if option == chosen else "")
+        out += [f"| {name} | `{key}` | `{value}` |" for key, value in values.items()] or [f"| {name} | {NOTHING} | |"]
+    return [*out, ""]
 
 
 def _fields(cls: type) -> list[dataclasses.Field]:

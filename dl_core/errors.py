@@ -1,9 +1,13 @@
-"""User-facing error types.
+"""User-facing error types, and the one way a config check refuses a value.
 
 A `DLCoreError` is a mistake in the user's config or data: the entry points print its one-line
 message (which names the field and the fix) without a traceback. Anything else is a bug and keeps
 its traceback.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class DLCoreError(Exception):
@@ -16,6 +20,15 @@ class ConfigError(DLCoreError):
 
 class DataError(DLCoreError):
     """The data cannot be used as configured: the message names the column or entity and the fix."""
+
+
+class InputError(DataError):
+    """Rows that cannot be predicted on; `loc` is the path of the bad field inside `rows`, so the HTTP
+    service can answer 422 naming it."""
+
+    def __init__(self, loc: tuple[Any, ...], message: str):
+        super().__init__(f"rows{''.join(f'[{part!r}]' for part in loc)}: {message}")
+        self.loc, self.reason = loc, message
 
 
 class TrainingError(DLCoreError):
@@ -32,3 +45,20 @@ class RunInterrupted(KeyboardInterrupt):
     Still a KeyboardInterrupt, so whatever stops on Ctrl-C stops on it; the entry points print its
     one line and exit with status 130 (128 + SIGINT), the shell's convention for an interrupt.
     """
+
+
+def require(ok: bool, key: str, message: str) -> None:
+    """Refuse a config value that its type allows but its meaning does not (a range, a combination).
+
+    Types and choices are checked by the schema at compose time; these checks run in `validate`
+    before any work, and `key` is the full dotted key, so the message says where to look.
+    """
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+def require_at_least(section: object, prefix: str, **minimums: float) -> None:
+    """`require` a lower bound for each named field of a schema section."""
+    for name, low in minimums.items():
+        value = getattr(section, name)
+        require(value >= low, f"{prefix}.{name}", f"must be >= {low} (got {value})")

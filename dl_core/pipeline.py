@@ -1,4 +1,4 @@
-"""One training run: config -> data bundle -> model -> engine.fit -> evaluation -> artifacts -> objective."""
+"""One training run: config -> data bundle -> estimator -> fit -> evaluation -> artifacts -> objective."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dl_core.config import validate
 from dl_core.data import build_bundle
-from dl_core.engine import fit, predict, resolve_hardware
+from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError, RunInterrupted
-from dl_core.models import build_model, check_model_fits_data
+from dl_core.models import build_estimator, check_model_fits_data
 from dl_core.resume import resolve_resume
 from dl_core.rundir import RunLock, continue_logging_in
 from dl_core.tracking import RunTracker, build_trackers
-from dl_core.tracking.plots import plot_learning_curve, plot_test_predictions
+from dl_core.tracking.plots import plot_learning_curve
 
 log = logging.getLogger(__name__)
 
@@ -72,32 +72,31 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     hw = ddp.place(resolve_hardware(cfg.hardware))
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
     bundle = build_bundle(cfg.data).to(hw.device)
-    model = build_model(cfg.model, bundle.spec).to(hw.device)
+    estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
     with open_dict(cfg):
-        cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, model, bundle, hw)
+        cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
     config = OmegaConf.to_container(cfg, resolve=True)
     artifacts = {"config": config, "spec": bundle.spec, "task": bundle.task, "preprocessor": bundle.preprocessor}
     log.info("run dir %s | %s | %d train / %d val / %d test samples", run_dir, hw.describe(),
              len(bundle.splits["train"]), len(bundle.splits["val"]), len(bundle.splits["test"]))
 
-    result = fit(model, bundle, cfg.trainer, hw, run_dir, seed=cfg.seed, artifacts=artifacts,
-                 trackers=trackers, resume=resume, ddp=ddp)
+    result = estimator.fit(bundle, FitContext(cfg.trainer, hw, run_dir, cfg.seed, artifacts, trackers, resume, ddp))
 
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch, "epochs": result.epochs, "stopped_early": result.stopped_early,
         "val_loss": result.best_val_loss, "n_train_samples": result.n_train_samples,
         "train_time_s": result.train_time_s,
         "train_samples_per_s": result.n_train_samples * result.epochs / max(result.train_time_s, 1e-9),
-        "n_parameters": sum(p.numel() for p in model.parameters()), "batch_size": cfg.trainer.batch_size,
+        "n_parameters": estimator.n_parameters, "batch_size": cfg.trainer.batch_size,
         **hw.describe(),
     }
     for split in ("val", "test"):
-        outputs = predict(model, bundle.splits[split], hw, cfg.trainer.eval_batch_size).cpu().numpy()
+        outputs = estimator.predict(bundle.splits[split])
         metrics.update(split_metrics(bundle, split, outputs))
         if split == "test" and ddp.is_main:
-            frame = bundle.prediction_frame("test", outputs)
-            frame.to_csv(run_dir / "predictions_test.csv", index=False)
-            plot_test_predictions(bundle.task, frame, run_dir)
+            table = bundle.predictions_table("test", outputs)
+            table.to_csv(run_dir / "predictions_test.csv", index=False)
+            bundle.task.plot_test(table, run_dir)
     for tracker in trackers:
         tracker.log_summary(metrics)
     if ddp.is_main and result.history:

@@ -29,10 +29,10 @@ RESUME_LOCATION = ("trainer.resume", "paths")
 
 def resolve_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
     """With `trainer.resume`, continue the run in its own directory under its saved config."""
-    resume = cfg.trainer.resume
-    if resume is False or resume in ("false", "False", None):
+    resume = cfg.trainer.resume  # the schema makes it a bool or a path
+    if resume is False:
         return cfg, None
-    run_dir = Path(cfg.paths.output_dir) if resume is True or resume in ("true", "True") else Path(str(resume))
+    run_dir = Path(cfg.paths.output_dir) if resume is True else Path(resume)
     state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     resumed = resumed_config(state["config"], cfg, command_line_overrides())
     with open_dict(resumed):

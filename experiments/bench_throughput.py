@@ -41,8 +41,10 @@ import dl_core
 from common import ROOT, markdown_header, markdown_row
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
-from dl_core.engine import Hardware, fit
+from dl_core.models import build_model
+from dl_core.engine import FitContext, Hardware, fit
 from dl_core.engine.loop import clip_gradients, parameter_groups
+from dl_core.tasks import Regression
 
 DATA = ROOT / "data"
 GRAD_CLIP = 1.0
@@ -63,17 +65,20 @@ class Case:
 class TensorSplit:
     """Minimal `dl_core.data.bundle.Split` over pre-built tensors (California's features, target)."""
 
-    def __init__(self, inputs: tuple[torch.Tensor, ...], target: torch.Tensor):
-        self.inputs, self.target = inputs, target
+    def __init__(self, features: tuple[torch.Tensor, ...], target: torch.Tensor):
+        self.features, self.target = features, target
 
     def __len__(self) -> int:
         return len(self.target)
 
+    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(t[idx] for t in self.features)
+
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        return tuple(t[idx] for t in self.inputs), self.target[idx]
+        return self.inputs(idx), self.target[idx]
 
     def to(self, device: torch.device) -> TensorSplit:
-        return TensorSplit(tuple(t.to(device) for t in self.inputs), self.target.to(device))
+        return TensorSplit(tuple(t.to(device) for t in self.features), self.target.to(device))
 
     def targets(self) -> torch.Tensor:
         return self.target
@@ -98,13 +103,12 @@ def lstm_case(n_train: int, n_val: int) -> Case:
     cfg = dl_core.compose("data=csv_timeseries", "data.path=${paths.data_dir}/ETTh1.csv", "data.timestamp_column=date",
                           "data.target_column=OT", "data.sequence_length=60")
     bundle = build_bundle(cfg.data)
-    splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon)
+    splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon, split.keys)
               for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val), strict=True)}
     bundle = DataBundle(bundle.task, splits, bundle.spec, bundle.preprocessor)
-    from dl_core.models.lstm import LSTMForecaster
 
     def make_model() -> nn.Module:
-        return LSTMForecaster(bundle.spec["n_features"], bundle.spec["n_targets"], hidden_dim=64, num_layers=2)
+        return build_model(cfg.model, bundle.spec)  # model=lstm's defaults: 2 layers of 64
 
     return Case("LSTM", make_model, bundle, all_rows(splits["train"]), all_rows(splits["val"]))
 
@@ -123,7 +127,7 @@ def california_case(n_train: int, n_val: int) -> Case:
     y = torch.tensor((target - target.mean()) / target.std()).unsqueeze(1)
     train = TensorSplit((x[:n_train], x_cat[:n_train]), y[:n_train])
     val = TensorSplit((x[n_train:n_train + n_val], x_cat[n_train:n_train + n_val]), y[n_train:n_train + n_val])
-    bundle = DataBundle("regression", {"train": train, "val": val, "test": val}, {}, None)
+    bundle = DataBundle(Regression(), {"train": train, "val": val, "test": val}, {}, None)
 
     def make_model() -> nn.Module:
         return FTTransformer(n_cont_features=x.shape[1], cat_cardinalities=[len(categories)], d_out=1,
@@ -186,7 +190,7 @@ def run_dataloader(model: nn.Module, case: Case, batch_size: int, precision: str
 def run_engine(model: nn.Module, case: Case, batch_size: int, precision: str, epochs: int) -> None:
     hw = Hardware(torch.device("cpu"), precision, torch.get_num_threads(), False)
     with tempfile.TemporaryDirectory() as run_dir:
-        fit(model, case.bundle, trainer_config(batch_size, epochs), hw, Path(run_dir), seed=0, artifacts={})
+        fit(model, case.bundle, FitContext(trainer_config(batch_size, epochs), hw, Path(run_dir), 0, {}))
 
 
 def run_lightning(model: nn.Module, case: Case, batch_size: int, precision: str, epochs: int) -> None:

@@ -29,7 +29,7 @@ import torch
 
 import dl_core
 from common import markdown_header, markdown_row
-from dl_core.data.timeseries import SPLITS, WindowSplit, build_timeseries_bundle, window_starts
+from dl_core.data.timeseries import SPLITS, RowKeys, WindowSplit, build_timeseries_bundle, window_starts
 
 N_FEATURES = 8
 SEQUENCE_LENGTH = 96
@@ -57,10 +57,11 @@ def median_seconds(step, repeats: int) -> float:
     return statistics.median(times)
 
 
-def window_step(x: torch.Tensor, y: torch.Tensor, bounds: tuple[int, int, int]) -> dict[str, WindowSplit]:
+def window_step(x: torch.Tensor, y: torch.Tensor, bounds: tuple[int, int, int],
+                keys: RowKeys) -> dict[str, WindowSplit]:
     """Scaled rows -> one batchable split of windows per split name (one series: offsets 0..N)."""
     starts = window_starts(np.array([0, len(x)]), [bounds], SEQUENCE_LENGTH, 1)
-    return {name: WindowSplit(x, y, torch.from_numpy(starts[name]), SEQUENCE_LENGTH, 1) for name in SPLITS}
+    return {name: WindowSplit(x, y, torch.from_numpy(starts[name]), SEQUENCE_LENGTH, 1, keys) for name in SPLITS}
 
 
 def ours(frame: pd.DataFrame, repeats: int) -> dict[str, float]:
@@ -75,7 +76,7 @@ def ours(frame: pd.DataFrame, repeats: int) -> dict[str, float]:
     kept = train.x.nbytes + train.y.nbytes + sum(s.starts.nbytes for s in bundle.splits.values())
     n_val, n_test = (len(bundle.splits[name]) for name in ("val", "test"))
     bounds = (len(frame) - n_val - n_test, len(frame) - n_test, len(frame))
-    windows = median_seconds(lambda: window_step(train.x, train.y, bounds), repeats)
+    windows = median_seconds(lambda: window_step(train.x, train.y, bounds, train.keys), repeats)
     return {"windows": windows, "data_step": data_step, "peak": peak, "kept": kept}
 
 

@@ -13,25 +13,59 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 from conftest import ROOT, compose_config
+from dl_core.cli import composition_error
 from dl_core.config import validate
+from dl_core.engine.hardware import resolve_hardware
 from dl_core.errors import ConfigError
 
 
 @pytest.mark.parametrize("override, key", [
     ("data.sequence_length=-3", "data.sequence_length"),
     ("data.horizon=0", "data.horizon"),
-    ("data.fillna=backwards", "data.fillna"),
     ("data.split.val_fraction=0.9", "data.split.val_fraction + test_fraction"),
     ("model.dropout=1.5", "model.dropout"),
     ("trainer.lr=0", "trainer.lr"),
     ("trainer.batch_size=-1", "trainer.batch_size"),
-    ("hardware.precision=fp8", "hardware.precision"),
-    ("objective.direction=up", "objective.direction"),
+    ("trainer.plateau_factor=1.5", "trainer.plateau_factor"),
 ])
 def test_out_of_range_values_name_the_key(make_cfg, override, key):
     with pytest.raises(ConfigError) as err:
         validate(make_cfg(override))
     assert str(err.value).startswith(key + ":")
+
+
+# Choices are types: refused while the config is composed, naming the full key and what it may be.
+@pytest.mark.parametrize("overrides, expected", [
+    (["data.fillna=backwards"], "data.fillna: Invalid value 'backwards', expected one of ['ffill', 'bfill', "
+                                "'interpolate', 'zero', 'drop']"),
+    (["hardware.precision=fp8"], "hardware.precision: Invalid value 'fp8', expected one of [32, 'bf16-mixed', "
+                                 "'16-mixed', 'auto']"),
+    (["objective.direction=up"], "objective.direction: Invalid value 'up', expected one of ['minimize', 'maximize']"),
+    (["trainer.scheduler=step"], "trainer.scheduler: Invalid value 'step', expected one of ['none', 'cosine', "
+                                 "'plateau']"),
+    (["trainer.batch_size=big"], "trainer.batch_size: Value 'big' of type 'str' is incompatible with type hint "
+                                 "'Union[int, Literal[auto]]'"),
+    (["data=ett", "data.features=X"], "data.features: Invalid value 'X', expected one of ['M', 'S', 'MS']"),
+    (["data=synthetic_tabular", "data.task=ranking"], "data.task: Invalid value 'ranking', expected one of "
+                                                      "['regression', 'classification']"),
+    (["logger=wandb", "logger.mode=sometimes"], "logger.mode: Invalid value 'sometimes', expected one of ['auto', "
+                                                "'online', 'offline', 'disabled']"),
+])
+def test_a_choice_outside_its_type_is_refused_at_compose_time_naming_the_key_and_the_choices(make_cfg, overrides,
+                                                                                             expected):
+    with pytest.raises(ConfigCompositionException) as err:
+        make_cfg(*overrides)
+    assert composition_error(err.value) == expected
+
+
+@pytest.mark.parametrize("override, resume", [("trainer.resume=true", True), ("trainer.resume=False", False),
+                                              ("trainer.resume=/runs/a", "/runs/a")])
+def test_precision_32_and_resume_keep_their_command_line_types(make_cfg, override, resume):
+    """Hydra reads `32` as an int and `true` as a bool; both are what the schema takes, no string matching."""
+    cfg = make_cfg("hardware=auto", "hardware.precision=32", override)
+    validate(cfg)
+    assert cfg.trainer.resume == resume and type(cfg.trainer.resume) is type(resume)
+    assert resolve_hardware(cfg.hardware).precision == "32"
 
 
 def test_default_config_is_valid(make_cfg):
@@ -103,6 +137,7 @@ def assert_refused_in_one_line(proc: subprocess.CompletedProcess[str], *expected
     ("trainer.lr=[", ["trainer.lr=[: cannot parse this override"]),
     ("data.sequence_length=abc", ["data.sequence_length:", "abc"]),
     ("data.sequence_length=-3", ["data.sequence_length: must be >= 1 (got -3)"]),
+    ("hardware.precision=fp8", ["hardware.precision: Invalid value 'fp8'", "'bf16-mixed'"]),
 ])
 def test_a_refused_config_is_one_line_status_2_and_leaves_no_run_dir(tmp_path, override, expected):
     run_dir = tmp_path / "run"

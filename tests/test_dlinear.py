@@ -15,7 +15,8 @@ from dl_core.pipeline import train
 @pytest.mark.parametrize("individual", [False, True])
 def test_output_shape_and_target_selection(individual):
     torch.manual_seed(0)
-    model = DLinear(sequence_length=32, horizon=8, n_features=5, target_index=[0, 1, 2, 3, 4], individual=individual)
+    model = DLinear(sequence_length=32, horizon=8, n_features=5, target_index=[0, 1, 2, 3, 4], kernel_size=25,
+                    individual=individual)
     x = torch.randn(4, 32, 5)
     full = model(x)
     assert full.shape == (4, 8, 5)
@@ -25,7 +26,8 @@ def test_output_shape_and_target_selection(individual):
 
 def test_channels_are_forecast_independently():
     torch.manual_seed(0)
-    model = DLinear(sequence_length=16, horizon=4, n_features=3, target_index=[0, 1, 2])
+    model = DLinear(sequence_length=16, horizon=4, n_features=3, target_index=[0, 1, 2], kernel_size=25,
+                    individual=False)
     x = torch.randn(2, 16, 3)
     changed = x.clone()
     changed[..., 1] += 5.0

@@ -16,6 +16,7 @@ from conftest import ROOT, DATA
 from dl_core.data import build_bundle
 from dl_core.engine.loop import parameter_groups
 from dl_core.models import build_model
+from dl_core.models.ft_transformer import FTTransformerConfig
 
 
 def test_config_is_the_papers_default_under_rtdl_names(make_cfg):
@@ -46,13 +47,10 @@ def test_sizes_come_from_the_data_and_embeddings_get_no_weight_decay(make_cfg):
 
 
 def test_forward_accepts_a_table_without_numeric_or_categorical_columns():
-    only_cat = build_model(OmegaConf.create({"_target_": "dl_core.models.ft_transformer.FTTransformer",
-                                             "n_blocks": 1, "d_block": 8, "attention_n_heads": 2}),
-                           {"n_cont_features": 0, "cat_cardinalities": [3], "d_out": 1})
+    small = OmegaConf.structured(FTTransformerConfig(n_blocks=1, d_block=8, attention_n_heads=2))
+    only_cat = build_model(small, {"n_cont_features": 0, "cat_cardinalities": [3], "d_out": 1})
     assert only_cat(torch.zeros(4, 0), torch.ones(4, 1, dtype=torch.int64)).shape == (4, 1)
-    only_num = build_model(OmegaConf.create({"_target_": "dl_core.models.ft_transformer.FTTransformer",
-                                             "n_blocks": 1, "d_block": 8, "attention_n_heads": 2}),
-                           {"n_cont_features": 2, "cat_cardinalities": [], "d_out": 1})
+    only_num = build_model(small, {"n_cont_features": 2, "cat_cardinalities": [], "d_out": 1})
     assert only_num(torch.zeros(4, 2), torch.zeros(4, 0, dtype=torch.int64)).shape == (4, 1)
 
 
@@ -63,7 +61,7 @@ def test_california_preset_reads_the_shipped_csv_in_100k_units(make_cfg):
     bundle = build_bundle(cfg.data)
     prep = bundle.preprocessor
     assert prep.categorical_columns == ["ocean_proximity"]
-    actual = prep.inverse_target(bundle.splits["test"].targets().numpy())
+    actual = bundle.task.decode(bundle.splits["test"].targets().numpy())
     assert 0.1 < actual.min() and actual.max() < 5.01  # $100k units: the capped value is 500,001 dollars
     assert [len(bundle.splits[s]) for s in ("train", "val", "test")] == [13209, 3302, 4129]
 

@@ -6,20 +6,27 @@ import pytest
 import torch
 
 from dl_core.errors import ConfigError
-from dl_core.models.lstm import LSTMForecaster
+from dl_core.models.lstm import LSTMConfig, LSTMForecaster
+
+
+def lstm(n_features: int, n_targets: int, horizon: int = 1, target_index: list[int] | None = None,
+         **hyperparameters) -> LSTMForecaster:
+    """The model with the schema's defaults for every hyperparameter not given."""
+    settings = {k: v for k, v in vars(LSTMConfig(**hyperparameters)).items() if k != "_target_"}
+    return LSTMForecaster(n_features, n_targets, horizon, target_index, **settings)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_outputs_every_step_of_every_target(bidirectional):
     torch.manual_seed(0)
-    model = LSTMForecaster(n_features=5, n_targets=3, horizon=4, hidden_dim=8, bidirectional=bidirectional)
+    model = lstm(n_features=5, n_targets=3, horizon=4, hidden_dim=8, bidirectional=bidirectional)
     assert model(torch.randn(6, 20, 5)).shape == (6, 4, 3)
 
 
 def test_instance_norm_follows_a_shift_and_scale_of_the_window():
     """With RevIN, a window moved to another level and scale gets the same forecast, moved alike."""
     torch.manual_seed(0)
-    model = LSTMForecaster(n_features=3, n_targets=2, horizon=5, hidden_dim=8, instance_norm=True,
+    model = lstm(n_features=3, n_targets=2, horizon=5, hidden_dim=8, instance_norm=True,
                            target_index=[2, 0]).eval()
     x = torch.randn(4, 16, 3)
     shift, scale = torch.tensor([10.0, -3.0, 50.0]), torch.tensor([2.0, 0.5, 4.0])
@@ -27,18 +34,18 @@ def test_instance_norm_follows_a_shift_and_scale_of_the_window():
     expected = model(x) * scale[[2, 0]] + shift[[2, 0]]
     torch.testing.assert_close(moved, expected, rtol=1e-4, atol=1e-4)
 
-    plain = LSTMForecaster(n_features=3, n_targets=2, horizon=5, hidden_dim=8).eval()
+    plain = lstm(n_features=3, n_targets=2, horizon=5, hidden_dim=8).eval()
     assert not torch.allclose(plain(x + shift), plain(x) + shift[[2, 0]], atol=1e-2)
 
 
 def test_instance_norm_needs_the_targets_among_the_inputs():
     with pytest.raises(ConfigError, match="data.include_target_in_inputs=true"):
-        LSTMForecaster(n_features=3, n_targets=1, instance_norm=True, target_index=None)
+        lstm(n_features=3, n_targets=1, instance_norm=True, target_index=None)
 
 
 def test_channel_independent_forecasts_each_target_from_its_own_past_with_shared_weights():
     torch.manual_seed(0)
-    model = LSTMForecaster(n_features=4, n_targets=3, horizon=5, hidden_dim=8, channel_independent=True,
+    model = lstm(n_features=4, n_targets=3, horizon=5, hidden_dim=8, channel_independent=True,
                            target_index=[0, 1, 3]).eval()
     x = torch.randn(2, 16, 4)
     out = model(x)
@@ -57,4 +64,4 @@ def test_channel_independent_forecasts_each_target_from_its_own_past_with_shared
 
 def test_channel_independence_needs_the_targets_among_the_inputs():
     with pytest.raises(ConfigError, match="channel_independent.*data.include_target_in_inputs=true"):
-        LSTMForecaster(n_features=3, n_targets=1, channel_independent=True, target_index=None)
+        lstm(n_features=3, n_targets=1, channel_independent=True, target_index=None)

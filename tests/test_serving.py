@@ -21,11 +21,10 @@ import pytest
 
 from conftest import ROOT, TINY, compose_config, serving
 from dl_core.data.synthetic import generate_series
-from dl_core.errors import ConfigError
+from dl_core.errors import ConfigError, InputError
 from dl_core.pipeline import train
 from dl_core.serving import load_run
 from dl_core.serving.app import create_app
-from dl_core.serving.inputs import InputError
 
 KEYS = ["timestamp", "entity", "step", "target"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

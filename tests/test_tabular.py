@@ -16,6 +16,8 @@ from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
 from dl_core.errors import ConfigError, DataError
 from dl_core.pipeline import train
+from dl_core.tasks import Regression
+
 
 def _csv(tmp_path: Path, frame: pd.DataFrame) -> str:
     path = tmp_path / "table.csv"
@@ -32,7 +34,7 @@ def _table(n: int = 300, seed: int = 0) -> pd.DataFrame:
 def test_unseen_and_missing_categories_map_to_the_reserved_index():
     train_rows = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "color": ["red", "green", "red", "green"],
                                "y": [0.0, 1.0, 2.0, 3.0]})
-    prep = TabularPreprocessor("regression", "y", ["x"], ["color"], "standard", "median").fit(train_rows)
+    prep = TabularPreprocessor("y", ["x"], ["color"], "standard", "median").fit(train_rows)
     new = pd.DataFrame({"x": [0.5, 1.5, 2.5, 3.5], "color": ["green", "purple", None, "red"]})
     _, x_cat = prep.transform_features(new)
     assert x_cat.dtype == np.int64 and x_cat.shape == (4, 1)
@@ -42,18 +44,19 @@ def test_unseen_and_missing_categories_map_to_the_reserved_index():
 
 
 def test_preprocessor_contract_for_prediction(tmp_path):
-    prep = TabularPreprocessor("regression", "y", ["x", "z"], ["color"], "quantile", "median",
-                               target_unit=10.0).fit(_table())
+    prep = TabularPreprocessor("y", ["x", "z"], ["color"], "quantile", "median").fit(_table())
     restored = pickle.loads(pickle.dumps(prep))
+    task = pickle.loads(pickle.dumps(Regression(target_unit=10.0).fit(_table()["y"])))
     frame = _table(5, seed=1).drop(columns="y")
     frame.loc[0, "x"] = np.nan
     x_num, x_cat = restored.transform_features(frame)
     assert x_num.dtype == np.float32 and x_num.shape == (5, 2) and np.isfinite(x_num).all()
     assert x_cat.dtype == np.int64 and x_cat.shape == (5, 1)
-    assert restored.classes == []
+    assert task.metadata() == {"classes": []} and task.d_out == 1
     y = _table()["y"].to_numpy()[:5]
-    scaled = restored.transform_target(pd.DataFrame({"y": y}))
-    np.testing.assert_allclose(restored.inverse_target(scaled).ravel(), y / 10.0, rtol=1e-5)
+    scaled = task.encode(pd.Series(y))
+    assert scaled.dtype == np.float32 and scaled.shape == (5, 1)
+    np.testing.assert_allclose(task.decode(scaled).ravel(), y / 10.0, rtol=1e-5)
     with pytest.raises(DataError, match="'z'"):
         restored.transform_features(frame.drop(columns="z"))
 
@@ -64,7 +67,7 @@ def test_quantile_noise_maps_repeated_values_to_the_middle_of_their_quantile_ran
     ones_and_zeros = pd.DataFrame({"flag": [0.0, 1.0]})
 
     def transformed(noise: float, seed: int = 0) -> np.ndarray:
-        prep = TabularPreprocessor("regression", "y", ["flag"], [], "quantile", "median",
+        prep = TabularPreprocessor("y", ["flag"], [], "quantile", "median",
                                    quantile_noise=noise, noise_seed=seed).fit(train_rows)
         return prep.transform_features(ones_and_zeros)[0].ravel()
 
@@ -88,9 +91,12 @@ def test_preprocessing_is_fit_on_the_training_split_only(make_cfg, tmp_path):
     assert prep.impute_values["x"] != pytest.approx(frame["x"].median())
     filled = train_rows[["x", "z"]].fillna({"x": train_rows["x"].median()})
     np.testing.assert_allclose(prep.numeric_transformer.mean_, filled.mean().to_numpy())
-    np.testing.assert_allclose(prep.target_scaler.mean_, [train_rows["y"].mean()])
-    assert prep.target_scaler.mean_[0] != pytest.approx(frame["y"].mean())
-    assert bundle.info["imputed_values"] == {"x": int(frame["x"].isna().sum())}
+    np.testing.assert_allclose(bundle.task.target_scaler.mean_, [train_rows["y"].mean()])
+    assert bundle.task.target_scaler.mean_[0] != pytest.approx(frame["y"].mean())
+    # every row missing x, in whichever split, gets the training median
+    median = prep.transform_features(pd.DataFrame({"x": [train_rows["x"].median()], "z": [0.0], "color": ["red"]}))
+    x_of = {row: x for split in bundle.splits.values() for row, x in zip(split.rows, split.x_num[:, 0].tolist())}
+    assert [x_of[row] for row in frame.index[frame["x"].isna()]] == [median[0][0, 0]] * int(frame["x"].isna().sum())
     rows = [bundle.splits[s].rows for s in ("train", "val", "test")]
     assert sum(map(len, rows)) == len(frame) and len(np.unique(np.concatenate(rows))) == len(frame)
 
@@ -102,7 +108,7 @@ def test_stratified_split_keeps_class_ratios(make_cfg, tmp_path):
     cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=label",
                    "data.task=classification")
     bundle = build_bundle(cfg.data)
-    assert bundle.preprocessor.classes == ["a", "b", "c"] and bundle.spec["d_out"] == 3
+    assert bundle.task.classes == ["a", "b", "c"] and bundle.spec["d_out"] == 3
     for name, split in bundle.splits.items():
         counts = np.bincount(split.targets().numpy(), minlength=3) / len(split)
         np.testing.assert_allclose(counts, [0.7, 0.2, 0.1], atol=1.5 / len(split), err_msg=name)
@@ -135,7 +141,7 @@ def test_tiny_regression_is_learned_in_original_units(make_cfg):
     predictions = pd.read_csv(run_dir / "predictions_test.csv")
     errors = predictions["predicted"] - predictions["actual"]
     assert metrics["test_rmse"] == pytest.approx(float(np.sqrt((errors**2).mean())), rel=1e-4)
-    frame = generate_table(800, 6, 2, 5, 3, 0.1, "regression", 0)
+    frame = generate_table(800, 6, 2, 5, None, 0.1, 0)
     np.testing.assert_allclose(predictions["actual"], frame.loc[predictions["row"], "target"], atol=1e-3)
     assert (run_dir / "predicted_vs_actual.png").stat().st_size > 0
 
@@ -187,8 +193,9 @@ def test_infinite_features_are_imputed_and_infinite_targets_dropped_like_missing
         bundle = build_bundle(cfg.data)
     assert "infinite values in x: 2, z: 1 are treated as missing and imputed with the training median" in caplog.text
     assert "2 row(s) without a target y are dropped (1 missing, 1 infinite)" in caplog.text
-    assert bundle.info["rows_dropped_missing_target"] == 2 and bundle.info["rows"] == 398
-    assert bundle.info["imputed_values"] == {"x": 3, "z": 1}
+    kept = np.concatenate([split.rows for split in bundle.splits.values()])
+    assert len(kept) == 398 and not {11, 12} & set(kept)  # the rows whose target is infinite or missing
+    assert {3, 50, 9, 7} <= set(kept)  # rows with an infinite or missing feature are kept, imputed below
     assert all(np.isfinite(v) for v in bundle.preprocessor.impute_values.values())
     for split in bundle.splits.values():
         assert bool(split.x_num.isfinite().all()) and bool(split.y.isfinite().all())

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from dl_core.config import SplitConfig, TimeSeriesDataConfig
+from dl_core.data.schema import SplitConfig, TimeSeriesDataConfig
 from dl_core.data.loading import read_table
 from dl_core.data.timeseries import SPLITS, build_timeseries_bundle
 from dl_core.errors import DataError
@@ -59,12 +59,12 @@ def test_windows_equal_a_naive_per_row_reference():
     for split in SPLITS:
         windows = bundle.splits[split]
         (x,), y = windows.batch(np.arange(len(windows)))
-        table = bundle.prediction_frame(split, y.numpy())
+        table = bundle.predictions_table(split, y.numpy())
         first_steps = table[table["step"] == 1].reset_index(drop=True)
         for i in range(len(windows)):
             inputs, targets = reference[(first_steps["entity"][i], first_steps["timestamp"][i])]
             np.testing.assert_allclose(prep.feature_scaler.inverse_transform(x[i].numpy()), inputs, rtol=1e-5)
-            np.testing.assert_allclose(prep.inverse_target(y[i].numpy()), targets, rtol=1e-5)
+            np.testing.assert_allclose(bundle.task.decode(y[i].numpy()), targets, rtol=1e-5)
             seen += 1
     assert seen == sum(len(bundle.splits[s]) for s in SPLITS)
     # every window whose targets fit inside one split exists; none is invented
@@ -74,7 +74,7 @@ def test_windows_equal_a_naive_per_row_reference():
 def test_no_window_crosses_an_entity_and_targets_never_overlap_between_splits():
     frame = random_frame(1)
     bundle = build_timeseries_bundle(data_cfg(), frame)
-    entity = bundle.prediction_frame("train", bundle.splits["train"].targets().numpy())
+    entity = bundle.predictions_table("train", bundle.splits["train"].targets().numpy())
     labels = bundle.preprocessor.entity_labels(bundle.preprocessor.clean(frame))
     target_rows = {}
     for split in SPLITS:
@@ -131,7 +131,7 @@ def test_date_split_puts_targets_after_the_boundaries():
     bundle = build_timeseries_bundle(cfg, random_frame())
     for split, lo, hi in [("train", None, "2021-02-10"), ("val", "2021-02-10", "2021-03-01"),
                           ("test", "2021-03-01", None)]:
-        times = bundle.prediction_frame(split, bundle.splits[split].targets().numpy())["timestamp"]
+        times = bundle.predictions_table(split, bundle.splits[split].targets().numpy())["timestamp"]
         assert lo is None or times.min() >= pd.Timestamp(lo)
         assert hi is None or times.max() < pd.Timestamp(hi)
 

@@ -9,6 +9,7 @@ import pandas as pd
 from dl_core.data.bundle import DataBundle
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError
+from dl_core.tasks import TABLE_TASKS
 
 __all__ = ["DataBundle", "build_bundle", "load_frame"]
 
@@ -19,8 +20,9 @@ def load_frame(cfg: Any) -> pd.DataFrame:
         from dl_core.data.synthetic_tabular import generate_table
 
         gen = cfg.generator
-        return generate_table(gen.n_rows, gen.n_numeric, gen.n_categorical, gen.n_categories, gen.n_classes,
-                              gen.noise, cfg.task, gen.seed)
+        n_classes = gen.n_classes if TABLE_TASKS[cfg.task].predicts_classes else None
+        return generate_table(gen.n_rows, gen.n_numeric, gen.n_categorical, gen.n_categories, n_classes, gen.noise,
+                              gen.seed)
     if cfg.source == "synthetic":
         from dl_core.data.synthetic import generate_series
 

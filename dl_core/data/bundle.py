@@ -2,18 +2,22 @@
 
 A split is a set of samples that can be gathered in batches by index, so the engine batches by
 slicing tensors with a permuted index instead of a per-sample DataLoader. Sizes the model needs
-(feature counts, horizon, cardinalities) travel in `spec`; the fitted preprocessing travels with
-the bundle so the checkpoint can turn new raw data into model inputs.
+(feature counts, horizon, cardinalities) travel in `spec`. The task (the target side: loss,
+metrics, outputs -> predictions) and the fitted preprocessor (the input side: raw rows -> model
+inputs) travel with the bundle, so the checkpoint can predict on new raw rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import torch
+
+from dl_core.data.inputs import InputSchema
+from dl_core.tasks import Task
 
 
 class Split(Protocol):
@@ -21,31 +25,42 @@ class Split(Protocol):
 
     def __len__(self) -> int: ...
 
+    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]: ...
 
     def to(self, device: torch.device) -> "Split": ...
 
     def targets(self) -> torch.Tensor: ...
 
+    def table(self, task: Any, outputs: np.ndarray) -> pd.DataFrame:
+        """The predictions table of the split's samples, from the model's raw outputs."""
+
 
 class Preprocessor(Protocol):
-    """Fitted on the training rows only; pickled into every checkpoint for prediction."""
+    """Fitted on the training rows only; pickled into every checkpoint for prediction and serving."""
 
-    def inverse_target(self, y: np.ndarray) -> np.ndarray: ...
+    def input_schema(self) -> InputSchema:
+        """The columns new rows must carry, and their types."""
+
+    def new_rows(self, frame: pd.DataFrame, task: Any) -> Split:
+        """Validated new rows as a split to predict on (raises `InputError` naming what is wrong)."""
+
+    def metadata(self) -> dict[str, Any]:
+        """What a client of the prediction service should know about the inputs."""
 
 
 @dataclass
 class DataBundle:
-    task: str  # "forecast" | "regression" | "classification"
+    task: Task
     splits: dict[str, Split]
     spec: dict[str, Any]
     preprocessor: Preprocessor
-    describe: Any = None  # callable(split_name, predictions) -> pd.DataFrame of predictions with keys
-    info: dict[str, Any] = field(default_factory=dict)
 
     def to(self, device: torch.device) -> "DataBundle":
         moved = {name: split.to(device) for name, split in self.splits.items()}
-        return DataBundle(self.task, moved, self.spec, self.preprocessor, self.describe, self.info)
+        return DataBundle(self.task, moved, self.spec, self.preprocessor)
 
-    def prediction_frame(self, split: str, predictions: np.ndarray) -> pd.DataFrame:
-        return self.describe(split, predictions)
+    def predictions_table(self, split: str, outputs: np.ndarray) -> pd.DataFrame:
+        """The predictions table of one split (e.g. the run's predictions_test.csv)."""
+        return self.splits[split].table(self.task, outputs)

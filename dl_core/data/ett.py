@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dl_core.data.checks import one_line
+from dl_core.checks import one_line
 from dl_core.data.loading import read_table
 from dl_core.errors import DataError
 

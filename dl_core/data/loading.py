@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dl_core.data.checks import listing, one_line
+from dl_core.checks import listing, one_line
 from dl_core.errors import DataError
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}

@@ -15,9 +15,10 @@ import pandas as pd
 MISSING_FRACTION = 0.02
 
 
-def generate_table(n_rows: int, n_numeric: int, n_categorical: int, n_categories: int, n_classes: int,
-                   noise: float, task: str, seed: int) -> pd.DataFrame:
-    """Columns num_0..num_k, cat_0..cat_m (strings), target (float, or `class_i` labels)."""
+def generate_table(n_rows: int, n_numeric: int, n_categorical: int, n_categories: int, n_classes: int | None,
+                   noise: float, seed: int) -> pd.DataFrame:
+    """Columns num_0..num_k, cat_0..cat_m (strings), target (float, or `class_i` labels when `n_classes`
+    is given)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n_rows, n_numeric))
     weights = rng.uniform(0.5, 1.5, n_numeric) * rng.choice([-1.0, 1.0], n_numeric)
@@ -31,7 +32,7 @@ def generate_table(n_rows: int, n_numeric: int, n_categorical: int, n_categories
         latent += rng.normal(0.0, 1.0, n_categories)[codes]
         frame[f"cat_{j}"] = np.array([f"level_{c}" for c in range(n_categories)], dtype=object)[codes]
     latent += noise * rng.standard_normal(n_rows)
-    if task == "classification":
+    if n_classes is not None:
         edges = np.quantile(latent, np.linspace(0, 1, n_classes + 1)[1:-1])
         frame["target"] = np.array([f"class_{k}" for k in range(n_classes)], dtype=object)[np.digitize(latent, edges)]
     else:

@@ -8,7 +8,8 @@ starts are only generated inside each entity's row range.
 
 Splits partition each entity's *target* rows by time (train, then val, then test). A validation
 or test window may look back into earlier rows for its inputs, as the standard ETT protocol does,
-but its targets never overlap another split's targets.
+but its targets never overlap another split's targets. The targets are scaled by the `Forecast`
+task, the inputs by the preprocessor; new rows for prediction become windows the same way.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 
+from dl_core.checks import (INFINITE, check_in_range, counts_listing, infinite_as_missing, listing, one_line,
+                            refuse_stray_text, short)
 from dl_core.data.bundle import DataBundle
-from dl_core.data.checks import (INFINITE, counts_listing, infinite_as_missing, listing, one_line,
-                                 refuse_stray_text, short)
+from dl_core.data.inputs import LABEL, NUMBER, TIME, InputSchema
 from dl_core.data.loading import require_columns
-from dl_core.errors import DataError
+from dl_core.errors import DataError, InputError
+from dl_core.tasks import Forecast
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,8 @@ FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text colu
 
 @dataclass
 class TimeSeriesPreprocessor:
-    """The fitted, picklable recipe that turns a raw frame into scaled input/target arrays."""
+    """The fitted, picklable recipe that turns a raw frame into scaled input arrays (the `Forecast` task
+    scales the targets)."""
 
     timestamp_column: str | None
     entity_columns: list[str]
@@ -50,7 +54,6 @@ class TimeSeriesPreprocessor:
     sequence_length: int
     horizon: int
     feature_scaler: StandardScaler | None = None
-    target_scaler: StandardScaler | None = None
 
     def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Sorted by entity then time, missing values handled, every used column numeric."""
@@ -69,18 +72,53 @@ class TimeSeriesPreprocessor:
 
     def fit(self, train_rows: pd.DataFrame) -> "TimeSeriesPreprocessor":
         self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
-        self.target_scaler = StandardScaler().fit(train_rows[self.target_columns].to_numpy(np.float64))
         return self
 
-    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        x = self.feature_scaler.transform(frame[self.feature_columns].to_numpy(np.float64))
-        y = self.target_scaler.transform(frame[self.target_columns].to_numpy(np.float64))
-        return x.astype(np.float32), y.astype(np.float32)
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Scaled float32 inputs, (rows, features)."""
+        return self.feature_scaler.transform(frame[self.feature_columns].to_numpy(np.float64)).astype(np.float32)
 
-    def inverse_target(self, y: np.ndarray) -> np.ndarray:
-        """Undo target scaling on an array whose last axis is the targets."""
-        flat = y.reshape(-1, len(self.target_columns)).astype(np.float64)
-        return self.target_scaler.inverse_transform(flat).reshape(y.shape)
+    def input_schema(self) -> InputSchema:
+        """Keys, timestamp and every value column; values may be missing where `fillna` fills them."""
+        values = self._value_columns()
+        columns = {**{c: LABEL for c in self.entity_columns},
+                   **({self.timestamp_column: TIME} if self.timestamp_column else {}),
+                   **{c: NUMBER for c in values}}
+        return InputSchema(columns, frozenset(values) if self.fillna else frozenset(), self.timestamp_column)
+
+    def new_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
+        """Windows of validated new rows: every complete window of each series (its targets are known
+        rows), then its last window, whose targets lie beyond its last row: the forecast."""
+        try:
+            rows = self.clean(frame)
+        except DataError as err:
+            raise InputError((), str(err)) from None  # e.g. duplicate timestamps: the request's fault
+        self._check_history(rows)
+        with np.errstate(over="ignore"):  # refused by column just below
+            x, y = self.transform(rows), task.encode(rows)
+        check_in_range(x, self.feature_columns)
+        check_in_range(y, task.target_columns)
+        offsets = _entity_offsets(rows, self)
+        starts = [np.append(np.arange(lo, hi - self.sequence_length - self.horizon + 1), hi - self.sequence_length)
+                  for lo, hi in zip(offsets[:-1], offsets[1:])]
+        return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(np.concatenate(starts).astype(np.int64)),
+                           self.sequence_length, self.horizon, RowKeys.of(rows, self, offsets))
+
+    def metadata(self) -> dict[str, Any]:
+        return {"sequence_length": self.sequence_length, "horizon": self.horizon, "targets": self.target_columns,
+                "timestamp_column": self.timestamp_column, "entity_columns": self.entity_columns}
+
+    def _check_history(self, rows: pd.DataFrame) -> None:
+        """Every series needs a full input window; name the first that is too short."""
+        if not self.entity_columns:
+            counts = pd.Series({"all": len(rows)})
+        else:
+            counts = rows.groupby(list(self.entity_columns), sort=False).size()
+        too_short = counts[counts < self.sequence_length]
+        if not too_short.empty:
+            raise InputError((), f"series {too_short.index[0]!r} has {int(too_short.iloc[0])} row(s) after cleaning "
+                                 f"but the model needs sequence_length={self.sequence_length} rows of history; "
+                                 f"send more rows")
 
     def entity_labels(self, frame: pd.DataFrame) -> np.ndarray:
         if not self.entity_columns:
@@ -91,11 +129,35 @@ class TimeSeriesPreprocessor:
         return list(dict.fromkeys([*self.feature_columns, *self.target_columns]))
 
 
+@dataclass(frozen=True)
+class RowKeys:
+    """What names each row in a predictions table: its timestamp (its position without a timestamp
+    column) and its entity, and where its entity's rows end (the index after its last row)."""
+
+    times: np.ndarray
+    entities: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, prep: TimeSeriesPreprocessor, offsets: np.ndarray) -> RowKeys:
+        times = rows[prep.timestamp_column].to_numpy() if prep.timestamp_column else np.arange(len(rows))
+        return cls(times, prep.entity_labels(rows), np.repeat(offsets[1:], np.diff(offsets)))
+
+    def target_times(self, target_rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Timestamps of target rows; past an entity's end, its last timestamp plus k times its last step."""
+        last = self.times[ends - 1]
+        previous = self.times[np.maximum(ends - 2, 0)]
+        beyond = target_rows - (ends - 1)
+        future = last + beyond * (last - previous)
+        return np.where(beyond > 0, future, self.times[np.minimum(target_rows, ends - 1)])
+
+
 class WindowSplit:
     """Windows over shared row tensors, identified by their start rows."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, starts: torch.Tensor, sequence_length: int, horizon: int):
-        self.x, self.y, self.starts = x, y, starts
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, starts: torch.Tensor, sequence_length: int, horizon: int,
+                 keys: RowKeys):
+        self.x, self.y, self.starts, self.keys = x, y, starts, keys
         self.sequence_length, self.horizon = sequence_length, horizon
         self.input_offsets = torch.arange(sequence_length, device=x.device)
         self.target_offsets = torch.arange(sequence_length, sequence_length + horizon, device=x.device)
@@ -103,13 +165,15 @@ class WindowSplit:
     def __len__(self) -> int:
         return int(self.starts.numel())
 
+    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (self.x[self.starts[idx].unsqueeze(1) + self.input_offsets],)
+
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        start = self.starts[idx].unsqueeze(1)
-        return (self.x[start + self.input_offsets],), self.y[start + self.target_offsets]
+        return self.inputs(idx), self.y[self.starts[idx].unsqueeze(1) + self.target_offsets]
 
     def to(self, device: torch.device) -> "WindowSplit":
         return WindowSplit(self.x.to(device), self.y.to(device), self.starts.to(device),
-                           self.sequence_length, self.horizon)
+                           self.sequence_length, self.horizon, self.keys)
 
     def targets(self) -> torch.Tensor:
         return self.y[self.starts.unsqueeze(1) + self.target_offsets]
@@ -117,6 +181,18 @@ class WindowSplit:
     def target_rows(self) -> np.ndarray:
         """Row index of every (window, step) target: shape (windows, horizon)."""
         return (self.starts.unsqueeze(1) + self.target_offsets).cpu().numpy()
+
+    def table(self, task: Forecast, outputs: np.ndarray) -> pd.DataFrame:
+        """The forecasts in original units, in the layout of `forecast_table`. A target beyond its series'
+        last row (the forecast of new rows) has no `actual`, and a timestamp extrapolated by the
+        series' last time step."""
+        starts, rows = self.starts.cpu().numpy(), self.target_rows()
+        ends = self.keys.ends[starts][:, None]
+        known = rows < ends
+        actual = task.decode(self.y.cpu().numpy()[np.where(known, rows, 0)])
+        actual[~known] = np.nan
+        return forecast_table(self.keys.target_times(rows, ends), self.keys.entities[starts], task.target_columns,
+                              actual, task.decode(outputs))
 
 
 def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
@@ -135,28 +211,21 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     for lo, (a, _, _) in zip(offsets[:-1], bounds):
         train_mask[lo:lo + a] = True
     prep.fit(rows[train_mask])
-    x_np, y_np = prep.transform(rows)
-    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    task = Forecast(prep.target_columns).fit(rows[train_mask])
+    x, y = torch.from_numpy(prep.transform(rows)), torch.from_numpy(task.encode(rows))
     starts = window_starts(offsets, bounds, prep.sequence_length, prep.horizon)
-    entity_names = prep.entity_labels(rows)
     for name in SPLITS:
         if starts[name].size == 0:
             raise DataError(f"data.split: the {name} split has no complete window "
                             f"(sequence_length={prep.sequence_length}, horizon={prep.horizon}); "
                             f"give it more rows (data.split.{name}_fraction) or shorten the window")
-    splits = {name: WindowSplit(x, y, torch.from_numpy(starts[name]), prep.sequence_length, prep.horizon)
+    keys = RowKeys.of(rows, prep, offsets)
+    splits = {name: WindowSplit(x, y, torch.from_numpy(starts[name]), prep.sequence_length, prep.horizon, keys)
               for name in SPLITS}
-    timestamps = rows[prep.timestamp_column].to_numpy() if prep.timestamp_column else np.arange(len(rows))
-
-    def describe(split: str, predictions: np.ndarray) -> pd.DataFrame:
-        return forecast_frame(splits[split], predictions, prep, timestamps, entity_names)
-
     spec = {"n_features": len(prep.feature_columns), "n_targets": len(prep.target_columns),
             "horizon": prep.horizon, "sequence_length": prep.sequence_length,
             "target_index": target_index(prep)}
-    info = {"rows": len(rows), "entities": len(offsets) - 1,
-            **{f"n_{name}_samples": int(starts[name].size) for name in SPLITS}}
-    return DataBundle("forecast", splits, spec, prep, describe, info)
+    return DataBundle(task, splits, spec, prep)
 
 
 def target_index(prep: TimeSeriesPreprocessor) -> list[int] | None:
@@ -177,29 +246,6 @@ def window_starts(offsets: np.ndarray, bounds: list[tuple[int, int, int]], seque
             last = stop - sequence_length - horizon
             out[name].append(np.arange(lo + first, lo + last + 1, dtype=np.int64))
     return {name: np.concatenate(parts) if parts else np.empty(0, np.int64) for name, parts in out.items()}
-
-
-def inference_windows(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of new, cleaned rows: (starts, entity end row of each window).
-
-    Every complete window of each entity (its targets are known rows), then the entity's last
-    window, whose targets lie beyond its last row: the forecast. Entities need at least
-    `sequence_length` rows (callers check first, to name the short series).
-    """
-    offsets = _entity_offsets(rows, prep)
-    length, horizon = prep.sequence_length, prep.horizon
-    starts = [np.append(np.arange(lo, hi - length - horizon + 1), hi - length)
-              for lo, hi in zip(offsets[:-1], offsets[1:])]
-    ends = [np.full(s.size, hi) for s, hi in zip(starts, offsets[1:])]
-    return np.concatenate(starts).astype(np.int64), np.concatenate(ends).astype(np.int64)
-
-
-def forecast_frame(split: WindowSplit, predictions: np.ndarray, prep: TimeSeriesPreprocessor,
-                   timestamps: np.ndarray, entities: np.ndarray) -> pd.DataFrame:
-    """A split's forecasts in original units, in the layout of `forecast_table`."""
-    rows = split.target_rows()
-    return forecast_table(timestamps[rows], entities[rows[:, 0]], prep.target_columns,
-                          prep.inverse_target(split.targets().cpu().numpy()), prep.inverse_target(predictions))
 
 
 def forecast_table(times: np.ndarray, entities: np.ndarray, targets: list[str], actual: np.ndarray,

@@ -1,6 +1,8 @@
-"""Training engine: the loop, checkpoints, hardware resolution and metrics."""
+"""Training engine: the estimator seam, the loop, checkpoints, hardware resolution."""
 
+from dl_core.engine.estimator import Estimator, TorchEstimator
 from dl_core.engine.hardware import Hardware, resolve_hardware
-from dl_core.engine.loop import FitResult, fit, predict
+from dl_core.engine.loop import FitContext, FitResult, fit, predict
 
-__all__ = ["FitResult", "Hardware", "fit", "predict", "resolve_hardware"]
+__all__ = ["Estimator", "FitContext", "FitResult", "Hardware", "TorchEstimator", "fit", "predict",
+           "resolve_hardware"]

@@ -3,7 +3,8 @@
 On a GPU a bigger batch is nearly free throughput until memory runs out, and the limit depends on
 the model, the data shape and the precision, so it is found by trying: double the batch while a
 forward + backward pass fits, and back off to the last size that did. On a CPU there is no memory
-wall to find (a bigger batch only trades steps for per-step cost), so the default stays.
+wall to find (a bigger batch only trades steps for per-step cost), so the default stays; so it does
+for an estimator that is not trained in batches by the epoch engine.
 """
 
 from __future__ import annotations
@@ -13,22 +14,23 @@ from typing import Callable
 import torch
 from torch import nn
 
-from dl_core.config import TrainerConfig
 from dl_core.data.bundle import DataBundle
+from dl_core.engine.estimator import Estimator, TorchEstimator
 from dl_core.engine.hardware import Hardware
-from dl_core.engine.metrics import loss_for
+from dl_core.engine.loop import training_loss
+from dl_core.engine.schema import TrainerConfig
 
-# The one source of the default batch size: conf/trainer/default.yaml leaves the key to the schema.
+# The schema's default, the one source of it (no YAML restates it).
 DEFAULT_BATCH_SIZE: int = TrainerConfig.batch_size
 
 
-def resolve_batch_size(requested: int | str, model: nn.Module, bundle: DataBundle, hw: Hardware) -> int:
+def resolve_batch_size(requested: int | str, estimator: Estimator, bundle: DataBundle, hw: Hardware) -> int:
     """The batch size to train with: `requested` itself unless it is "auto"."""
     if requested != "auto":
         return int(requested)
-    if hw.device.type != "cuda":
+    if hw.device.type != "cuda" or not isinstance(estimator, TorchEstimator):
         return DEFAULT_BATCH_SIZE
-    return search_batch_size(model, bundle, hw)
+    return search_batch_size(estimator.module, bundle, hw)
 
 
 def search_batch_size(model: nn.Module, bundle: DataBundle, hw: Hardware) -> int:
@@ -59,7 +61,7 @@ def _step_fits(model: nn.Module, bundle: DataBundle, hw: Hardware, size: int) ->
     the run exactly as it was.
     """
     split = bundle.splits["train"]
-    loss_fn = loss_for(bundle.task, bundle.spec.get("d_out"))
+    loss_fn = training_loss(model, bundle.task)
     try:
         with torch.random.fork_rng(devices=[hw.device] if hw.device.type == "cuda" else []):
             inputs, target = split.batch(torch.arange(size, device=hw.device))

@@ -1,8 +1,10 @@
 """Checkpoints: one format for resume and for inference, written so a kill never tears a file.
 
-The payload is written to a temp file in the destination directory, fsynced, then renamed over
-the old file with `os.replace` (atomic on POSIX). A crash at any point leaves either the previous
-checkpoint or the new one, never a partial file.
+`checkpoint_payload` builds the one format (weights, the best weights so far, everything training
+carries from epoch to epoch, RNG states, and the run's artifacts: config, spec, task, preprocessor);
+`restore_training` puts a payload back into a training run. The payload is written to a temp file
+in the destination directory, fsynced, then renamed over the old file with `os.replace` (atomic on
+POSIX). A crash at any point leaves either the previous checkpoint or the new one, never a partial file.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import os
 import pickle
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from dl_core.errors import CheckpointError, ConfigError
 
-FORMAT_VERSION = 1
+# 2: the task is an object (its target encoding included), no longer a name.
+FORMAT_VERSION = 2
 # What torch.load raises on a truncated or damaged file (a zip reader error, a short read, bad pickle data).
 UNREADABLE = (EOFError, OSError, RuntimeError, ValueError, pickle.UnpicklingError)
 
@@ -60,8 +64,42 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                               f"{_recovery(path)}") from None
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         found = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path}: checkpoint format {found} is not supported (expected {FORMAT_VERSION})")
+        raise CheckpointError(f"{path}: checkpoint format {found} is not supported (expected {FORMAT_VERSION}); "
+                              f"it was written by another version of dl_core: train the run again with this one")
     return payload
+
+
+class Stateful(Protocol):
+    """What training carries from epoch to epoch: an optimizer, a schedule, a grad scaler, early stopping."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def checkpoint_payload(epoch: int, finished: bool, weights: dict[str, torch.Tensor],
+                       best_weights: dict[str, torch.Tensor], training: dict[str, Stateful | None],
+                       shuffle: torch.Generator, history: list[dict[str, float]], train_time_s: float,
+                       artifacts: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint after `epoch`: `weights` (in `best.ckpt` the best ones), the best weights so far,
+    the state of each `training` part (None for a part the run does not use), every RNG, the history
+    and `artifacts`."""
+    return {"format_version": FORMAT_VERSION, "epoch": epoch, "finished": finished, "model": weights,
+            "best_model": best_weights,
+            **{name: None if part is None else part.state_dict() for name, part in training.items()},
+            "rng": capture_rng(shuffle), "history": history, "train_time_s": train_time_s, **artifacts}
+
+
+def restore_training(payload: dict[str, Any], model: nn.Module, training: dict[str, Stateful | None],
+                     shuffle: torch.Generator) -> tuple[dict[str, torch.Tensor], list[dict[str, float]], float, int]:
+    """Put a checkpoint back: the weights into `model`, each training part's state, every RNG. Returns the
+    best weights so far, the history, the training time so far and the last completed epoch."""
+    model.load_state_dict(payload["model"])
+    for name, part in training.items():
+        if part is not None:
+            part.load_state_dict(payload[name])
+    restore_rng(payload["rng"], shuffle)
+    return payload["best_model"], payload["history"], payload["train_time_s"], payload["epoch"]
 
 
 def _read(path: Path) -> Any:

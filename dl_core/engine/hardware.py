@@ -36,7 +36,7 @@ class Hardware:
 
 def resolve_hardware(cfg) -> Hardware:
     device = _device(cfg.device)
-    precision = _precision(str(cfg.precision), device)
+    precision = _precision(str(cfg.precision), device)  # the schema's int 32 is "32" like the other names
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
     return Hardware(device, precision, torch.get_num_threads(), bool(cfg.compile))

@@ -1,6 +1,9 @@
 """The training loop, read top to bottom: epochs of in-memory batches, validation, early stopping,
 checkpoints. Everything a resumed run needs is in the `last` checkpoint, so a run killed at any
 point continues from its last completed epoch and ends bit-identical to an uninterrupted run.
+
+At the end of every epoch each tracker's `log_epoch` receives the history: that is where a run
+reports its progress, and where a hook that stops a run early (pruning) raises.
 """
 
 from __future__ import annotations
@@ -10,22 +13,39 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from dl_core.data.bundle import DataBundle, Split
-from dl_core.engine.checkpoint import FORMAT_VERSION, atomic_save, capture_rng, restore_rng
+from dl_core.engine.checkpoint import atomic_save, checkpoint_payload, restore_training
 from dl_core.engine.distributed import SINGLE, Distributed
 from dl_core.engine.hardware import Hardware
-from dl_core.engine.metrics import loss_for
 from dl_core.errors import TrainingError
+from dl_core.tasks import POINT, LossFn, Task
+from dl_core.tracking import RunTracker
 
 
-class Tracker(Protocol):
-    def log_epoch(self, history: list[dict[str, float]]) -> None: ...
+@dataclass
+class FitContext:
+    """What a fit needs besides the model and the data: the trainer settings, where it runs, where it
+    writes, and whom it reports to. Under DDP (`ddp`) each rank trains on its shard of the epoch's
+    permutation and only rank 0 writes checkpoints.
+
+    `artifacts` (fitted preprocessing, task, resolved config, data spec) goes into every checkpoint,
+    so a checkpoint alone is enough to predict; `resume` is the checkpoint a resumed run continues.
+    """
+
+    trainer: Any
+    hw: Hardware
+    run_dir: Path
+    seed: int
+    artifacts: dict[str, Any]
+    trackers: Sequence[RunTracker] = ()
+    resume: dict[str, Any] | None = None
+    ddp: Distributed = SINGLE
 
 
 @dataclass
@@ -61,101 +81,46 @@ class EarlyStopping:
     def should_stop(self) -> bool:
         return self.bad_epochs >= self.patience
 
+    def state_dict(self) -> dict[str, Any]:
+        return vars(self).copy()
 
-def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_dir: Path, *, seed: int,
-        artifacts: dict[str, Any], trackers: Sequence[Tracker] = (), resume: dict[str, Any] | None = None,
-        ddp: Distributed = SINGLE) -> FitResult:
-    """Train `model` on `bundle` in place and leave the best weights loaded.
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The counters continue; patience and min_delta are this invocation's, so a resume may extend them."""
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
 
-    `artifacts` (fitted preprocessing, resolved config, data spec) goes into every checkpoint so a
-    checkpoint alone is enough to predict. Under DDP (`ddp`) each rank trains on its shard of the
-    epoch's permutation, losses are averaged over ranks and only rank 0 writes checkpoints.
-    """
-    ckpt_dir = run_dir / "checkpoints"
-    train_split, val_split = bundle.splits["train"], bundle.splits["val"]
-    n_train, batch_size = len(train_split), int(trainer.batch_size)
-    loss_fn = loss_for(bundle.task, bundle.spec.get("d_out"))
+
+def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
+    """Train `model` on `bundle` in place and leave the best weights loaded."""
+    trainer, hw, ddp = context.trainer, context.hw, context.ddp
+    loss_fn = training_loss(model, bundle.task)
     if not any(p.requires_grad for p in model.parameters()):
-        return fit_nothing(model, bundle, trainer, hw, ckpt_dir, seed=seed, artifacts=artifacts, ddp=ddp)
+        return fit_nothing(model, bundle, context, loss_fn)
     net = ddp.wrap(model, hw)
     net = torch.compile(net) if hw.compile else net
     optimizer = torch.optim.AdamW(parameter_groups(model, trainer.weight_decay), lr=trainer.lr)
     scheduler = build_scheduler(optimizer, trainer)
-    scaler = torch.amp.GradScaler(hw.device.type) if hw.needs_grad_scaler else None
-    shuffle = torch.Generator().manual_seed(seed)
+    scaler = torch.amp.GradScaler(hw.device.type, enabled=hw.needs_grad_scaler)
     stopper = EarlyStopping(trainer.patience, trainer.min_delta)
-    history: list[dict[str, float]] = []
-    best_state = copy.deepcopy(model.state_dict())
-    start_epoch, elapsed = 1, 0.0
-
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(resume["scheduler"])
-        if scaler is not None:
-            scaler.load_state_dict(resume["scaler"])
-        # The counters continue; patience and min_delta are this invocation's, so a resume may extend them.
-        saved = resume["early_stopping"]
-        stopper = EarlyStopping(trainer.patience, trainer.min_delta, saved["best"], saved["best_epoch"],
-                                saved["bad_epochs"])
-        history, elapsed = resume["history"], resume["train_time_s"]
-        best_state = resume["best_model"]
-        restore_rng(resume["rng"], shuffle)
-        start_epoch = resume["epoch"] + 1
-
-    def checkpoint(epoch: int, weights: dict[str, torch.Tensor], finished: bool) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION, "epoch": epoch, "finished": finished, "model": weights,
-            "best_model": best_state, "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "early_stopping": vars(stopper).copy(), "rng": capture_rng(shuffle), "history": history,
-            "train_time_s": elapsed, **artifacts,
-        }
-
+    shuffle = torch.Generator().manual_seed(context.seed)
+    training = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "early_stopping": stopper}
+    best_state, history, elapsed, last_epoch = copy.deepcopy(model.state_dict()), [], 0.0, 0
+    if context.resume is not None:
+        best_state, history, elapsed, last_epoch = restore_training(context.resume, model, training, shuffle)
     # Judged under this invocation's max_epochs and patience, not the saved `finished` flag, so that a
     # finished run resumed with a larger trainer.max_epochs (or patience) trains on.
-    done = resume is not None and (stopper.should_stop or resume["epoch"] >= trainer.max_epochs)
-    epochs = range(0) if done else range(start_epoch, trainer.max_epochs + 1)
-    bar = tqdm(total=trainer.max_epochs, initial=start_epoch - 1, desc="epochs", unit="ep",
+    done = context.resume is not None and (stopper.should_stop or last_epoch >= trainer.max_epochs)
+    val_split = bundle.splits["val"]
+    bar = tqdm(total=trainer.max_epochs, initial=last_epoch, desc="epochs", unit="ep",
                disable=not trainer.progress_bar or done or not ddp.is_main, dynamic_ncols=True, leave=False)
     try:
-        for epoch in epochs:
+        for epoch in range(0) if done else range(last_epoch + 1, trainer.max_epochs + 1):
             tick = time.perf_counter()
-            model.train()
-            total = torch.zeros((), device=hw.device)
-            perm = ddp.shard(torch.randperm(n_train, generator=shuffle)).to(hw.device)
-            for start in range(0, len(perm), batch_size):
-                idx = perm[start:start + batch_size]
-                inputs, target = train_split.batch(idx)
-                with hw.autocast():
-                    output = net(*inputs)
-                loss = loss_fn(output.float(), target)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                    clip_gradients(model, trainer.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    clip_gradients(model, trainer.grad_clip)
-                    optimizer.step()
-                total += loss.detach() * idx.numel()
-            train_loss = ddp.average(total, len(perm))
+            train_loss = train_epoch(net, bundle.splits["train"], loss_fn, optimizer, scaler, shuffle, context)
             val_loss = ddp.from_main(float(loss_fn(predict(net, val_split, hw, trainer.eval_batch_size),
                                                    val_split.targets().float())))
-            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                raise TrainingError(f"non-finite loss at epoch {epoch} (train {train_loss}, val {val_loss}); "
-                                    f"lower trainer.lr (now {trainer.lr}), set trainer.grad_clip, or use "
-                                    f"hardware.precision=32")
+            check_finite(epoch, train_loss, val_loss, trainer)
             lr = optimizer.param_groups[0]["lr"]
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(val_loss)
-            elif scheduler is not None:
-                scheduler.step()
+            step_scheduler(scheduler, val_loss)
             improved = stopper.update(val_loss, epoch)
             elapsed += time.perf_counter() - tick
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
@@ -165,12 +130,14 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
                 best_state = copy.deepcopy(model.state_dict())
             # An improving epoch's `best` and `last` checkpoints are the same payload: serialise it once,
             # with `model` and `best_model` sharing storage (torch.save then stores the weights once).
-            paths = [ckpt_dir / "best.ckpt"] if improved else []
+            paths = [context.run_dir / "checkpoints" / "best.ckpt"] if improved else []
             if finished or epoch % trainer.checkpoint_every == 0:
-                paths.append(ckpt_dir / "last.ckpt")
+                paths.append(context.run_dir / "checkpoints" / "last.ckpt")
             if paths and ddp.is_main:
-                atomic_save(checkpoint(epoch, best_state if improved else model.state_dict(), finished), *paths)
-            for tracker in trackers:
+                weights = best_state if improved else model.state_dict()
+                atomic_save(checkpoint_payload(epoch, finished, weights, best_state, training, shuffle, history,
+                                               elapsed, context.artifacts), *paths)
+            for tracker in context.trackers:
                 tracker.log_epoch(history)
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=f"{stopper.best:.4f}")
@@ -179,52 +146,88 @@ def fit(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, run_di
     finally:
         bar.close()  # also on Ctrl-C, so the interrupt message starts on a clean line
     model.load_state_dict(best_state)
-    return FitResult(stopper.best_epoch, len(history), stopper.best, stopper.should_stop, n_train,
-                     elapsed, history)
+    return FitResult(stopper.best_epoch, len(history), stopper.best, stopper.should_stop,
+                     len(bundle.splits["train"]), elapsed, history)
 
 
-def fit_nothing(model: nn.Module, bundle: DataBundle, trainer: Any, hw: Hardware, ckpt_dir: Path, *, seed: int,
-                artifacts: dict[str, Any], ddp: Distributed = SINGLE) -> FitResult:
+def train_epoch(net: nn.Module, split: Split, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
+                scaler: torch.amp.GradScaler, shuffle: torch.Generator, context: FitContext) -> float:
+    """One pass over this rank's shard of a fresh permutation; the mean training loss over all ranks.
+
+    One mixed-precision path: the grad scaler is enabled for fp16 only, and a disabled scaler passes
+    the loss, the gradients and the step through unchanged.
+    """
+    trainer, hw, ddp = context.trainer, context.hw, context.ddp
+    batch_size = int(trainer.batch_size)
+    net.train()
+    total = torch.zeros((), device=hw.device)
+    perm = ddp.shard(torch.randperm(len(split), generator=shuffle)).to(hw.device)
+    for start in range(0, len(perm), batch_size):
+        idx = perm[start:start + batch_size]
+        inputs, target = split.batch(idx)
+        with hw.autocast():
+            output = net(*inputs)
+        loss = loss_fn(output.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        clip_gradients(net, trainer.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        total += loss.detach() * idx.numel()
+    return ddp.average(total, len(perm))
+
+
+def fit_nothing(model: nn.Module, bundle: DataBundle, context: FitContext, loss_fn: LossFn) -> FitResult:
     """A model without trainable parameters (e.g. the naive baseline): no epochs, but the same
     validation loss and the same finished checkpoint, so evaluation and prediction work unchanged."""
-    val_split = bundle.splits["val"]
-    val_loss = float(loss_for(bundle.task, bundle.spec.get("d_out"))(
-        predict(model, val_split, hw, trainer.eval_batch_size), val_split.targets().float()))
+    trainer, val_split = context.trainer, bundle.splits["val"]
+    val_loss = float(loss_fn(predict(model, val_split, context.hw, trainer.eval_batch_size),
+                             val_split.targets().float()))
     stopper = EarlyStopping(trainer.patience, trainer.min_delta, best=val_loss)
-    state = {
-        "format_version": FORMAT_VERSION, "epoch": 0, "finished": True, "model": model.state_dict(),
-        "best_model": model.state_dict(), "optimizer": None, "scheduler": None, "scaler": None,
-        "early_stopping": vars(stopper).copy(), "rng": capture_rng(torch.Generator().manual_seed(seed)),
-        "history": [], "train_time_s": 0.0, **artifacts,
-    }
-    if ddp.is_main:
-        atomic_save(state, ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt")
+    training = {"optimizer": None, "scheduler": None, "scaler": None, "early_stopping": stopper}
+    if context.ddp.is_main:
+        ckpt_dir = context.run_dir / "checkpoints"
+        payload = checkpoint_payload(0, True, model.state_dict(), model.state_dict(), training,
+                                     torch.Generator().manual_seed(context.seed), [], 0.0, context.artifacts)
+        atomic_save(payload, ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt")
     return FitResult(0, 0, val_loss, False, len(bundle.splits["train"]), 0.0, [])
 
 
 @torch.no_grad()
 def predict(model: nn.Module, split: Split, hw: Hardware, batch_size: int) -> torch.Tensor:
-    """Model outputs for every sample of `split`, in order, as float32 on the split's device."""
+    """Model outputs for every sample of `split`, in order, in fixed-size batches (so the same samples
+    always meet the same batches), as float32 on the split's device. Training, evaluation and
+    serving all predict through here."""
     was_training = model.training
     model.eval()
     outputs = []
     order = torch.arange(len(split), device=hw.device)
     for start in range(0, len(split), batch_size):
-        inputs, _ = split.batch(order[start:start + batch_size])
         with hw.autocast():
-            outputs.append(model(*inputs).float())
+            outputs.append(model(*split.inputs(order[start:start + batch_size])).float())
     model.train(was_training)
     return torch.cat(outputs)
+
+
+def training_loss(model: nn.Module, task: Task) -> LossFn:
+    """The task's loss for what the model outputs (a model declares `output_kind`; point outputs by default)."""
+    return task.loss(getattr(model, "output_kind", POINT))
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Decay matrices only: biases, norm weights and embeddings get none (as in the rtdl recipe).
 
-    A model that knows better (rtdl's FTTransformer) provides `make_parameter_groups` itself.
+    A model that knows better (rtdl's FTTransformer) provides `make_parameter_groups` itself. Each
+    group lists its parameters in the model's order: the optimizer's checkpoint maps its state to
+    parameters by position, and rtdl builds a group from a set, whose order changes from process to
+    process, so a resumed run would give one parameter's Adam moments to another.
     """
     if hasattr(model, "make_parameter_groups"):
+        position = {id(param): i for i, param in enumerate(model.parameters())}
         groups = model.make_parameter_groups()
         for group in groups:
+            group["params"] = sorted(group["params"], key=lambda param: position[id(param)])
             group.setdefault("weight_decay", weight_decay)
         return groups
     decay, no_decay = [], []
@@ -235,14 +238,29 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, trainer: Any):
-    """Per-epoch schedules, stepped after validation (so a skipped fp16 step never moves them)."""
+def build_scheduler(optimizer: torch.optim.Optimizer, trainer: Any) -> Any:
+    """Per-epoch schedules, stepped after validation (so a skipped fp16 step never moves them); None
+    for a constant learning rate."""
     if trainer.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=trainer.max_epochs)
     if trainer.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5,
-                                                          patience=max(1, trainer.patience // 3))
+        patience = max(1, trainer.patience // 3) if trainer.plateau_patience is None else trainer.plateau_patience
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=trainer.plateau_factor, patience=patience)
     return None
+
+
+def step_scheduler(scheduler: Any, val_loss: float) -> None:
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_loss)
+    elif scheduler is not None:
+        scheduler.step()
+
+
+def check_finite(epoch: int, train_loss: float, val_loss: float, trainer: Any) -> None:
+    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        raise TrainingError(f"non-finite loss at epoch {epoch} (train {train_loss}, val {val_loss}); "
+                            f"lower trainer.lr (now {trainer.lr}), set trainer.grad_clip, or use "
+                            f"hardware.precision=32")
 
 
 def clip_gradients(model: nn.Module, max_norm: float | None) -> None:

@@ -1,27 +1,63 @@
-"""Build models from `conf/model/*.yaml`, passing in the data-derived sizes each constructor asks for.
+"""Models: one module per model family, its schema beside it, built from `conf/model/<module>.yaml`.
 
-Every `_target_` goes through `build_model`, the one place that instantiates, with Hydra 1.4's
-execution whitelist limited to the `dl_core.models` package. A model class states the data it
-consumes in `data_kind`, so a model/data mismatch is caught before any data is loaded.
+A model module holds the model class and its schema, a dataclass whose `_target_` names that class;
+`schemas()` finds it (registered as `model/<module>_schema`), so adding a model touches no other
+file. Every `_target_` goes through `build_model`, the one place that instantiates, with Hydra
+1.4's execution whitelist limited to this package; sizes that depend on the data come from the
+bundle's spec. A model class states the data it consumes in `data_kind`, so a model/data mismatch
+is caught before any data is loaded. A model is an `nn.Module`, trained by the epoch engine, or an
+`Estimator` of its own (`build_estimator` wraps the first and returns the second as it is).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import inspect
+import pkgutil
 from typing import Any
 
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from dl_core.engine.estimator import Estimator, TorchEstimator
+from dl_core.engine.hardware import Hardware
 from dl_core.errors import ConfigError
 
-ALLOWED_PREFIX = "dl_core.models."
+ALLOWED_PREFIX = f"{__name__}."
 DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries", "tabular": "data=synthetic_tabular or data=csv_tabular"}
 MODELS_FOR = {"timeseries": "model=lstm", "tabular": "model=ft_transformer"}
 
 
-def model_class(cfg: DictConfig) -> type[nn.Module]:
+def schemas() -> dict[str, type]:
+    """`model/<module>_schema` -> schema, for every module of this package that defines one."""
+    found = {}
+    for module in pkgutil.iter_modules(__path__):
+        schema = model_schema(importlib.import_module(f"{__name__}.{module.name}"))
+        if schema is not None:
+            found[f"model/{module.name}_schema"] = schema
+    return found
+
+
+def model_schema(module: Any) -> type | None:
+    """The dataclass of `module` whose `_target_` is a class of that module: the model's schema."""
+    for value in vars(module).values():
+        if dataclasses.is_dataclass(value) and isinstance(value, type) and value.__module__ == module.__name__ \
+                and str(getattr(value, "_target_", "")).startswith(f"{module.__name__}."):
+            return value
+    return None
+
+
+def require_target_inputs(target_index: list[int] | None, model: str) -> list[int]:
+    """Models that forecast a target from its own history need that target among the inputs."""
+    if target_index is None:
+        raise ConfigError(f"model={model} forecasts each target from its own past values; set "
+                          f"data.include_target_in_inputs=true")
+    return list(target_index)
+
+
+def model_class(cfg: DictConfig) -> type:
     target = cfg.get("_target_")
     if not isinstance(target, str) or not target.startswith(ALLOWED_PREFIX):
         raise ConfigError(f"model._target_: {target!r} is not a dl_core model; pick one of conf/model/*.yaml")
@@ -36,8 +72,26 @@ def check_model_fits_data(model_cfg: DictConfig, data_kind: str, model_name: str
                           f"{MODELS_FOR.get(data_kind, 'a model made for ' + data_kind + ' data')} for this data")
 
 
-def build_model(cfg: DictConfig, spec: dict[str, Any]) -> nn.Module:
+def build_model(cfg: DictConfig, spec: dict[str, Any]) -> Any:
     """Instantiate `cfg` with the spec entries its constructor accepts (sizes come from the data)."""
     params = inspect.signature(model_class(cfg).__init__).parameters
     sizes = {k: v for k, v in spec.items() if k in params}
     return instantiate(cfg, **sizes, _convert_="all", _execution_whitelist_=ALLOWED_PREFIX + "*")
+
+
+def build_estimator(cfg: DictConfig, spec: dict[str, Any], hw: Hardware, eval_batch_size: int) -> Estimator:
+    """The model of `cfg` as an estimator: an `nn.Module` on `hw`, trained by the epoch engine, or the
+    model's own `Estimator`."""
+    model = build_model(cfg, spec)
+    if isinstance(model, nn.Module):
+        return TorchEstimator(model.to(hw.device), hw, eval_batch_size)
+    return model
+
+
+def load_estimator(checkpoint: dict[str, Any], hw: Hardware) -> Estimator:
+    """The estimator a checkpoint was written by, with its learned state, ready to predict."""
+    config = checkpoint["config"]
+    estimator = build_estimator(OmegaConf.create(config["model"]), checkpoint["spec"], hw,
+                                int(config["trainer"]["eval_batch_size"]))
+    estimator.load_state(checkpoint)
+    return estimator

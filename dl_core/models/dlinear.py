@@ -8,11 +8,34 @@ paper's default) or one pair of layers per channel (`individual=True`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dl_core.models.naive import require_target_inputs
+from dl_core.errors import require
+from dl_core.models import require_target_inputs
+
+
+@dataclass
+class DLinearConfig:
+    """DLinear (Zeng et al. 2023): moving-average trend + seasonal remainder, one linear map each over
+    the look-back window.
+
+    Attributes:
+        kernel_size: moving-average window of the trend (odd).
+        individual: one pair of linear maps per channel instead of one pair shared by all channels (false,
+            the paper's default).
+    """
+
+    _target_: str = "dl_core.models.dlinear.DLinear"
+    kernel_size: int = 25
+    individual: bool = False
+
+    def validate(self, prefix: str) -> None:
+        require(self.kernel_size >= 1 and self.kernel_size % 2 == 1, f"{prefix}.kernel_size",
+                f"must be an odd integer >= 1 (got {self.kernel_size}), e.g. 25")
 
 
 class MovingAverage(nn.Module):
@@ -38,8 +61,8 @@ class DLinear(nn.Module):
 
     data_kind = "timeseries"
 
-    def __init__(self, sequence_length: int, horizon: int, n_features: int, target_index: list[int] | None,
-                 kernel_size: int = 25, individual: bool = False):
+    def __init__(self, sequence_length: int, horizon: int, n_features: int, target_index: list[int] | None, *,
+                 kernel_size: int, individual: bool):
         super().__init__()
         self.register_buffer("target_index", torch.tensor(require_target_inputs(target_index, "dlinear")))
         self.decompose = MovingAverage(kernel_size)

@@ -10,8 +10,51 @@ and the engine uses it for AdamW.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import rtdl_revisiting_models as rtdl
 import torch
+
+from dl_core.errors import require
+
+
+@dataclass
+class FTTransformerConfig:
+    """rtdl's FTTransformer arguments, under rtdl's own names; the defaults are the paper's default
+    3-block model (rtdl `FTTransformer.get_default_kwargs(3)`), which the paper trains with AdamW
+    lr=1e-4, weight_decay=1e-5 (conf/experiment/california_ft_transformer.yaml).
+
+    Attributes:
+        n_blocks: transformer blocks.
+        d_block: token (embedding) size; a multiple of `attention_n_heads`.
+        attention_n_heads: attention heads per block.
+        attention_dropout: dropout on attention weights.
+        ffn_d_hidden_multiplier: feed-forward hidden size as a multiple of `d_block`.
+        ffn_dropout: dropout inside the feed-forward layers.
+        residual_dropout: dropout on the residual branches.
+    """
+
+    _target_: str = "dl_core.models.ft_transformer.FTTransformer"
+    n_blocks: int = 3
+    d_block: int = 192
+    attention_n_heads: int = 8
+    attention_dropout: float = 0.2
+    ffn_d_hidden_multiplier: float = 4 / 3
+    ffn_dropout: float = 0.1
+    residual_dropout: float = 0.0
+
+    def validate(self, prefix: str) -> None:
+        require(self.n_blocks >= 1, f"{prefix}.n_blocks", f"must be >= 1 (got {self.n_blocks})")
+        require(self.attention_n_heads >= 1, f"{prefix}.attention_n_heads",
+                f"must be >= 1 (got {self.attention_n_heads})")
+        require(self.d_block >= 1 and self.d_block % self.attention_n_heads == 0, f"{prefix}.d_block",
+                f"must be a positive multiple of model.attention_n_heads={self.attention_n_heads} "
+                f"(got {self.d_block}), e.g. {prefix}.d_block=192")
+        require(self.ffn_d_hidden_multiplier > 0, f"{prefix}.ffn_d_hidden_multiplier",
+                f"must be > 0 (got {self.ffn_d_hidden_multiplier}), e.g. 1.3333")
+        for name in ("attention_dropout", "ffn_dropout", "residual_dropout"):
+            value = getattr(self, name)
+            require(0.0 <= value < 1.0, f"{prefix}.{name}", f"must be in [0, 1) (got {value})")
 
 
 class FTTransformer(rtdl.FTTransformer):
@@ -19,9 +62,9 @@ class FTTransformer(rtdl.FTTransformer):
 
     data_kind = "tabular"
 
-    def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, n_blocks: int = 3,
-                 d_block: int = 192, attention_n_heads: int = 8, attention_dropout: float = 0.2,
-                 ffn_d_hidden_multiplier: float = 4 / 3, ffn_dropout: float = 0.1, residual_dropout: float = 0.0):
+    def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, *, n_blocks: int,
+                 d_block: int, attention_n_heads: int, attention_dropout: float, ffn_d_hidden_multiplier: float,
+                 ffn_dropout: float, residual_dropout: float):
         super().__init__(n_cont_features=n_cont_features, cat_cardinalities=list(cat_cardinalities), d_out=d_out,
                          n_blocks=n_blocks, d_block=d_block, attention_n_heads=attention_n_heads,
                          attention_dropout=attention_dropout, ffn_d_hidden_multiplier=ffn_d_hidden_multiplier,

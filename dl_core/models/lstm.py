@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from dl_core.models.naive import require_target_inputs
+from dl_core.errors import require
+from dl_core.models import require_target_inputs
+
+
+@dataclass
+class LSTMConfig:
+    """LSTM forecaster: the last hidden state maps to all horizon steps at once.
+
+    Attributes:
+        hidden_dim: LSTM hidden units per direction.
+        num_layers: stacked LSTM layers.
+        dropout: dropout between LSTM layers and before the output layer.
+        bidirectional: read each window in both directions.
+        instance_norm: standardise each window by its own mean and std and map the forecast back
+            (RevIN; helps when levels drift); needs the targets among the inputs.
+        channel_independent: forecast each target from its own past alone, all targets through one
+            shared LSTM (as PatchTST and DLinear do); needs the targets among the inputs and leaves
+            the other inputs unused.
+    """
+
+    _target_: str = "dl_core.models.lstm.LSTMForecaster"
+    hidden_dim: int = 64
+    num_layers: int = 2
+    dropout: float = 0.2
+    bidirectional: bool = False
+    instance_norm: bool = False
+    channel_independent: bool = False
+
+    def validate(self, prefix: str) -> None:
+        require(self.hidden_dim >= 1, f"{prefix}.hidden_dim", f"must be >= 1 (got {self.hidden_dim})")
+        require(self.num_layers >= 1, f"{prefix}.num_layers", f"must be >= 1 (got {self.num_layers})")
+        require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", f"must be in [0, 1) (got {self.dropout})")
 
 
 class LSTMForecaster(nn.Module):
@@ -28,10 +61,9 @@ class LSTMForecaster(nn.Module):
 
     data_kind = "timeseries"
 
-    def __init__(self, n_features: int, n_targets: int, horizon: int = 1, hidden_dim: int = 64,
-                 num_layers: int = 2, dropout: float = 0.2, bidirectional: bool = False,
-                 instance_norm: bool = False, channel_independent: bool = False,
-                 target_index: list[int] | None = None):
+    def __init__(self, n_features: int, n_targets: int, horizon: int, target_index: list[int] | None, *,
+                 hidden_dim: int, num_layers: int, dropout: float, bidirectional: bool, instance_norm: bool,
+                 channel_independent: bool):
         super().__init__()
         self.horizon, self.n_targets = horizon, n_targets
         self.instance_norm, self.channel_independent = instance_norm, channel_independent

@@ -5,18 +5,19 @@ It has no parameters; it is the floor every forecasting table should beat.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from dl_core.errors import ConfigError
+from dl_core.models import require_target_inputs
 
 
-def require_target_inputs(target_index: list[int] | None, model: str) -> list[int]:
-    """Models that forecast a target from its own history need that target among the inputs."""
-    if target_index is None:
-        raise ConfigError(f"model={model} forecasts each target from its own past values; set "
-                          f"data.include_target_in_inputs=true")
-    return list(target_index)
+@dataclass
+class NaiveConfig:
+    """Repeat the last observed value of each target over the horizon: the floor of every table."""
+
+    _target_: str = "dl_core.models.naive.NaiveForecaster"
 
 
 class NaiveForecaster(nn.Module):

@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 
 import pandas as pd
 
-from dl_core.serving.inputs import InputError
+from dl_core.errors import InputError
 from dl_core.serving.load import LoadedRun
 
 MAX_ERRORS, MAX_MESSAGE = 10, 500
@@ -43,7 +43,7 @@ def create_app(run: LoadedRun, max_rows: int = 10_000):
         predictions: list[dict[str, Any]]
 
     app = FastAPI(title="dl_core prediction service", version="1",
-                  description=f"{run.task} model from run {run.name}")
+                  description=f"{run.task.name} model from run {run.name}")
     app.add_middleware(AnswerBugsCleanly)
 
     @app.exception_handler(RequestValidationError)

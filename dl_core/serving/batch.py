@@ -11,8 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dl_core.data.loading import read_table
-from dl_core.errors import ConfigError
-from dl_core.serving.inputs import InputError
+from dl_core.errors import ConfigError, InputError
 from dl_core.serving.load import load_run
 
 

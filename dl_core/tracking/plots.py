@@ -1,4 +1,4 @@
-"""Run plots: the learning curve, and the test-set plot that fits the task (forecast over time,
+"""Run plots: the learning curve, and the test-set plots a task picks from (forecast over time,
 predicted vs actual, or a confusion matrix). matplotlib loads only when a plot is drawn."""
 
 from __future__ import annotations
@@ -6,21 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
-
-
-def plot_test_predictions(task: str, predictions: pd.DataFrame, run_dir: Path) -> Path:
-    """Draw the plot that fits `task` from the predictions frame into `run_dir`; return its path."""
-    if task == "forecast":
-        path = run_dir / "forecast.png"
-        plot_forecast(predictions, path)
-    elif task == "regression":
-        path = run_dir / "predicted_vs_actual.png"
-        plot_predicted_vs_actual(predictions, path)
-    else:
-        path = run_dir / "confusion_matrix.png"
-        plot_confusion_matrix(predictions, path)
-    return path
 
 
 def plot_predicted_vs_actual(predictions: pd.DataFrame, path: Path) -> None:

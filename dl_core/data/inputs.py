@@ -1,9 +1,9 @@
 """Input checks for prediction, one implementation for predict.py, the HTTP service and notebooks.
 
-The run's fitted preprocessing says which columns a request needs and of what type. From that
-one `InputSchema` come the pydantic row model (FastAPI validates request bodies with it, and
-`validate_frame` validates CSV rows with the same model) and the history check for time series.
-A failed check is an `InputError` that names the field, so the server can answer 422 with it.
+The run's fitted preprocessing says which columns a request needs and of what type (its
+`input_schema()`). From that one `InputSchema` comes the pydantic row model: FastAPI validates
+request bodies with it, and `validate_frame` validates CSV rows with the same model. A failed
+check is an `InputError` that names the field, so the server can answer 422 with it.
 
 Numbers must be finite: Python's JSON parser reads the bare tokens `Infinity` and `NaN`, and `1e400`
 as infinity, and pydantic's float accepts them, so the row model refuses infinity itself. JSON null
@@ -21,41 +21,18 @@ from typing import Annotated, Any, Optional, Union
 import numpy as np
 import pandas as pd
 
-from dl_core.errors import DataError
+from dl_core.errors import InputError
 
 NUMBER, LABEL, TIME = "number", "string|integer", "timestamp (ISO string or number)"
 
 
-class InputError(DataError):
-    """Rows that cannot be predicted on; `loc` is the path of the bad field inside `rows`."""
-
-    def __init__(self, loc: tuple[Any, ...], message: str):
-        super().__init__(f"rows{''.join(f'[{part!r}]' for part in loc)}: {message}")
-        self.loc, self.reason = loc, message
-
-
 @dataclass(frozen=True)
 class InputSchema:
-    """Columns a prediction request must carry, their types, and the history a series needs."""
+    """Columns a prediction request must carry, and their types; `nullable` ones may be missing."""
 
     columns: dict[str, str]
     nullable: frozenset[str] = frozenset()
-    entity_columns: tuple[str, ...] = ()
     timestamp_column: Optional[str] = None
-    min_history: int = 1
-
-    @classmethod
-    def for_run(cls, task: str, prep: Any) -> "InputSchema":
-        if task == "forecast":
-            values = list(dict.fromkeys([*prep.feature_columns, *prep.target_columns]))
-            columns = {**{c: LABEL for c in prep.entity_columns},
-                       **({prep.timestamp_column: TIME} if prep.timestamp_column else {}),
-                       **{c: NUMBER for c in values}}
-            nullable = frozenset(values) if prep.fillna else frozenset()
-            return cls(columns, nullable, tuple(prep.entity_columns), prep.timestamp_column, prep.sequence_length)
-        columns = {**{c: NUMBER for c in prep.numeric_columns}, **{c: LABEL for c in prep.categorical_columns}}
-        # a missing number is imputed with its training statistic, a missing category gets the reserved index
-        return cls(columns, frozenset(columns))
 
     @cached_property
     def row_model(self) -> type:
@@ -124,18 +101,6 @@ class InputSchema:
         numbers = [c for c, kind in self.columns.items() if kind == NUMBER]
         frame[numbers] = frame[numbers].astype(float)
         return frame
-
-    def check_history(self, rows: pd.DataFrame) -> None:
-        """Every series needs a full input window; name the first that is too short."""
-        if not self.entity_columns:
-            counts = pd.Series({"all": len(rows)})
-        else:
-            counts = rows.groupby(list(self.entity_columns), sort=False).size()
-        short = counts[counts < self.min_history]
-        if not short.empty:
-            name = short.index[0]
-            raise InputError((), f"series {name!r} has {int(short.iloc[0])} row(s) after cleaning but the model "
-                                 f"needs sequence_length={self.min_history} rows of history; send more rows")
 
 
 def _finite(value: float) -> float:

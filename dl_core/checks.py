@@ -1,4 +1,4 @@
-"""Checks of raw columns shared by the time-series and tabular steps, and the bounded wording of their errors.
+"""Checks of raw columns shared by the data steps and the tasks, and the bounded wording of their errors.
 
 A data error is printed as one line, so whatever it quotes from the data (column names, cell
 values, class labels, a library's message) is cut to a few items of bounded width here.
@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from dl_core.errors import DataError
+from dl_core.errors import DataError, InputError
 
 MOSTLY_NUMERIC = 0.9
 LISTED = 5  # items quoted in a message before "... (N in all)"
@@ -90,3 +90,25 @@ def counts_listing(counts: pd.Series, infinite: pd.Series | None = None) -> str:
         return f"{column}: {n}" + (f" ({inf} infinite)" if inf else "")
 
     return listing(entry(c, int(n)) for c, n in counts.items())
+
+
+def label_values(series: pd.Series) -> pd.Series:
+    """Labels as strings (3.0 and 3 are one label, as a CSV column of whole numbers reads them), missing as NaN:
+    the values of categorical features and of class targets."""
+    def text(value: Any) -> Any:
+        if pd.isna(value):
+            return np.nan
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            return str(int(value))
+        return str(value)
+
+    return series.astype(object).map(text)
+
+
+def check_in_range(values: np.ndarray, columns: list[str]) -> None:
+    """A finite value of new rows can still overflow float32 once scaled (1e39, say) and reach the model as
+    infinity: refuse the columns where that happened."""
+    bad = [name for name, finite in zip(columns, np.isfinite(values).all(axis=0)) if not finite]
+    if bad:
+        raise InputError((), f"column(s) {bad} hold values too large for the model (beyond float32 once "
+                             f"scaled); send values of the magnitude the run was trained on")

@@ -1,0 +1,303 @@
+"""Schemas of `conf/data/`: what a data option may set, its types and choices, and each key's default.
+
+The field defaults here are the one source of every default; a YAML option states only what it
+changes. Types and choices (`Literal`) are checked by Hydra when the config is composed; ranges and
+combinations by each `validate(prefix)`, which `dl_core.config.validate` calls before any work, for
+each section and each section nested in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Literal, Optional
+
+from dl_core.errors import require, require_at_least
+from dl_core.tasks import TABLE_TASKS
+
+
+def _require_fractions(val_fraction: float, test_fraction: float, prefix: str) -> None:
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
+    total = val_fraction + test_fraction
+    require(total < 1.0, f"{prefix}.val_fraction + test_fraction",
+            f"must leave rows for training (sum is {total:.2f}); lower one of them")
+
+
+def _require_once(names: Optional[List[str]], key: str) -> None:
+    names = list(names or [])
+    for i, name in enumerate(names):
+        require(name not in names[:i], key, f"lists {name!r} twice; name each column once")
+
+
+@dataclass
+class SplitConfig:
+    """Chronological split of each series' target rows: train, then validation, then test.
+
+    Attributes:
+        val_fraction: share of each series' rows whose targets form the validation split.
+        test_fraction: share of each series' last rows whose targets form the test split.
+        val_start: first timestamp of the validation split (a date split; set test_start too).
+        test_start: first timestamp of the test split.
+        train_rows: rows of each series whose targets form the training split (a row split, as the
+            fixed borders of benchmark protocols such as ETT's; set val_rows and test_rows too).
+        val_rows: rows after the training rows whose targets form the validation split.
+        test_rows: rows after the validation rows whose targets form the test split; later rows are unused.
+    """
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    val_start: Optional[str] = None
+    test_start: Optional[str] = None
+    train_rows: Optional[int] = None
+    val_rows: Optional[int] = None
+    test_rows: Optional[int] = None
+
+    def validate(self, prefix: str) -> None:
+        _require_fractions(self.val_fraction, self.test_fraction, prefix)
+        require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
+                "set both timestamps for a date split, or neither for a fraction split")
+        rows = {name: getattr(self, name) for name in ("train_rows", "val_rows", "test_rows")}
+        given = [v is not None for v in rows.values()]
+        require(all(given) or not any(given), f"{prefix}.train_rows/val_rows/test_rows",
+                "set all three row counts for a row split (e.g. 8640/2880/2880 for ETTh), or none")
+        if all(given):
+            require(self.val_start is None, f"{prefix}.val_start",
+                    "must be null when row counts are set; pick a date split or a row split")
+            for name, value in rows.items():
+                require(value >= 1, f"{prefix}.{name}", f"must be >= 1 (got {value})")
+
+
+@dataclass
+class SyntheticConfig:
+    """What the settings of the built-in generators share.
+
+    Attributes:
+        noise: scale of the noise on the target.
+        seed: generator seed; fixed by default so every training seed sees the same data.
+    """
+
+    noise: float = 0.3
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        require_at_least(self, prefix, noise=0)
+
+
+@dataclass
+class GeneratorConfig(SyntheticConfig):
+    """Parameters of the built-in synthetic time-series generator (data=synthetic).
+
+    Attributes:
+        noise: scale of the AR(1) noise added to the target.
+        n_series: number of independent series (entities, column `series_id`).
+        length: hourly rows per series.
+        n_drivers: exogenous driver columns whose lagged values move the target.
+    """
+
+    n_series: int = 2
+    length: int = 2000
+    n_drivers: int = 2
+
+    def validate(self, prefix: str) -> None:
+        require_at_least(self, prefix, n_series=1, length=10, n_drivers=0)
+        super().validate(prefix)
+
+
+@dataclass
+class DataConfig:
+    """What every data option says: its kind and where its rows come from.
+
+    Attributes:
+        kind: `timeseries` or `tabular`, fixed by the schema; tells models and data apart (checked
+            against the model's data kind).
+        source: where rows come from: `synthetic` (built in) or `csv` (a CSV or parquet file).
+        name: a readable name of the data set, used in run names.
+        path: the file to read for `source: csv` (relative to the current directory).
+    """
+
+    kind: Literal["timeseries", "tabular"] = "timeseries"
+    source: Literal["synthetic", "csv"] = "csv"
+    name: str = "csv"
+    path: Optional[str] = None
+
+    def validate(self, prefix: str) -> None:
+        require(self.source != "csv" or bool(self.path), f"{prefix}.path",
+                f"is required for a CSV data source: pass {prefix}.path=/path/to/file.csv")
+
+
+@dataclass
+class TimeSeriesDataConfig(DataConfig):
+    """Forecasting data: sliding windows of `sequence_length` past rows predict `horizon` rows.
+
+    Attributes:
+        timestamp_column: column to sort by and report; null uses row order.
+        target_column: the column to forecast, or a list of columns (one output per column); not the
+            timestamp or an entity column.
+        feature_columns: input columns; null takes every numeric column except keys and targets. A
+            mostly numeric column (at least 90 % of its non-missing cells are numbers, but not all)
+            is refused, naming the stray cells and their file lines, rather than left out.
+        entity_columns: columns that tell series apart; windows never cross them.
+        include_target_in_inputs: feed the target's own past to the model as an input.
+        sequence_length: past rows in each input window.
+        horizon: future rows predicted at once from each window.
+        fillna: null refuses missing values; ffill, bfill, interpolate, zero or drop fills them per series.
+            An infinite value counts as missing; a column with no value at all is refused.
+        split: how each series is split in time (see `data.split.*`).
+        generator: settings of the built-in generator (`source: synthetic` only).
+    """
+
+    kind: Literal["timeseries"] = "timeseries"
+    timestamp_column: Optional[str] = None
+    target_column: Any = None
+    feature_columns: Optional[List[str]] = None
+    entity_columns: List[str] = field(default_factory=list)
+    include_target_in_inputs: bool = True
+    sequence_length: int = 30
+    horizon: int = 1
+    fillna: Optional[Literal["ffill", "bfill", "interpolate", "zero", "drop"]] = None
+    split: SplitConfig = field(default_factory=SplitConfig)
+    generator: Optional[GeneratorConfig] = None
+
+    def validate(self, prefix: str) -> None:
+        require(self.sequence_length >= 1, f"{prefix}.sequence_length",
+                f"must be >= 1 (got {self.sequence_length}), e.g. {prefix}.sequence_length=30")
+        require(self.horizon >= 1, f"{prefix}.horizon", f"must be >= 1 (got {self.horizon}), e.g. {prefix}.horizon=1")
+        targets = [self.target_column] if isinstance(self.target_column, str) else self.target_column
+        require(bool(targets) and all(isinstance(t, str) and t for t in targets), f"{prefix}.target_column",
+                f"must name a column (or a list of columns) to forecast, e.g. {prefix}.target_column=OT")
+        for key, names in (("target_column", targets), ("feature_columns", self.feature_columns),
+                           ("entity_columns", self.entity_columns)):
+            _require_once(names, f"{prefix}.{key}")
+        for target in targets:
+            require(target != self.timestamp_column, f"{prefix}.target_column",
+                    f"{target!r} is the timestamp column ({prefix}.timestamp_column), not a value to forecast; "
+                    f"name a numeric column")
+            require(target not in self.entity_columns, f"{prefix}.target_column",
+                    f"{target!r} is an entity column ({prefix}.entity_columns), a key that tells series apart; "
+                    f"name a numeric column")
+        super().validate(prefix)
+
+
+@dataclass
+class ETTDataConfig(TimeSeriesDataConfig):
+    """The ETT benchmark: `features` picks the literature's mode (M: all channels in and out,
+    S: `target_column` only, MS: all channels in, `target_column` out); without `path` the file
+    is downloaded into `cache_dir` and checked against its SHA-256.
+
+    Attributes:
+        source: `ett`: the file is read (or downloaded) by the ETT loader.
+        name: ETTh1, ETTh2 (hourly) or ETTm1, ETTm2 (15 minutes).
+        features: M (all 7 channels in and out), S (`target_column` only) or MS (all in, target out).
+        cache_dir: where a downloaded file is kept (used when `path` is null).
+        sha256: expected checksum of the file; null uses the pinned one for ETTh1/ETTh2.
+    """
+
+    source: Literal["ett"] = "ett"
+    name: Literal["ETTh1", "ETTh2", "ETTm1", "ETTm2"] = "ETTh1"
+    timestamp_column: Optional[str] = "date"
+    target_column: Any = "OT"
+    features: Literal["M", "S", "MS"] = "M"
+    cache_dir: Optional[str] = None
+    sha256: Optional[str] = None
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        require(self.path is not None or self.cache_dir is not None, f"{prefix}.cache_dir",
+                f"is needed to download {self.name} when {prefix}.path is null")
+
+
+@dataclass
+class TabularSplitConfig:
+    """Random split of rows, seeded; stratified by class for classification.
+
+    Attributes:
+        val_fraction: share of rows in the validation split.
+        test_fraction: share of rows in the test split.
+        seed: split seed, separate from the training seed so every training seed sees the same split.
+        stratify: keep class ratios equal across splits (classification only).
+    """
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    stratify: bool = True
+
+    def validate(self, prefix: str) -> None:
+        _require_fractions(self.val_fraction, self.test_fraction, prefix)
+
+
+@dataclass
+class TabularGeneratorConfig(SyntheticConfig):
+    """Parameters of the built-in synthetic table (data=synthetic_tabular).
+
+    Attributes:
+        n_rows: number of rows.
+        n_numeric: numeric feature columns (`num_*`, a few values missing).
+        n_categorical: categorical feature columns (`cat_*`).
+        n_categories: distinct values per categorical column.
+        n_classes: classes of the target when `data.task=classification`.
+    """
+
+    noise: float = 0.1
+    n_rows: int = 3000
+    n_numeric: int = 6
+    n_categorical: int = 2
+    n_categories: int = 5
+    n_classes: int = 3
+
+    def validate(self, prefix: str) -> None:
+        require_at_least(self, prefix, n_rows=50, n_numeric=1, n_categorical=0, n_categories=2, n_classes=2)
+        super().validate(prefix)
+
+
+@dataclass
+class TabularDataConfig(DataConfig):
+    """One row per sample: predict `target_column` from the other columns (regression or classification).
+
+    Attributes:
+        target_column: the column to predict; rows whose target is missing (or infinite) are dropped.
+        task: `regression` or `classification` (binary or multiclass); required.
+        feature_columns: input columns; null takes every column but the target.
+        categorical_columns: columns encoded as categories; null takes the non-numeric ones. A mostly
+            numeric column (at least 90 % of its non-missing cells are numbers, but not all) is
+            refused, naming the stray cells and their file lines, unless it is listed here.
+        numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train.
+        quantile_noise: Gaussian noise, in units of each feature's training std, added to the training
+            rows only while the quantile transform is fit (seeded by `data.split.seed`), as the rtdl
+            paper does: without it a feature with repeated values maps to extreme quantiles (a 0/1
+            feature to about -5.2/+5.2); 0 fits on the values unchanged.
+        impute: statistic of the training rows that fills missing (or infinite) numbers: `median` or `mean`.
+        target_unit: divide a regression target by this before training and reporting (e.g. 100000).
+        split: the random split (see `data.split.*`).
+        generator: settings of the built-in generator (`source: synthetic` only).
+    """
+
+    kind: Literal["tabular"] = "tabular"
+    target_column: Optional[str] = None
+    task: Optional[Literal["regression", "classification"]] = None
+    feature_columns: Optional[List[str]] = None
+    categorical_columns: Optional[List[str]] = None
+    numeric_transform: Literal["quantile", "standard"] = "quantile"
+    quantile_noise: float = 1.0e-3
+    impute: Literal["median", "mean"] = "median"
+    target_unit: float = 1.0
+    split: TabularSplitConfig = field(default_factory=TabularSplitConfig)
+    generator: Optional[TabularGeneratorConfig] = None
+
+    def validate(self, prefix: str) -> None:
+        require(self.task is not None, f"{prefix}.task",
+                f"must be one of {', '.join(TABLE_TASKS)} (got None), e.g. {prefix}.task=regression")
+        require(bool(self.target_column), f"{prefix}.target_column",
+                f"must name the column to predict, e.g. {prefix}.target_column=price")
+        _require_once(self.feature_columns, f"{prefix}.feature_columns")
+        _require_once(self.categorical_columns, f"{prefix}.categorical_columns")
+        require(self.target_column not in (self.categorical_columns or []), f"{prefix}.categorical_columns",
+                f"lists the target {self.target_column!r}, which would make it an input; leave it out")
+        require(self.quantile_noise >= 0, f"{prefix}.quantile_noise", f"must be >= 0 (got {self.quantile_noise})")
+        require(self.target_unit > 0, f"{prefix}.target_unit",
+                f"must be > 0 (got {self.target_unit}), e.g. {prefix}.target_unit=100000 to report in $100k")
+        super().validate(prefix)
+
+
+SCHEMAS = {"data/timeseries_schema": TimeSeriesDataConfig, "data/ett_schema": ETTDataConfig,
+           "data/tabular_schema": TabularDataConfig}

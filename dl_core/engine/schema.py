@@ -1,0 +1,101 @@
+"""Schemas of `conf/trainer/` and `conf/hardware/`: the engine's settings, their types and their defaults.
+
+The field defaults here are the one source of every default (`conf/trainer/default.yaml` and
+`conf/hardware/auto.yaml` set nothing); types and choices are checked when the config is composed,
+ranges by `validate(prefix)` before any work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional, Union
+
+from dl_core.errors import require
+
+
+@dataclass
+class TrainerConfig:
+    """The training engine: optimizer, schedule, early stopping, checkpoints, resume.
+
+    Attributes:
+        max_epochs: upper bound on epochs.
+        batch_size: training batch size (per process under DDP), or `auto` (largest that fits on CUDA;
+            this default elsewhere).
+        eval_batch_size: batch size for validation, test and prediction.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay (never on biases, norms and embeddings).
+        scheduler: per-epoch learning-rate schedule: `none`, `cosine` (to zero at max_epochs) or
+            `plateau` (multiply by plateau_factor after plateau_patience epochs without improvement).
+        plateau_factor: `scheduler: plateau`: the factor the learning rate is multiplied by.
+        plateau_patience: `scheduler: plateau`: epochs without validation improvement before the learning
+            rate drops; null takes a third of `patience` (at least 1), so it drops before training stops.
+        patience: epochs without validation improvement before stopping; the best weights are restored.
+        min_delta: smallest decrease of the validation loss that counts as an improvement.
+        grad_clip: maximum gradient norm; null disables clipping.
+        resume: false, true (continue the run in hydra.run.dir) or the path of a run dir to continue, under
+            its saved config: only max_epochs, patience, checkpoint_every, progress_bar and
+            hardware.threads may change.
+        checkpoint_every: epochs between `last` checkpoints (an improving epoch always writes `best`).
+        progress_bar: show a progress bar over epochs.
+    """
+
+    max_epochs: int = 100
+    batch_size: Union[int, Literal["auto"]] = 32
+    eval_batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: Literal["none", "cosine", "plateau"] = "none"
+    plateau_factor: float = 0.5
+    plateau_patience: Optional[int] = None
+    patience: int = 10
+    min_delta: float = 0.0
+    grad_clip: Optional[float] = 1.0
+    resume: Union[bool, str] = False
+    checkpoint_every: int = 1
+    progress_bar: bool = True
+
+    def validate(self, prefix: str) -> None:
+        require(self.max_epochs >= 1, f"{prefix}.max_epochs", f"must be >= 1 (got {self.max_epochs})")
+        require(self.batch_size == "auto" or self.batch_size >= 1, f"{prefix}.batch_size",
+                f"must be a positive integer or 'auto' (got {self.batch_size!r})")
+        require(self.eval_batch_size >= 1, f"{prefix}.eval_batch_size", f"must be >= 1 (got {self.eval_batch_size})")
+        require(self.lr > 0, f"{prefix}.lr", f"must be > 0 (got {self.lr}), e.g. {prefix}.lr=1e-3")
+        require(self.weight_decay >= 0, f"{prefix}.weight_decay", f"must be >= 0 (got {self.weight_decay})")
+        require(0 < self.plateau_factor < 1, f"{prefix}.plateau_factor",
+                f"must be in (0, 1) (got {self.plateau_factor}), e.g. 0.5")
+        require(self.plateau_patience is None or self.plateau_patience >= 0, f"{prefix}.plateau_patience",
+                f"must be >= 0 or null for a third of {prefix}.patience (got {self.plateau_patience})")
+        require(self.patience >= 1, f"{prefix}.patience", f"must be >= 1 (got {self.patience})")
+        require(self.min_delta >= 0, f"{prefix}.min_delta", f"must be >= 0 (got {self.min_delta})")
+        require(self.grad_clip is None or self.grad_clip > 0, f"{prefix}.grad_clip",
+                f"must be > 0 or null to disable (got {self.grad_clip})")
+        require(self.checkpoint_every >= 1, f"{prefix}.checkpoint_every",
+                f"must be >= 1 (got {self.checkpoint_every})")
+
+
+@dataclass
+class HardwareConfig:
+    """Where and how the math runs.
+
+    Attributes:
+        device: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N` or `mps`.
+        precision: `32`, `bf16-mixed`, `16-mixed` (CUDA, with a grad scaler) or `auto` (bf16 where native).
+        threads: CPU threads for torch; null keeps torch's default.
+        compile: wrap the model in `torch.compile`.
+        distributed: DistributedDataParallel across the processes torchrun starts (hardware=ddp).
+    """
+
+    device: str = "auto"
+    precision: Literal[32, "bf16-mixed", "16-mixed", "auto"] = "auto"
+    threads: Optional[int] = None
+    compile: bool = False
+    distributed: bool = False
+
+    def validate(self, prefix: str) -> None:
+        require(self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+                f"{prefix}.device", f"must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
+        require(self.threads is None or self.threads >= 1, f"{prefix}.threads",
+                f"must be >= 1 or null for the default (got {self.threads})")
+
+
+SCHEMAS = {"trainer/trainer_schema": TrainerConfig, "hardware/hardware_schema": HardwareConfig}

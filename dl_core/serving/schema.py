@@ -1,0 +1,71 @@
+"""Schemas of `conf/predict.yaml` and `conf/serve.yaml`: the entry configs of predict.py and serve.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from dl_core.errors import require
+
+RUN_DIR_HINT = "is required: pass run_dir=outputs/train/runs/<timestamp>"
+
+
+@dataclass
+class PredictDataConfig:
+    """The rows to predict on.
+
+    Attributes:
+        path: CSV or parquet file with the run's input columns.
+    """
+
+    path: Optional[str] = None
+
+
+@dataclass
+class PredictConfig:
+    """predict.py: a trained run directory and a file of new rows.
+
+    Attributes:
+        run_dir: the trained run (its checkpoints/best.ckpt is used).
+        data: the rows to predict on (see `data.path`).
+        output: where to write predictions; null writes `<run_dir>/predictions/<file stem>.csv`.
+        threads: CPU threads for torch; null keeps torch's default.
+    """
+
+    run_dir: Optional[str] = None
+    data: PredictDataConfig = field(default_factory=PredictDataConfig)
+    output: Optional[str] = None
+    threads: Optional[int] = None
+
+    def validate(self) -> None:
+        require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)
+        require(bool(self.data.path), "data.path", "is required: pass data.path=/path/to/new_rows.csv")
+        require(self.threads is None or self.threads >= 1, "threads", f"must be >= 1 or null (got {self.threads})")
+
+
+@dataclass
+class ServeConfig:
+    """serve.py: a trained run directory behind an HTTP address.
+
+    Attributes:
+        run_dir: the trained run (its checkpoints/best.ckpt is used).
+        host: address to listen on; 0.0.0.0 listens on every interface.
+        port: port to listen on.
+        max_rows: most rows accepted in one request; larger requests get 422.
+        threads: CPU threads for torch; null keeps torch's default.
+    """
+
+    run_dir: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_rows: int = 10000
+    threads: Optional[int] = None
+
+    def validate(self) -> None:
+        require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)
+        require(0 <= self.port <= 65535, "port", f"must be in 0..65535 (got {self.port}), e.g. port=8000")
+        require(self.max_rows >= 1, "max_rows", f"must be >= 1 (got {self.max_rows})")
+        require(self.threads is None or self.threads >= 1, "threads", f"must be >= 1 or null (got {self.threads})")
+
+
+SCHEMAS = {"predict_schema": PredictConfig, "serve_schema": ServeConfig}
