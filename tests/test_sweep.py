@@ -44,6 +44,7 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
         done = sweep(sweep_dir, "hydra.sweeper.n_trials=1")
         assert done.returncode == 0, done.stderr[-3000:]
         assert trial_states(sweep_dir) == ["COMPLETE"] * launch
+    assert "Sampler: TrialSeededTPESampler" in done.stdout + done.stderr
 
     trials = pd.read_csv(sweep_dir / "trials.csv")
     assert list(trials["number"]) == [0, 1]
@@ -58,10 +59,12 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
         assert (sweep_dir / f"{plot}.png").stat().st_size > 1000
     assert len([path for path in sweep_dir.iterdir() if (path / "metrics.json").exists()]) == 2
 
-    again = tmp_path / "again"  # the same seed on an empty study: the same suggestions
-    assert sweep(again, "hydra.sweeper.n_trials=1").returncode == 0
-    first = pd.read_csv(again / "trials.csv").filter(like="params_")
-    assert first.iloc[0].to_dict() == trials.filter(like="params_").iloc[0].to_dict()
+    # The same seed on an empty study: the same trials, in one launch as in two (each trial is seeded by
+    # its number, not each launch by the trials it finds).
+    again = tmp_path / "again"
+    assert sweep(again, "hydra.sweeper.n_trials=2").returncode == 0
+    both = pd.read_csv(again / "trials.csv").filter(like="params_")
+    assert both.to_dict("records") == trials.filter(like="params_").to_dict("records")
 
 
 def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
@@ -75,6 +78,7 @@ def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
                  "logger=wandb")
     assert done.returncode == EXIT_TRIALS_FAILED, done.stderr[-3000:]
     assert "1 of 2 trials of this sweep failed" in done.stdout + done.stderr
+    assert "hydra.sweeper.sampler: GridSampler is seeded once per process" in done.stdout + done.stderr
     assert sorted(trial_states(sweep_dir)) == ["COMPLETE", "FAIL"]
 
     trials = pd.read_csv(sweep_dir / "trials.csv").set_index("state")
