@@ -4,6 +4,8 @@ recorded and the sweep goes on, and the summary (trials.csv, best_params.yaml, p
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +52,9 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
     assert list(trials["number"]) == [0, 1]
     assert trials["params_trainer.lr"].nunique() == 2  # the second launch does not replay the first's suggestion
     assert {"state", "val_loss", "duration_s", "params_trainer.lr", "params_model.dropout"} <= set(trials.columns)
+    # Each trial's worker as host:pid: two launches, two processes.
+    assert trials["worker"].str.fullmatch(rf"{re.escape(socket.gethostname())}:\d+").all()
+    assert trials["worker"].nunique() == 2
     assert trials["val_loss"].notna().all()
     best = OmegaConf.load(sweep_dir / "best_params.yaml")
     assert best.trials == 2 and best.trials_this_launch == 1 and best.failed == 0
