@@ -1,21 +1,22 @@
-"""Optuna sweep helpers behind `conf/hparams_search`: config resolvers, worker identity, trial liveness.
+"""Optuna sweep helpers behind `conf/hparams_search`: the sweeper, a config resolver, trial liveness.
 
-Several sweep processes ("workers", on one machine or many) may share one study in an RDB storage.
-Two things make that safe:
-- every worker seeds its sampler differently (`sweep_seed`), so workers started at the same moment
-  never replay each other's suggestions, while one worker on an empty study stays reproducible;
+Several sweep processes ("workers", on one machine or many) may share one study in an RDB storage,
+started with the same command and nothing to tell them apart. Two things make that safe:
+- the presets' sampler is seeded per trial, from the seed and the trial's number
+  (dl_core.sweep_samplers): the storage numbers trials one at a time, so workers never draw the same
+  random numbers, and one process on a fresh study stays reproducible. `OptunaSweeper` lets the
+  Optuna sweeper build that sampler;
 - every worker stamps the trials it runs with its owner (`claim_trial`) and keeps an Optuna heartbeat
   for them (`Heartbeat`), so that a trial whose worker died (kill -9, a lost node) is told FAIL the
   next time a sweep opens the study (`fail_dead_workers_trials`), while a live worker's trial is left
   alone.
 
-The resolvers run when Hydra builds the Optuna sweeper. They are resolvers, not callback edits of the
-sweeper config, because Hydra refuses a sweep whose jobs' `hydra.sweeper` differs from the primary's.
+This module imports neither optuna nor the sweeper plugin at import time: both come with the optional
+`sweep` extra, and dl_core.config imports this module for its resolver.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -24,55 +25,59 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
-# More trials than a study ever holds: the seeds of two workers never meet however many trials each
-# launch finds in the study (seed + trials + STRIDE x worker).
-WORKER_STRIDE = 1_000_003
 OWNER_ATTR = "sweep_worker"
-WORKER_KEY = "hydra.callbacks.sweep.worker"
+TRIAL_SEEDED_SAMPLERS = ("dl_core.sweep_samplers.TrialSeededTPESampler",
+                         "dl_core.sweep_samplers.TrialSeededRandomSampler")
+# What the Optuna sweeper may build from its config besides Optuna's samplers.
+SWEEPER_TARGETS = (*TRIAL_SEEDED_SAMPLERS, "dl_core.sweep.claim_trial")
+
+
+class OptunaSweeper(Sweeper):
+    """hydra-optuna-sweeper's sweeper, allowed to build the trial-seeded samplers (`hydra.sweeper._target_`
+    in conf/hparams_search/optuna_base.yaml; registered with Hydra by the `hydra.plugins` entry point in
+    pyproject.toml).
+
+    The plugin instantiates `hydra.sweeper.sampler` under an execution whitelist of Optuna's samplers
+    and its own factories only, and Hydra adds to it the targets of an enclosing `execution_whitelist`
+    context: this class opens one around the plugin for the two samplers of dl_core.sweep_samplers and
+    the `custom_search_space` hook (which the context makes subject to the whitelist too).
+    """
+
+    def __init__(self, sampler: DictConfig, **options: Any) -> None:
+        from hydra.utils import execution_whitelist
+        from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as PluginSweeper
+
+        with execution_whitelist(SWEEPER_TARGETS):
+            self.sweeper = PluginSweeper(sampler=sampler, **options)
+        warn_if_seeded_per_process(sampler)
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> None:
+        return self.sweeper.sweep(arguments)
+
+
+def warn_if_seeded_per_process(sampler: DictConfig) -> None:
+    """Samplers other than the trial-seeded ones (random, cmaes, grid, ... chosen by hand) draw from one
+    stream seeded once per process: say once what that costs on a shared study."""
+    if sampler.get("seed") is None or sampler._target_ in TRIAL_SEEDED_SAMPLERS:
+        return
+    log.warning("hydra.sweeper.sampler: %s is seeded once per process: sweep processes started together on one "
+                "study repeat each other's suggestions (a random sampler also repeats a re-launch's); "
+                "hydra/sweeper/sampler=tpe_workers or random_workers seed each trial by its number",
+                str(sampler._target_).rsplit(".", 1)[-1])
 
 
 def sweep_batch(launcher_jobs: int) -> int:
     """Trials the Optuna sweeper asks per batch: the launcher's parallelism (joblib's -1 = all CPUs)."""
     return (os.cpu_count() or 1) if launcher_jobs < 1 else launcher_jobs
-
-
-def sweep_seed(seed: int, storage: Any, study_name: Any, worker: Any) -> int:
-    """The sampler seed of this launch of this worker: `seed + trials in the study + STRIDE x worker`.
-
-    A seeded sampler built afresh replays the same suggestions. The trial count makes a re-launch that
-    continues a study new, and still reproducible; the worker number separates workers launched at the
-    same moment, which all see the same trial count. Worker 0 (a lone sweep) gets `seed + trials`.
-    """
-    study = load_study(storage, study_name)
-    trials = len(study.trials) if study is not None else 0
-    return (seed + trials + WORKER_STRIDE * worker_number(worker_id(worker))) % 2**32
-
-
-def worker_id(worker: Any) -> str:
-    """This process's name among the study's workers, from `hydra.callbacks.sweep.worker`.
-
-    `auto`: the SLURM job-array task and task rank when SLURM set them (a job array of sweeps, or
-    `srun -n N`), else `0`; `pid`: host name and process id (distinct, but not reproducible); anything
-    else names the worker as given (`0`, `1`, ... for sweeps started by hand).
-    """
-    worker = str(worker)
-    if worker == "auto":
-        task, rank = os.environ.get("SLURM_ARRAY_TASK_ID"), os.environ.get("SLURM_PROCID")
-        return "0" if task is None and rank is None else f"slurm-{task or 0}.{rank or 0}"
-    if worker == "pid":
-        return f"{socket.gethostname()}-{os.getpid()}"
-    return worker
-
-
-def worker_number(worker: str) -> int:
-    """`3` for worker `3`; a stable 32-bit hash for a worker named otherwise."""
-    if worker.isdigit():
-        return int(worker)
-    return int.from_bytes(hashlib.sha256(worker.encode()).digest()[:4], "big")
 
 
 def load_study(storage: Any, study_name: Any) -> Any | None:
@@ -110,8 +115,13 @@ def process_space() -> str | None:
         return None
 
 
-def owner_record(worker: str) -> dict[str, Any]:
-    return {"worker": worker, "host": socket.gethostname(), "pid": os.getpid(), "process_space": process_space()}
+def owner_record() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "process_space": process_space()}
+
+
+def owner_name(owner: Any) -> str | None:
+    """`host:pid` of the process that ran a trial, as trials.csv shows it; None for a trial never claimed."""
+    return f"{owner.get('host')}:{owner.get('pid')}" if isinstance(owner, dict) else None
 
 
 def owned_by_this_process(owner: Any) -> bool:
@@ -135,36 +145,12 @@ def owner_is_gone(owner: Any) -> bool:
 
 def claim_trial(config: DictConfig, trial: Any) -> None:
     """`hydra.sweeper.custom_search_space` hook, called by the sweeper in this process for every trial it
-    asks: record this worker as the trial's owner and beat once at once, since Optuna never finds a
+    asks: record this process as the trial's owner and beat once at once, since Optuna never finds a
     trial stale that has no heartbeat at all (an in-memory study has no heartbeat, and no other worker)."""
-    worker = worker_id(OmegaConf.select(config, WORKER_KEY, default="auto"))
-    trial.set_user_attr(OWNER_ATTR, owner_record(worker))
+    trial.set_user_attr(OWNER_ATTR, owner_record())
     record_heartbeat = getattr(trial.storage, "record_heartbeat", None)
     if record_heartbeat is not None:
         record_heartbeat(trial._trial_id)
-    reseed_if_worker_name_is_taken(trial.study, worker)
-
-
-def reseed_if_worker_name_is_taken(study: Any, worker: str) -> None:
-    """Two live sweeps under one worker name started with the same seed when they found the same number of
-    trials, and then replay each other's suggestions. Once per process, on finding a namesake: reseed
-    this sampler at random (their first trials may match, the rest will not) and say how to avoid it."""
-    from optuna.trial import TrialState
-
-    if worker in _reseeded_names:
-        return
-    for other in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = other.user_attrs.get(OWNER_ATTR)
-        if isinstance(owner, dict) and owner.get("worker") == worker and not owned_by_this_process(owner):
-            _reseeded_names.add(worker)
-            study.sampler.reseed_rng()
-            log.warning("sweep worker %s is also running as %s (pid %s): reseeded this worker's sampler at random; "
-                        "give each sweep process on this study its own hydra.callbacks.sweep.worker=<n>",
-                        worker, owner.get("host"), owner.get("pid"))
-            return
-
-
-_reseeded_names: set[str] = set()
 
 
 def fail_dead_workers_trials(storage_url: str, study_name: str, heartbeat_interval: int,
@@ -245,4 +231,3 @@ class Heartbeat:
 
 def register_resolvers() -> None:
     OmegaConf.register_resolver("sweep_batch", sweep_batch, replace=True)
-    OmegaConf.register_resolver("sweep_seed", sweep_seed, replace=True)

@@ -2,10 +2,9 @@
 
 The same budget of trials runs as 1 worker x N trials and as W workers x N/W trials started at once
 (real `train.py -m hparams_search=lstm_optuna` processes, the README's recipe: the study is created
-first with `optuna create-study`, each worker gets its own `hydra.callbacks.sweep.worker`), on SQLite
-and, where the machine has the PostgreSQL server binaries, on a throwaway PostgreSQL server. A third
-setup starts the W workers under one worker name, as users who forget the key will: each worker then
-reseeds at random once it sees a namesake, so only the first trials can repeat.
+first with `optuna create-study`, then the same command is started W times, nothing telling the
+workers apart), on SQLite and, where the machine has the PostgreSQL server binaries, on a throwaway
+PostgreSQL server.
 
 The model size is fixed (hidden_dim 32, one layer) so that every trial costs about the same and the
 wall times compare the schedules, not the sizes TPE happened to pick; dropout, lr and
@@ -37,7 +36,7 @@ TINY = ["trainer.max_epochs=2", "data.generator.length=600", "model.hidden_dim=3
         "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false", "logger=none"]
 
 
-def run_setup(url: str, study: str, workers: int, trials_each: int, same_name: bool, folder: Path) -> dict:
+def run_setup(url: str, study: str, workers: int, trials_each: int, folder: Path) -> dict:
     """Create the study, start the workers at once, wait for all; the study's outcome and the wall time."""
     subprocess.run([str(Path(sys.executable).with_name("optuna")), "create-study", "--storage", url,
                     "--study-name", study, "--direction", "minimize", "--skip-if-exists"],
@@ -47,7 +46,7 @@ def run_setup(url: str, study: str, workers: int, trials_each: int, same_name: b
     processes = [subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lstm_optuna",
          f"hydra.sweeper.storage='{url}'", f"hydra.sweeper.study_name={study}",
-         f"hydra.sweeper.n_trials={trials_each}", f"hydra.callbacks.sweep.worker={0 if same_name else index}",
+         f"hydra.sweeper.n_trials={trials_each}",
          f"hydra.sweep.dir={folder / study / str(index)}", *TINY],
         env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for index in range(workers)]
@@ -71,9 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the PostgreSQL server on the way out
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    setups = [("1 worker", 1, args.trials, False),
-              (f"{args.workers} workers", args.workers, args.trials // args.workers, False),
-              (f"{args.workers} workers, one name", args.workers, args.trials // args.workers, True)]
+    setups = [("1 worker", 1, args.trials), (f"{args.workers} workers", args.workers, args.trials // args.workers)]
     print(f"load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     print(f"{'storage':<10} {'setup':<22} {'trials':>6} {'complete':>8} {'distinct':>8} {'wall s':>7} "
           f"{'vs 1 worker':>11} {'mean trial s':>12} {'best val_loss':>13}")
@@ -86,8 +83,8 @@ def main() -> None:
                 url = (f"sqlite:///{folder / 'study.db'}?timeout=60" if storage == "sqlite"
                        else stack.enter_context(throwaway_postgres()))
                 baseline = None
-                for number, (name, workers, trials_each, same_name) in enumerate(setups):
-                    result = run_setup(url, f"{storage}_{number}", workers, trials_each, same_name, folder)
+                for number, (name, workers, trials_each) in enumerate(setups):
+                    result = run_setup(url, f"{storage}_{number}", workers, trials_each, folder)
                     baseline = baseline or result["wall_s"]
                     print(f"{storage:<10} {name:<22} {result['trials']:>6} {result['complete']:>8} "
                           f"{result['distinct']:>8} {result['wall_s']:>7.1f} {baseline / result['wall_s']:>10.2f}x "

@@ -4,6 +4,8 @@ recorded and the sweep goes on, and the summary (trials.csv, best_params.yaml, p
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -44,11 +46,15 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
         done = sweep(sweep_dir, "hydra.sweeper.n_trials=1")
         assert done.returncode == 0, done.stderr[-3000:]
         assert trial_states(sweep_dir) == ["COMPLETE"] * launch
+    assert "Sampler: TrialSeededTPESampler" in done.stdout + done.stderr
 
     trials = pd.read_csv(sweep_dir / "trials.csv")
     assert list(trials["number"]) == [0, 1]
     assert trials["params_trainer.lr"].nunique() == 2  # the second launch does not replay the first's suggestion
     assert {"state", "val_loss", "duration_s", "params_trainer.lr", "params_model.dropout"} <= set(trials.columns)
+    # Each trial's worker as host:pid: two launches, two processes.
+    assert trials["worker"].str.fullmatch(rf"{re.escape(socket.gethostname())}:\d+").all()
+    assert trials["worker"].nunique() == 2
     assert trials["val_loss"].notna().all()
     best = OmegaConf.load(sweep_dir / "best_params.yaml")
     assert best.trials == 2 and best.trials_this_launch == 1 and best.failed == 0
@@ -58,10 +64,12 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
         assert (sweep_dir / f"{plot}.png").stat().st_size > 1000
     assert len([path for path in sweep_dir.iterdir() if (path / "metrics.json").exists()]) == 2
 
-    again = tmp_path / "again"  # the same seed on an empty study: the same suggestions
-    assert sweep(again, "hydra.sweeper.n_trials=1").returncode == 0
-    first = pd.read_csv(again / "trials.csv").filter(like="params_")
-    assert first.iloc[0].to_dict() == trials.filter(like="params_").iloc[0].to_dict()
+    # The same seed on an empty study: the same trials, in one launch as in two (each trial is seeded by
+    # its number, not each launch by the trials it finds).
+    again = tmp_path / "again"
+    assert sweep(again, "hydra.sweeper.n_trials=2").returncode == 0
+    both = pd.read_csv(again / "trials.csv").filter(like="params_")
+    assert both.to_dict("records") == trials.filter(like="params_").to_dict("records")
 
 
 def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
@@ -75,6 +83,7 @@ def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
                  "logger=wandb")
     assert done.returncode == EXIT_TRIALS_FAILED, done.stderr[-3000:]
     assert "1 of 2 trials of this sweep failed" in done.stdout + done.stderr
+    assert "hydra.sweeper.sampler: GridSampler is seeded once per process" in done.stdout + done.stderr
     assert sorted(trial_states(sweep_dir)) == ["COMPLETE", "FAIL"]
 
     trials = pd.read_csv(sweep_dir / "trials.csv").set_index("state")

@@ -3,11 +3,12 @@ SQLite and a real PostgreSQL server, as real `train.py -m hparams_search=lstm_op
 
 What was checked with Optuna 5.0 / SQLAlchemy 2 (experiments/README.md): workers that all start on a
 *fresh* database race in `RDBStorage.__init__` and all but one crash, so the study is created once
-first (`optuna create-study ... --skip-if-exists`, the README's recipe), then the workers start at once.
-Each worker gets its own `hydra.callbacks.sweep.worker`, hence its own sampler seed: workers started
-together used to share one seed and replay each other's trials. A worker killed mid-trial leaves a
-RUNNING trial; the next launch fails it (at once on the same machine, after the heartbeat's grace
-period for a worker elsewhere) and never a live worker's trial.
+first (`optuna create-study ... --skip-if-exists`, the README's recipe), then the workers start at once,
+all with the same command. The sampler is seeded per trial (dl_core.sweep_samplers), so workers that
+start together with one seed do not replay each other's trials, as they did when each process seeded
+its sampler once. A worker killed mid-trial leaves a RUNNING trial; the next launch fails it (at once
+on the same machine, after the heartbeat's grace period for a worker elsewhere) and never a live
+worker's trial.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 from postgres_server import throwaway_postgres, unavailable
 
-from dl_core.sweep import OWNER_ATTR, WORKER_STRIDE, sweep_seed, worker_id
+from dl_core.sweep import OWNER_ATTR, owner_name
+from dl_core.sweep_samplers import TrialSeededRandomSampler, TrialSeededTPESampler
 
 STUDY = "shared"
 SWEEP_TINY = [*TINY, "trainer.max_epochs=1", "trainer.progress_bar=false"]
@@ -61,7 +63,8 @@ def create_study(url: str) -> None:
 def worker(tmp_path: Path, url: str, name: str, *overrides: str) -> subprocess.Popen:
     """One sweep process on the shared study; `overrides` replace SWEEP_TINY's for the same keys."""
     keys = {override.split("=")[0] for override in overrides}
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT), "WANDB_MODE": "offline"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "PROJECT_ROOT": str(ROOT),
+           "WANDB_MODE": "offline"}
     command = [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lstm_optuna",
                f"hydra.sweeper.storage='{url}'", f"hydra.sweeper.study_name={STUDY}",
                f"hydra.sweep.dir={tmp_path / name}", *(o for o in SWEEP_TINY if o.split("=")[0] not in keys),
@@ -107,11 +110,15 @@ def kill(process: subprocess.Popen) -> None:
 
 def test_four_workers_started_at_once_share_one_study_without_replaying_each_other(
         tmp_path: Path, storage: str) -> None:
-    """The issue's recipe: 4 workers x 5 trials -> 20 trials, all COMPLETE, 20 distinct parameter sets.
-    The space searched (TINY fixes the sizes) has two continuous parameters, so equal sets mean a replay."""
+    """The issue's command, 4 times at once with nothing to tell the workers apart: 4 x 5 trials -> 20
+    trials, all COMPLETE, 20 distinct parameter sets. The workers build their samplers and ask their
+    first trials at the same moment (StartTogether), the worst case. The space searched (TINY fixes the
+    sizes) has two continuous parameters, so equal sets mean a replay."""
     create_study(storage)
-    workers = [worker(tmp_path, storage, f"w{index}", "hydra.sweeper.n_trials=5",
-                      f"hydra.callbacks.sweep.worker={index}") for index in range(4)]
+    together = ["+hydra.callbacks.start_together._target_=start_together.StartTogether",
+                f"+hydra.callbacks.start_together.folder={tmp_path / 'arrived'}",
+                "+hydra.callbacks.start_together.count=4"]
+    workers = [worker(tmp_path, storage, f"w{index}", "hydra.sweeper.n_trials=5", *together) for index in range(4)]
     for process in workers:
         finish(process)
 
@@ -119,7 +126,8 @@ def test_four_workers_started_at_once_share_one_study_without_replaying_each_oth
     assert sorted(trial.number for trial in done) == list(range(20))
     assert all(trial.state == TrialState.COMPLETE for trial in done)
     assert len({tuple(sorted(trial.params.items())) for trial in done}) == 20
-    assert sorted(trial.user_attrs[OWNER_ATTR]["worker"] for trial in done) == sorted(["0", "1", "2", "3"] * 5)
+    owners = [owner_name(trial.user_attrs[OWNER_ATTR]) for trial in done]
+    assert sorted(owners.count(owner) for owner in set(owners)) == [5, 5, 5, 5]
     for index in range(4):
         best = OmegaConf.load(tmp_path / f"w{index}" / "best_params.yaml")
         # Its own trials, not the others' (a worker's summary is the study as that worker ended).
@@ -181,24 +189,46 @@ def test_a_grace_period_not_longer_than_the_heartbeat_is_refused_in_one_line(tmp
     assert not (tmp_path / "study.db").exists()
 
 
-def test_sampler_seed_is_reproducible_for_one_worker_and_distinct_across_workers(tmp_path: Path,
-                                                                                monkeypatch) -> None:
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    for variable in ("SLURM_ARRAY_TASK_ID", "SLURM_PROCID"):
-        monkeypatch.delenv(variable, raising=False)
-    assert sweep_seed(42, url, STUDY, "auto") == 42  # no study yet: a lone sweep gets `seed`, as before
-    study = optuna.create_study(study_name=STUDY, storage=url)
-    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
-    assert sweep_seed(42, url, STUDY, "auto") == sweep_seed(42, url, STUDY, 0) == 45  # a re-launch continues
-    assert sweep_seed(42, url, STUDY, 2) == 45 + 2 * WORKER_STRIDE
-    named = {sweep_seed(42, url, STUDY, name) for name in ("0", "1", "2", "3", "node-a", "node-b")}
-    assert len(named) == 6
+X = optuna.distributions.FloatDistribution(0.0, 1.0)
+HISTORY = (0.1, 0.4, 0.6, 0.9)  # four complete trials, x -> (x - 0.3)^2
 
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
-    assert worker_id("auto") == "slurm-7.0"
-    monkeypatch.setenv("SLURM_PROCID", "2")
-    assert worker_id("auto") == "slurm-7.2" and worker_id("3") == "3"
-    assert worker_id("pid").endswith(f"-{os.getpid()}")
+
+def next_suggestion(sampler: optuna.samplers.BaseSampler, failed_before: int = 0) -> tuple[int, float]:
+    """A worker's view of a shared study: the same complete trials, and `failed_before` failed trials
+    (which no sampler learns from) only there to move the number of the trial it is handed next."""
+    study = optuna.create_study(sampler=sampler)
+    for x in HISTORY:
+        study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions={"x": X}, value=(x - 0.3) ** 2))
+    for _ in range(failed_before):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    trial = study.ask()
+    return trial.number, trial.suggest_float("x", X.low, X.high)
+
+
+@pytest.mark.parametrize("sampler", [
+    lambda: TrialSeededTPESampler(seed=0, n_startup_trials=2),  # past the start-up: TPE's own draws
+    lambda: TrialSeededTPESampler(seed=0),                      # in the start-up: its random sampler's
+    lambda: TrialSeededRandomSampler(seed=0),
+], ids=["tpe", "tpe_startup", "random"])
+def test_trial_seeded_samplers_draw_by_trial_number_not_by_process(sampler) -> None:
+    """Two workers, one seed, one history: handed different trial numbers they suggest differently (a
+    sampler seeded once per process suggests the same); handed the same number, identically."""
+    number_a, x_a = next_suggestion(sampler())
+    number_b, x_b = next_suggestion(sampler(), failed_before=1)
+    assert (number_a, number_b) == (4, 5) and x_a != x_b
+    assert next_suggestion(sampler()) == (4, x_a)
+
+
+def test_one_process_with_a_seed_is_reproducible() -> None:
+    """The same seed on a fresh study gives the same trials, past TPE's start-up too; another seed does not."""
+    def sweep(seed: int) -> list[dict[str, float]]:
+        study = optuna.create_study(sampler=TrialSeededTPESampler(seed=seed, n_startup_trials=3, constant_liar=True))
+        study.optimize(lambda trial: (trial.suggest_float("x", -1, 1) - 0.2) ** 2 + trial.suggest_float("y", 0, 1),
+                       n_trials=8)
+        return [trial.params for trial in study.trials]
+
+    assert sweep(7) == sweep(7)
+    assert not set(map(str, sweep(7))) & set(map(str, sweep(8)))
 
 
 def test_slurm_launcher_preset_composes_with_its_common_settings() -> None:

@@ -2,7 +2,8 @@
 
 The Optuna sweeper keeps every trial in its RDB storage but leaves only `optimization_results.yaml`
 behind. This callback writes what a researcher looks at next, in the sweep dir: `trials.csv` (every
-trial of the study: params, objective, state, duration, worker), `best_params.yaml`, and PNG plots.
+trial of the study: params, objective, state, duration, worker as host:pid), `best_params.yaml`, and
+PNG plots.
 Failed trials (an exception or a non-finite loss in the job) are recorded by the sweeper as FAIL and
 the sweep goes on (`max_failure_rate: 1.0`); this callback counts them and ends the process with exit
 status `EXIT_TRIALS_FAILED` when any trial of this launch failed, so scripts can tell.
@@ -25,7 +26,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from dl_core.errors import ConfigError
-from dl_core.sweep import OWNER_ATTR, Heartbeat, fail_dead_workers_trials, load_study, owned_by_this_process
+from dl_core.sweep import (OWNER_ATTR, Heartbeat, fail_dead_workers_trials, load_study, owned_by_this_process,
+                           owner_name)
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,11 @@ EXIT_TRIALS_FAILED = 3
 class SweepSummary(Callback):
     """Configured as `hydra.callbacks.sweep` by the `hparams_search` presets.
 
-    `worker` names this sweep among the study's workers (dl_core.sweep.worker_id): it lives in this
-    callback's config node, where the sampler seed and `claim_trial` read it. `heartbeat_interval` and
-    `grace_period` (seconds) say how often a live worker beats and how long a silent one is given before
-    its RUNNING trials are failed.
+    `heartbeat_interval` and `grace_period` (seconds) say how often a live worker beats and how long a
+    silent one is given before its RUNNING trials are failed.
     """
 
-    def __init__(self, worker: Any = "auto", heartbeat_interval: int = 10, grace_period: int = 60) -> None:
+    def __init__(self, heartbeat_interval: int = 10, grace_period: int = 60) -> None:
         if not 0 < heartbeat_interval < grace_period:
             # Raised here, Hydra would print its own traceback around it: one line and exit status 2 instead.
             error = ConfigError(f"hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got "
@@ -103,7 +103,7 @@ def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int, fa
     trials = study.trials_dataframe(attrs=("number", "state", "value", "duration", "datetime_start", "params"))
     trials = trials.rename(columns={"value": metric})
     trials["duration_s"] = pd.to_timedelta(trials.pop("duration")).dt.total_seconds()
-    trials["worker"] = [(trial.user_attrs.get(OWNER_ATTR) or {}).get("worker") for trial in study.trials]
+    trials["worker"] = [owner_name(trial.user_attrs.get(OWNER_ATTR)) for trial in study.trials]
     trials.to_csv(sweep_dir / "trials.csv", index=False)
 
     # Other workers add trials to a shared study meanwhile: this launch's are the ones this process ran.
