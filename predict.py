@@ -8,9 +8,9 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
-import dl_core  # noqa: E402,F401  (registers the config schemas before Hydra composes)
-from dl_core.cli import run, run_job  # noqa: E402
-from dl_core.serving.batch import predict_file  # noqa: E402
+import dl_core  # noqa: F401  (registers the config schemas before Hydra composes)
+from dl_core.cli import run, run_job
+from dl_core.serving.batch import predict_file
 
 
 @hydra.main(config_path="conf", config_name="predict")

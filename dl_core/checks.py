@@ -11,7 +11,8 @@ Such a column is refused, naming the column, a few of the stray cells and where 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,7 +109,7 @@ def label_values(series: pd.Series) -> pd.Series:
 def check_in_range(values: np.ndarray, columns: list[str]) -> None:
     """A finite value of new rows can still overflow float32 once scaled (1e39, say) and reach the model as
     infinity: refuse the columns where that happened."""
-    bad = [name for name, finite in zip(columns, np.isfinite(values).all(axis=0)) if not finite]
+    bad = [name for name, finite in zip(columns, np.isfinite(values).all(axis=0), strict=False) if not finite]
     if bad:
         raise InputError((), f"column(s) {bad} hold values too large for the model (beyond float32 once "
                              f"scaled); send values of the magnitude the run was trained on")

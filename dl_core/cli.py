@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
@@ -99,6 +100,11 @@ def _raised_in_job(err: BaseException) -> bool:
 
 def _interrupted(err: KeyboardInterrupt) -> str:
     return f"interrupted: {err}" if str(err) else "interrupted"
+
+
+def refuse(err: DLCoreError) -> NoReturn:
+    """One `error:` line and exit status 2: for a refusal raised where Hydra would wrap it in its own report."""
+    _exit(f"error: {err}", 2)
 
 
 def _exit(line: str, status: int) -> NoReturn:

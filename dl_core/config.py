@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, List, Literal
+from typing import Any, Literal
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -85,7 +85,7 @@ class TrainConfig:
     paths: Any = MISSING
     task_name: str = "train"
     seed: int = 42
-    tags: List[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 

@@ -15,7 +15,7 @@ import inspect
 import re
 import sys
 import typing
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def schemas() -> list[Section]:
             continue
         for name, node in sorted(entries.items()):
             if name.endswith("_schema.yaml"):
-                option = name.removesuffix("_schema.yaml")
+                name.removesuffix("_schema.yaml")
                 found.append(Section(group, f"conf/{group}/ ({name.removesuffix('.yaml')})",
                                      OmegaConf.get_type(node.node), "train", group))
     return found
@@ -87,7 +87,7 @@ def default_options() -> dict[str, str]:
     return dict(_compose("train").hydra.runtime.choices)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compose(config: str, *overrides: str) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
@@ -191,8 +191,8 @@ def render() -> str:
         composed = {}
         if section.group is None:
             composed = _values(_compose(section.config), "")
-            out += [f"Defaults: as `python {section.config}.py` composes them (a config group: the option its "
-                    f"defaults list picks).", ""]
+            out += [(f"Defaults: as `python {section.config}.py` composes them (a config group: the option its "
+                    f"defaults list picks)."), ""]
         out += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         out += [f"| `{key}` | {kind} | `{composed.get(key, default)}` | {meaning} |"
                 for key, kind, default, meaning, _ in rows(section.prefix, section.cls)]

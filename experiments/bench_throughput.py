@@ -41,9 +41,9 @@ import dl_core
 from common import ROOT, markdown_header, markdown_row
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
-from dl_core.models import build_model
 from dl_core.engine import FitContext, Hardware, fit
 from dl_core.engine.loop import clip_gradients, parameter_groups
+from dl_core.models import build_model
 from dl_core.tasks import Regression
 
 DATA = ROOT / "data"

@@ -7,7 +7,7 @@ import pandas as pd
 
 import dl_core
 import dl_core.data
-from conftest import TINY
+from helpers import TINY
 
 
 def test_compose_and_run_match_the_cli_pipeline(tmp_path):

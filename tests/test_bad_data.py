@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, TINY, compose_config
 from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, DataError
 from dl_core.pipeline import train
+from helpers import ROOT, TINY, compose_config
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 MAX_MESSAGE = 400  # characters: a data error is one line of a terminal or two, never a dump of the data
@@ -47,7 +47,7 @@ def write(tmp_path: Path, frame: pd.DataFrame | None, name: str = "data.csv") ->
     return path
 
 
-@pytest.mark.parametrize("content, message", [
+@pytest.mark.parametrize(("content", "message"), [
     (b"", r"^data.path: .*data.csv is empty \(0 bytes\); pass a file with a header row and data rows$"),
     (b"a,b,c\n", r"^data.path: .*data.csv has no data rows \(columns: a, b, c\)$"),
     (b"\n\n  \n", r"^data.path: cannot read .*data.csv as csv \(No columns to parse from file\)"),
@@ -71,7 +71,7 @@ def test_a_broken_parquet_file_names_data_path(tmp_path):
         read_table(tmp_path / "data.parquet")
 
 
-@pytest.mark.parametrize("overrides, message", [
+@pytest.mark.parametrize(("overrides", "message"), [
     (["data.target_column=date"], r"^data.target_column: 'date' is the timestamp column \(data.timestamp_column\)"),
     (["data.target_column=[OT,OT]"], r"^data.target_column: lists 'OT' twice; name each column once$"),
     (["data.target_column=shop", "data.entity_columns=[shop]"], r"^data.target_column: 'shop' is an entity column"),
@@ -85,11 +85,11 @@ def test_time_series_column_roles_are_checked_by_key(tmp_path, overrides, messag
         validate(cfg)
 
 
-@pytest.mark.parametrize("overrides, message", [
+@pytest.mark.parametrize(("overrides", "message"), [
     (["data.feature_columns=[income,rooms,income]"], r"^data.feature_columns: lists 'income' twice"),
     (["data.categorical_columns=[coast,coast]"], r"^data.categorical_columns: lists 'coast' twice"),
-    (["data.categorical_columns=[coast,price]"], r"^data.categorical_columns: lists the target 'price', which "
-                                                 r"would make it an input"),
+    (["data.categorical_columns=[coast,price]"], (r"^data.categorical_columns: lists the target 'price', which "
+                                                 r"would make it an input")),
 ])
 def test_tabular_column_roles_are_checked_by_key(tmp_path, overrides, message):
     cfg = compose_config(["data=csv_tabular", "data.path=x.csv", "data.target_column=price",
@@ -106,7 +106,7 @@ def _many_missing(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _many_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    wide = frame.assign(**{c: "text" for c in WIDE})
+    wide = frame.assign(**dict.fromkeys(WIDE, "text"))
     return wide, ["data=csv_tabular", "data.task=regression", "data.categorical_columns=[coast]"]
 
 
@@ -121,7 +121,7 @@ def _long_entity(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _many_text_series(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    series = series_frame().assign(**{c: "text" for c in WIDE})
+    series = series_frame().assign(**dict.fromkeys(WIDE, "text"))
     return series, ["data=csv_timeseries", "data.timestamp_column=date", "data.target_column=OT",
                     f"data.feature_columns=[{','.join(WIDE)}]"]
 
@@ -178,7 +178,7 @@ MODELS = {"csv_timeseries": ["model=lstm", "model.hidden_dim=8", "data.sequence_
           "csv_tabular": ["model=ft_transformer", "model.n_blocks=1", "model.d_block=8", "model.attention_n_heads=2"]}
 
 
-@pytest.mark.parametrize("case, key, says", [
+@pytest.mark.parametrize(("case", "key", "says"), [
     (_empty_file, "data.path", "is empty (0 bytes)"),
     (_infinite_values, "data.fillna", "load: 2 (2 infinite), OT: 1 (1 infinite)"),
     (_target_without_values, "data.target_column", "column 'OT' has no values"),
@@ -205,5 +205,5 @@ def test_predict_py_refuses_an_empty_file_in_one_line(tmp_path):
                            f"data.path={write(tmp_path, None)}", "threads=1"],
                           cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
-    assert done.stderr.strip().splitlines() == [f"error: data.path: {tmp_path / 'data.csv'} is empty (0 bytes); "
-                                                f"pass a file with a header row and data rows"]
+    assert done.stderr.strip().splitlines() == [(f"error: data.path: {tmp_path / 'data.csv'} is empty (0 bytes); "
+                                                f"pass a file with a header row and data rows")]

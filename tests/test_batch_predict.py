@@ -12,12 +12,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from conftest import ROOT, TINY, compose_config
 from dl_core.data.synthetic import generate_series
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.serving.batch import predict_file
+from helpers import ROOT, TINY, compose_config
 
 
 @pytest.fixture(scope="module")

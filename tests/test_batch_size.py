@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import yaml
@@ -15,7 +15,7 @@ from dl_core.engine.batch_size import DEFAULT_BATCH_SIZE, largest_batch, search_
 from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.models import build_model
 from dl_core.pipeline import train
-from tests.conftest import ROOT, TINY, TINY_TABULAR
+from helpers import ROOT, TINY, TINY_TABULAR
 
 
 def probe_log(limit_that_fits: int) -> tuple[list[int], Callable[[int], bool]]:

@@ -11,9 +11,9 @@ import time
 
 import pandas as pd
 
-from conftest import ROOT, TINY
 from dl_core.pipeline import train
 from dl_core.rundir import LOCK_NAME, RunLock
+from helpers import ROOT, TINY
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -42,7 +42,7 @@ def test_ctrl_c_prints_the_resume_command_which_resumes_into_the_run_dir(tmp_pat
     run_dir = tmp_path / "run"
     proc = start(*TINY, "data.generator.length=2500", "trainer.max_epochs=50", "trainer.patience=50",
                  "trainer.progress_bar=false", f"hydra.run.dir={run_dir}")
-    wait_until(lambda: (run_dir / "checkpoints" / "last.ckpt").exists(), proc)
+    wait_until((run_dir / "checkpoints" / "last.ckpt").exists, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130

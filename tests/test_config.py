@@ -12,14 +12,14 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from conftest import ROOT, compose_config
 from dl_core.cli import composition_error
 from dl_core.config import validate
 from dl_core.engine.hardware import resolve_hardware
 from dl_core.errors import ConfigError
+from helpers import ROOT, compose_config
 
 
-@pytest.mark.parametrize("override, key", [
+@pytest.mark.parametrize(("override", "key"), [
     ("data.sequence_length=-3", "data.sequence_length"),
     ("data.horizon=0", "data.horizon"),
     ("data.split.val_fraction=0.9", "data.split.val_fraction + test_fraction"),
@@ -35,21 +35,21 @@ def test_out_of_range_values_name_the_key(make_cfg, override, key):
 
 
 # Choices are types: refused while the config is composed, naming the full key and what it may be.
-@pytest.mark.parametrize("overrides, expected", [
-    (["data.fillna=backwards"], "data.fillna: Invalid value 'backwards', expected one of ['ffill', 'bfill', "
-                                "'interpolate', 'zero', 'drop']"),
-    (["hardware.precision=fp8"], "hardware.precision: Invalid value 'fp8', expected one of [32, 'bf16-mixed', "
-                                 "'16-mixed', 'auto']"),
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["data.fillna=backwards"], ("data.fillna: Invalid value 'backwards', expected one of ['ffill', 'bfill', "
+                                "'interpolate', 'zero', 'drop']")),
+    (["hardware.precision=fp8"], ("hardware.precision: Invalid value 'fp8', expected one of [32, 'bf16-mixed', "
+                                 "'16-mixed', 'auto']")),
     (["objective.direction=up"], "objective.direction: Invalid value 'up', expected one of ['minimize', 'maximize']"),
-    (["trainer.scheduler=step"], "trainer.scheduler: Invalid value 'step', expected one of ['none', 'cosine', "
-                                 "'plateau']"),
-    (["trainer.batch_size=big"], "trainer.batch_size: Value 'big' of type 'str' is incompatible with type hint "
-                                 "'Union[int, Literal[auto]]'"),
+    (["trainer.scheduler=step"], ("trainer.scheduler: Invalid value 'step', expected one of ['none', 'cosine', "
+                                 "'plateau']")),
+    (["trainer.batch_size=big"], ("trainer.batch_size: Value 'big' of type 'str' is incompatible with type hint "
+                                 "'Union[int, Literal[auto]]'")),
     (["data=ett", "data.features=X"], "data.features: Invalid value 'X', expected one of ['M', 'S', 'MS']"),
-    (["data=synthetic_tabular", "data.task=ranking"], "data.task: Invalid value 'ranking', expected one of "
-                                                      "['regression', 'classification']"),
-    (["logger=wandb", "logger.mode=sometimes"], "logger.mode: Invalid value 'sometimes', expected one of ['auto', "
-                                                "'online', 'offline', 'disabled']"),
+    (["data=synthetic_tabular", "data.task=ranking"], ("data.task: Invalid value 'ranking', expected one of "
+                                                      "['regression', 'classification']")),
+    (["logger=wandb", "logger.mode=sometimes"], ("logger.mode: Invalid value 'sometimes', expected one of ['auto', "
+                                                "'online', 'offline', 'disabled']")),
 ])
 def test_a_choice_outside_its_type_is_refused_at_compose_time_naming_the_key_and_the_choices(make_cfg, overrides,
                                                                                              expected):
@@ -58,7 +58,7 @@ def test_a_choice_outside_its_type_is_refused_at_compose_time_naming_the_key_and
     assert composition_error(err.value) == expected
 
 
-@pytest.mark.parametrize("override, resume", [("trainer.resume=true", True), ("trainer.resume=False", False),
+@pytest.mark.parametrize(("override", "resume"), [("trainer.resume=true", True), ("trainer.resume=False", False),
                                               ("trainer.resume=/runs/a", "/runs/a")])
 def test_precision_32_and_resume_keep_their_command_line_types(make_cfg, override, resume):
     """Hydra reads `32` as an int and `true` as a bool; both are what the schema takes, no string matching."""
@@ -81,7 +81,7 @@ def test_wrong_types_and_unknown_keys_fail_at_compose_time(make_cfg, override):
     assert override.split("=")[0].split(".")[-1] in str(err.value) + str(err.value.__cause__)
 
 
-@pytest.mark.parametrize("override, key", [
+@pytest.mark.parametrize(("override", "key"), [
     ("+trainer.foo=1", "trainer.foo"),  # the form Hydra's own error suggests for a new key
     ("++trainer.foo=1", "trainer.foo"),
     ("+sede=3", "sede"),  # the top level has a schema too
@@ -106,7 +106,7 @@ def group_options() -> list[tuple[str, str]]:
             for option in sorted(group.glob("*.yaml"))]
 
 
-@pytest.mark.parametrize("group, option", group_options())
+@pytest.mark.parametrize(("group", "option"), group_options())
 def test_every_group_option_composes_under_a_schema(tmp_path, group, option):
     """The unknown-key check can only check a node that has a schema (logger=none and paths had none)."""
     cfg = compose_config([f"{group}={option}"], tmp_path)
@@ -130,7 +130,7 @@ def assert_refused_in_one_line(proc: subprocess.CompletedProcess[str], *expected
 
 
 # Each of these trained and ignored the key (+), or ended in Hydra's multi-line report with status 1.
-@pytest.mark.parametrize("override, expected", [
+@pytest.mark.parametrize(("override", "expected"), [
     ("+trainer.foo=1", ["trainer.foo: not a config key"]),
     ("+sede=3", ["sede: not a config key", "did you mean seed?"]),
     ("data=nope", ["data/nope", "options: california_housing", "synthetic"]),
@@ -153,7 +153,7 @@ def test_a_refused_run_dir_that_holds_anything_else_is_kept(tmp_path):
     assert (run_dir / "checkpoints").is_dir() and (run_dir / ".hydra").is_dir()
 
 
-@pytest.mark.parametrize("script, args, expected", [
+@pytest.mark.parametrize(("script", "args", "expected"), [
     ("predict.py", ["+foo=1", "run_dir=x", "data.path=y.csv"], "foo: not a config key"),
     ("serve.py", ["port=abc"], "port: Value 'abc'"),
 ])

@@ -10,8 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from conftest import ROOT
 from dl_core.config_reference import DOC_PATH, documented_fields, render, rows, undocumented
+from helpers import ROOT
 
 
 def test_every_schema_key_has_a_description():
@@ -108,7 +108,7 @@ def group_options() -> list[tuple[str, str]]:
             for path in sorted((ROOT / "conf" / group).glob("*.yaml"))]
 
 
-@pytest.mark.parametrize("group, option", group_options())
+@pytest.mark.parametrize(("group", "option"), group_options())
 def test_reference_says_what_each_option_gives_a_run(group, option):
     """Schema default + what the option sets, as the reference lists them, is what `group=option` composes to."""
     cfg = composed(f"{group}={option}")

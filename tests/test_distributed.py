@@ -23,7 +23,7 @@ import torch
 
 from dl_core.engine.distributed import Distributed
 from dl_core.pipeline import train
-from conftest import ROOT, TINY
+from helpers import ROOT, TINY
 
 RTOL = 1e-6
 EXACT = [*TINY, "model.dropout=0", "trainer.max_epochs=3"]

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT, TINY
 from dl_core.engine import checkpoint as ckpt
 from dl_core.engine.checkpoint import atomic_save, load_checkpoint
 from dl_core.errors import ConfigError, TrainingError
 from dl_core.pipeline import train
 from dl_core.tracking.files import FileTracker
+from helpers import ROOT, TINY
 
 TIMING = {"train_time_s", "train_samples_per_s"}
 

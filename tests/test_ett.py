@@ -7,21 +7,21 @@ import http.server
 import shutil
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from conftest import DATA
 from dl_core.cli import composition_error
 from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.errors import ConfigError, DataError
+from helpers import DATA
 
 ETTH1 = DATA / "ETTh1.csv"
 CHANNELS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
@@ -95,7 +95,7 @@ def test_row_split_needs_all_counts_and_enough_rows(make_cfg):
 
 
 def test_fifteen_minute_files_use_the_same_months():
-    from conftest import compose_config
+    from helpers import compose_config
 
     cfg = compose_config(["data=ettm"], DATA)
     assert cfg.data.name == "ETTm1"

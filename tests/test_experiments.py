@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TINY
+from helpers import ROOT, TINY
 
 sys.path.insert(0, str(ROOT / "experiments"))  # experiments/ is a folder of scripts, not a package
 import common

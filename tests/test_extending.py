@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT
 from dl_core.data.synthetic import generate_series
+from helpers import ROOT
 
 TINY_RUN = ["data.generator.length=300", "data.sequence_length=12", "trainer.max_epochs=2", "hardware=cpu",
             "hardware.threads=1", "trainer.progress_bar=false"]

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from dl_core.engine.hardware import resolve_hardware, supports_bf16
 from dl_core.pipeline import train
-from tests.conftest import TINY
+from helpers import TINY
 
 
 def test_auto_precision_is_bf16_exactly_where_the_device_computes_it_natively():

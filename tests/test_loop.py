@@ -14,7 +14,7 @@ from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.engine.loop import build_scheduler
 from dl_core.models import build_model
 from dl_core.pipeline import train
-from tests.conftest import TINY, TINY_TABULAR
+from helpers import TINY, TINY_TABULAR
 
 
 def test_best_and_last_of_an_improving_epoch_hold_the_same_weights_once(make_cfg):
@@ -49,7 +49,7 @@ def fit_run(cfg, resume=None, trackers=()):
 
 # The FT-Transformer case: rtdl builds its no-weight-decay group from a set, whose order differs from model to
 # model (and process to process), so a resumed run gave one parameter's Adam moments to another of its shape.
-@pytest.mark.parametrize("args, kill_after", [(TINY, 2),
+@pytest.mark.parametrize(("args", "kill_after"), [(TINY, 2),
                                               ([*TINY_TABULAR, "data.generator.n_rows=300", "trainer.max_epochs=3"], 1)])
 def test_resume_from_shared_payload_ends_like_an_uninterrupted_run(make_cfg, args, kill_after):
     straight = fit_run(make_cfg(*args, run="straight"))

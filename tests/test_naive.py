@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from conftest import DATA
 from dl_core.pipeline import train
+from helpers import DATA
 
 L, H, TRAIN, VAL, TEST = 48, 24, 8640, 2880, 2880
 

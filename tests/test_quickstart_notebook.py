@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 from nbclient import NotebookClient
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_quickstart_notebook_executes(tmp_path, monkeypatch):

@@ -10,26 +10,26 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import TINY, TINY_TABULAR
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.errors import CheckpointError, ConfigError
 from dl_core.pipeline import train
 from dl_core.resume import resumed_config
 from dl_core.serving.load import load_run
+from helpers import TINY, TINY_TABULAR
 from test_loop import fit_run
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> dict:
     """The config a finished tiny run saved in its checkpoint."""
-    from conftest import compose_config
+    from helpers import compose_config
 
     run_dir = tmp_path_factory.mktemp("saved") / "run"
     train(compose_config([*TINY, "trainer.max_epochs=1"], run_dir))
     return load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["config"]
 
 
-@pytest.mark.parametrize("overrides, keys", [
+@pytest.mark.parametrize(("overrides", "keys"), [
     (["model.hidden_dim=32"], "model.hidden_dim (saved 16, given 32)"),
     (["data.path=/elsewhere.csv"], "data.path (saved None, given /elsewhere.csv)"),
     (["trainer.lr=0.01", "seed=1"], "seed (saved 42, given 1), trainer.lr (saved 0.001, given 0.01)"),

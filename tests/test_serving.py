@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, TINY, compose_config, serving
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError, InputError
 from dl_core.pipeline import train
 from dl_core.serving import load_run
 from dl_core.serving.app import create_app
+from helpers import ROOT, TINY, compose_config, serving
 
 KEYS = ["timestamp", "entity", "step", "target"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

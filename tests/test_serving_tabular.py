@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, TINY_TABULAR, compose_config, serving
 from dl_core.data import load_frame
 from dl_core.errors import InputError
 from dl_core.pipeline import train
 from dl_core.serving import load_run
+from helpers import ROOT, TINY_TABULAR, compose_config, serving
 from test_serving import JSON, connection, strict_json, with_token
 
 CLASSIFICATION = [*TINY_TABULAR, "data.task=classification", "trainer.max_epochs=2"]

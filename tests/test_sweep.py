@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import TINY
 from dl_core.tracking.sweep_summary import EXIT_TRIALS_FAILED
+from helpers import TINY
 from wandb_reader import offline_runs, read_run_record, read_summary
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,21 +18,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import optuna
 import pandas as pd
 import pytest
-from conftest import ROOT, TINY
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
-from postgres_server import throwaway_postgres, unavailable
 
 from dl_core.sweep import OWNER_ATTR, owner_name
 from dl_core.sweep_samplers import TrialSeededRandomSampler, TrialSeededTPESampler
+from helpers import ROOT, TINY
+from postgres_server import throwaway_postgres, unavailable
 
 STUDY = "shared"
 SWEEP_TINY = [*TINY, "trainer.max_epochs=1", "trainer.progress_bar=false"]
@@ -184,8 +184,8 @@ def test_a_grace_period_not_longer_than_the_heartbeat_is_refused_in_one_line(tmp
     """Such a grace period would fail live workers' trials between two beats."""
     done = finish_refused(worker(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "refused",
                                  "hydra.callbacks.sweep.heartbeat_interval=10", "hydra.callbacks.sweep.grace_period=5"))
-    assert done == ["error: hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got 10 and 5), "
-                    "e.g. 10 and 60"]
+    assert done == [("error: hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got 10 and 5), "
+                    "e.g. 10 and 60")]
     assert not (tmp_path / "study.db").exists()
 
 

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_TABULAR
 from dl_core.data import build_bundle
 from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
 from dl_core.errors import ConfigError, DataError
 from dl_core.pipeline import train
 from dl_core.tasks import Regression
+from helpers import TINY_TABULAR
 
 
 def _csv(tmp_path: Path, frame: pd.DataFrame) -> str:
@@ -95,7 +95,7 @@ def test_preprocessing_is_fit_on_the_training_split_only(make_cfg, tmp_path):
     assert bundle.task.target_scaler.mean_[0] != pytest.approx(frame["y"].mean())
     # every row missing x, in whichever split, gets the training median
     median = prep.transform_features(pd.DataFrame({"x": [train_rows["x"].median()], "z": [0.0], "color": ["red"]}))
-    x_of = {row: x for split in bundle.splits.values() for row, x in zip(split.rows, split.x_num[:, 0].tolist())}
+    x_of = {row: x for split in bundle.splits.values() for row, x in zip(split.rows, split.x_num[:, 0].tolist(), strict=False)}
     assert [x_of[row] for row in frame.index[frame["x"].isna()]] == [median[0][0, 0]] * int(frame["x"].isna().sum())
     rows = [bundle.splits[s].rows for s in ("train", "val", "test")]
     assert sum(map(len, rows)) == len(frame) and len(np.unique(np.concatenate(rows))) == len(frame)
@@ -153,7 +153,7 @@ def test_model_and_data_kind_mismatches_say_what_to_use(make_cfg):
         train(make_cfg("model=lstm", "data=synthetic_tabular", "hardware=cpu"))
 
 
-@pytest.mark.parametrize("change, overrides, message", [
+@pytest.mark.parametrize(("change", "overrides", "message"), [
     ("none", ["data.target_column=price"], r"data.target_column: column\(s\) \['price'\] not in the data"),
     ("constant", ["data.target_column=y"], "constant .* pick a data.target_column whose values vary"),
     ("one_class", ["data.target_column=color", "data.task=classification"],
@@ -202,7 +202,7 @@ def test_infinite_features_are_imputed_and_infinite_targets_dropped_like_missing
     missing = pd.DataFrame({"x": [np.nan], "z": [np.nan], "color": ["red"]})
     imputed = bundle.preprocessor.transform_features(missing)[0][0]
     for split in bundle.splits.values():  # an infinity gets exactly what a missing value gets
-        inputs = dict(zip(split.rows, split.x_num.numpy()))
+        inputs = dict(zip(split.rows, split.x_num.numpy(), strict=False))
         for row, column in [(3, 0), (50, 0), (9, 0), (7, 1)]:
             if row in inputs:
                 assert inputs[row][column] == imputed[column]
@@ -237,11 +237,11 @@ def test_a_column_that_is_mostly_text_is_still_a_category(make_cfg, tmp_path):
     assert build_bundle(cfg.data).preprocessor.categorical_columns == ["color", "size"]
 
 
-@pytest.mark.parametrize("stratify, message", [
-    ("false", r"^data.split: \d+ of the \d+ classes of 'y' are in validation or test rows but in no training row "
-              r"\(e.g. [\d, ]+\); if the target is a quantity, use data.task=regression"),
-    ("true", r"^data.task: target 'y' has \d+ distinct numbers, most seen once \(e.g. [\d., ]+\), which looks "
-             r"continuous; use data.task=regression$"),
+@pytest.mark.parametrize(("stratify", "message"), [
+    ("false", (r"^data.split: \d+ of the \d+ classes of 'y' are in validation or test rows but in no training row "
+              r"\(e.g. [\d, ]+\); if the target is a quantity, use data.task=regression")),
+    ("true", (r"^data.task: target 'y' has \d+ distinct numbers, most seen once \(e.g. [\d., ]+\), which looks "
+             r"continuous; use data.task=regression$")),
 ])
 def test_classification_of_a_quantity_gets_one_short_line(make_cfg, tmp_path, stratify, message):
     """A whole-number continuous target: the message used to quote every class (10 KB); or to crash on

@@ -13,11 +13,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from conftest import ROOT, TINY_TABULAR
 from dl_core.engine.checkpoint import FORMAT_VERSION, atomic_save, load_checkpoint
 from dl_core.errors import CheckpointError, ConfigError
 from dl_core.pipeline import train
 from dl_core.tasks import Classification, Forecast, Regression
+from helpers import ROOT, TINY_TABULAR
 
 
 def classifier(labels: list[str]) -> Classification:
@@ -94,6 +94,6 @@ def test_no_module_but_the_tasks_names_a_task():
         if lines:
             found[str(path.relative_to(ROOT))] = lines
     assert found == {
-        "dl_core/data/schema.py": ['task: Optional[Literal["regression", "classification"]] = None'],
+        "dl_core/data/schema.py": ['task: Literal["regression", "classification"] | None = None'],
         "dl_core/tasks.py": ['name = "forecast"', 'name = "regression"', 'name = "classification"'],
     }

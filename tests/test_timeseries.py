@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from dl_core.data.schema import SplitConfig, TimeSeriesDataConfig
 from dl_core.data.loading import read_table
+from dl_core.data.schema import SplitConfig, TimeSeriesDataConfig
 from dl_core.data.timeseries import SPLITS, build_timeseries_bundle
 from dl_core.errors import DataError
 
@@ -31,8 +31,8 @@ def random_frame(seed: int = 0) -> pd.DataFrame:
 
 
 def data_cfg(**overrides) -> TimeSeriesDataConfig:
-    base = dict(path="unused.csv", timestamp_column="when", target_column="sales", entity_columns=["shop"],
-                sequence_length=7, horizon=3, split=SplitConfig(val_fraction=0.2, test_fraction=0.2))
+    base = {"path": "unused.csv", "timestamp_column": "when", "target_column": "sales", "entity_columns": ["shop"],
+                "sequence_length": 7, "horizon": 3, "split": SplitConfig(val_fraction=0.2, test_fraction=0.2)}
     base.update(overrides)
     return OmegaConf.structured(TimeSeriesDataConfig(**base))
 

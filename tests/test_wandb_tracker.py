@@ -10,15 +10,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from conftest import TINY
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.tracking.wandb_tracker import RUN_ID_FILE, resolve_mode
+from helpers import TINY
 from wandb_reader import offline_runs, read_run_record, read_summary, record_types
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ class Split(Protocol):
 
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]: ...
 
-    def to(self, device: torch.device) -> "Split": ...
+    def to(self, device: torch.device) -> Split: ...
 
     def targets(self) -> torch.Tensor: ...
 
@@ -57,7 +57,7 @@ class DataBundle:
     spec: dict[str, Any]
     preprocessor: Preprocessor
 
-    def to(self, device: torch.device) -> "DataBundle":
+    def to(self, device: torch.device) -> DataBundle:
         moved = {name: split.to(device) for name, split in self.splits.items()}
         return DataBundle(self.task, moved, self.spec, self.preprocessor)
 

@@ -32,7 +32,7 @@ class InputSchema:
 
     columns: dict[str, str]
     nullable: frozenset[str] = frozenset()
-    timestamp_column: Optional[str] = None
+    timestamp_column: str | None = None
 
     @cached_property
     def row_model(self) -> type:
@@ -40,10 +40,10 @@ class InputSchema:
         from pydantic import AfterValidator, BeforeValidator, create_model
 
         finite = Annotated[float, AfterValidator(_finite)]
-        time = Annotated[Union[str, int, float], AfterValidator(_finite_time)]
+        time = Annotated[str | int | float, AfterValidator(_finite_time)]
         types = {NUMBER: finite, LABEL: Union[str, int], TIME: time}
         nullable = {NUMBER: Optional[Annotated[float, AfterValidator(_finite_or_missing)]],
-                    LABEL: Annotated[Optional[types[LABEL]], BeforeValidator(_nan_as_none)]}
+                    LABEL: Annotated[types[LABEL] | None, BeforeValidator(_nan_as_none)]}
         fields = {name: (nullable[kind] if name in self.nullable else types[kind], ...)
                   for name, kind in self.columns.items()}
         return create_model("Row", **fields)
@@ -113,11 +113,11 @@ def _finite(value: float) -> float:
     return value
 
 
-def _finite_time(value: Union[str, int, float]) -> Union[str, int, float]:
+def _finite_time(value: str | int | float) -> str | int | float:
     return _finite(value) if isinstance(value, float) else value
 
 
-def _finite_or_missing(value: float) -> Optional[float]:
+def _finite_or_missing(value: float) -> float | None:
     """In a field the run imputes, NaN is a missing value like null; infinity is still refused."""
     return None if math.isnan(value) else _finite(value)
 

@@ -9,7 +9,7 @@ each section and each section nested in it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Literal, Optional
+from typing import Any, Literal
 
 from dl_core.errors import require, require_at_least
 from dl_core.tasks import TABLE_TASKS
@@ -23,7 +23,7 @@ def _require_fractions(val_fraction: float, test_fraction: float, prefix: str) -
             f"must leave rows for training (sum is {total:.2f}); lower one of them")
 
 
-def _require_once(names: Optional[List[str]], key: str) -> None:
+def _require_once(names: list[str] | None, key: str) -> None:
     names = list(names or [])
     for i, name in enumerate(names):
         require(name not in names[:i], key, f"lists {name!r} twice; name each column once")
@@ -46,11 +46,11 @@ class SplitConfig:
 
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    val_start: Optional[str] = None
-    test_start: Optional[str] = None
-    train_rows: Optional[int] = None
-    val_rows: Optional[int] = None
-    test_rows: Optional[int] = None
+    val_start: str | None = None
+    test_start: str | None = None
+    train_rows: int | None = None
+    val_rows: int | None = None
+    test_rows: int | None = None
 
     def validate(self, prefix: str) -> None:
         _require_fractions(self.val_fraction, self.test_fraction, prefix)
@@ -118,7 +118,7 @@ class DataConfig:
     kind: Literal["timeseries", "tabular"] = "timeseries"
     source: Literal["synthetic", "csv"] = "csv"
     name: str = "csv"
-    path: Optional[str] = None
+    path: str | None = None
 
     def validate(self, prefix: str) -> None:
         require(self.source != "csv" or bool(self.path), f"{prefix}.path",
@@ -147,16 +147,16 @@ class TimeSeriesDataConfig(DataConfig):
     """
 
     kind: Literal["timeseries"] = "timeseries"
-    timestamp_column: Optional[str] = None
+    timestamp_column: str | None = None
     target_column: Any = None
-    feature_columns: Optional[List[str]] = None
-    entity_columns: List[str] = field(default_factory=list)
+    feature_columns: list[str] | None = None
+    entity_columns: list[str] = field(default_factory=list)
     include_target_in_inputs: bool = True
     sequence_length: int = 30
     horizon: int = 1
-    fillna: Optional[Literal["ffill", "bfill", "interpolate", "zero", "drop"]] = None
+    fillna: Literal["ffill", "bfill", "interpolate", "zero", "drop"] | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
-    generator: Optional[GeneratorConfig] = None
+    generator: GeneratorConfig | None = None
 
     def validate(self, prefix: str) -> None:
         require(self.sequence_length >= 1, f"{prefix}.sequence_length",
@@ -194,11 +194,11 @@ class ETTDataConfig(TimeSeriesDataConfig):
 
     source: Literal["ett"] = "ett"
     name: Literal["ETTh1", "ETTh2", "ETTm1", "ETTm2"] = "ETTh1"
-    timestamp_column: Optional[str] = "date"
+    timestamp_column: str | None = "date"
     target_column: Any = "OT"
     features: Literal["M", "S", "MS"] = "M"
-    cache_dir: Optional[str] = None
-    sha256: Optional[str] = None
+    cache_dir: str | None = None
+    sha256: str | None = None
 
     def validate(self, prefix: str) -> None:
         super().validate(prefix)
@@ -273,16 +273,16 @@ class TabularDataConfig(DataConfig):
     """
 
     kind: Literal["tabular"] = "tabular"
-    target_column: Optional[str] = None
-    task: Optional[Literal["regression", "classification"]] = None
-    feature_columns: Optional[List[str]] = None
-    categorical_columns: Optional[List[str]] = None
+    target_column: str | None = None
+    task: Literal["regression", "classification"] | None = None
+    feature_columns: list[str] | None = None
+    categorical_columns: list[str] | None = None
     numeric_transform: Literal["quantile", "standard"] = "quantile"
     quantile_noise: float = 1.0e-3
     impute: Literal["median", "mean"] = "median"
     target_unit: float = 1.0
     split: TabularSplitConfig = field(default_factory=TabularSplitConfig)
-    generator: Optional[TabularGeneratorConfig] = None
+    generator: TabularGeneratorConfig | None = None
 
     def validate(self, prefix: str) -> None:
         require(self.task is not None, f"{prefix}.task",

@@ -21,8 +21,17 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OrdinalEncoder, QuantileTransformer, StandardScaler
 
-from dl_core.checks import (INFINITE, check_in_range, counts_listing, infinite_as_missing, is_numeric,
-                            label_values, listing, one_line, refuse_stray_text)
+from dl_core.checks import (
+    INFINITE,
+    check_in_range,
+    counts_listing,
+    infinite_as_missing,
+    is_numeric,
+    label_values,
+    listing,
+    one_line,
+    refuse_stray_text,
+)
 from dl_core.data.bundle import DataBundle
 from dl_core.data.inputs import LABEL, NUMBER, InputSchema
 from dl_core.data.loading import require_columns
@@ -59,7 +68,7 @@ class TabularPreprocessor:
             return []
         return [sum(1 for c in cats if not pd.isna(c)) + 1 for cats in self.category_encoder.categories_]
 
-    def fit(self, train: pd.DataFrame) -> "TabularPreprocessor":
+    def fit(self, train: pd.DataFrame) -> TabularPreprocessor:
         """Learn imputation values, transforms and encodings from the training rows."""
         numeric = train[self.numeric_columns].astype(np.float64)
         stat = numeric.median() if self.impute == "median" else numeric.mean()
@@ -98,7 +107,7 @@ class TabularPreprocessor:
     def input_schema(self) -> InputSchema:
         """Every feature; a missing number is imputed with its training statistic, a missing category gets
         the reserved index, so every column may be missing."""
-        columns = {**{c: NUMBER for c in self.numeric_columns}, **{c: LABEL for c in self.categorical_columns}}
+        columns = {**dict.fromkeys(self.numeric_columns, NUMBER), **dict.fromkeys(self.categorical_columns, LABEL)}
         return InputSchema(columns, frozenset(columns))
 
     def new_rows(self, frame: pd.DataFrame, task: TableTask) -> TabularSplit:
@@ -129,7 +138,7 @@ class TabularSplit:
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         return self.inputs(idx), self.y[idx]
 
-    def to(self, device: torch.device) -> "TabularSplit":
+    def to(self, device: torch.device) -> TabularSplit:
         return TabularSplit(self.x_num.to(device), self.x_cat.to(device), self.y.to(device), self.rows)
 
     def targets(self) -> torch.Tensor:

@@ -14,6 +14,7 @@ task, the inputs by the preprocessor; new rows for prediction become windows the
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,16 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from dl_core.checks import (INFINITE, check_in_range, counts_listing, infinite_as_missing, listing, one_line,
-                            refuse_stray_text, short)
+from dl_core.checks import (
+    INFINITE,
+    check_in_range,
+    counts_listing,
+    infinite_as_missing,
+    listing,
+    one_line,
+    refuse_stray_text,
+    short,
+)
 from dl_core.data.bundle import DataBundle
 from dl_core.data.inputs import LABEL, NUMBER, TIME, InputSchema
 from dl_core.data.loading import require_columns
@@ -36,8 +45,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text column)
     "data.target_column": ("fix or blank those cells (then set data.fillna)", "name a numeric column"),
-    "data.feature_columns": ("fix or blank those cells (then set data.fillna), or leave the column out of "
-                             "data.feature_columns", "leave them out of data.feature_columns or convert them"),
+    "data.feature_columns": (("fix or blank those cells (then set data.fillna), or leave the column out of "
+                             "data.feature_columns"), "leave them out of data.feature_columns or convert them"),
 }
 
 
@@ -70,7 +79,7 @@ class TimeSeriesPreprocessor:
         _check_duplicate_times(frame, self.timestamp_column, self.entity_columns)
         return _handle_missing(frame, self._value_columns(), self.entity_columns, self.fillna)
 
-    def fit(self, train_rows: pd.DataFrame) -> "TimeSeriesPreprocessor":
+    def fit(self, train_rows: pd.DataFrame) -> TimeSeriesPreprocessor:
         self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
         return self
 
@@ -81,9 +90,9 @@ class TimeSeriesPreprocessor:
     def input_schema(self) -> InputSchema:
         """Keys, timestamp and every value column; values may be missing where `fillna` fills them."""
         values = self._value_columns()
-        columns = {**{c: LABEL for c in self.entity_columns},
+        columns = {**dict.fromkeys(self.entity_columns, LABEL),
                    **({self.timestamp_column: TIME} if self.timestamp_column else {}),
-                   **{c: NUMBER for c in values}}
+                   **dict.fromkeys(values, NUMBER)}
         return InputSchema(columns, frozenset(values) if self.fillna else frozenset(), self.timestamp_column)
 
     def new_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
@@ -100,7 +109,7 @@ class TimeSeriesPreprocessor:
         check_in_range(y, task.target_columns)
         offsets = _entity_offsets(rows, self)
         starts = [np.append(np.arange(lo, hi - self.sequence_length - self.horizon + 1), hi - self.sequence_length)
-                  for lo, hi in zip(offsets[:-1], offsets[1:])]
+                  for lo, hi in itertools.pairwise(offsets)]
         return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(np.concatenate(starts).astype(np.int64)),
                            self.sequence_length, self.horizon, RowKeys.of(rows, self, offsets))
 
@@ -171,7 +180,7 @@ class WindowSplit:
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         return self.inputs(idx), self.y[self.starts[idx].unsqueeze(1) + self.target_offsets]
 
-    def to(self, device: torch.device) -> "WindowSplit":
+    def to(self, device: torch.device) -> WindowSplit:
         return WindowSplit(self.x.to(device), self.y.to(device), self.starts.to(device),
                            self.sequence_length, self.horizon, self.keys)
 
@@ -206,9 +215,9 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     offsets = _entity_offsets(rows, prep)
     _check_lengths(rows, offsets, prep)
     bounds = [_split_bounds(rows.iloc[lo:hi], cfg.split, prep.timestamp_column, cfg.horizon)
-              for lo, hi in zip(offsets[:-1], offsets[1:])]
+              for lo, hi in itertools.pairwise(offsets)]
     train_mask = np.zeros(len(rows), dtype=bool)
-    for lo, (a, _, _) in zip(offsets[:-1], bounds):
+    for lo, (a, _, _) in zip(offsets[:-1], bounds, strict=False):
         train_mask[lo:lo + a] = True
     prep.fit(rows[train_mask])
     task = Forecast(prep.target_columns).fit(rows[train_mask])
@@ -240,8 +249,8 @@ def window_starts(offsets: np.ndarray, bounds: list[tuple[int, int, int]], seque
                   horizon: int) -> dict[str, np.ndarray]:
     """Global start rows per split: a window's targets lie wholly inside one split of one entity."""
     out: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
-    for lo, (a, b, end) in zip(offsets[:-1], bounds):
-        for name, (first_target, stop) in zip(SPLITS, [(0, a), (a, b), (b, end)]):
+    for lo, (a, b, end) in zip(offsets[:-1], bounds, strict=False):
+        for name, (first_target, stop) in zip(SPLITS, [(0, a), (a, b), (b, end)], strict=False):
             first = max(first_target - sequence_length, 0)
             last = stop - sequence_length - horizon
             out[name].append(np.arange(lo + first, lo + last + 1, dtype=np.int64))
@@ -370,7 +379,7 @@ def _entity_offsets(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> np.ndar
 def _check_lengths(rows: pd.DataFrame, offsets: np.ndarray, prep: TimeSeriesPreprocessor) -> None:
     need = prep.sequence_length + prep.horizon
     labels = prep.entity_labels(rows)
-    for lo, hi in zip(offsets[:-1], offsets[1:]):
+    for lo, hi in itertools.pairwise(offsets):
         if hi - lo < need:
             raise DataError(f"data.sequence_length: series {short(labels[lo])} has {hi - lo} rows but a window "
                             f"needs sequence_length + horizon = {need}; shorten data.sequence_length or "
@@ -397,6 +406,6 @@ def _split_bounds(series: pd.DataFrame, split: Any, time_col: str | None, horizo
             raise DataError(f"data.split: train_rows + val_rows + test_rows = {end} but the series has {n} rows; "
                             f"lower the row counts")
         return a, b, end
-    n_test = max(int(round(n * split.test_fraction)), horizon)
-    n_val = max(int(round(n * split.val_fraction)), horizon)
+    n_test = max(round(n * split.test_fraction), horizon)
+    n_val = max(round(n * split.val_fraction), horizon)
     return n - n_val - n_test, n - n_test, n

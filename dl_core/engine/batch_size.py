@@ -9,7 +9,7 @@ for an estimator that is not trained in batches by the epoch engine.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

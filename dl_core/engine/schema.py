@@ -8,7 +8,7 @@ ranges by `validate(prefix)` before any work.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional, Union
+from typing import Literal
 
 from dl_core.errors import require
 
@@ -40,17 +40,17 @@ class TrainerConfig:
     """
 
     max_epochs: int = 100
-    batch_size: Union[int, Literal["auto"]] = 32
+    batch_size: int | Literal["auto"] = 32
     eval_batch_size: int = 1024
     lr: float = 1e-3
     weight_decay: float = 0.0
     scheduler: Literal["none", "cosine", "plateau"] = "none"
     plateau_factor: float = 0.5
-    plateau_patience: Optional[int] = None
+    plateau_patience: int | None = None
     patience: int = 10
     min_delta: float = 0.0
-    grad_clip: Optional[float] = 1.0
-    resume: Union[bool, str] = False
+    grad_clip: float | None = 1.0
+    resume: bool | str = False
     checkpoint_every: int = 1
     progress_bar: bool = True
 
@@ -87,7 +87,7 @@ class HardwareConfig:
 
     device: str = "auto"
     precision: Literal[32, "bf16-mixed", "16-mixed", "auto"] = "auto"
-    threads: Optional[int] = None
+    threads: int | None = None
     compile: bool = False
     distributed: bool = False
 

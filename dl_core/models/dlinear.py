@@ -77,7 +77,7 @@ class DLinear(nn.Module):
         seasonal = series - trend
         if self.individual:
             out = torch.stack([s(seasonal[:, i]) + t(trend[:, i])
-                               for i, (s, t) in enumerate(zip(self.seasonal, self.trend))], dim=1)
+                               for i, (s, t) in enumerate(zip(self.seasonal, self.trend, strict=False))], dim=1)
         else:
             out = self.seasonal[0](seasonal) + self.trend[0](trend)
         return out.transpose(1, 2).index_select(2, self.target_index)

@@ -14,7 +14,8 @@ annotation of a function defined at runtime.
 import json
 import logging
 import math
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pandas as pd
 

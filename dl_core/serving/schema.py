@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from dl_core.errors import require
 
@@ -18,7 +17,7 @@ class PredictDataConfig:
         path: CSV or parquet file with the run's input columns.
     """
 
-    path: Optional[str] = None
+    path: str | None = None
 
 
 @dataclass
@@ -32,10 +31,10 @@ class PredictConfig:
         threads: CPU threads for torch; null keeps torch's default.
     """
 
-    run_dir: Optional[str] = None
+    run_dir: str | None = None
     data: PredictDataConfig = field(default_factory=PredictDataConfig)
-    output: Optional[str] = None
-    threads: Optional[int] = None
+    output: str | None = None
+    threads: int | None = None
 
     def validate(self) -> None:
         require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)
@@ -55,11 +54,11 @@ class ServeConfig:
         threads: CPU threads for torch; null keeps torch's default.
     """
 
-    run_dir: Optional[str] = None
+    run_dir: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     max_rows: int = 10000
-    threads: Optional[int] = None
+    threads: int | None = None
 
     def validate(self) -> None:
         require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)

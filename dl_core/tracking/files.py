@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 class FileTracker:
     """Rewrites metrics.csv from the full history each epoch, so after a resume the file matches
     the checkpoint exactly (no duplicated or missing epochs)."""

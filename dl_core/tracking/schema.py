@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Literal, Optional
+from typing import Literal
 
 from dl_core.errors import require
 
@@ -31,12 +31,12 @@ class WandbLoggerConfig:
 
     backend: Literal["wandb"] = "wandb"
     project: str = "dl_core"
-    entity: Optional[str] = None
-    group: Optional[str] = None
+    entity: str | None = None
+    group: str | None = None
     job_type: str = "train"
-    name: Optional[str] = None
+    name: str | None = None
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"
-    tags: List[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     log_model: bool = False
 
     def validate(self, prefix: str) -> None:

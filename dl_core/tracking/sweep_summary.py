@@ -25,9 +25,9 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from dl_core.cli import refuse
 from dl_core.errors import ConfigError
-from dl_core.sweep import (OWNER_ATTR, Heartbeat, fail_dead_workers_trials, load_study, owned_by_this_process,
-                           owner_name)
+from dl_core.sweep import OWNER_ATTR, Heartbeat, fail_dead_workers_trials, load_study, owned_by_this_process, owner_name
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,8 @@ class SweepSummary(Callback):
     def __init__(self, heartbeat_interval: int = 10, grace_period: int = 60) -> None:
         if not 0 < heartbeat_interval < grace_period:
             # Raised here, Hydra would print its own traceback around it: one line and exit status 2 instead.
-            error = ConfigError(f"hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got "
-                                f"{heartbeat_interval} and {grace_period}), e.g. 10 and 60")
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
+            refuse(ConfigError(f"hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got "
+                               f"{heartbeat_interval} and {grace_period}), e.g. 10 and 60"))
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.first_trial = 0
         self.failed_stale: list[int] = []

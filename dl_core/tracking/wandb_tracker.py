@@ -17,9 +17,10 @@ import netrc
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from hydra.core.hydra_config import HydraConfig
