@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 ARGS ?=
+# pytest-xdist workers: one per core. Tests that must not overlap share an `xdist_group` (`--dist loadgroup`).
+WORKERS ?= auto
 
-.PHONY: train test lint install clean
+.PHONY: train test test-fast lint install clean
 
 install: $(STAMP)
 
@@ -20,8 +22,13 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(PY) train.py $(ARGS)
 
+# Everything, the tests marked slow included.
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadgroup $(ARGS)
+
+# The quick loop while editing: all but the tests marked slow (real subprocesses, several trainings).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadgroup -m "not slow" $(ARGS)
 
 # Rules and their reasons: [tool.ruff] in pyproject.toml. Checks only; nothing is rewritten.
 lint: $(STAMP)

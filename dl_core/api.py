@@ -31,15 +31,19 @@ class RunResult:
     metrics: dict[str, Any]
 
 
-def compose(*overrides: str, run_dir: str | Path | None = None) -> DictConfig:
-    """Compose `conf/train.yaml` with command-line style overrides; the run dir is fresh unless given."""
+def compose(*overrides: str, run_dir: str | Path | None = None, with_hydra: bool = False) -> DictConfig:
+    """Compose `conf/train.yaml` with command-line style overrides; the run dir is fresh unless given.
+
+    `with_hydra` keeps the `hydra` node (sweeper, launcher, callbacks), as a multirun sees it.
+    """
     if run_dir is None:
         run_dir = PROJECT_ROOT / "outputs" / "api" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
     os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(PROJECT_ROOT / "conf")):
-            return hydra_compose("train", overrides=[f"paths.output_dir={Path(run_dir).resolve()}", *overrides])
+            return hydra_compose("train", overrides=[f"paths.output_dir={Path(run_dir).resolve()}", *overrides],
+                                 return_hydra_config=with_hydra)
     finally:
         GlobalHydra.instance().clear()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from helpers import compose_config
+import dl_core
 
 
 @pytest.fixture
@@ -16,6 +16,6 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """`make_cfg("model.hidden_dim=8", run="a")` -> composed config writing to tmp_path/<run>."""
 
     def make(*overrides: str, run: str = "run") -> DictConfig:
-        return compose_config(list(overrides), tmp_path / run)
+        return dl_core.compose("trainer.progress_bar=false", *overrides, run_dir=tmp_path / run)
 
     return make

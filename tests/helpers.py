@@ -1,4 +1,5 @@
-"""What the tests share besides fixtures: paths, tiny configs, composing a config, a real serve.py process.
+"""What the tests share besides fixtures: paths, tiny configs, starting the repository's scripts, a real
+serve.py process. Configs are composed with `dl_core.compose`, the API users have.
 
 A plain module (pytest puts tests/ on sys.path), so that test files import it once instead of importing
 conftest a second time under another name.
@@ -6,6 +7,7 @@ conftest a second time under another name.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,11 +16,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"  # the benchmark files shipped with the repository
@@ -36,6 +36,7 @@ TINY = [
     "model.num_layers=1",
     "trainer.max_epochs=3",
     "trainer.batch_size=64",
+    "trainer.progress_bar=false",
     "hardware=cpu",
     "hardware.threads=1",
 ]
@@ -52,20 +53,37 @@ TINY_TABULAR = [
     "trainer.max_epochs=12",
     "trainer.batch_size=64",
     "trainer.lr=3e-3",
+    "trainer.progress_bar=false",
     "hardware=cpu",
     "hardware.threads=1",
 ]
 
 
-def compose_config(overrides: list[str], run_dir: Path, with_hydra: bool = False) -> DictConfig:
-    """`with_hydra` keeps the `hydra` node (sweeper, launcher), as a multirun would see it."""
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(str(ROOT / "conf")):
-            return compose("train", overrides=[f"paths.output_dir={run_dir}", "trainer.progress_bar=false",
-                                               *overrides], return_hydra_config=with_hydra)
-    finally:
-        GlobalHydra.instance().clear()
+def entry_env(root: Path = ROOT) -> dict[str, str]:
+    """The environment of every script a test starts: `root`'s dl_core importable (tests/ too, for test-only
+    Hydra callbacks), its PROJECT_ROOT, W&B offline and quiet."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "tests")]), "PROJECT_ROOT": str(root),
+            "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+
+
+def entry_command(script: str | Path, args: tuple[str, ...]) -> list[str]:
+    """`script` is a file relative to the repository (train.py), an absolute path, or `-m`/`-c` and its operand."""
+    head = str(script) if str(script).startswith("-") or Path(script).is_absolute() else str(ROOT / script)
+    return [sys.executable, head, *args]
+
+
+def run_entry(script: str | Path, *args: str, cwd: Path = ROOT, timeout: float = 300,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a script to its end and capture its text output; the test reads the exit status itself."""
+    return subprocess.run(entry_command(script, args), cwd=cwd, env=env or entry_env(), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def start_entry(script: str | Path, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
+                stdout: int = subprocess.DEVNULL, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """Start a script and return at once, for tests that signal, kill or race it."""
+    return subprocess.Popen(entry_command(script, args), cwd=cwd, env=env or entry_env(), stdout=stdout,
+                            stderr=stderr, text=True)
 
 
 @contextmanager
@@ -74,9 +92,7 @@ def serving(run_dir: Path) -> Iterator[httpx.Client]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), f"run_dir={run_dir}", "host=127.0.0.1",
-                             f"port={port}", "threads=1"], env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = start_entry("serve.py", f"run_dir={run_dir}", "host=127.0.0.1", f"port={port}", "threads=1")
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
         deadline = time.monotonic() + 90
@@ -87,10 +103,32 @@ def serving(run_dir: Path) -> Iterator[httpx.Client]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve.py did not start: {proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"serve.py did not start: {proc.stderr.read()[-2000:]}")
             time.sleep(0.2)
         yield client
     finally:
         client.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+JSON = {"content-type": "application/json"}
+
+
+def with_token(rows: list[dict], token: str) -> str:
+    """The request's JSON text with each "@" cell written as `token` verbatim: Python's parser reads
+    Infinity, NaN and 1e400, which a strict JSON writer never produces."""
+    return json.dumps({"rows": rows}).replace('"@"', token)
+
+
+def strict_json(text: str) -> Any:
+    """Parse as strict JSON, in which NaN and Infinity are not values."""
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def connection(response: httpx.Response) -> tuple[str, int]:
+    """The client's address of the TCP connection that carried `response`."""
+    return response.extensions["network_stream"].get_extra_info("client_addr")

@@ -11,7 +11,7 @@ from helpers import TINY
 
 
 def test_compose_and_run_match_the_cli_pipeline(tmp_path):
-    cfg = dl_core.compose(*TINY, "trainer.max_epochs=2", "trainer.progress_bar=false", run_dir=tmp_path / "api")
+    cfg = dl_core.compose(*TINY, "trainer.max_epochs=2", run_dir=tmp_path / "api")
     assert cfg.data.name == "synthetic" and cfg.model.hidden_dim == 16
     result = dl_core.run(cfg)
     assert result.run_dir == tmp_path / "api"
@@ -20,8 +20,7 @@ def test_compose_and_run_match_the_cli_pipeline(tmp_path):
 
 
 def test_load_run_predicts_what_the_run_predicted(tmp_path):
-    result = dl_core.run(dl_core.compose(*TINY, "trainer.max_epochs=1", "trainer.progress_bar=false",
-                                         run_dir=tmp_path / "api"))
+    result = dl_core.run(dl_core.compose(*TINY, "trainer.max_epochs=1", run_dir=tmp_path / "api"))
     cfg = dl_core.compose(*TINY)
     frame = dl_core.data.load_frame(cfg.data)
     predicted = dl_core.load_run(result.run_dir).predict(frame)

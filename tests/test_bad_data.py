@@ -6,9 +6,6 @@ does and check the whole contract: exit status 2, one stderr line `error: <key>:
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +17,8 @@ from dl_core.data import build_bundle
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, DataError
 from dl_core.pipeline import train
-from helpers import ROOT, TINY, compose_config
+from helpers import TINY, run_entry
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 MAX_MESSAGE = 400  # characters: a data error is one line of a terminal or two, never a dump of the data
 
 
@@ -78,9 +74,9 @@ def test_a_broken_parquet_file_names_data_path(tmp_path):
     (["data.feature_columns=[load,load]"], r"^data.feature_columns: lists 'load' twice"),
     (["data.entity_columns=[shop,shop]"], r"^data.entity_columns: lists 'shop' twice"),
 ])
-def test_time_series_column_roles_are_checked_by_key(tmp_path, overrides, message):
-    cfg = compose_config(["data=csv_timeseries", "data.path=x.csv", "data.timestamp_column=date",
-                          "data.target_column=OT", *overrides], tmp_path)
+def test_time_series_column_roles_are_checked_by_key(make_cfg, overrides, message):
+    cfg = make_cfg("data=csv_timeseries", "data.path=x.csv", "data.timestamp_column=date", "data.target_column=OT",
+                   *overrides)
     with pytest.raises(ConfigError, match=message):
         validate(cfg)
 
@@ -91,9 +87,9 @@ def test_time_series_column_roles_are_checked_by_key(tmp_path, overrides, messag
     (["data.categorical_columns=[coast,price]"], (r"^data.categorical_columns: lists the target 'price', which "
                                                  r"would make it an input")),
 ])
-def test_tabular_column_roles_are_checked_by_key(tmp_path, overrides, message):
-    cfg = compose_config(["data=csv_tabular", "data.path=x.csv", "data.target_column=price",
-                          "data.task=regression", *overrides], tmp_path)
+def test_tabular_column_roles_are_checked_by_key(make_cfg, overrides, message):
+    cfg = make_cfg("data=csv_tabular", "data.path=x.csv", "data.target_column=price", "data.task=regression",
+                   *overrides)
     with pytest.raises(ConfigError, match=message):
         validate(cfg)
 
@@ -133,10 +129,10 @@ def _many_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 @pytest.mark.parametrize("make", [_many_missing, _many_text, _long_label, _long_entity, _many_text_series, _many_gaps])
-def test_every_data_error_stays_one_short_line(tmp_path, make):
+def test_every_data_error_stays_one_short_line(make_cfg, tmp_path, make):
     frame, overrides = make(table_frame())
     target = [] if any("target_column" in o for o in overrides) else ["data.target_column=price"]
-    cfg = compose_config([*overrides, *target, f"data.path={write(tmp_path, frame)}"], tmp_path / "run")
+    cfg = make_cfg(*overrides, *target, f"data.path={write(tmp_path, frame)}")
     with pytest.raises(DataError) as err:
         build_bundle(cfg.data)
     message = str(err.value)
@@ -188,9 +184,8 @@ MODELS = {"csv_timeseries": ["model=lstm", "model.hidden_dim=8", "data.sequence_
 def test_train_py_refuses_bad_data_in_one_line(tmp_path, case, key, says):
     overrides = case(tmp_path)
     model = MODELS[overrides[0].removeprefix("data=")]
-    done = subprocess.run([sys.executable, str(ROOT / "train.py"), *overrides, *model, "trainer.max_epochs=1",
-                           "hardware=cpu", "hardware.threads=1", f"hydra.run.dir={tmp_path / 'run'}"],
-                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    done = run_entry("train.py", *overrides, *model, "trainer.max_epochs=1", "hardware=cpu", "hardware.threads=1",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, timeout=120)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
@@ -198,12 +193,11 @@ def test_train_py_refuses_bad_data_in_one_line(tmp_path, case, key, says):
     assert says in lines[0] and len(lines[0]) < MAX_MESSAGE
 
 
-def test_predict_py_refuses_an_empty_file_in_one_line(tmp_path):
+def test_predict_py_refuses_an_empty_file_in_one_line(make_cfg, tmp_path):
     run_dir = tmp_path / "run"
-    train(compose_config([*TINY, "trainer.max_epochs=1"], run_dir))
-    done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
-                           f"data.path={write(tmp_path, None)}", "threads=1"],
-                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    train(make_cfg(*TINY, "trainer.max_epochs=1"))
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={write(tmp_path, None)}", "threads=1",
+                     cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.stderr.strip().splitlines() == [(f"error: data.path: {tmp_path / 'data.csv'} is empty (0 bytes); "
                                                 f"pass a file with a header row and data rows")]

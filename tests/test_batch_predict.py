@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,19 +9,20 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+import dl_core
 from dl_core.data.synthetic import generate_series
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.serving.batch import predict_file
-from helpers import ROOT, TINY, compose_config
+from helpers import ROOT, TINY, run_entry
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny trained run, and a file of new rows with its input columns."""
     root = tmp_path_factory.mktemp("predict")
-    train(compose_config([*TINY, "trainer.max_epochs=1"], root / "run"))
+    train(dl_core.compose(*TINY, "trainer.max_epochs=1", run_dir=root / "run"))
     generate_series(2, 400, 2, 0.3, 0).groupby("series_id").head(40).to_csv(root / "rows.csv", index=False)
     return root / "run", root / "rows.csv"
 
@@ -52,9 +50,7 @@ def test_predict_refuses_to_write_over_the_model(trained):
 def test_predict_cli_refuses_the_model_path_in_one_line(trained):
     run_dir, rows = trained
     best = run_dir / "checkpoints" / "best.ckpt"
-    done = subprocess.run([sys.executable, "predict.py", f"run_dir={run_dir}", f"data.path={rows}", f"output={best}"],
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                          timeout=120)
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={rows}", f"output={best}", timeout=120)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         f"error: output: {best} is not a .csv file; predictions are written as CSV, e.g. output=preds.csv"]
     assert load_checkpoint(best)["epoch"] == 1

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 
 import pandas as pd
 
 from dl_core.pipeline import train
 from dl_core.rundir import LOCK_NAME, RunLock
-from helpers import ROOT, TINY
-
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+from helpers import TINY, run_entry, start_entry
 
 
 def wait_until(ready, proc: subprocess.Popen[str], timeout: float = 120) -> None:
@@ -31,7 +22,7 @@ def wait_until(ready, proc: subprocess.Popen[str], timeout: float = 120) -> None
         time.sleep(0.02)
 
 
-def one_line(proc: subprocess.CompletedProcess[str] | subprocess.Popen[str], stderr: str) -> str:
+def one_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr[-3000:]
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
@@ -40,28 +31,26 @@ def one_line(proc: subprocess.CompletedProcess[str] | subprocess.Popen[str], std
 
 def test_ctrl_c_prints_the_resume_command_which_resumes_into_the_run_dir(tmp_path):
     run_dir = tmp_path / "run"
-    proc = start(*TINY, "data.generator.length=2500", "trainer.max_epochs=50", "trainer.patience=50",
-                 "trainer.progress_bar=false", f"hydra.run.dir={run_dir}")
+    proc = start_entry("train.py", *TINY, "data.generator.length=2500", "trainer.max_epochs=50",
+                       "trainer.patience=50", f"hydra.run.dir={run_dir}")
     wait_until((run_dir / "checkpoints" / "last.ckpt").exists, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    line = one_line(proc, stderr)
+    line = one_line(stderr)
     assert line == f"interrupted: resume with: python train.py trainer.resume={run_dir}"
     done_epochs = len(pd.read_csv(run_dir / "metrics.csv"))
-    command = shlex.split(line.split("resume with: ")[1])[1:]  # without `python`
+    script, *command = shlex.split(line.split("resume with: ")[1])[1:]  # without `python`
 
     # A resume that would change the model is refused by name, and leaves no directory of its own.
     stub = tmp_path / "stub"
-    refused = subprocess.run([sys.executable, *command, "model.hidden_dim=32", f"hydra.run.dir={stub}"], cwd=ROOT,
-                             env=ENV, capture_output=True, text=True, timeout=120)
+    refused = run_entry(script, *command, "model.hidden_dim=32", f"hydra.run.dir={stub}", timeout=120)
     assert refused.returncode == 2
-    assert one_line(refused, refused.stderr).startswith("error: model.hidden_dim (saved 16, given 32): cannot change")
+    assert one_line(refused.stderr).startswith("error: model.hidden_dim (saved 16, given 32): cannot change")
     assert not stub.exists()
 
     # The printed command resumes; trainer.max_epochs may change (it extends or shortens the run).
-    resumed = subprocess.run([sys.executable, *command, f"trainer.max_epochs={done_epochs + 2}",
-                              f"hydra.run.dir={stub}"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    resumed = run_entry(script, *command, f"trainer.max_epochs={done_epochs + 2}", f"hydra.run.dir={stub}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert pd.read_csv(run_dir / "metrics.csv")["epoch"].tolist() == list(range(1, done_epochs + 3))
     assert not stub.exists()  # the directory Hydra made for the resume command is gone
@@ -73,16 +62,15 @@ def test_ctrl_c_prints_the_resume_command_which_resumes_into_the_run_dir(tmp_pat
 def test_a_second_process_on_a_run_being_resumed_is_refused(make_cfg, tmp_path):
     run_dir = tmp_path / "run"
     train(make_cfg(*TINY, "trainer.max_epochs=1"))
-    first = start(f"trainer.resume={run_dir}", "trainer.max_epochs=5000", "trainer.patience=5000",
-                  f"hydra.run.dir={tmp_path / 'stub1'}")
+    first = start_entry("train.py", f"trainer.resume={run_dir}", "trainer.max_epochs=5000", "trainer.patience=5000",
+                        f"hydra.run.dir={tmp_path / 'stub1'}")
     try:
         lock = run_dir / LOCK_NAME
         wait_until(lambda: lock.exists() and lock.read_text() == str(first.pid), first)
-        second = subprocess.run([sys.executable, "train.py", f"trainer.resume={run_dir}",
-                                 f"hydra.run.dir={tmp_path / 'stub2'}"], cwd=ROOT, env=ENV, capture_output=True,
-                                text=True, timeout=120)
+        second = run_entry("train.py", f"trainer.resume={run_dir}", f"hydra.run.dir={tmp_path / 'stub2'}",
+                           timeout=120)
         assert second.returncode == 2
-        assert one_line(second, second.stderr) == (
+        assert one_line(second.stderr) == (
             f"error: trainer.resume: {run_dir} is in use by another training process (pid {first.pid}); "
             f"wait for it to end or stop it, then resume")
         assert first.poll() is None and not (tmp_path / "stub2").exists()

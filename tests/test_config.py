@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
-import sys
 
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
+import dl_core
 from dl_core.cli import composition_error
 from dl_core.config import validate
 from dl_core.engine.hardware import resolve_hardware
 from dl_core.errors import ConfigError
-from helpers import ROOT, compose_config
+from helpers import ROOT, run_entry
 
 
 @pytest.mark.parametrize(("override", "key"), [
@@ -107,19 +106,14 @@ def group_options() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("group", "option"), group_options())
-def test_every_group_option_composes_under_a_schema(tmp_path, group, option):
+def test_every_group_option_composes_under_a_schema(make_cfg, group, option):
     """The unknown-key check can only check a node that has a schema (logger=none and paths had none)."""
-    cfg = compose_config([f"{group}={option}"], tmp_path)
+    cfg = make_cfg(f"{group}={option}")
     assert dataclasses.is_dataclass(OmegaConf.get_type(cfg[group])), f"conf/{group}/{option}.yaml has no schema"
 
 
 def test_the_top_level_has_a_schema(make_cfg):
     assert OmegaConf.get_type(make_cfg()).__name__ == "TrainConfig"
-
-
-def run_cli(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def assert_refused_in_one_line(proc: subprocess.CompletedProcess[str], *expected: str) -> None:
@@ -141,7 +135,7 @@ def assert_refused_in_one_line(proc: subprocess.CompletedProcess[str], *expected
 ])
 def test_a_refused_config_is_one_line_status_2_and_leaves_no_run_dir(tmp_path, override, expected):
     run_dir = tmp_path / "run"
-    proc = run_cli("train.py", override, f"hydra.run.dir={run_dir}")
+    proc = run_entry("train.py", override, f"hydra.run.dir={run_dir}")
     assert_refused_in_one_line(proc, *expected)
     assert not run_dir.exists(), sorted(p.name for p in run_dir.iterdir())
 
@@ -149,7 +143,7 @@ def test_a_refused_config_is_one_line_status_2_and_leaves_no_run_dir(tmp_path, o
 def test_a_refused_run_dir_that_holds_anything_else_is_kept(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    assert_refused_in_one_line(run_cli("train.py", "data.sequence_length=-3", f"hydra.run.dir={run_dir}"))
+    assert_refused_in_one_line(run_entry("train.py", "data.sequence_length=-3", f"hydra.run.dir={run_dir}"))
     assert (run_dir / "checkpoints").is_dir() and (run_dir / ".hydra").is_dir()
 
 
@@ -158,7 +152,7 @@ def test_a_refused_run_dir_that_holds_anything_else_is_kept(tmp_path):
     ("serve.py", ["port=abc"], "port: Value 'abc'"),
 ])
 def test_predict_and_serve_refuse_a_config_the_same_way(script, args, expected):
-    assert_refused_in_one_line(run_cli(script, *args), expected)
+    assert_refused_in_one_line(run_entry(script, *args), expected)
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")))
@@ -181,7 +175,7 @@ TUNES = {"ett_lstm_optuna": ["experiment=ett_lstm"]}
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "hparams_search").glob("*_optuna.yaml")))
 def test_every_search_space_names_keys_of_the_config_it_tunes(preset, tmp_path):
     """A typo in a swept key would only surface as a failed trial after the sweep had started."""
-    cfg = compose_config([*TUNES.get(preset, []), f"hparams_search={preset}"], tmp_path, with_hydra=True)
+    cfg = dl_core.compose(*TUNES.get(preset, []), f"hparams_search={preset}", run_dir=tmp_path, with_hydra=True)
     params = cfg.hydra.sweeper.params
     assert params and cfg.hydra.sweeper.study_name == preset
     missing = [key for key in params if OmegaConf.select(cfg, key, default="<missing>") == "<missing>"]

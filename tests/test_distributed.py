@@ -12,9 +12,7 @@ because each rank draws its own masks, which a single process would draw differe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +21,7 @@ import torch
 
 from dl_core.engine.distributed import Distributed
 from dl_core.pipeline import train
-from helpers import ROOT, TINY
+from helpers import ROOT, TINY, run_entry
 
 RTOL = 1e-6
 EXACT = [*TINY, "model.dropout=0", "trainer.max_epochs=3"]
@@ -31,12 +29,10 @@ NOT_COMPARED = {"train_time_s", "train_samples_per_s"}
 
 
 def torchrun(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(ROOT / "train.py"), *EXACT, "hardware=ddp", "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1",
-               "trainer.batch_size=32", "trainer.progress_bar=false", f"paths.log_dir={tmp_path / 'logs'}",
-               *overrides]
-    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    done = run_entry("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ROOT / "train.py"),
+                     *EXACT, "hardware=ddp", "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1",
+                     "trainer.batch_size=32", f"paths.log_dir={tmp_path / 'logs'}", *overrides, cwd=tmp_path,
+                     timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 

@@ -58,5 +58,5 @@ def test_dlinear_trains_and_beats_its_own_first_epoch(make_cfg, tmp_path):
 def test_target_must_be_an_input(make_cfg):
     cfg = make_cfg("model=dlinear", "data.include_target_in_inputs=false", *["data.generator.length=200"],
                    "hardware=cpu")
-    with pytest.raises(ConfigError, match="data.include_target_in_inputs=true"):
+    with pytest.raises(ConfigError, match=r"data\.include_target_in_inputs=true"):
         train(cfg)

@@ -77,7 +77,7 @@ def test_cached_file_is_checked_against_the_published_sha256(make_cfg, tmp_path)
     assert build_bundle(cfg.data).splits["train"].x.shape[0] == 17420  # every row of the cached file
     with open(cache / "ETTh1.csv", "a") as handle:
         handle.write("2018-06-26 20:00:00,1,1,1,1,1,1,1\n")
-    with pytest.raises(DataError, match="data.sha256: .* has sha256"):
+    with pytest.raises(DataError, match=r"data\.sha256: .* has sha256"):
         build_bundle(cfg.data)
     pinned = hashlib.sha256((cache / "ETTh1.csv").read_bytes()).hexdigest()
     assert build_bundle(make_cfg("data=ett", "data.path=null", f"data.cache_dir={cache}",
@@ -85,7 +85,7 @@ def test_cached_file_is_checked_against_the_published_sha256(make_cfg, tmp_path)
 
 
 def test_row_split_needs_all_counts_and_enough_rows(make_cfg):
-    with pytest.raises(ConfigError, match="data.split.train_rows/val_rows/test_rows"):
+    with pytest.raises(ConfigError, match=r"data\.split\.train_rows/val_rows/test_rows"):
         validate(make_cfg("data=ett", f"data.path={ETTH1}", "data.split.test_rows=null"))
     with pytest.raises(DataError, match="train_rows \\+ val_rows \\+ test_rows = 20000"):
         build_bundle(make_cfg("data=ett", f"data.path={ETTH1}", "data.split.train_rows=14240").data)
@@ -94,10 +94,8 @@ def test_row_split_needs_all_counts_and_enough_rows(make_cfg):
     assert composition_error(err.value).startswith("data.name: Invalid value 'ETTh3', expected one of ['ETTh1',")
 
 
-def test_fifteen_minute_files_use_the_same_months():
-    from helpers import compose_config
-
-    cfg = compose_config(["data=ettm"], DATA)
+def test_fifteen_minute_files_use_the_same_months(make_cfg):
+    cfg = make_cfg("data=ettm")
     assert cfg.data.name == "ETTm1"
     assert (cfg.data.split.train_rows, cfg.data.split.val_rows, cfg.data.split.test_rows) == (34560, 11520, 11520)
 

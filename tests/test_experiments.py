@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, TINY
+from helpers import ROOT, TINY, run_entry
 
 sys.path.insert(0, str(ROOT / "experiments"))  # experiments/ is a folder of scripts, not a package
 import common
@@ -103,17 +101,17 @@ def test_the_readme_has_one_section_for_each_script_that_writes_one() -> None:
 
 def test_every_script_imports() -> None:
     """What the scripts import of dl_core still exists (they run only by hand, so nothing else would tell)."""
-    subprocess.run([sys.executable, "-c", f"import {', '.join(SCRIPTS)}"], cwd=ROOT / "experiments", check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = run_entry("-c", f"import {', '.join(SCRIPTS)}", cwd=ROOT / "experiments")
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_california_smoke_writes_its_section_from_the_runs(runs: Path, tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     begin, end = common.section_markers("california_ft_transformer")
     readme.write_text(f"Prose.\n\n{begin}\n{end}\n")
-    subprocess.run([sys.executable, "experiments/california_ft_transformer.py", "--smoke", "--paper-features",
-                    "--seeds", "0", "1", "--readme", str(readme), "--", "trainer.max_epochs=1"], cwd=ROOT,
-                   check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True)
+    done = run_entry("experiments/california_ft_transformer.py", "--smoke", "--paper-features", "--seeds", "0", "1",
+                     "--readme", str(readme), "--", "trainer.max_epochs=1")
+    assert done.returncode == 0, done.stderr[-3000:]
     seeds = [common.Run("california_ft_transformer_smoke", tuple(json.loads(path.read_text())))
              for path in sorted((runs / "california_ft_transformer_smoke").glob("*/overrides.json"))]
     assert len(seeds) == 2 and all(run.finished for run in seeds)

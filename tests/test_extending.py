@@ -4,10 +4,8 @@ other file, whether it is an `nn.Module` for the epoch engine or an estimator of
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import pandas as pd
 import pytest
 
 from dl_core.data.synthetic import generate_series
-from helpers import ROOT
+from helpers import ROOT, entry_env, run_entry
 
 TINY_RUN = ["data.generator.length=300", "data.sequence_length=12", "trainer.max_epochs=2", "hardware=cpu",
             "hardware.threads=1", "trainer.progress_bar=false"]
@@ -119,9 +117,8 @@ def repository_with(tmp_path: Path, name: str, module: str) -> Path:
 
 
 def run(root: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(root), "PROJECT_ROOT": str(root)}
-    return subprocess.run([sys.executable, script, *args], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=300)
+    """The copy's own script, importing the copy's dl_core."""
+    return run_entry(root / script, *args, cwd=root, env=entry_env(root))
 
 
 def test_a_model_is_one_module_and_one_yaml(tmp_path):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from dl_core.data import build_bundle
 from dl_core.engine.loop import parameter_groups
 from dl_core.models import build_model
 from dl_core.models.ft_transformer import FTTransformerConfig
-from helpers import DATA, ROOT
+from helpers import DATA, run_entry
 
 
 def test_config_is_the_papers_default_under_rtdl_names(make_cfg):
@@ -67,11 +65,9 @@ def test_california_preset_reads_the_shipped_csv_in_100k_units(make_cfg):
 
 
 def test_train_py_runs_ft_transformer_on_synthetic_tabular(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "model=ft_transformer", "data=synthetic_tabular",
-         "model.n_blocks=1", "model.d_block=16", "data.generator.n_rows=300", "trainer.max_epochs=1",
-         "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false", f"hydra.run.dir={tmp_path}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = run_entry("train.py", "model=ft_transformer", "data=synthetic_tabular", "model.n_blocks=1",
+                       "model.d_block=16", "data.generator.n_rows=300", "trainer.max_epochs=1", "hardware=cpu",
+                       "hardware.threads=1", "trainer.progress_bar=false", f"hydra.run.dir={tmp_path}", cwd=tmp_path,
+                       timeout=120)
     assert result.returncode == 0, result.stderr
-    assert {"test_rmse", "test_r2"} <= set(__import__("json").loads((tmp_path / "metrics.json").read_text()))
+    assert {"test_rmse", "test_r2"} <= set(json.loads((tmp_path / "metrics.json").read_text()))

@@ -39,7 +39,7 @@ def test_instance_norm_follows_a_shift_and_scale_of_the_window():
 
 
 def test_instance_norm_needs_the_targets_among_the_inputs():
-    with pytest.raises(ConfigError, match="data.include_target_in_inputs=true"):
+    with pytest.raises(ConfigError, match=r"data\.include_target_in_inputs=true"):
         lstm(n_features=3, n_targets=1, instance_norm=True, target_index=None)
 
 
@@ -63,5 +63,5 @@ def test_channel_independent_forecasts_each_target_from_its_own_past_with_shared
 
 
 def test_channel_independence_needs_the_targets_among_the_inputs():
-    with pytest.raises(ConfigError, match="channel_independent.*data.include_target_in_inputs=true"):
+    with pytest.raises(ConfigError, match=r"channel_independent.*data\.include_target_in_inputs=true"):
         lstm(n_features=3, n_targets=1, channel_independent=True, target_index=None)

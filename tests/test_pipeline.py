@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
-from helpers import DATA, ROOT, TINY
+from helpers import DATA, TINY, run_entry
 
 METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {
     f"{split}_{metric}{scale}" for split in ("val", "test") for metric in ("mse", "mae", "rmse")
@@ -21,11 +18,9 @@ METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {
 
 def test_csv_timeseries_on_etth1_writes_all_artifacts(tmp_path):
     run = tmp_path / "etth1"
-    cmd = [sys.executable, "train.py", "data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}",
-           "data.timestamp_column=date", "data.target_column=OT", "model.hidden_dim=8", "model.num_layers=1",
-           "trainer.max_epochs=1", "trainer.batch_size=256", "hardware.threads=1", f"hydra.run.dir={run}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = run_entry("train.py", "data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}",
+                     "data.timestamp_column=date", "data.target_column=OT", "model.hidden_dim=8", "model.num_layers=1",
+                     "trainer.max_epochs=1", "trainer.batch_size=256", "hardware.threads=1", f"hydra.run.dir={run}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics.keys() >= METRIC_KEYS
@@ -50,7 +45,7 @@ def test_lstm_with_a_longer_window_as_in_the_readme(make_cfg, tmp_path):
 
 
 def test_objective_must_be_a_run_metric(make_cfg):
-    with pytest.raises(ConfigError, match="objective.metric: 'val_accuracy' is not a run metric"):
+    with pytest.raises(ConfigError, match=r"objective\.metric: 'val_accuracy' is not a run metric"):
         train(make_cfg(*TINY, "trainer.max_epochs=1", "objective.metric=val_accuracy"))
 
 

@@ -3,58 +3,33 @@ bad requests are 422 naming the field and the server keeps serving. Real trainin
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
+import dl_core
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError, InputError
 from dl_core.pipeline import train
 from dl_core.serving import load_run
 from dl_core.serving.app import create_app
-from helpers import ROOT, TINY, compose_config, serving
+from helpers import JSON, TINY, connection, run_entry, serving, strict_json, with_token
 
 KEYS = ["timestamp", "entity", "step", "target"]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-JSON = {"content-type": "application/json"}
-
-
-def with_token(rows: list[dict], token: str) -> str:
-    """The request's JSON text with each "@" cell written as `token` verbatim: Python's parser reads
-    Infinity, NaN and 1e400, which a strict JSON writer never produces."""
-    return json.dumps({"rows": rows}).replace('"@"', token)
-
-
-def strict_json(text: str) -> Any:
-    """Parse as strict JSON, in which NaN and Infinity are not values."""
-    def refuse(token: str) -> None:
-        raise ValueError(f"{token} is not JSON")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def connection(response: httpx.Response) -> tuple[str, int]:
-    """The client's address of the TCP connection that carried `response`."""
-    return response.extensions["network_stream"].get_extra_info("client_addr")
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny trained two-series run with a 2-step horizon (so some windows are partly in the future)."""
     path = tmp_path_factory.mktemp("serving") / "run"
-    train(compose_config([*TINY, "data.horizon=2"], path))
+    train(dl_core.compose(*TINY, "data.horizon=2", run_dir=path))
     return path
 
 
@@ -101,9 +76,8 @@ def test_predict_py_and_server_give_identical_predictions(run_dir: Path, raw_fra
     rows = raw_frame.groupby("series_id").head(40)
     rows.to_csv(tmp_path / "new.csv", index=False)
     out = tmp_path / "out.csv"
-    done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
-                           f"data.path={tmp_path / 'new.csv'}", f"output={out}", "threads=1"],
-                          env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={tmp_path / 'new.csv'}", f"output={out}",
+                     "threads=1", cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(str(out))
     from_file = pd.read_csv(out, parse_dates=["timestamp"])
@@ -169,7 +143,7 @@ def test_file_input_errors_name_the_column(run_dir: Path, raw_frame: pd.DataFram
     bad.loc[7, "driver_1"] = "oops"
     with pytest.raises(InputError, match=r"rows\[7\]\['driver_1'\]: Input should be a valid number"):
         run.predict(bad)
-    with pytest.raises(ConfigError, match="run_dir: no checkpoints/best.ckpt"):
+    with pytest.raises(ConfigError, match=r"run_dir: no checkpoints/best\.ckpt"):
         load_run(run_dir / "nowhere")
 
 
@@ -257,9 +231,8 @@ def test_predict_py_refuses_infinite_numbers_in_one_line(run_dir: Path, raw_fram
     rows.loc[[2, 25], "driver_1"] = np.inf
     rows.loc[7, "target"] = -np.inf
     rows.to_csv(tmp_path / "new.csv", index=False)
-    done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
-                           f"data.path={tmp_path / 'new.csv'}", f"output={tmp_path / 'out.csv'}", "threads=1"],
-                          env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={tmp_path / 'new.csv'}",
+                     f"output={tmp_path / 'out.csv'}", "threads=1", cwd=tmp_path, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: rows: numbers that are not finite in column(s) driver_1 (2 inf), "

@@ -3,21 +3,18 @@ server, and bad rows are refused by column. Real training, real HTTP on 127.0.0.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import dl_core
 from dl_core.data import load_frame
 from dl_core.errors import InputError
 from dl_core.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, TINY_TABULAR, compose_config, serving
-from test_serving import JSON, connection, strict_json, with_token
+from helpers import JSON, TINY_TABULAR, connection, run_entry, serving, strict_json, with_token
 
 CLASSIFICATION = [*TINY_TABULAR, "data.task=classification", "trainer.max_epochs=2"]
 
@@ -29,7 +26,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, pd.D
     for task, overrides in [("regression", [*TINY_TABULAR, "trainer.max_epochs=2"]),
                             ("classification", CLASSIFICATION)]:
         path = tmp_path_factory.mktemp(task) / "run"
-        cfg = compose_config(overrides, path)
+        cfg = dl_core.compose(*overrides, run_dir=path)
         train(cfg)
         out[task] = (path, load_frame(cfg.data))
     return out
@@ -87,9 +84,7 @@ def test_server_and_predict_py_agree_on_a_classifier(runs, tmp_path: Path) -> No
     rows = table.sample(40, random_state=0).drop(columns="target")
     source, output = tmp_path / "rows.csv", tmp_path / "predicted.csv"
     rows.to_csv(source, index=False)
-    done = subprocess.run([sys.executable, "predict.py", f"run_dir={run_dir}", f"data.path={source}",
-                           f"output={output}"], cwd=ROOT, capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={source}", f"output={output}", timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     from_file = pd.read_csv(output)
     with serving(run_dir) as client:

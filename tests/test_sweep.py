@@ -1,43 +1,69 @@
-"""Optuna sweeps as real subprocesses: the SQLite study persists across launches, failed trials are
-recorded and the sweep goes on, and the summary (trials.csv, best_params.yaml, plots) is written."""
+"""Optuna sweeps (dl_core/sweep.py, dl_core/sweep_samplers.py) as real `train.py -m hparams_search=lstm_optuna`
+subprocesses on tiny data.
+
+One process: the SQLite study persists across launches, failed trials are recorded and the sweep goes
+on, and the summary (trials.csv, best_params.yaml, plots) is written.
+
+Several processes ("workers") sharing one study in an RDB storage, SQLite and a real PostgreSQL server.
+What was checked with Optuna 5.0 / SQLAlchemy 2 (experiments/README.md): workers that all start on a
+*fresh* database race in `RDBStorage.__init__` and all but one crash, so the study is created once
+first (`optuna create-study ... --skip-if-exists`, the README's recipe), then the workers start at once,
+all with the same command. The sampler is seeded per trial (dl_core.sweep_samplers), so workers that
+start together with one seed do not replay each other's trials, as they did when each process seeded
+its sampler once. A worker killed mid-trial leaves a RUNNING trial; the next launch fails it (at once
+on the same machine, after the heartbeat's grace period for a worker elsewhere) and never a live
+worker's trial.
+"""
 
 from __future__ import annotations
 
-import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from optuna.trial import TrialState
 
+import dl_core
+from dl_core.sweep import OWNER_ATTR, owner_name
+from dl_core.sweep_samplers import TrialSeededRandomSampler, TrialSeededTPESampler
 from dl_core.tracking.sweep_summary import EXIT_TRIALS_FAILED
-from helpers import TINY
+from helpers import TINY, run_entry, start_entry
+from postgres_server import throwaway_postgres, unavailable
 from wandb_reader import offline_runs, read_run_record, read_summary
 
-ROOT = Path(__file__).resolve().parents[1]
-SWEEP_TINY = [*TINY, "trainer.max_epochs=1", "trainer.progress_bar=false"]
+SWEEP_TINY = [*TINY, "trainer.max_epochs=1"]
+STUDY = "shared"
+# A trial that runs until it is killed (hundreds of epochs of a few ms each).
+LONG_TRIAL = ["trainer.max_epochs=5000", "trainer.patience=5000"]
+
+
+def sweep_command(*overrides: str) -> list[str]:
+    """`-m hparams_search=lstm_optuna` on SWEEP_TINY, whose settings `overrides` replace key by key."""
+    keys = {override.split("=")[0] for override in overrides}
+    return ["-m", "hparams_search=lstm_optuna", *(o for o in SWEEP_TINY if o.split("=")[0] not in keys), *overrides]
 
 
 def sweep(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    """`train.py -m hparams_search=lstm_optuna` on tiny data; `overrides` replace TINY's for the same keys."""
-    keys = {override.split("=")[0] for override in overrides}
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT), "WANDB_MODE": "offline",
-           "WANDB_SILENT": "true"}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lstm_optuna",
-                           f"hydra.sweep.dir={sweep_dir}",
-                           *(o for o in SWEEP_TINY if o.split("=")[0] not in keys), *overrides],
-                          cwd=sweep_dir.parent, env=env, capture_output=True, text=True, timeout=300)
+    """One sweep process on the study in `sweep_dir`/optuna.db, run to its end."""
+    return run_entry("train.py", *sweep_command(f"hydra.sweep.dir={sweep_dir}", *overrides), cwd=sweep_dir.parent)
+
+
+def trials(url: str, study: str = STUDY) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=url).trials
 
 
 def trial_states(sweep_dir: Path) -> list[str]:
-    import optuna
-
-    study = optuna.load_study(study_name="lstm_optuna", storage=f"sqlite:///{sweep_dir}/optuna.db")
-    return [trial.state.name for trial in study.trials]
+    """The states of a one-process sweep's trials (the preset's study, in the sweep dir)."""
+    return [trial.state.name for trial in trials(f"sqlite:///{sweep_dir}/optuna.db", "lstm_optuna")]
 
 
 def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
@@ -105,3 +131,194 @@ def test_parallel_trials_under_the_joblib_launcher_complete(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert trial_states(sweep_dir) == ["COMPLETE", "COMPLETE"]
     assert pd.read_csv(sweep_dir / "trials.csv")["params_trainer.lr"].nunique() == 2
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty RDB storage URL: an SQLite file in tmp_path, or a throwaway PostgreSQL 15 server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'study.db'}?timeout=60"
+        return
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    with throwaway_postgres() as url:
+        yield url
+
+
+def create_study(url: str) -> None:
+    """The README's one-time step, with the real command."""
+    optuna_cli = Path(sys.executable).with_name("optuna")
+    subprocess.run([str(optuna_cli), "create-study", "--storage", url, "--study-name", STUDY, "--direction",
+                    "minimize", "--skip-if-exists"], check=True, capture_output=True, timeout=120)
+
+
+def worker(tmp_path: Path, url: str, name: str, *overrides: str) -> subprocess.Popen[str]:
+    """One sweep process on the shared study, started and left running."""
+    return start_entry("train.py", *sweep_command(f"hydra.sweeper.storage='{url}'", f"hydra.sweeper.study_name={STUDY}",
+                                                  f"hydra.sweep.dir={tmp_path / name}", *overrides),
+                       cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def finish(process: subprocess.Popen) -> str:
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+def finish_refused(process: subprocess.Popen) -> list[str]:
+    """The `error:` lines of a sweep that must exit with status 2 and no traceback."""
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in output, output[-3000:]
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+def wait_for_running_trial(url: str, process: subprocess.Popen) -> optuna.trial.FrozenTrial:
+    """The first trial `process` runs, once the worker has claimed it."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        running = [trial for trial in trials(url)
+                   if trial.state == TrialState.RUNNING and OWNER_ATTR in trial.user_attrs]
+        if running:
+            return running[0]
+        time.sleep(0.5)
+    raise TimeoutError("no trial started")
+
+
+def kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+
+
+def test_four_workers_started_at_once_share_one_study_without_replaying_each_other(
+        tmp_path: Path, storage: str) -> None:
+    """The issue's command, 4 times at once with nothing to tell the workers apart: 4 x 5 trials -> 20
+    trials, all COMPLETE, 20 distinct parameter sets. The workers build their samplers and ask their
+    first trials at the same moment (StartTogether), the worst case. The space searched (TINY fixes the
+    sizes) has two continuous parameters, so equal sets mean a replay."""
+    create_study(storage)
+    together = ["+hydra.callbacks.start_together._target_=start_together.StartTogether",
+                f"+hydra.callbacks.start_together.folder={tmp_path / 'arrived'}",
+                "+hydra.callbacks.start_together.count=4"]
+    workers = [worker(tmp_path, storage, f"w{index}", "hydra.sweeper.n_trials=5", *together) for index in range(4)]
+    for process in workers:
+        finish(process)
+
+    done = trials(storage)
+    assert sorted(trial.number for trial in done) == list(range(20))
+    assert all(trial.state == TrialState.COMPLETE for trial in done)
+    assert len({tuple(sorted(trial.params.items())) for trial in done}) == 20
+    owners = [owner_name(trial.user_attrs[OWNER_ATTR]) for trial in done]
+    assert sorted(owners.count(owner) for owner in set(owners)) == [5, 5, 5, 5]
+    for index in range(4):
+        best = OmegaConf.load(tmp_path / f"w{index}" / "best_params.yaml")
+        # Its own trials, not the others' (a worker's summary is the study as that worker ended).
+        assert best.trials_this_launch == 5 and best.failed_this_launch == 0
+
+
+def test_a_worker_killed_mid_trial_leaves_a_trial_the_next_launch_fails_and_counts(
+        tmp_path: Path, storage: str) -> None:
+    create_study(storage)
+    doomed = worker(tmp_path, storage, "killed", "hydra.sweeper.n_trials=3", *LONG_TRIAL)
+    orphan = wait_for_running_trial(storage, doomed)
+    kill(doomed)
+    assert trials(storage)[orphan.number].state == TrialState.RUNNING  # what kill -9 leaves behind
+
+    output = finish(worker(tmp_path, storage, "next", "hydra.sweeper.n_trials=2"))
+    states = {trial.number: trial.state for trial in trials(storage)}
+    assert states[orphan.number] == TrialState.FAIL
+    assert sorted(state.name for state in states.values()) == ["COMPLETE", "COMPLETE", "FAIL"]
+    assert "trials left RUNNING by a sweep worker that is gone are now FAIL" in output
+
+    summary = pd.read_csv(tmp_path / "next" / "trials.csv").set_index("number")
+    assert summary.loc[orphan.number, "state"] == "FAIL"
+    best = OmegaConf.load(tmp_path / "next" / "best_params.yaml")
+    assert (best.trials, best.complete, best.failed, best.failed_stale, best.running) == (3, 2, 1, 1, 0)
+    assert best.trials_this_launch == 2 and best.failed_this_launch == 0  # exit status 0: not this launch's failure
+
+
+def test_a_live_worker_keeps_its_trial_and_a_silent_one_loses_it_after_the_grace_period(tmp_path: Path) -> None:
+    """A worker on another machine cannot be checked by its pid: its heartbeat decides. The trial's owner
+    is moved to another process space (as if on another machine); while its worker lives and beats, a
+    new launch leaves the trial alone; once the worker is dead and silent past the grace period, fails it."""
+    url = f"sqlite:///{tmp_path / 'study.db'}?timeout=60"
+    create_study(url)
+    beat = ["hydra.callbacks.sweep.heartbeat_interval=1", "hydra.callbacks.sweep.grace_period=4"]
+    remote = worker(tmp_path, url, "remote", "hydra.sweeper.n_trials=1", *LONG_TRIAL, *beat)
+    trial = wait_for_running_trial(url, remote)
+    storage = optuna.storages.RDBStorage(url)
+    storage.set_trial_user_attr(trial._trial_id, OWNER_ATTR,
+                                {**trial.user_attrs[OWNER_ATTR], "process_space": "another-machine"})
+    time.sleep(6)  # longer than the grace period: only the beats keep the trial alive
+
+    finish(worker(tmp_path, url, "while_alive", "hydra.sweeper.n_trials=1", *beat))
+    assert trials(url)[trial.number].state == TrialState.RUNNING
+    assert OmegaConf.load(tmp_path / "while_alive" / "best_params.yaml").running == 1
+
+    kill(remote)
+    time.sleep(5)
+    finish(worker(tmp_path, url, "after_grace", "hydra.sweeper.n_trials=1", *beat))
+    assert trials(url)[trial.number].state == TrialState.FAIL
+    assert OmegaConf.load(tmp_path / "after_grace" / "best_params.yaml").failed_stale == 1
+
+
+def test_a_grace_period_not_longer_than_the_heartbeat_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Such a grace period would fail live workers' trials between two beats."""
+    done = finish_refused(worker(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", "refused",
+                                 "hydra.callbacks.sweep.heartbeat_interval=10", "hydra.callbacks.sweep.grace_period=5"))
+    assert done == [("error: hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got 10 and 5), "
+                    "e.g. 10 and 60")]
+    assert not (tmp_path / "study.db").exists()
+
+
+X = optuna.distributions.FloatDistribution(0.0, 1.0)
+HISTORY = (0.1, 0.4, 0.6, 0.9)  # four complete trials, x -> (x - 0.3)^2
+
+
+def next_suggestion(sampler: optuna.samplers.BaseSampler, failed_before: int = 0) -> tuple[int, float]:
+    """A worker's view of a shared study: the same complete trials, and `failed_before` failed trials
+    (which no sampler learns from) only there to move the number of the trial it is handed next."""
+    study = optuna.create_study(sampler=sampler)
+    for x in HISTORY:
+        study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions={"x": X}, value=(x - 0.3) ** 2))
+    for _ in range(failed_before):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    trial = study.ask()
+    return trial.number, trial.suggest_float("x", X.low, X.high)
+
+
+@pytest.mark.parametrize("sampler", [
+    lambda: TrialSeededTPESampler(seed=0, n_startup_trials=2),  # past the start-up: TPE's own draws
+    lambda: TrialSeededTPESampler(seed=0),                      # in the start-up: its random sampler's
+    lambda: TrialSeededRandomSampler(seed=0),
+], ids=["tpe", "tpe_startup", "random"])
+def test_trial_seeded_samplers_draw_by_trial_number_not_by_process(sampler) -> None:
+    """Two workers, one seed, one history: handed different trial numbers they suggest differently (a
+    sampler seeded once per process suggests the same); handed the same number, identically."""
+    number_a, x_a = next_suggestion(sampler())
+    number_b, x_b = next_suggestion(sampler(), failed_before=1)
+    assert (number_a, number_b) == (4, 5) and x_a != x_b
+    assert next_suggestion(sampler()) == (4, x_a)
+
+
+def test_one_process_with_a_seed_is_reproducible() -> None:
+    """The same seed on a fresh study gives the same trials, past TPE's start-up too; another seed does not."""
+    def sweep(seed: int) -> list[dict[str, float]]:
+        study = optuna.create_study(sampler=TrialSeededTPESampler(seed=seed, n_startup_trials=3, constant_liar=True))
+        study.optimize(lambda trial: (trial.suggest_float("x", -1, 1) - 0.2) ** 2 + trial.suggest_float("y", 0, 1),
+                       n_trials=8)
+        return [trial.params for trial in study.trials]
+
+    assert sweep(7) == sweep(7)
+    assert not set(map(str, sweep(7))) & set(map(str, sweep(8)))
+
+
+def test_slurm_launcher_preset_composes_with_its_common_settings(tmp_path: Path) -> None:
+    cfg = dl_core.compose("hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
+                          "hydra.launcher.gpus_per_node=4", "hydra.launcher.timeout_min=720",
+                          "hydra.launcher.array_parallelism=8", run_dir=tmp_path, with_hydra=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min, launcher.array_parallelism) == (
+        "gpu", 4, 720, 8)

@@ -95,7 +95,8 @@ def test_preprocessing_is_fit_on_the_training_split_only(make_cfg, tmp_path):
     assert bundle.task.target_scaler.mean_[0] != pytest.approx(frame["y"].mean())
     # every row missing x, in whichever split, gets the training median
     median = prep.transform_features(pd.DataFrame({"x": [train_rows["x"].median()], "z": [0.0], "color": ["red"]}))
-    x_of = {row: x for split in bundle.splits.values() for row, x in zip(split.rows, split.x_num[:, 0].tolist(), strict=False)}
+    x_of = {row: x for split in bundle.splits.values()
+            for row, x in zip(split.rows, split.x_num[:, 0].tolist(), strict=True)}
     assert [x_of[row] for row in frame.index[frame["x"].isna()]] == [median[0][0, 0]] * int(frame["x"].isna().sum())
     rows = [bundle.splits[s].rows for s in ("train", "val", "test")]
     assert sum(map(len, rows)) == len(frame) and len(np.unique(np.concatenate(rows))) == len(frame)
@@ -176,7 +177,7 @@ def test_bad_targets_get_one_clear_message(make_cfg, tmp_path, change, overrides
 def test_task_must_be_chosen(make_cfg, tmp_path):
     cfg = make_cfg("model=ft_transformer", "data=csv_tabular", f"data.path={_csv(tmp_path, _table(60))}",
                    "data.target_column=y")
-    with pytest.raises(ConfigError, match="data.task: must be one of regression, classification"):
+    with pytest.raises(ConfigError, match=r"data\.task: must be one of regression, classification"):
         train(cfg)
 
 

@@ -41,8 +41,8 @@ def naive_windows(frame: pd.DataFrame, prep, length: int, horizon: int) -> dict[
     """Per-row reference: every (entity, first target time) with its raw input and target values."""
     out = {}
     ordered = frame.sort_values(["shop", "when"])
-    for shop, rows in ordered.groupby("shop"):
-        rows = rows.reset_index(drop=True)
+    for shop, group in ordered.groupby("shop"):
+        rows = group.reset_index(drop=True)
         for end in range(length, len(rows) - horizon + 1):
             inputs = rows.iloc[end - length:end][prep.feature_columns].to_numpy()
             targets = rows.iloc[end:end + horizon][prep.target_columns].to_numpy()
@@ -171,7 +171,7 @@ def test_missing_column_error_names_it_and_lists_what_exists():
 
 
 def test_duplicate_timestamps_without_entity_columns_are_explained():
-    with pytest.raises(DataError, match="add the column that tells series apart to data.entity_columns"):
+    with pytest.raises(DataError, match=r"add the column that tells series apart to data\.entity_columns"):
         build_timeseries_bundle(data_cfg(entity_columns=[]), random_frame())
 
 
@@ -214,7 +214,7 @@ def test_a_fill_that_leaves_no_rows_is_explained():
     frame = random_frame()
     frame.loc[frame.index % 2 == 0, "price"] = np.nan
     frame.loc[frame.index % 2 == 1, "promo"] = np.nan
-    with pytest.raises(DataError, match="^data.fillna: no rows left .*data.fillna=drop"):
+    with pytest.raises(DataError, match=r"^data\.fillna: no rows left .*data\.fillna=drop"):
         build_timeseries_bundle(data_cfg(fillna="drop"), frame)
 
 

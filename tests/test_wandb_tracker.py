@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,10 +15,9 @@ import pytest
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.tracking.wandb_tracker import RUN_ID_FILE, resolve_mode
-from helpers import TINY
+from helpers import TINY, entry_env, run_entry
 from wandb_reader import offline_runs, read_run_record, read_summary, record_types
 
-ROOT = Path(__file__).resolve().parents[1]
 FAKE_KEY = "k" * 40
 
 
@@ -117,7 +113,7 @@ def test_mode_auto_is_offline_without_credentials_and_online_with_them(tmp_path,
     netrc.write_text("machine example.org login user password secret\n")
     monkeypatch.setenv("NETRC", str(netrc))
     assert resolve_mode("auto") == "offline"
-    with pytest.raises(ConfigError, match="logger.mode"):
+    with pytest.raises(ConfigError, match=r"logger\.mode"):
         resolve_mode("online")
 
     netrc.write_text("machine api.wandb.ai login user password " + "k" * 40 + "\n")
@@ -151,13 +147,12 @@ def test_logged_in_without_network_trains_offline_at_once_with_one_warning(
 @pytest.mark.parametrize(("overrides", "wandb_mode", "named"), [
     (["logger.mode=online"], None, "logger.mode=online"), ([], "online", "WANDB_MODE=online")], ids=["logger", "env"])
 def test_online_without_credentials_is_one_line_and_exit_status_2(overrides, wandb_mode, named, tmp_path):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("WANDB_")}
-    env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path), NETRC=str(tmp_path / "netrc"), WANDB_SILENT="true")
+    env = {key: value for key, value in entry_env().items() if not key.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "netrc"), WANDB_SILENT="true")
     if wandb_mode:
         env["WANDB_MODE"] = wandb_mode
-    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "logger=wandb", *TINY, "trainer.max_epochs=1",
-                           f"paths.output_dir={tmp_path / 'run'}", *overrides],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = run_entry("train.py", "logger=wandb", *TINY, "trainer.max_epochs=1", f"paths.output_dir={tmp_path / 'run'}",
+                     *overrides, cwd=tmp_path, env=env)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -167,6 +162,7 @@ def test_online_without_credentials_is_one_line_and_exit_status_2(overrides, wan
 def test_wandb_and_optuna_are_imported_only_when_used():
     code = ("import sys, dl_core.pipeline, dl_core.tracking.wandb_tracker, dl_core.tracking.sweep_summary; "
             "print(sorted(m for m in ('wandb', 'optuna') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    done = run_entry("-c", code, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
     assert out.strip() == "[]"

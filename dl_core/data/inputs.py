@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +41,8 @@ class InputSchema:
 
         finite = Annotated[float, AfterValidator(_finite)]
         time = Annotated[str | int | float, AfterValidator(_finite_time)]
-        types = {NUMBER: finite, LABEL: Union[str, int], TIME: time}
-        nullable = {NUMBER: Optional[Annotated[float, AfterValidator(_finite_or_missing)]],
+        types = {NUMBER: finite, LABEL: str | int, TIME: time}
+        nullable = {NUMBER: Annotated[float, AfterValidator(_finite_or_missing)] | None,
                     LABEL: Annotated[types[LABEL] | None, BeforeValidator(_nan_as_none)]}
         fields = {name: (nullable[kind] if name in self.nullable else types[kind], ...)
                   for name, kind in self.columns.items()}

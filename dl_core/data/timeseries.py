@@ -110,8 +110,9 @@ class TimeSeriesPreprocessor:
         offsets = _entity_offsets(rows, self)
         starts = [np.append(np.arange(lo, hi - self.sequence_length - self.horizon + 1), hi - self.sequence_length)
                   for lo, hi in itertools.pairwise(offsets)]
-        return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(np.concatenate(starts).astype(np.int64)),
-                           self.sequence_length, self.horizon, RowKeys.of(rows, self, offsets))
+        window_starts = torch.from_numpy(np.concatenate(starts).astype(np.int64))
+        return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), window_starts, self.sequence_length, self.horizon,
+                           RowKeys.of(rows, self, offsets))
 
     def metadata(self) -> dict[str, Any]:
         return {"sequence_length": self.sequence_length, "horizon": self.horizon, "targets": self.target_columns,

@@ -26,7 +26,8 @@ from dl_core.engine.hardware import Hardware
 from dl_core.errors import ConfigError
 
 ALLOWED_PREFIX = f"{__name__}."
-DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries", "tabular": "data=synthetic_tabular or data=csv_tabular"}
+DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries",
+                "tabular": "data=synthetic_tabular or data=csv_tabular"}
 MODELS_FOR = {"timeseries": "model=lstm", "tabular": "model=ft_transformer"}
 
 

@@ -35,7 +35,8 @@ def output_path(cfg: DictConfig) -> Path:
     """Where the predictions go, refused where writing would destroy a run's files: a CSV, never inside
     a `checkpoints/` directory (`output=<run>/checkpoints/best.ckpt` would replace the model)."""
     run_dir = Path(cfg.run_dir).expanduser()
-    output = Path(cfg.output).expanduser() if cfg.output else run_dir / "predictions" / f"{Path(cfg.data.path).stem}.csv"
+    default = run_dir / "predictions" / f"{Path(cfg.data.path).stem}.csv"
+    output = Path(cfg.output).expanduser() if cfg.output else default
     if output.suffix.lower() != ".csv":
         raise ConfigError(f"output: {output} is not a .csv file; predictions are written as CSV, e.g. output=preds.csv")
     resolved = output.resolve()
