@@ -1,4 +1,5 @@
-"""Shared fixtures: compose the real Hydra config the way train.py does, with a run dir under tmp_path."""
+"""Shared fixtures: compose the real Hydra config the way train.py does, with a run dir under tmp_path.
+And the order tests run in under pytest-xdist."""
 
 from __future__ import annotations
 
@@ -19,3 +20,9 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return dl_core.compose("trainer.progress_bar=false", *overrides, run_dir=tmp_path / run)
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (the sort is stable): under xdist the long ones then overlap the many short ones,
+    instead of one of them ending the run alone on one worker while the others wait."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -17,6 +17,9 @@ from dl_core.pipeline import train
 from dl_core.serving.batch import predict_file
 from helpers import ROOT, TINY, run_entry
 
+# One xdist worker runs the whole module, so that its trained run is built once.
+pytestmark = pytest.mark.xdist_group("test_batch_predict")
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:

@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import pandas as pd
+import pytest
 
 from dl_core.pipeline import train
 from dl_core.rundir import LOCK_NAME, RunLock
@@ -29,6 +30,7 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_the_resume_command_which_resumes_into_the_run_dir(tmp_path):
     run_dir = tmp_path / "run"
     proc = start_entry("train.py", *TINY, "data.generator.length=2500", "trainer.max_epochs=50",

@@ -43,6 +43,7 @@ def assert_close(ddp: dict, single: dict) -> None:
             assert ddp[key] == pytest.approx(value, rel=RTOL), key
 
 
+@pytest.mark.slow
 def test_two_ranks_match_one_process_with_the_global_batch_and_resume(make_cfg, tmp_path: Path) -> None:
     train(make_cfg(*EXACT, "trainer.batch_size=64", run="single"))
     single = json.loads((tmp_path / "single" / "metrics.json").read_text())

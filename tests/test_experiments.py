@@ -105,6 +105,7 @@ def test_every_script_imports() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_california_smoke_writes_its_section_from_the_runs(runs: Path, tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     begin, end = common.section_markers("california_ft_transformer")

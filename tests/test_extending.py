@@ -121,6 +121,7 @@ def run(root: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]
     return run_entry(root / script, *args, cwd=root, env=entry_env(root))
 
 
+@pytest.mark.slow
 def test_a_model_is_one_module_and_one_yaml(tmp_path):
     root = repository_with(tmp_path, "window_mlp", WINDOW_MLP)
     done = run(root, "train.py", "model=window_mlp", "model.width=8", *TINY_RUN, f"hydra.run.dir={root / 'run'}")
@@ -140,6 +141,7 @@ def test_a_model_is_one_module_and_one_yaml(tmp_path):
     assert not (root / "refused").exists()
 
 
+@pytest.mark.slow
 def test_an_estimator_that_is_not_a_module_trains_and_predicts_through_the_same_seam(tmp_path):
     root = repository_with(tmp_path, "mean_forecaster", MEAN_FORECASTER)
     done = run(root, "train.py", "model=mean_forecaster", *TINY_RUN, f"hydra.run.dir={root / 'run'}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from helpers import ROOT
 
 
+@pytest.mark.slow
 def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("QUICKSTART_EPOCHS", "2")
     monkeypatch.setenv("QUICKSTART_OUTPUT", str(tmp_path))

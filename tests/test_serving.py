@@ -22,6 +22,9 @@ from dl_core.serving import load_run
 from dl_core.serving.app import create_app
 from helpers import JSON, TINY, connection, run_entry, serving, strict_json, with_token
 
+# One xdist worker runs the whole module, so that its trained run and server are built once.
+pytestmark = pytest.mark.xdist_group("test_serving")
+
 KEYS = ["timestamp", "entity", "step", "target"]
 
 

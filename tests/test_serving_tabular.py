@@ -16,6 +16,9 @@ from dl_core.pipeline import train
 from dl_core.serving import load_run
 from helpers import JSON, TINY_TABULAR, connection, run_entry, serving, strict_json, with_token
 
+# One xdist worker runs the whole module, so that its trained run and server are built once.
+pytestmark = pytest.mark.xdist_group("test_serving_tabular")
+
 CLASSIFICATION = [*TINY_TABULAR, "data.task=classification", "trainer.max_epochs=2"]
 
 

@@ -66,6 +66,7 @@ def trial_states(sweep_dir: Path) -> list[str]:
     return [trial.state.name for trial in trials(f"sqlite:///{sweep_dir}/optuna.db", "lstm_optuna")]
 
 
+@pytest.mark.slow
 def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
     sweep_dir = tmp_path / "sweep"
     for launch in (1, 2):
@@ -98,6 +99,7 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
     assert both.to_dict("records") == trials.filter(like="params_").to_dict("records")
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
     """lr=1e30 makes the loss non-finite (TrainingError in the job); grid sampling runs both choices, each
     with its W&B offline run. The seeded grid order puts the failing trial first: hydra-optuna-sweeper
@@ -124,6 +126,7 @@ def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
     assert {read_run_record(path).get("run_group") for path in runs.values()} == {"lstm_optuna"}
 
 
+@pytest.mark.slow
 def test_parallel_trials_under_the_joblib_launcher_complete(tmp_path):
     """joblib sends the sweep's callbacks to its job processes: they must pickle (the heartbeat stays home)."""
     sweep_dir = tmp_path / "sweep"
@@ -191,6 +194,7 @@ def kill(process: subprocess.Popen) -> None:
     process.communicate(timeout=60)
 
 
+@pytest.mark.slow
 def test_four_workers_started_at_once_share_one_study_without_replaying_each_other(
         tmp_path: Path, storage: str) -> None:
     """The issue's command, 4 times at once with nothing to tell the workers apart: 4 x 5 trials -> 20
@@ -217,6 +221,7 @@ def test_four_workers_started_at_once_share_one_study_without_replaying_each_oth
         assert best.trials_this_launch == 5 and best.failed_this_launch == 0
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_leaves_a_trial_the_next_launch_fails_and_counts(
         tmp_path: Path, storage: str) -> None:
     create_study(storage)
@@ -238,6 +243,8 @@ def test_a_worker_killed_mid_trial_leaves_a_trial_the_next_launch_fails_and_coun
     assert best.trials_this_launch == 2 and best.failed_this_launch == 0  # exit status 0: not this launch's failure
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("timing")  # a late heartbeat would fail the live worker's trial
 def test_a_live_worker_keeps_its_trial_and_a_silent_one_loses_it_after_the_grace_period(tmp_path: Path) -> None:
     """A worker on another machine cannot be checked by its pid: its heartbeat decides. The trial's owner
     is moved to another process space (as if on another machine); while its worker lives and beats, a

@@ -122,6 +122,7 @@ def test_mode_auto_is_offline_without_credentials_and_online_with_them(tmp_path,
     assert resolve_mode("auto") is None  # the environment decides
 
 
+@pytest.mark.xdist_group("timing")  # it measures how long training took
 @pytest.mark.parametrize("server", ["refused_url", "black_hole_url"])
 def test_logged_in_without_network_trains_offline_at_once_with_one_warning(
         server, request, make_cfg, monkeypatch, caplog, fresh_wandb):
