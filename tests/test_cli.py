@@ -61,6 +61,7 @@ def test_ctrl_c_prints_the_resume_command_which_resumes_into_the_run_dir(tmp_pat
     assert f"resuming {run_dir} from epoch {done_epochs}" in log
 
 
+@pytest.mark.slow
 def test_a_second_process_on_a_run_being_resumed_is_refused(make_cfg, tmp_path):
     run_dir = tmp_path / "run"
     train(make_cfg(*TINY, "trainer.max_epochs=1"))

@@ -64,6 +64,7 @@ def test_california_preset_reads_the_shipped_csv_in_100k_units(make_cfg):
     assert [len(bundle.splits[s]) for s in ("train", "val", "test")] == [13209, 3302, 4129]
 
 
+@pytest.mark.slow
 def test_train_py_runs_ft_transformer_on_synthetic_tabular(tmp_path):
     result = run_entry("train.py", "model=ft_transformer", "data=synthetic_tabular", "model.n_blocks=1",
                        "model.d_block=16", "data.generator.n_rows=300", "trainer.max_epochs=1", "hardware=cpu",

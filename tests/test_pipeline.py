@@ -16,6 +16,7 @@ METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {
     for scale in ("", "_scaled")}
 
 
+@pytest.mark.slow
 def test_csv_timeseries_on_etth1_writes_all_artifacts(tmp_path):
     run = tmp_path / "etth1"
     proc = run_entry("train.py", "data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}",

@@ -66,6 +66,7 @@ def black_hole_url() -> Iterator[str]:
         server.close()
 
 
+@pytest.mark.slow
 def test_offline_run_holds_config_history_summary_and_model(make_cfg, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = make_cfg(*TINY, "trainer.max_epochs=2", "logger=wandb", "logger.log_model=true", "tags=[tiny]")
@@ -145,6 +146,7 @@ def test_logged_in_without_network_trains_offline_at_once_with_one_warning(
     assert not list((run_dir / "wandb").glob("run-*"))  # no online run was started
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("overrides", "wandb_mode", "named"), [
     (["logger.mode=online"], None, "logger.mode=online"), ([], "online", "WANDB_MODE=online")], ids=["logger", "env"])
 def test_online_without_credentials_is_one_line_and_exit_status_2(overrides, wandb_mode, named, tmp_path):
