@@ -115,8 +115,8 @@ def grid(models: list[str], datasets: list[str], modes: list[str], horizons: lis
                     if (horizon == HORIZONS[0]) != first or (features != "M" and model in MULTIVARIATE_ONLY):
                         continue
                     runs = seeds if first else other_seeds
-                    jobs += [((model, data, features, horizon), seed) for seed in (runs[:1] if model == "naive" else runs)
-                             for data in datasets]
+                    seeds_here = runs[:1] if model == "naive" else runs  # the naive forecast is deterministic
+                    jobs += [((model, data, features, horizon), seed) for seed in seeds_here for data in datasets]
     return jobs
 
 
@@ -186,7 +186,8 @@ def comparisons(found: dict[Row, list[dict]]) -> str:
                 verdict = "beats" if other < dlinear else "does not beat"
                 lines.append(f"- {label}: {MODELS[model][2]} {verdict} DLinear: MSE {other:.3f} vs {dlinear:.3f} "
                              f"({100 * (other / dlinear - 1):+.1f}%)")
-        candidates = {model: runs for (model, *rest), runs in found.items() if tuple(rest) == setting and model != "naive"}
+        candidates = {model: runs for (model, *rest), runs in found.items()
+                      if tuple(rest) == setting and model != "naive"}
         if len(candidates) > 1:
             chosen = min(candidates, key=lambda model: mean_of(candidates[model], "val_mse_scaled"))
             test = mean_of(candidates[chosen], "test_mse_scaled")

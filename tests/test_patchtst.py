@@ -207,7 +207,7 @@ def test_predict_py_the_server_and_the_reloaded_run_agree(run_dir: Path, tmp_pat
     out = tmp_path / "out.csv"
     done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
                            f"data.path={tmp_path / 'new.csv'}", f"output={out}", "threads=1"],
-                          env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     from_file = pd.read_csv(out, parse_dates=["timestamp"])
     assert len(from_file) == 2 * (40 - 24 - 2 + 1 + 1) * 2  # complete windows + the forecast, 2 steps each
@@ -238,14 +238,17 @@ def test_wandb_offline_run_records_the_patchtst_config_and_metrics(make_cfg, mon
 def test_an_optuna_sweep_of_patchtst_completes_its_trials(tmp_path):
     sweep_dir = tmp_path / "sweep"
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=ett_patchtst_optuna",
-                           f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=2", *TINY_PATCHTST,
+                           f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=2",
+                           *(o for o in TINY_PATCHTST if not o.startswith("trainer.lr=")),
                            "trainer.max_epochs=1", "trainer.progress_bar=false"],
-                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_csv(sweep_dir / "trials.csv")
     assert list(trials["state"]) == ["COMPLETE", "COMPLETE"]
     assert trials["val_loss"].notna().all() and trials["params_trainer.lr"].nunique() == 2
-    assert {"params_model.dropout", "params_trainer.lr"} <= set(trials.columns)
+    # The sizes TINY_PATCHTST fixes (width, look-back) leave the space; the learning rate and dropout remain.
+    assert {column for column in trials.columns if column.startswith("params_")} == {"params_model.dropout",
+                                                                                   "params_trainer.lr"}
 
 
 @pytest.mark.slow
@@ -256,7 +259,7 @@ def test_two_ddp_ranks_train_patchtst_and_the_checkpoint_predicts_what_training_
                str(ROOT / "train.py"), *TINY_PATCHTST, "trainer.max_epochs=2", "hardware=ddp",
                "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1", "trainer.batch_size=32",
                "trainer.progress_bar=false", f"paths.log_dir={tmp_path / 'logs'}"]
-    done = subprocess.run(command, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(command, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     assert sorted(p.name for p in (tmp_path / "logs").rglob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
