@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dl_core.errors import ConfigError, require
+from dl_core.errors import ConfigError, require, require_at_least
 from dl_core.models import require_target_inputs
 
 
@@ -53,9 +53,7 @@ class PatchTSTConfig:
     affine: bool = False
 
     def validate(self, prefix: str) -> None:
-        for key in ("patch_length", "stride", "d_model", "n_heads", "n_layers", "d_ff"):
-            value = getattr(self, key)
-            require(value >= 1, f"{prefix}.{key}", f"must be >= 1 (got {value})")
+        require_at_least(self, prefix, patch_length=1, stride=1, d_model=1, n_heads=1, n_layers=1, d_ff=1)
         require(self.d_model % self.n_heads == 0, f"{prefix}.n_heads",
                 f"must divide {prefix}.d_model={self.d_model} (got {self.n_heads}), e.g. {prefix}.n_heads=4")
         for key in ("dropout", "head_dropout"):
