@@ -193,6 +193,7 @@ def test_trains_and_beats_its_first_epoch(run_dir: Path):
     assert len(val) == 3 and min(val[1:]) < val[0]
 
 
+@pytest.mark.slow
 def test_predict_py_the_server_and_the_reloaded_run_agree(run_dir: Path, tmp_path: Path):
     raw = generate_series(2, 400, 2, 0.3, 0)
     at_training = pd.read_csv(run_dir / "predictions_test.csv", parse_dates=["timestamp"])
@@ -222,6 +223,7 @@ def test_predict_py_the_server_and_the_reloaded_run_agree(run_dir: Path, tmp_pat
     pd.testing.assert_frame_equal(served, from_file, check_exact=True, check_dtype=False)
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_records_the_patchtst_config_and_metrics(make_cfg, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = make_cfg(*TINY_PATCHTST, "trainer.max_epochs=2", "logger=wandb")
