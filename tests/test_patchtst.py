@@ -17,6 +17,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from dl_core.data import build_bundle
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError
 from dl_core.models import build_model
@@ -155,6 +156,22 @@ def test_the_ett_preset_is_patchtst_42_with_the_papers_etth_recipe(tmp_path):
     assert (cfg.trainer.scheduler, cfg.trainer.exponential_hold, cfg.trainer.exponential_gamma) == ("exponential", 4,
                                                                                                   0.9)
     assert cfg.hardware.device == "auto"  # presets never pin the device
+
+
+def test_modes_s_and_ms_read_the_target_channel_alone(tmp_path):
+    """On ETTh1, mode MS (7 channels in, OT out) and mode S (OT in and out) give the same forecast of OT
+    from the same weights: the other six channels are never read."""
+    forecasts = []
+    for features in ("MS", "S"):
+        cfg = compose_config(["experiment=ett_patchtst", f"data.features={features}", "data.horizon=24"], tmp_path)
+        bundle = build_bundle(cfg.data)
+        torch.manual_seed(0)
+        model = build_model(cfg.model, bundle.spec).eval()
+        (x,) = bundle.splits["test"].inputs(torch.arange(4))
+        assert x.shape[-1] == {"MS": 7, "S": 1}[features]
+        forecasts.append(model(x))
+    assert forecasts[0].shape == (4, 24, 1)
+    torch.testing.assert_close(forecasts[0], forecasts[1])
 
 
 def test_exponential_schedule_holds_then_decays_and_resumes_exactly(make_cfg, tmp_path):
