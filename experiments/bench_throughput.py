@@ -12,6 +12,7 @@ after one untimed warm-up epoch per setting. The CPU is shared, so the variants 
 interleaved repeats (rotating order) and the table reports medians.
 
     python experiments/bench_throughput.py --threads 1     # --smoke: tiny sizes, to check the script
+    python experiments/bench_throughput.py --threads 1 --cases patchtst --batch-sizes 128
 
 The engine variant calls `dl_core.engine.fit` itself (what is measured is the engine, not a whole
 run), so unlike the other scripts this one imports dl_core's internals.
@@ -111,6 +112,20 @@ def lstm_case(n_train: int, n_val: int) -> Case:
         return build_model(cfg.model, bundle.spec)  # model=lstm's defaults: 2 layers of 64
 
     return Case("LSTM", make_model, bundle, all_rows(splits["train"]), all_rows(splits["val"]))
+
+
+def patchtst_case(n_train: int, n_val: int) -> Case:
+    """ETTh1 as `experiment=ett_patchtst` reads it: all 7 channels, L=336, H=96, PatchTST/42 of the preset."""
+    cfg = dl_core.compose("experiment=ett_patchtst")
+    bundle = build_bundle(cfg.data)
+    splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon, split.keys)
+              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val), strict=True)}
+    bundle = DataBundle(bundle.task, splits, bundle.spec, bundle.preprocessor)
+
+    def make_model() -> nn.Module:
+        return build_model(cfg.model, bundle.spec)
+
+    return Case("PatchTST", make_model, bundle, all_rows(splits["train"]), all_rows(splits["val"]))
 
 
 def california_case(n_train: int, n_val: int) -> Case:
@@ -265,7 +280,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--precisions", nargs="+", default=["32", "bf16-mixed"])
-    parser.add_argument("--cases", nargs="+", default=["lstm", "ft_transformer"])
+    parser.add_argument("--cases", nargs="+", default=["lstm", "ft_transformer", "patchtst"])
     parser.add_argument("--smoke", action="store_true", help="256 samples, one repeat, batch 64, fp32")
     args = parser.parse_args()
     if args.smoke:
@@ -276,7 +291,7 @@ def main() -> None:
     variants: dict[str, Callable] = {"floor": run_floor, "engine": run_engine, "dataloader": run_dataloader}
     if lightning_available():
         variants["lightning"] = run_lightning
-    builders = {"lstm": lstm_case, "ft_transformer": california_case}
+    builders = {"lstm": lstm_case, "ft_transformer": california_case, "patchtst": patchtst_case}
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.train_samples} train samples x "
           f"{args.epochs} epochs, median of {args.repeats} interleaved repeats")
     others = [v for v in variants if v != "floor"]

@@ -26,6 +26,8 @@ from helpers import ROOT, run_entry
     ("trainer.lr=0", "trainer.lr"),
     ("trainer.batch_size=-1", "trainer.batch_size"),
     ("trainer.plateau_factor=1.5", "trainer.plateau_factor"),
+    ("trainer.exponential_gamma=0", "trainer.exponential_gamma"),
+    ("trainer.exponential_hold=0", "trainer.exponential_hold"),
 ])
 def test_out_of_range_values_name_the_key(make_cfg, override, key):
     with pytest.raises(ConfigError) as err:
@@ -41,7 +43,7 @@ def test_out_of_range_values_name_the_key(make_cfg, override, key):
                                  "'16-mixed', 'auto']")),
     (["objective.direction=up"], "objective.direction: Invalid value 'up', expected one of ['minimize', 'maximize']"),
     (["trainer.scheduler=step"], ("trainer.scheduler: Invalid value 'step', expected one of ['none', 'cosine', "
-                                 "'plateau']")),
+                                 "'plateau', 'exponential']")),
     (["trainer.batch_size=big"], ("trainer.batch_size: Value 'big' of type 'str' is incompatible with type hint "
                                  "'Union[int, Literal[auto]]'")),
     (["data=ett", "data.features=X"], "data.features: Invalid value 'X', expected one of ['M', 'S', 'MS']"),
@@ -169,7 +171,7 @@ def test_presets_leave_the_device_to_the_hardware_group(make_cfg, preset):
 
 
 # A preset's search space for the preset it tunes (the optuna_base default of data/model otherwise).
-TUNES = {"ett_lstm_optuna": ["experiment=ett_lstm"]}
+TUNES = {"ett_lstm_optuna": ["experiment=ett_lstm"], "ett_patchtst_optuna": ["experiment=ett_patchtst"]}
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "hparams_search").glob("*_optuna.yaml")))

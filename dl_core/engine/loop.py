@@ -247,6 +247,10 @@ def build_scheduler(optimizer: torch.optim.Optimizer, trainer: Any) -> Any:
     if trainer.scheduler == "plateau":
         patience = max(1, trainer.patience // 3) if trainer.plateau_patience is None else trainer.plateau_patience
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=trainer.plateau_factor, patience=patience)
+    if trainer.scheduler == "exponential":
+        # After `epochs_done` epochs: epoch k (from 1) trains at lr * gamma ** max(0, k - hold).
+        hold, gamma = trainer.exponential_hold, trainer.exponential_gamma
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epochs_done: gamma ** max(0, epochs_done + 1 - hold))
     return None
 
 

@@ -24,11 +24,15 @@ class TrainerConfig:
         eval_batch_size: batch size for validation, test and prediction.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay (never on biases, norms and embeddings).
-        scheduler: per-epoch learning-rate schedule: `none`, `cosine` (to zero at max_epochs) or
-            `plateau` (multiply by plateau_factor after plateau_patience epochs without improvement).
+        scheduler: per-epoch learning-rate schedule: `none`, `cosine` (to zero at max_epochs), `plateau`
+            (multiply by plateau_factor after plateau_patience epochs without improvement) or `exponential`
+            (exponential_hold epochs at lr, then multiply by exponential_gamma after every epoch).
         plateau_factor: `scheduler: plateau`: the factor the learning rate is multiplied by.
         plateau_patience: `scheduler: plateau`: epochs without validation improvement before the learning
             rate drops; null takes a third of `patience` (at least 1), so it drops before training stops.
+        exponential_gamma: `scheduler: exponential`: the factor the learning rate is multiplied by per epoch.
+        exponential_hold: `scheduler: exponential`: epochs trained at the full learning rate before it decays
+            (1: the first epoch only, as torch's ExponentialLR).
         patience: epochs without validation improvement before stopping; the best weights are restored.
         min_delta: smallest decrease of the validation loss that counts as an improvement.
         grad_clip: maximum gradient norm; null disables clipping.
@@ -44,9 +48,11 @@ class TrainerConfig:
     eval_batch_size: int = 1024
     lr: float = 1e-3
     weight_decay: float = 0.0
-    scheduler: Literal["none", "cosine", "plateau"] = "none"
+    scheduler: Literal["none", "cosine", "plateau", "exponential"] = "none"
     plateau_factor: float = 0.5
     plateau_patience: int | None = None
+    exponential_gamma: float = 0.9
+    exponential_hold: int = 1
     patience: int = 10
     min_delta: float = 0.0
     grad_clip: float | None = 1.0
@@ -65,6 +71,10 @@ class TrainerConfig:
                 f"must be in (0, 1) (got {self.plateau_factor}), e.g. 0.5")
         require(self.plateau_patience is None or self.plateau_patience >= 0, f"{prefix}.plateau_patience",
                 f"must be >= 0 or null for a third of {prefix}.patience (got {self.plateau_patience})")
+        require(0 < self.exponential_gamma <= 1, f"{prefix}.exponential_gamma",
+                f"must be in (0, 1] (got {self.exponential_gamma}), e.g. 0.9")
+        require(self.exponential_hold >= 1, f"{prefix}.exponential_hold",
+                f"must be >= 1 (got {self.exponential_hold}): the first epoch always trains at {prefix}.lr")
         require(self.patience >= 1, f"{prefix}.patience", f"must be >= 1 (got {self.patience})")
         require(self.min_delta >= 0, f"{prefix}.min_delta", f"must be >= 0 (got {self.min_delta})")
         require(self.grad_clip is None or self.grad_clip > 0, f"{prefix}.grad_clip",

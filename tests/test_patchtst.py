@@ -1,0 +1,290 @@
+"""PatchTST: the model's math (patches, channel independence, RevIN, a swappable head), its ETT preset
+and schedule, and the paths every model must travel: resume, predict.py, serve.py, an Optuna sweep,
+DDP under torchrun and W&B, each with tiny sizes on real parts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from dl_core.data import build_bundle
+from dl_core.data.synthetic import generate_series
+from dl_core.errors import ConfigError
+from dl_core.models import build_model
+from dl_core.models.patchtst import PatchTST, PatchTSTConfig
+from dl_core.pipeline import train
+from dl_core.serving import load_run
+from helpers import ROOT, compose_config, serving
+from wandb_reader import offline_runs, read_summary
+
+# Two synthetic series, look-back 24 cut into (24 - 8) / 4 + 2 = 6 patches, one small encoder layer.
+TINY_PATCHTST = [
+    "model=patchtst",
+    "data.generator.length=400",
+    "data.sequence_length=24",
+    "data.horizon=2",
+    "model.patch_length=8",
+    "model.stride=4",
+    "model.d_model=8",
+    "model.n_heads=2",
+    "model.n_layers=1",
+    "model.d_ff=16",
+    "trainer.max_epochs=3",
+    "trainer.batch_size=64",
+    "trainer.lr=3e-3",
+    "hardware=cpu",
+    "hardware.threads=1",
+]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT), "WANDB_MODE": "offline",
+       "WANDB_SILENT": "true"}
+
+
+def patchtst(sequence_length: int = 32, horizon: int = 5, target_index: list[int] | None = None,
+             **hyperparameters) -> PatchTST:
+    """The model with the schema's defaults for every hyperparameter not given (small sizes by default)."""
+    settings = {"d_model": 8, "n_heads": 2, "n_layers": 2, "d_ff": 16, "patch_length": 8, "stride": 4,
+                **hyperparameters}
+    config = {k: v for k, v in vars(PatchTSTConfig(**settings)).items() if k != "_target_"}
+    return PatchTST(sequence_length, horizon, [0, 1, 2] if target_index is None else target_index, **config)
+
+
+@pytest.mark.parametrize(("length", "patch", "stride", "expected"), [(336, 16, 8, 42), (512, 16, 8, 64),
+                                                                      (32, 8, 4, 8), (30, 8, 8, 4), (5, 8, 4, 1)])
+def test_patch_count_is_the_papers_and_the_end_is_padded_with_the_last_value(length, patch, stride, expected):
+    model = patchtst(sequence_length=length, patch_length=patch, stride=stride, target_index=[0])
+    series = torch.arange(length, dtype=torch.float32).view(1, length, 1)
+    patches = model.patches(series)
+    assert model.n_patches == expected == patches.shape[2]
+    padded = torch.cat([series.flatten(), torch.full((stride,), float(length - 1))])
+    for i in range(expected):
+        assert torch.equal(patches[0, 0, i], padded[i * stride:i * stride + patch])
+    assert patches[0, 0, -1, -1] == length - 1
+
+
+def test_forecasts_every_target_channel_and_only_those():
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 5)
+    everything = patchtst(target_index=[0, 1, 2, 3, 4]).eval()
+    assert everything(x).shape == (4, 5, 5)
+    one = patchtst(target_index=[3]).eval()
+    one.load_state_dict(everything.state_dict() | {"target_index": torch.tensor([3])})
+    assert one(x).shape == (4, 5, 1)
+    torch.testing.assert_close(one(x), everything(x)[..., 3:4])
+
+
+def test_a_channels_forecast_depends_on_its_own_past_alone():
+    torch.manual_seed(0)
+    model = patchtst(target_index=[0, 2, 3]).eval()
+    x = torch.randn(2, 32, 4)
+    changed = x.clone()
+    changed[..., 2] += torch.randn(2, 32)  # target channel 2 (output 1)
+    changed[..., 1] += 5.0                 # not a target: never read
+    diff = (model(changed) - model(x)).abs().amax(dim=(0, 1))
+    assert diff[1] > 1e-3 and diff[0] == 0 and diff[2] == 0
+
+
+def test_instance_norm_moves_the_forecast_with_the_level_and_scale_of_the_window():
+    torch.manual_seed(0)
+    model = patchtst(target_index=[0, 1, 2]).eval()
+    x = torch.randn(3, 32, 3)
+    shift, scale = torch.tensor([10.0, -3.0, 50.0]), torch.tensor([2.0, 0.5, 4.0])
+    torch.testing.assert_close(model(x + shift), model(x) + shift, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(model(x * scale + shift), model(x) * scale + shift, rtol=1e-4, atol=1e-4)
+
+    plain = patchtst(target_index=[0, 1, 2], instance_norm=False).eval()
+    assert not torch.allclose(plain(x + shift), plain(x) + shift, atol=1e-2)
+
+
+def test_the_affine_part_is_learnable_and_an_identity_at_first():
+    torch.manual_seed(0)
+    affine = patchtst(affine=True).eval()
+    plain = patchtst(affine=False).eval()
+    plain.load_state_dict({k: v for k, v in affine.state_dict().items() if not k.startswith("revin.")})
+    x = torch.randn(2, 32, 3)
+    torch.testing.assert_close(affine(x), plain(x), rtol=1e-5, atol=1e-5)
+    assert {name for name, _ in affine.named_parameters() if name.startswith("revin.")} == {"revin.weight",
+                                                                                             "revin.bias"}
+
+
+def test_the_head_is_the_last_map_and_can_be_swapped():
+    """Another head (quantiles, distributions) replaces `model.head`: with RevIN, a head that outputs zeros
+    forecasts each channel's look-back mean, so nothing after the head but de-normalisation acts."""
+
+    class Zeros(nn.Module):
+        def forward(self, flat: torch.Tensor) -> torch.Tensor:
+            return flat.new_zeros(*flat.shape[:-1], 5)
+
+    torch.manual_seed(0)
+    model = patchtst().eval()
+    assert model.head[-1].in_features == model.n_patches * 8 and model.head[-1].out_features == 5
+    model.head = Zeros()
+    x = torch.randn(2, 32, 3)
+    torch.testing.assert_close(model(x), x.mean(dim=1, keepdim=True).expand(-1, 5, -1))
+
+
+def test_a_patch_longer_than_the_padded_look_back_is_refused():
+    with pytest.raises(ConfigError, match=r"^model.patch_length: .*data.sequence_length=10"):
+        patchtst(sequence_length=10, patch_length=16, stride=4)
+
+
+@pytest.mark.parametrize(("override", "key"), [("model.n_heads=3", "model.n_heads"),
+                                               ("model.head_dropout=1.0", "model.head_dropout"),
+                                               ("model.stride=0", "model.stride")])
+def test_bad_settings_are_one_line_naming_the_key(make_cfg, override, key):
+    with pytest.raises(ConfigError, match=rf"^{key}: "):
+        train(make_cfg(*TINY_PATCHTST, override))
+
+
+def test_the_ett_preset_is_patchtst_42_with_the_papers_etth_recipe(tmp_path):
+    cfg = compose_config(["experiment=ett_patchtst"], tmp_path)
+    model = build_model(cfg.model, {"sequence_length": 336, "horizon": 96, "target_index": list(range(7))})
+    assert model.n_patches == 42
+    assert OmegaConf.to_container(cfg.model) | {"_target_": None} == {
+        "_target_": None, "patch_length": 16, "stride": 8, "d_model": 16, "n_heads": 4, "n_layers": 3, "d_ff": 128,
+        "dropout": 0.3, "head_dropout": 0.0, "instance_norm": True, "affine": False}
+    assert (cfg.trainer.batch_size, cfg.trainer.lr, cfg.trainer.max_epochs) == (128, 1e-4, 100)
+    assert (cfg.trainer.scheduler, cfg.trainer.exponential_hold, cfg.trainer.exponential_gamma) == ("exponential", 4,
+                                                                                                  0.9)
+    assert cfg.hardware.device == "auto"  # presets never pin the device
+
+
+def test_modes_s_and_ms_read_the_target_channel_alone(tmp_path):
+    """On ETTh1, mode MS (7 channels in, OT out) and mode S (OT in and out) give the same forecast of OT
+    from the same weights: the other six channels are never read."""
+    forecasts = []
+    for features in ("MS", "S"):
+        cfg = compose_config(["experiment=ett_patchtst", f"data.features={features}", "data.horizon=24"], tmp_path)
+        bundle = build_bundle(cfg.data)
+        torch.manual_seed(0)
+        model = build_model(cfg.model, bundle.spec).eval()
+        (x,) = bundle.splits["test"].inputs(torch.arange(4))
+        assert x.shape[-1] == {"MS": 7, "S": 1}[features]
+        forecasts.append(model(x))
+    assert forecasts[0].shape == (4, 24, 1)
+    torch.testing.assert_close(forecasts[0], forecasts[1])
+
+
+def test_exponential_schedule_holds_then_decays_and_resumes_exactly(make_cfg, tmp_path):
+    """The ETTh schedule (lr held for `hold` epochs, then x gamma per epoch); a run killed after epoch 2 and
+    resumed ends exactly where a straight 4-epoch run does (schedule, BatchNorm statistics, RNG)."""
+    schedule = ["trainer.scheduler=exponential", "trainer.exponential_hold=2", "trainer.exponential_gamma=0.5",
+                "trainer.max_epochs=4", "trainer.patience=10"]
+    train(make_cfg(*TINY_PATCHTST, *schedule, run="straight"))
+    lrs = pd.read_csv(tmp_path / "straight" / "metrics.csv")["lr"].tolist()
+    assert lrs == pytest.approx([3e-3, 3e-3, 1.5e-3, 7.5e-4])
+
+    # A finished 2-epoch run, turned into a 4-epoch run killed after epoch 2 (its checkpoint is the same
+    # but for these two fields), as tests/test_distributed.py does.
+    train(make_cfg(*TINY_PATCHTST, *schedule, "trainer.max_epochs=2", run="resumed"))
+    last = tmp_path / "resumed" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=False)
+    state["finished"] = False
+    state["config"]["trainer"]["max_epochs"] = 4
+    torch.save(state, last)
+    train(make_cfg(*TINY_PATCHTST, *schedule, "trainer.resume=true", run="resumed"))
+    straight, resumed = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("straight", "resumed"))
+    assert resumed["epochs"] == 4
+    for key in ("val_loss", "test_mse", "test_mae"):
+        assert resumed[key] == straight[key], key
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("patchtst") / "run"
+    train(compose_config(TINY_PATCHTST, path))
+    return path
+
+
+def test_trains_and_beats_its_first_epoch(run_dir: Path):
+    val = pd.read_csv(run_dir / "metrics.csv")["val_loss"].tolist()
+    assert len(val) == 3 and min(val[1:]) < val[0]
+
+
+@pytest.mark.slow
+def test_predict_py_the_server_and_the_reloaded_run_agree(run_dir: Path, tmp_path: Path):
+    raw = generate_series(2, 400, 2, 0.3, 0)
+    at_training = pd.read_csv(run_dir / "predictions_test.csv", parse_dates=["timestamp"])
+    reloaded = load_run(run_dir).predict(raw)
+    keys = ["timestamp", "entity", "step", "target"]
+    both = at_training.merge(reloaded, on=keys, suffixes=("_training", "_reloaded"))
+    assert len(both) == len(at_training) > 0
+    np.testing.assert_allclose(both["predicted_reloaded"], both["predicted_training"], rtol=1e-5, atol=1e-7)
+
+    rows = raw.groupby("series_id").head(40)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "out.csv"
+    done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
+                           f"data.path={tmp_path / 'new.csv'}", f"output={out}", "threads=1"],
+                          env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    from_file = pd.read_csv(out, parse_dates=["timestamp"])
+    assert len(from_file) == 2 * (40 - 24 - 2 + 1 + 1) * 2  # complete windows + the forecast, 2 steps each
+    with serving(run_dir) as client:
+        assert client.get("/metadata").json()["model"]["class"] == "PatchTST"
+        frame = rows.assign(timestamp=rows["timestamp"].astype(str))
+        response = client.post("/predict", json={"rows": frame.to_dict("records")})
+    assert response.status_code == 200, response.text
+    served = pd.DataFrame(response.json()["predictions"])
+    served["timestamp"] = pd.to_datetime(served["timestamp"])
+    served["actual"] = served["actual"].astype(float)
+    pd.testing.assert_frame_equal(served, from_file, check_exact=True, check_dtype=False)
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_records_the_patchtst_config_and_metrics(make_cfg, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = make_cfg(*TINY_PATCHTST, "trainer.max_epochs=2", "logger=wandb")
+    objective = train(cfg)
+    (offline,) = offline_runs(Path(cfg.paths.output_dir))
+    run = read_summary(offline)
+    assert run["state"] == "finished"
+    assert run["config"]["model"]["patch_length"] == 8 and run["config"]["model"]["d_model"] == 8
+    assert run["step"] == 2
+    assert run["summary"]["val_loss"] == pytest.approx(objective)
+
+
+@pytest.mark.slow
+def test_an_optuna_sweep_of_patchtst_completes_its_trials(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=ett_patchtst_optuna",
+                           f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=2",
+                           *(o for o in TINY_PATCHTST if not o.startswith("trainer.lr=")),
+                           "trainer.max_epochs=1", "trainer.progress_bar=false"],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pd.read_csv(sweep_dir / "trials.csv")
+    assert list(trials["state"]) == ["COMPLETE", "COMPLETE"]
+    assert trials["val_loss"].notna().all() and trials["params_trainer.lr"].nunique() == 2
+    # The sizes TINY_PATCHTST fixes (width, look-back) leave the space; the learning rate and dropout remain.
+    assert {column for column in trials.columns if column.startswith("params_")} == {"params_model.dropout",
+                                                                                   "params_trainer.lr"}
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_train_patchtst_and_the_checkpoint_predicts_what_training_did(tmp_path):
+    """BatchNorm keeps per-rank batch statistics (no SyncBatchNorm), so a 2-rank run is not one process with
+    the global batch; what must hold is one run dir, one checkpoint pair, and weights that reload as trained."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(ROOT / "train.py"), *TINY_PATCHTST, "trainer.max_epochs=2", "hardware=ddp",
+               "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1", "trainer.batch_size=32",
+               "trainer.progress_bar=false", f"paths.log_dir={tmp_path / 'logs'}"]
+    done = subprocess.run(command, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert sorted(p.name for p in (tmp_path / "logs").rglob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+    at_training = pd.read_csv(run / "predictions_test.csv", parse_dates=["timestamp"])
+    reloaded = load_run(run).predict(generate_series(2, 400, 2, 0.3, 0))
+    both = at_training.merge(reloaded, on=["timestamp", "entity", "step", "target"], suffixes=("_t", "_r"))
+    assert len(both) == len(at_training) > 0
+    np.testing.assert_allclose(both["predicted_r"], both["predicted_t"], rtol=1e-5, atol=1e-7)
