@@ -261,7 +261,9 @@ class TabularDataConfig(DataConfig):
         categorical_columns: columns encoded as categories; null takes the non-numeric ones. A mostly
             numeric column (at least 90 % of its non-missing cells are numbers, but not all) is
             refused, naming the stray cells and their file lines, unless it is listed here.
-        numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train.
+        numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train;
+            `raw` passes numbers as they are, missing ones as NaN (no imputation), for models that read them
+            so: gradient-boosted trees set it themselves (their class's `data_options`), other models refuse it.
         quantile_noise: Gaussian noise, in units of each feature's training std, added to the training
             rows only while the quantile transform is fit (seeded by `data.split.seed`), as the rtdl
             paper does: without it a feature with repeated values maps to extreme quantiles (a 0/1
@@ -277,7 +279,7 @@ class TabularDataConfig(DataConfig):
     task: Literal["regression", "classification"] | None = None
     feature_columns: list[str] | None = None
     categorical_columns: list[str] | None = None
-    numeric_transform: Literal["quantile", "standard"] = "quantile"
+    numeric_transform: Literal["quantile", "standard", "raw"] = "quantile"
     quantile_noise: float = 1.0e-3
     impute: Literal["median", "mean"] = "median"
     target_unit: float = 1.0
