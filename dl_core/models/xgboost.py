@@ -93,7 +93,7 @@ class XGBoost(GradientBoosting):
 
         frame = pd.DataFrame(x_num, columns=[f"num_{i}" for i in range(x_num.shape[1])])
         for j, cardinality in enumerate(self.cat_cardinalities):
-            frame[f"cat_{j}"] = pd.Categorical(x_cat[:, j], categories=range(1, cardinality))
+            frame[f"cat_{j}"] = pd.Categorical.from_codes(x_cat[:, j] - 1, categories=list(range(1, cardinality)))
         return xgboost.DMatrix(frame, None if y is None else self.targets(y), enable_categorical=True)
 
     def fit_library(self, train: tuple, val: tuple, hw: Hardware, seed: int) -> Fitted:
