@@ -34,7 +34,8 @@ ALLOWED_PREFIX = f"{__name__}."
 # The value of `data.numeric_transform` that passes numbers as they are, missing ones as NaN: only a model
 # that asks for it in its `data_options` reads that.
 RAW_NUMBERS = "raw"
-DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries", "tabular": "data=synthetic_tabular or data=csv_tabular"}
+DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries",
+                "tabular": "data=synthetic_tabular or data=csv_tabular"}
 MODELS_FOR = {"timeseries": "model=lstm", "tabular": "model=ft_transformer"}
 
 

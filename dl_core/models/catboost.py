@@ -18,9 +18,9 @@ import pandas as pd
 
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import require
-from dl_core.models.trees import BINARY, MULTICLASS, BoostingConfig, Fitted, GradientBoosting, gpu_index
+from dl_core.models.trees import BINARY, MULTICLASS, VALUES, BoostingConfig, Fitted, GradientBoosting, gpu_index
 
-LOSSES = {"regression": "RMSE", BINARY: "Logloss", MULTICLASS: "MultiClass"}
+LOSSES = {VALUES: "RMSE", BINARY: "Logloss", MULTICLASS: "MultiClass"}
 
 
 @dataclass

@@ -17,11 +17,11 @@ import numpy as np
 
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import require
-from dl_core.models.trees import BINARY, MULTICLASS, BoostingConfig, Fitted, GradientBoosting
+from dl_core.models.trees import BINARY, MULTICLASS, VALUES, BoostingConfig, Fitted, GradientBoosting
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = {"regression": ("regression", "rmse"), BINARY: ("binary", "binary_logloss"),
+OBJECTIVES = {VALUES: ("l2", "rmse"), BINARY: ("binary", "binary_logloss"),
               MULTICLASS: ("multiclass", "multi_logloss")}
 
 

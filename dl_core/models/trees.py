@@ -43,7 +43,7 @@ from dl_core.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
 
-REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
+VALUES, BINARY, MULTICLASS = "values", "binary", "multiclass"  # what the outputs are
 
 
 @dataclass
@@ -85,7 +85,7 @@ class GradientBoosting(ABC):
                  n_estimators: int, early_stopping_rounds: int):
         self.n_cont_features, self.cat_cardinalities = n_cont_features, list(cat_cardinalities)
         self.d_out = d_out
-        self.objective = MULTICLASS if d_out > 1 else BINARY if predicts_classes else REGRESSION
+        self.objective = MULTICLASS if d_out > 1 else BINARY if predicts_classes else VALUES
         self.n_estimators, self.early_stopping_rounds = n_estimators, early_stopping_rounds
         self.booster: Any = None
 
@@ -164,11 +164,11 @@ class GradientBoosting(ABC):
         return codes
 
     def targets(self, y: np.ndarray) -> np.ndarray:
-        return y.reshape(-1).astype(np.float64 if self.objective == REGRESSION else np.int64)
+        return y.reshape(-1).astype(np.float64 if self.objective == VALUES else np.int64)
 
     def to_task_loss(self, values: list[float]) -> list[float]:
         """A library's per-round metric in the task's loss: RMSE squared for regression, log-loss as it is."""
-        return [float(v) ** 2 if self.objective == REGRESSION else float(v) for v in values]
+        return [float(v) ** 2 if self.objective == VALUES else float(v) for v in values]
 
 
 def arrays(split: Split, with_target: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -16,9 +16,9 @@ import pandas as pd
 
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import require
-from dl_core.models.trees import BINARY, MULTICLASS, BoostingConfig, Fitted, GradientBoosting, gpu_index
+from dl_core.models.trees import BINARY, MULTICLASS, VALUES, BoostingConfig, Fitted, GradientBoosting, gpu_index
 
-OBJECTIVES = {"regression": ("reg:squarederror", "rmse"), BINARY: ("binary:logistic", "logloss"),
+OBJECTIVES = {VALUES: ("reg:squarederror", "rmse"), BINARY: ("binary:logistic", "logloss"),
               MULTICLASS: ("multi:softprob", "mlogloss")}
 
 
