@@ -9,8 +9,9 @@ Test RMSE in $100k is the harness's own evaluation of the best-validation model 
 metrics.json); the table shows mean ± std over the seeds, the training time and the learned
 parameters (leaf values and splits for the trees) beside the published single-model figure (mean of
 15 seeds on the papers' split, from the authors' result files). With --readme it is written between
-the "california_tabular" markers of experiments/README.md. --models picks rows; --smoke trains each
-model for a moment into a study of its own, to check the script.
+the "california_tabular" markers of experiments/README.md. --models picks rows; --finished-only
+tabulates what has finished without training anything; --smoke trains each model for a moment into
+a study of its own, to check the script.
 """
 
 from __future__ import annotations
@@ -54,15 +55,15 @@ def row(model: str, metrics: list[dict]) -> list[object]:
     rmse = spread(m["test_rmse"] for m in metrics)
     seconds = spread(m["train_time_s"] for m in metrics)
     epochs = spread(m["epochs"] for m in metrics)
-    return [label, f"{rmse:.4f}", f"{spread(m['val_rmse'] for m in metrics).mean:.4f}", f"{seconds.mean:.0f}",
-            f"{epochs.mean:.0f}", f"{spread(m['n_parameters'] for m in metrics).mean:,.0f}", published]
+    return [label, rmse.n, f"{rmse:.4f}", f"{spread(m['val_rmse'] for m in metrics).mean:.4f}",
+            f"{seconds.mean:.0f}", f"{epochs.mean:.0f}", f"{spread(m['n_parameters'] for m in metrics).mean:,.0f}",
+            published]
 
 
 def table(found: dict[str, list[dict]]) -> str:
-    n = {len(metrics) for metrics in found.values()}
-    header = ["model", f"test RMSE ($100k), mean ± std of {'/'.join(map(str, sorted(n)))} seeds", "val RMSE",
-              "train time (s)", "epochs / rounds", "parameters", "published (papers' split, 15 seeds)"]
-    return markdown_table(header, [row(model, metrics) for model, metrics in found.items()])
+    header = ["model", "seeds", "test RMSE ($100k), mean ± std", "val RMSE", "train time (s)", "epochs / rounds",
+              "parameters", "published (papers' split, 15 seeds)"]
+    return markdown_table(header, [row(model, metrics) for model, metrics in found.items() if metrics])
 
 
 def main() -> None:
@@ -71,13 +72,17 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--workers", type=int, default=1, help="runs trained at once (each in its own process)")
     parser.add_argument("--smoke", action="store_true", help="each model for a moment, in a study of its own")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="tabulate the runs that finished, train none (a row shows how many seeds it has)")
     parser.add_argument("--readme", type=Path, nargs="?", const=README,
                         help="write the section into this file (default: experiments/README.md)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every run (after --)")
     args = parser.parse_args()
     found = {}
     for model in args.models:
-        found[model] = launch_all(runs_of(model, args.seeds, args.smoke, args.overrides), args.workers)
+        runs = runs_of(model, args.seeds, args.smoke, args.overrides)
+        found[model] = ([run.metrics() for run in runs if run.finished] if args.finished_only
+                        else launch_all(runs, args.workers))
     text = table(found)
     print(text)
     if args.readme:

@@ -32,7 +32,7 @@ def test_smoke_writes_one_row_per_model_from_its_runs(tmp_path: Path, monkeypatc
              for path in sorted((runs / "california_tabular_smoke").glob("*/overrides.json"))]
     assert len(found) == 4 and all(run.finished for run in found)
     text = readme.read_text()
-    for model, label in (("tabm", "| TabM |"), ("catboost", "| CatBoost |")):
+    for model, label in (("tabm", "| TabM | 2 |"), ("catboost", "| CatBoost | 2 |")):
         rmse = common.spread(run.metrics()["test_rmse"] for run in found
                              if f"experiment=california_{model}" in run.overrides)
         assert f"{label} {rmse:.4f} |" in text
