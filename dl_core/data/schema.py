@@ -268,7 +268,8 @@ class TabularDataConfig(DataConfig):
             rows only while the quantile transform is fit (seeded by `data.split.seed`), as the rtdl
             paper does: without it a feature with repeated values maps to extreme quantiles (a 0/1
             feature to about -5.2/+5.2); 0 fits on the values unchanged.
-        impute: statistic of the training rows that fills missing (or infinite) numbers: `median` or `mean`.
+        impute: statistic of the training rows that fills missing (or infinite) numbers: `median` or `mean`
+            (not used with `numeric_transform: raw`, which keeps them missing).
         target_unit: divide a regression target by this before training and reporting (e.g. 100000).
         split: the random split (see `data.split.*`).
         generator: settings of the built-in generator (`source: synthetic` only).

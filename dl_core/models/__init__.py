@@ -24,6 +24,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from dl_core.data.tabular import RAW
 from dl_core.engine.estimator import Estimator, TorchEstimator
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import ConfigError
@@ -31,9 +32,6 @@ from dl_core.errors import ConfigError
 log = logging.getLogger(__name__)
 
 ALLOWED_PREFIX = f"{__name__}."
-# The value of `data.numeric_transform` that passes numbers as they are, missing ones as NaN: only a model
-# that asks for it in its `data_options` reads that.
-RAW_NUMBERS = "raw"
 DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries",
                 "tabular": "data=synthetic_tabular or data=csv_tabular"}
 MODELS_FOR = {"timeseries": "model=lstm", "tabular": "model=ft_transformer"}
@@ -93,8 +91,8 @@ def apply_data_options(model_cfg: DictConfig, data_cfg: DictConfig, model_name: 
         with open_dict(data_cfg):
             for key in replaced:
                 data_cfg[key] = declared[key]
-    if data_cfg.get("numeric_transform") == RAW_NUMBERS and declared.get("numeric_transform") != RAW_NUMBERS:
-        raise ConfigError(f"data.numeric_transform: {RAW_NUMBERS} passes missing numbers as NaN, which "
+    if data_cfg.get("numeric_transform") == RAW and declared.get("numeric_transform") != RAW:
+        raise ConfigError(f"data.numeric_transform: {RAW} passes missing numbers as NaN, which "
                           f"model={model_name} cannot read; use quantile or standard")
 
 

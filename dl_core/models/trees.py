@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from dl_core.data.bundle import DataBundle, Split
+from dl_core.data.tabular import RAW
 from dl_core.engine.checkpoint import atomic_save, checkpoint_payload
 from dl_core.engine.hardware import Hardware
 from dl_core.engine.loop import EarlyStopping, FitContext, FitResult
@@ -78,7 +79,7 @@ class GradientBoosting(ABC):
     """An `Estimator` over a library's booster; a subclass says how to fit, serialize and predict."""
 
     data_kind = "tabular"
-    data_options: ClassVar[dict[str, str]] = {"numeric_transform": "raw"}
+    data_options: ClassVar[dict[str, str]] = {"numeric_transform": RAW}
     library: ClassVar[str]
 
     def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool,
