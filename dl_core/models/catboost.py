@@ -59,6 +59,7 @@ class CatBoost(GradientBoosting):
     """Gradient-boosted symmetric trees; raw outputs are CatBoost's raw formula values."""
 
     library = "CatBoost"
+    package = "catboost"
 
     def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool, *,
                  n_estimators: int, early_stopping_rounds: int, learning_rate: float | None, depth: int,

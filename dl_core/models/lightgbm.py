@@ -67,6 +67,7 @@ class LightGBM(GradientBoosting):
     """Gradient-boosted leaf-wise trees; raw outputs are LightGBM's raw scores."""
 
     library = "LightGBM"
+    package = "lightgbm"
 
     def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool, *,
                  n_estimators: int, early_stopping_rounds: int, learning_rate: float, num_leaves: int,

@@ -26,6 +26,7 @@ apply either: the boosting settings are the model's (`model.*`).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -81,9 +82,13 @@ class GradientBoosting(ABC):
     data_kind = "tabular"
     data_options: ClassVar[dict[str, str]] = {"numeric_transform": RAW}
     library: ClassVar[str]
+    package: ClassVar[str]  # what to import
 
     def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool,
                  n_estimators: int, early_stopping_rounds: int):
+        if importlib.util.find_spec(self.package) is None:
+            raise ConfigError(f"model={self.package}: needs the {self.package} package; install the gbdt extra: "
+                              f"pip install -e '.[gbdt]'")
         self.n_cont_features, self.cat_cardinalities = n_cont_features, list(cat_cardinalities)
         self.d_out = d_out
         self.objective = MULTICLASS if d_out > 1 else BINARY if predicts_classes else VALUES

@@ -61,6 +61,7 @@ class XGBoost(GradientBoosting):
     """Gradient-boosted trees; raw outputs are XGBoost's margins."""
 
     library = "XGBoost"
+    package = "xgboost"
 
     def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool, *,
                  n_estimators: int, early_stopping_rounds: int, learning_rate: float, max_depth: int,
