@@ -16,8 +16,16 @@ from typing import Any
 import numpy as np
 
 from dl_core.engine.hardware import Hardware
-from dl_core.errors import require
-from dl_core.models.trees import BINARY, MULTICLASS, VALUES, BoostingConfig, Fitted, GradientBoosting
+from dl_core.errors import require, require_at_least
+from dl_core.models.trees import (
+    BINARY,
+    MULTICLASS,
+    VALUES,
+    BoostingConfig,
+    Fitted,
+    GradientBoosting,
+    require_shares,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +61,9 @@ class LightGBMConfig(BoostingConfig):
     def validate(self, prefix: str) -> None:
         super().validate(prefix)
         require(self.learning_rate > 0, f"{prefix}.learning_rate", f"must be > 0 (got {self.learning_rate})")
-        require(self.num_leaves >= 2, f"{prefix}.num_leaves", f"must be >= 2 (got {self.num_leaves})")
-        require(self.min_data_in_leaf >= 1, f"{prefix}.min_data_in_leaf", f"must be >= 1 (got {self.min_data_in_leaf})")
-        for name in ("feature_fraction", "bagging_fraction"):
-            value = getattr(self, name)
-            require(0 < value <= 1, f"{prefix}.{name}", f"must be in (0, 1] (got {value})")
-        for name in ("min_sum_hessian_in_leaf", "lambda_l2", "bagging_freq"):
-            value = getattr(self, name)
-            require(value >= 0, f"{prefix}.{name}", f"must be >= 0 (got {value})")
+        require_at_least(self, prefix, num_leaves=2, min_data_in_leaf=1, min_sum_hessian_in_leaf=0, lambda_l2=0,
+                         bagging_freq=0)
+        require_shares(self, prefix, "feature_fraction", "bagging_fraction")
 
 
 class LightGBM(GradientBoosting):

@@ -177,6 +177,13 @@ class GradientBoosting(ABC):
         return [float(v) ** 2 if self.objective == VALUES else float(v) for v in values]
 
 
+def require_shares(section: object, prefix: str, *names: str) -> None:
+    """Sampling shares (of rows or features) are in (0, 1]."""
+    for name in names:
+        value = getattr(section, name)
+        require(0 < value <= 1, f"{prefix}.{name}", f"must be in (0, 1] (got {value})")
+
+
 def arrays(split: Split, with_target: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(x_num float32, x_cat int64, y) of every row of a tabular split, on the CPU."""
     x_num, x_cat = split.inputs(torch.arange(len(split)))

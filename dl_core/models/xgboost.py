@@ -15,8 +15,17 @@ import numpy as np
 import pandas as pd
 
 from dl_core.engine.hardware import Hardware
-from dl_core.errors import require
-from dl_core.models.trees import BINARY, MULTICLASS, VALUES, BoostingConfig, Fitted, GradientBoosting, gpu_index
+from dl_core.errors import require, require_at_least
+from dl_core.models.trees import (
+    BINARY,
+    MULTICLASS,
+    VALUES,
+    BoostingConfig,
+    Fitted,
+    GradientBoosting,
+    gpu_index,
+    require_shares,
+)
 
 OBJECTIVES = {VALUES: ("reg:squarederror", "rmse"), BINARY: ("binary:logistic", "logloss"),
               MULTICLASS: ("multi:softprob", "mlogloss")}
@@ -48,13 +57,8 @@ class XGBoostConfig(BoostingConfig):
     def validate(self, prefix: str) -> None:
         super().validate(prefix)
         require(self.learning_rate > 0, f"{prefix}.learning_rate", f"must be > 0 (got {self.learning_rate})")
-        require(self.max_depth >= 1, f"{prefix}.max_depth", f"must be >= 1 (got {self.max_depth})")
-        for name in ("subsample", "colsample_bytree"):
-            value = getattr(self, name)
-            require(0 < value <= 1, f"{prefix}.{name}", f"must be in (0, 1] (got {value})")
-        for name in ("min_child_weight", "gamma", "reg_lambda"):
-            value = getattr(self, name)
-            require(value >= 0, f"{prefix}.{name}", f"must be >= 0 (got {value})")
+        require_at_least(self, prefix, max_depth=1, min_child_weight=0, gamma=0, reg_lambda=0)
+        require_shares(self, prefix, "subsample", "colsample_bytree")
 
 
 class XGBoost(GradientBoosting):
