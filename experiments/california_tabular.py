@@ -9,7 +9,9 @@ Test RMSE in $100k is the harness's own evaluation of the best-validation model 
 metrics.json); the table shows mean ± std over the seeds, the training time and the learned
 parameters (leaf values and splits for the trees) beside the published single-model figure (mean of
 15 seeds on the papers' split, from the authors' result files). With --readme it is written between
-the "california_tabular" markers of experiments/README.md. --models picks rows; --finished-only
+the "california_tabular" markers of experiments/README.md. --models picks rows; --paper-models adds a
+second table of those models on scikit-learn's eight per-household features, which the papers used
+(derived from the same CSV, as california_ft_transformer.py --paper-features does); --finished-only
 tabulates what has finished without training anything; --smoke trains each model for a moment into
 a study of its own, to check the script.
 """
@@ -21,7 +23,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from common import README, Run, launch_all, markdown_table, spread, write_section
+from california_ft_transformer import path_override, write_paper_features
+from common import README, ROOT, Run, launch_all, markdown_table, runs_root, spread, write_section
 
 STUDY = "california_tabular"
 # model -> (label, published test RMSE and which configuration it is): Gorishniy et al. 2021 (FT-T default),
@@ -50,6 +53,13 @@ def runs_of(model: str, seeds: list[int], smoke: bool, overrides: list[str]) -> 
                         *overrides)) for seed in seeds]
 
 
+def paper_features() -> str:
+    """The `data.path` override of scikit-learn's eight per-household features (the papers' feature set),
+    derived from data/california_housing.csv into the study's folder."""
+    table = write_paper_features(ROOT / "data" / "california_housing.csv", runs_root() / STUDY / "paper_features.csv")
+    return path_override("data.path", table)
+
+
 def row(model: str, metrics: list[dict]) -> list[object]:
     label, published = MODELS[model]
     rmse = spread(m["test_rmse"] for m in metrics)
@@ -72,18 +82,26 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--workers", type=int, default=1, help="runs trained at once (each in its own process)")
     parser.add_argument("--smoke", action="store_true", help="each model for a moment, in a study of its own")
+    parser.add_argument("--paper-models", nargs="*", choices=list(MODELS), default=[],
+                        help="also these models on scikit-learn's eight features (the papers' set), in a second table")
     parser.add_argument("--finished-only", action="store_true",
                         help="tabulate the runs that finished, train none (a row shows how many seeds it has)")
     parser.add_argument("--readme", type=Path, nargs="?", const=README,
                         help="write the section into this file (default: experiments/README.md)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every run (after --)")
     args = parser.parse_args()
-    found = {}
-    for model in args.models:
-        runs = runs_of(model, args.seeds, args.smoke, args.overrides)
-        found[model] = ([run.metrics() for run in runs if run.finished] if args.finished_only
-                        else launch_all(runs, args.workers))
-    text = table(found)
+    def collect(models: list[str], overrides: list[str]) -> dict[str, list[dict]]:
+        found = {}
+        for model in models:
+            runs = runs_of(model, args.seeds, args.smoke, overrides)
+            found[model] = ([run.metrics() for run in runs if run.finished] if args.finished_only
+                            else launch_all(runs, args.workers))
+        return found
+
+    text = table(collect(args.models, args.overrides))
+    if args.paper_models:
+        paper = table(collect(args.paper_models, [paper_features(), *args.overrides]))
+        text += f"\n\nThe same presets on scikit-learn's eight per-household features (`--paper-models`):\n\n{paper}"
     print(text)
     if args.readme:
         command = shlex.join(["python", "experiments/california_tabular.py", *sys.argv[1:]])
