@@ -79,7 +79,7 @@ def table(found: dict[str, list[dict]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--models", nargs="*", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--workers", type=int, default=1, help="runs trained at once (each in its own process)")
     parser.add_argument("--smoke", action="store_true", help="each model for a moment, in a study of its own")
     parser.add_argument("--paper-models", nargs="*", choices=list(MODELS), default=[],
