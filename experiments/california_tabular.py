@@ -98,10 +98,11 @@ def main() -> None:
                             else launch_all(runs, args.workers))
         return found
 
-    text = table(collect(args.models, args.overrides))
+    tables = [table(collect(args.models, args.overrides))] if args.models else []
     if args.paper_models:
         paper = table(collect(args.paper_models, [paper_features(), *args.overrides]))
-        text += f"\n\nThe same presets on scikit-learn's eight per-household features (`--paper-models`):\n\n{paper}"
+        tables.append(f"On scikit-learn's eight per-household features (`--paper-models`):\n\n{paper}")
+    text = "\n\n".join(tables)
     print(text)
     if args.readme:
         command = shlex.join(["python", "experiments/california_tabular.py", *sys.argv[1:]])
