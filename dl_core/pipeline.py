@@ -18,7 +18,7 @@ from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError, RunInterrupted
-from dl_core.models import build_estimator, check_model_fits_data
+from dl_core.models import apply_data_options, build_estimator, check_model_fits_data, model_spec
 from dl_core.resume import resolve_resume
 from dl_core.rundir import RunLock, continue_logging_in
 from dl_core.tracking import RunTracker, build_trackers
@@ -71,12 +71,14 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     seed_everything(cfg.seed)
     hw = ddp.place(resolve_hardware(cfg.hardware))
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
+    apply_data_options(cfg.model, cfg.data, model_name(cfg))
     bundle = build_bundle(cfg.data).to(hw.device)
     estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
     with open_dict(cfg):
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
     config = OmegaConf.to_container(cfg, resolve=True)
-    artifacts = {"config": config, "spec": bundle.spec, "task": bundle.task, "preprocessor": bundle.preprocessor}
+    artifacts = {"config": config, "spec": model_spec(cfg.model, bundle.spec), "task": bundle.task,
+                 "preprocessor": bundle.preprocessor}
     log.info("run dir %s | %s | %d train / %d val / %d test samples", run_dir, hw.describe(),
              len(bundle.splits["train"]), len(bundle.splits["val"]), len(bundle.splits["test"]))
 

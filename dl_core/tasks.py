@@ -32,6 +32,9 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # What a model's outputs are, as a model declares it in `output_kind`: the prediction itself (or, for
 # classes, its logits). Quantile or distribution heads will declare another kind, with a loss of its own.
 POINT = "point"
+# While training, k ensemble members' point outputs side by side, (batch, k, ...point shape); the model
+# predicts their average, a point output (TabM: the members share most weights and train together).
+MEMBERS = "members"
 TARGET_FIX = "fix or blank those cells (rows without a target are dropped)"
 
 
@@ -43,6 +46,8 @@ class Task(ABC):
 
     def loss(self, output_kind: str = POINT) -> LossFn:
         """The training loss for a model whose outputs are of `output_kind`."""
+        if output_kind == MEMBERS:
+            return members_loss(self.point_loss())
         if output_kind != POINT:
             raise ConfigError(f"model: its outputs are {output_kind!r}, for which the {self.name} task has no loss")
         return self.point_loss()
@@ -321,6 +326,17 @@ TABLE_TASKS: dict[str, type[TableTask]] = {task.name: task for task in (Regressi
 def quantity_hint(target: pd.Series) -> str:
     """Classes too rare to split are often the distinct values of a quantity asked as classification."""
     return "if the target is a quantity, use data.task=regression; otherwise " if is_numeric(target) else ""
+
+
+def members_loss(point: LossFn) -> LossFn:
+    """The mean of the members' losses, as TabM trains (Gorishniy et al. 2025): each member is scored on every
+    sample of the batch, not the loss of their average. The point losses average over samples, so scoring
+    the (batch * k) member outputs against each target repeated k times is exactly that mean."""
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return point(output.flatten(0, 1), target.repeat_interleave(output.shape[1], dim=0))
+
+    return loss
 
 
 def regression_metrics(predicted: np.ndarray, actual: np.ndarray, suffix: str = "") -> dict[str, float]:

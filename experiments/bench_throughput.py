@@ -45,7 +45,7 @@ from dl_core.data.bundle import DataBundle
 from dl_core.engine import FitContext, Hardware, fit
 from dl_core.engine.loop import clip_gradients, parameter_groups
 from dl_core.models import build_model
-from dl_core.tasks import Regression
+from dl_core.tasks import LossFn, Regression, members_loss
 
 DATA = ROOT / "data"
 GRAD_CLIP = 1.0
@@ -54,13 +54,15 @@ LR = 1e-3
 
 @dataclass
 class Case:
-    """One model on one data set: its bundle (for the engine) and the same samples as plain tensors."""
+    """One model on one data set: its bundle (for the engine), the same samples as plain tensors, and the
+    training loss the bare loops compute (the engine takes it from the task and the model's output kind)."""
 
     name: str
     make_model: Callable[[], nn.Module]
     bundle: DataBundle
     train: tuple[tuple[torch.Tensor, ...], torch.Tensor]
     val: tuple[tuple[torch.Tensor, ...], torch.Tensor]
+    loss: LossFn = F.mse_loss
 
 
 class TensorSplit:
@@ -99,39 +101,39 @@ def all_rows(split) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
     return split.batch(torch.arange(len(split)))
 
 
+def first_windows(bundle: DataBundle, n_train: int, n_val: int) -> DataBundle:
+    """The bundle cut to its first n_train training and n_val validation (and test) windows."""
+    splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon, split.keys)
+              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val), strict=True)}
+    return DataBundle(bundle.task, splits, bundle.spec, bundle.preprocessor)
+
+
 def lstm_case(n_train: int, n_val: int) -> Case:
     """ETTh1 through the csv_timeseries data config: L=60, all 7 columns in, OT out."""
     cfg = dl_core.compose("data=csv_timeseries", "data.path=${paths.data_dir}/ETTh1.csv", "data.timestamp_column=date",
                           "data.target_column=OT", "data.sequence_length=60")
-    bundle = build_bundle(cfg.data)
-    splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon, split.keys)
-              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val), strict=True)}
-    bundle = DataBundle(bundle.task, splits, bundle.spec, bundle.preprocessor)
+    bundle = first_windows(build_bundle(cfg.data), n_train, n_val)
 
     def make_model() -> nn.Module:
         return build_model(cfg.model, bundle.spec)  # model=lstm's defaults: 2 layers of 64
 
-    return Case("LSTM", make_model, bundle, all_rows(splits["train"]), all_rows(splits["val"]))
+    return Case("LSTM", make_model, bundle, all_rows(bundle.splits["train"]), all_rows(bundle.splits["val"]))
 
 
 def patchtst_case(n_train: int, n_val: int) -> Case:
     """ETTh1 as `experiment=ett_patchtst` reads it: all 7 channels, L=336, H=96, PatchTST/42 of the preset."""
     cfg = dl_core.compose("experiment=ett_patchtst")
-    bundle = build_bundle(cfg.data)
-    splits = {name: type(split)(split.x, split.y, split.starts[:n], split.sequence_length, split.horizon, split.keys)
-              for (name, split), n in zip(bundle.splits.items(), (n_train, n_val, n_val), strict=True)}
-    bundle = DataBundle(bundle.task, splits, bundle.spec, bundle.preprocessor)
+    bundle = first_windows(build_bundle(cfg.data), n_train, n_val)
 
     def make_model() -> nn.Module:
         return build_model(cfg.model, bundle.spec)
 
-    return Case("PatchTST", make_model, bundle, all_rows(splits["train"]), all_rows(splits["val"]))
+    return Case("PatchTST", make_model, bundle, all_rows(bundle.splits["train"]), all_rows(bundle.splits["val"]))
 
 
-def california_case(n_train: int, n_val: int) -> Case:
-    """California Housing: 8 standardised numeric features + ocean_proximity, standardised target."""
-    from rtdl_revisiting_models import FTTransformer
-
+def california_tensors(n_train: int, n_val: int) -> tuple[TensorSplit, TensorSplit, int]:
+    """California Housing: 8 standardised numeric features + ocean_proximity, standardised target; the
+    training and validation splits and the number of categories."""
     frame = pd.read_csv(DATA / "california_housing.csv").sample(frac=1.0, random_state=0)
     numeric = frame.drop(columns=["median_house_value", "ocean_proximity"])
     numeric = numeric.fillna(numeric.median())
@@ -142,23 +144,49 @@ def california_case(n_train: int, n_val: int) -> Case:
     y = torch.tensor((target - target.mean()) / target.std()).unsqueeze(1)
     train = TensorSplit((x[:n_train], x_cat[:n_train]), y[:n_train])
     val = TensorSplit((x[n_train:n_train + n_val], x_cat[n_train:n_train + n_val]), y[n_train:n_train + n_val])
+    return train, val, len(categories)
+
+
+def california_case(n_train: int, n_val: int) -> Case:
+    """FT-Transformer, rtdl's default configuration, on California."""
+    from rtdl_revisiting_models import FTTransformer
+
+    train, val, n_categories = california_tensors(n_train, n_val)
     bundle = DataBundle(Regression(), {"train": train, "val": val, "test": val}, {}, None)
 
     def make_model() -> nn.Module:
-        return FTTransformer(n_cont_features=x.shape[1], cat_cardinalities=[len(categories)], d_out=1,
+        return FTTransformer(n_cont_features=train.features[0].shape[1], cat_cardinalities=[n_categories], d_out=1,
                              **FTTransformer.get_default_kwargs())
 
     return Case("FT-Transformer", make_model, bundle, all_rows(train), all_rows(val))
+
+
+def tabm_case(n_train: int, n_val: int) -> Case:
+    """TabM as experiment=california_tabm configures it (k members trained on the mean of their losses,
+    averaged in eval mode), on California."""
+    train, val, n_categories = california_tensors(n_train, n_val)
+    bundle = DataBundle(Regression(), {"train": train, "val": val, "test": val}, {}, None)
+    preset = dl_core.compose("experiment=california_tabm").model
+    spec = {"n_cont_features": train.features[0].shape[1], "cat_cardinalities": [n_categories], "d_out": 1,
+            "predicts_classes": False, "x_num_train": train.features[0]}
+
+    def make_model() -> nn.Module:
+        return build_model(preset, spec)
+
+    return Case(f"TabM ({preset.arch_type}, k={preset.k}, {preset.n_blocks}x{preset.d_block}, "
+                f"{preset.num_embeddings} embeddings)", make_model, bundle, all_rows(train), all_rows(val),
+                members_loss(F.mse_loss))
 
 
 def autocast(precision: str):
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs, target, precision: str) -> torch.Tensor:
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs, target, precision: str,
+               loss_fn: LossFn) -> torch.Tensor:
     with autocast(precision):
         output = model(*inputs)
-    loss = F.mse_loss(output.float(), target)
+    loss = loss_fn(output.float(), target)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     clip_gradients(model, GRAD_CLIP)
@@ -187,7 +215,7 @@ def run_floor(model: nn.Module, case: Case, batch_size: int, precision: str, epo
         perm = torch.randperm(len(target), generator=shuffle)
         for start in range(0, len(target), batch_size):
             idx = perm[start:start + batch_size]
-            train_step(model, optimizer, tuple(t[idx] for t in inputs), target[idx], precision)
+            train_step(model, optimizer, tuple(t[idx] for t in inputs), target[idx], precision, case.loss)
         validate(model, case.val, precision)
 
 
@@ -198,7 +226,7 @@ def run_dataloader(model: nn.Module, case: Case, batch_size: int, precision: str
     model.train()
     for _ in range(epochs):
         for *batch_inputs, batch_target in loader:
-            train_step(model, optimizer, batch_inputs, batch_target, precision)
+            train_step(model, optimizer, batch_inputs, batch_target, precision, case.loss)
         validate(model, case.val, precision)
 
 
@@ -218,7 +246,7 @@ def run_lightning(model: nn.Module, case: Case, batch_size: int, precision: str,
 
         def training_step(self, batch, _):
             *inputs, target = batch
-            return F.mse_loss(self.net(*inputs).float(), target)
+            return case.loss(self.net(*inputs).float(), target)
 
         def validation_step(self, batch, _):
             *inputs, target = batch
@@ -280,7 +308,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--precisions", nargs="+", default=["32", "bf16-mixed"])
-    parser.add_argument("--cases", nargs="+", default=["lstm", "ft_transformer", "patchtst"])
+    parser.add_argument("--cases", nargs="+", default=["lstm", "ft_transformer", "tabm", "patchtst"])
     parser.add_argument("--smoke", action="store_true", help="256 samples, one repeat, batch 64, fp32")
     args = parser.parse_args()
     if args.smoke:
@@ -291,7 +319,7 @@ def main() -> None:
     variants: dict[str, Callable] = {"floor": run_floor, "engine": run_engine, "dataloader": run_dataloader}
     if lightning_available():
         variants["lightning"] = run_lightning
-    builders = {"lstm": lstm_case, "ft_transformer": california_case, "patchtst": patchtst_case}
+    builders = {"lstm": lstm_case, "ft_transformer": california_case, "tabm": tabm_case, "patchtst": patchtst_case}
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.train_samples} train samples x "
           f"{args.epochs} epochs, median of {args.repeats} interleaved repeats")
     others = [v for v in variants if v != "floor"]

@@ -261,12 +261,15 @@ class TabularDataConfig(DataConfig):
         categorical_columns: columns encoded as categories; null takes the non-numeric ones. A mostly
             numeric column (at least 90 % of its non-missing cells are numbers, but not all) is
             refused, naming the stray cells and their file lines, unless it is listed here.
-        numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train.
+        numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train;
+            `raw` passes numbers as they are, missing ones as NaN (no imputation), for models that read them
+            so: gradient-boosted trees set it themselves (their class's `data_options`), other models refuse it.
         quantile_noise: Gaussian noise, in units of each feature's training std, added to the training
             rows only while the quantile transform is fit (seeded by `data.split.seed`), as the rtdl
             paper does: without it a feature with repeated values maps to extreme quantiles (a 0/1
             feature to about -5.2/+5.2); 0 fits on the values unchanged.
-        impute: statistic of the training rows that fills missing (or infinite) numbers: `median` or `mean`.
+        impute: statistic of the training rows that fills missing (or infinite) numbers: `median` or `mean`
+            (not used with `numeric_transform: raw`, which keeps them missing).
         target_unit: divide a regression target by this before training and reporting (e.g. 100000).
         split: the random split (see `data.split.*`).
         generator: settings of the built-in generator (`source: synthetic` only).
@@ -277,7 +280,7 @@ class TabularDataConfig(DataConfig):
     task: Literal["regression", "classification"] | None = None
     feature_columns: list[str] | None = None
     categorical_columns: list[str] | None = None
-    numeric_transform: Literal["quantile", "standard"] = "quantile"
+    numeric_transform: Literal["quantile", "standard", "raw"] = "quantile"
     quantile_noise: float = 1.0e-3
     impute: Literal["median", "mean"] = "median"
     target_unit: float = 1.0

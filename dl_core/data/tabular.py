@@ -1,7 +1,8 @@
 """Tabular data: one row per sample, a random seeded split, and preprocessing fit on train rows only.
 
 Numeric features are imputed (train median or mean; an infinity counts as missing) and mapped through a quantile-normal
-transform or standard scaling; categorical features are encoded with index 0 reserved for
+transform or standard scaling, or left raw with missing values as NaN for models that read them so
+(gradient-boosted trees ask for `raw`); categorical features are encoded with index 0 reserved for
 missing values and categories never seen in training, so serving never fails on a new value.
 The target belongs to the task (`Regression`: standardized for training and reported in units of
 `data.target_unit`, e.g. $100k for California Housing; `Classification`: class indices in the order
@@ -44,6 +45,7 @@ SPLITS = ("train", "val", "test")
 FEATURE_FIX = ("fix or blank those cells (blank numbers are imputed), or list the column in "
                "data.categorical_columns if it is a category")
 RESERVED_CATEGORY = 0  # missing or unseen in training
+RAW = "raw"  # data.numeric_transform for models that read numbers as they are (missing as NaN)
 
 
 @dataclass
@@ -68,12 +70,17 @@ class TabularPreprocessor:
             return []
         return [sum(1 for c in cats if not pd.isna(c)) + 1 for cats in self.category_encoder.categories_]
 
+    @property
+    def raw(self) -> bool:
+        """Numbers reach the model as they are, missing ones as NaN (no imputation, no transform)."""
+        return self.numeric_transform == RAW
+
     def fit(self, train: pd.DataFrame) -> TabularPreprocessor:
         """Learn imputation values, transforms and encodings from the training rows."""
-        numeric = train[self.numeric_columns].astype(np.float64)
-        stat = numeric.median() if self.impute == "median" else numeric.mean()
-        self.impute_values = {c: float(stat[c]) if np.isfinite(stat[c]) else 0.0 for c in self.numeric_columns}
-        if self.numeric_columns:
+        if self.numeric_columns and not self.raw:
+            numeric = train[self.numeric_columns].astype(np.float64)
+            stat = numeric.median() if self.impute == "median" else numeric.mean()
+            self.impute_values = {c: float(stat[c]) if np.isfinite(stat[c]) else 0.0 for c in self.numeric_columns}
             filled = numeric.fillna(self.impute_values).to_numpy()
             transformer = _numeric_transformer(self.numeric_transform, len(filled))
             self.numeric_transformer = transformer.fit(self._tie_breaking(filled))
@@ -97,7 +104,7 @@ class TabularPreprocessor:
         x_num = np.zeros((n, 0), np.float32)
         if self.numeric_columns:
             numeric = _numeric_values(frame, self.numeric_columns).fillna(self.impute_values).to_numpy()
-            x_num = self.numeric_transformer.transform(numeric).astype(np.float32)
+            x_num = (numeric if self.raw else self.numeric_transformer.transform(numeric)).astype(np.float32)
         x_cat = np.zeros((n, 0), np.int64)
         if self.categorical_columns:
             codes = self.category_encoder.transform(_category_strings(frame, self.categorical_columns))
@@ -114,7 +121,8 @@ class TabularPreprocessor:
         """Validated new rows as a split without targets."""
         with np.errstate(over="ignore"):  # refused by column just below
             x_num, x_cat = self.transform_features(frame)
-        check_in_range(x_num, self.numeric_columns)
+        check_in_range(np.nan_to_num(x_num, nan=0.0, posinf=np.inf, neginf=-np.inf) if self.raw else x_num,
+                       self.numeric_columns)
         return TabularSplit(torch.tensor(x_num, dtype=torch.float32), torch.tensor(x_cat, dtype=torch.int64), None,
                             frame.index.to_numpy())
 
@@ -160,8 +168,8 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     prep = _preprocessor_from_config(cfg, frame, task)
     frame, infinite = infinite_as_missing(frame, prep.numeric_columns)
     if not infinite.empty:
-        log.warning("data: infinite values in %s are treated as missing and imputed with the training %s",
-                    counts_listing(infinite), prep.impute)
+        log.warning("data: infinite values in %s are treated as missing and %s", counts_listing(infinite),
+                    "kept as missing" if prep.raw else f"imputed with the training {prep.impute}")
     target = prep.target_column
     frame = _drop_missing_targets(frame, target)
     task.check_target(frame[target], target)
@@ -171,7 +179,7 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     task.check_held_out(frame.loc[np.concatenate([parts["val"], parts["test"]]), target], frame[target], target)
     splits = {name: _to_split(frame.loc[rows], prep, task) for name, rows in parts.items()}
     spec = {"n_cont_features": len(prep.numeric_columns), "cat_cardinalities": prep.cat_cardinalities,
-            "d_out": task.d_out}
+            "d_out": task.d_out, "predicts_classes": task.predicts_classes, "x_num_train": splits["train"].x_num}
     return DataBundle(task, splits, spec, prep)
 
 

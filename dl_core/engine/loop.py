@@ -25,7 +25,7 @@ from dl_core.engine.checkpoint import atomic_save, checkpoint_payload, restore_t
 from dl_core.engine.distributed import SINGLE, Distributed
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import TrainingError
-from dl_core.tasks import POINT, LossFn, Task
+from dl_core.tasks import MEMBERS, POINT, LossFn, Task
 from dl_core.tracking import RunTracker
 
 
@@ -93,7 +93,7 @@ class EarlyStopping:
 def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
     """Train `model` on `bundle` in place and leave the best weights loaded."""
     trainer, hw, ddp = context.trainer, context.hw, context.ddp
-    loss_fn = training_loss(model, bundle.task)
+    loss_fn, val_loss_fn = training_loss(model, bundle.task), prediction_loss(model, bundle.task)
     if not any(p.requires_grad for p in model.parameters()):
         return fit_nothing(model, bundle, context, loss_fn)
     net = ddp.wrap(model, hw)
@@ -117,8 +117,8 @@ def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
         for epoch in range(0) if done else range(last_epoch + 1, trainer.max_epochs + 1):
             tick = time.perf_counter()
             train_loss = train_epoch(net, bundle.splits["train"], loss_fn, optimizer, scaler, shuffle, context)
-            val_loss = ddp.from_main(float(loss_fn(predict(net, val_split, hw, trainer.eval_batch_size),
-                                                   val_split.targets().float())))
+            val_loss = ddp.from_main(float(val_loss_fn(predict(net, val_split, hw, trainer.eval_batch_size),
+                                                       val_split.targets().float())))
             check_finite(epoch, train_loss, val_loss, trainer)
             lr = optimizer.param_groups[0]["lr"]
             step_scheduler(scheduler, val_loss)
@@ -214,6 +214,13 @@ def predict(model: nn.Module, split: Split, hw: Hardware, batch_size: int) -> to
 def training_loss(model: nn.Module, task: Task) -> LossFn:
     """The task's loss for what the model outputs (a model declares `output_kind`; point outputs by default)."""
     return task.loss(getattr(model, "output_kind", POINT))
+
+
+def prediction_loss(model: nn.Module, task: Task) -> LossFn:
+    """The task's loss for what the model predicts, on which validation selects: an ensemble trains its
+    members each on its own loss but predicts (and is selected on) their average, a point output."""
+    kind = getattr(model, "output_kind", POINT)
+    return task.loss(POINT if kind == MEMBERS else kind)
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -5,8 +5,10 @@ A model module holds the model class and its schema, a dataclass whose `_target_
 file. Every `_target_` goes through `build_model`, the one place that instantiates, with Hydra
 1.4's execution whitelist limited to this package; sizes that depend on the data come from the
 bundle's spec. A model class states the data it consumes in `data_kind`, so a model/data mismatch
-is caught before any data is loaded. A model is an `nn.Module`, trained by the epoch engine, or an
-`Estimator` of its own (`build_estimator` wraps the first and returns the second as it is).
+is caught before any data is loaded, and the data options it needs in `data_options` (gradient-boosted
+trees read raw numbers), which `apply_data_options` sets before the data step. A model is an
+`nn.Module`, trained by the epoch engine, or an `Estimator` of its own (`build_estimator` wraps the
+first and returns the second as it is).
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import logging
 import pkgutil
 from typing import Any
 
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from dl_core.data.tabular import RAW
 from dl_core.engine.estimator import Estimator, TorchEstimator
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ALLOWED_PREFIX = f"{__name__}."
 DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries",
@@ -73,11 +79,32 @@ def check_model_fits_data(model_cfg: DictConfig, data_kind: str, model_name: str
                           f"{MODELS_FOR.get(data_kind, 'a model made for ' + data_kind + ' data')} for this data")
 
 
+def apply_data_options(model_cfg: DictConfig, data_cfg: DictConfig, model_name: str) -> None:
+    """Set in `data_cfg` what the model's class declares in `data_options`, saying in one line what that
+    replaces, so the run's saved config records the data the model really read. A model that declares
+    no raw numbers refuses them: missing values would reach it as NaN."""
+    declared = dict(getattr(model_class(model_cfg), "data_options", {}))
+    replaced = {key: data_cfg.get(key) for key, value in declared.items() if data_cfg.get(key) != value}
+    if replaced:
+        log.info("model=%s sets %s", model_name,
+                 ", ".join(f"data.{key}={declared[key]} (was {was})" for key, was in replaced.items()))
+        with open_dict(data_cfg):
+            for key in replaced:
+                data_cfg[key] = declared[key]
+    if data_cfg.get("numeric_transform") == RAW and declared.get("numeric_transform") != RAW:
+        raise ConfigError(f"data.numeric_transform: {RAW} passes missing numbers as NaN, which "
+                          f"model={model_name} cannot read; use quantile or standard")
+
+
+def model_spec(cfg: DictConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec entries the model's constructor takes: what building it again needs (a checkpoint keeps these)."""
+    params = inspect.signature(model_class(cfg).__init__).parameters
+    return {k: v for k, v in spec.items() if k in params}
+
+
 def build_model(cfg: DictConfig, spec: dict[str, Any]) -> Any:
     """Instantiate `cfg` with the spec entries its constructor accepts (sizes come from the data)."""
-    params = inspect.signature(model_class(cfg).__init__).parameters
-    sizes = {k: v for k, v in spec.items() if k in params}
-    return instantiate(cfg, **sizes, _convert_="all", _execution_whitelist_=ALLOWED_PREFIX + "*")
+    return instantiate(cfg, **model_spec(cfg, spec), _convert_="all", _execution_whitelist_=ALLOWED_PREFIX + "*")
 
 
 def build_estimator(cfg: DictConfig, spec: dict[str, Any], hw: Hardware, eval_batch_size: int) -> Estimator:

@@ -1,0 +1,71 @@
+"""MLP (Gorishniy et al. 2021, Section 3.1) from rtdl-revisiting-models, optionally with numeric embeddings.
+
+rtdl's MLP is the math (blocks of Linear-ReLU-Dropout, a linear head). The harness adds what a table
+row needs: numeric features as they are or embedded (`num_embeddings=periodic` is MLP-PLR of
+Gorishniy et al. 2022; `piecewise_linear` is the TabM paper's MLP with piecewise-linear embeddings),
+categories one-hot, both flattened into the MLP's input (dl_core/models/features.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import rtdl_revisiting_models as rtdl
+import torch
+from torch import nn
+
+from dl_core.errors import require
+from dl_core.models.features import (
+    NumEmbeddingsConfig,
+    flat_features,
+    flat_size,
+    make_num_embeddings,
+    no_decay_parameter_groups,
+)
+
+
+@dataclass
+class MLPConfig(NumEmbeddingsConfig):
+    """rtdl's MLP arguments under rtdl's names, plus numeric embeddings; the defaults are a mid-sized
+    model of the TabM paper's search space (its tuned California MLPs have 3-4 blocks of 400-900).
+
+    Attributes:
+        n_blocks: hidden blocks (Linear-ReLU-Dropout).
+        d_block: width of every block.
+        dropout: dropout after every block.
+    """
+
+    _target_: str = "dl_core.models.mlp.MLP"
+    n_blocks: int = 3
+    d_block: int = 256
+    dropout: float = 0.1
+
+    def validate(self, prefix: str) -> None:
+        require(self.n_blocks >= 1, f"{prefix}.n_blocks", f"must be >= 1 (got {self.n_blocks})")
+        require(self.d_block >= 1, f"{prefix}.d_block", f"must be >= 1 (got {self.d_block})")
+        require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", f"must be in [0, 1) (got {self.dropout})")
+        super().validate(prefix)
+
+
+class MLP(nn.Module):
+    """(x_num (batch, n_cont_features) float, x_cat (batch, n_cat) int64) -> (batch, d_out) outputs."""
+
+    data_kind = "tabular"
+
+    def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, x_num_train: torch.Tensor, *,
+                 n_blocks: int, d_block: int, dropout: float, num_embeddings: str, d_embedding: int, n_bins: int,
+                 n_frequencies: int, frequency_init_scale: float):
+        super().__init__()
+        self.cat_cardinalities = list(cat_cardinalities)
+        self.num_embeddings = make_num_embeddings(num_embeddings, x_num_train, d_embedding=d_embedding, n_bins=n_bins,
+                                                  n_frequencies=n_frequencies,
+                                                  frequency_init_scale=frequency_init_scale)
+        self.backbone = rtdl.MLP(d_in=flat_size(n_cont_features, self.cat_cardinalities, self.num_embeddings),
+                                 d_out=d_out, n_blocks=n_blocks, d_block=d_block, dropout=dropout)
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        return self.backbone(flat_features(x_num, x_cat, self.num_embeddings, self.cat_cardinalities))
+
+    def make_parameter_groups(self) -> list[dict[str, Any]]:
+        return no_decay_parameter_groups(self)
