@@ -20,6 +20,7 @@ Imported only when a sweep starts: optuna and the plugin come with the optional 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,9 @@ def trial_overrides(storage_url: str, study_name: str, number: int) -> tuple[str
 
 
 def quote(value: str) -> str:
-    """A quoted string value for Hydra's override grammar."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    """`value` as a quoted string of Hydra's override grammar: a quote is escaped, and so are the backslashes
+    just before a quote or the closing quote (any other backslash is literal there)."""
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\" + m.group(2) if m.group(2) else ""), value)
     return f"'{escaped}'"
 
 

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from dl_core.engine.distributed import SINGLE
 from dl_core.pruning import PRUNED_ATTR, PRUNER_ATTR, RunPruned, trial_reporters
-from dl_core.sweeper import record_pruner
+from dl_core.sweeper import record_pruner, trial_overrides
 from helpers import ROOT, TINY
 
 MAX_EPOCHS = 4
@@ -187,3 +187,12 @@ def test_under_ddp_rank_0_reports_and_both_ranks_stop_at_the_pruned_epoch(tmp_pa
     assert f"trial 0 pruned after epoch {WARMUP}" in (run / "ranks" / "rank1" / "train.log").read_text()
     trial = optuna.load_study(study_name="ddp", storage=url).trials[0]
     assert sorted(trial.intermediate_values) == [1, 2] and trial.user_attrs[PRUNED_ATTR] == WARMUP
+
+
+@pytest.mark.parametrize("url", ["sqlite:////tmp/a b/optuna.db?timeout=60", "postgresql+psycopg://u:p'w@db:5432/optuna",
+                                 "sqlite:///C:\\runs\\optuna.db", "ends\\", "a\\'b"])
+def test_a_jobs_trial_overrides_carry_any_storage_url_through_hydras_grammar(url: str) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(trial_overrides(url, "it's", 7)))
+    assert [override.value() for override in parsed] == [url, "it's", 7]
