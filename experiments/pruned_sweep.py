@@ -10,11 +10,12 @@ batch size with the presets' TPE sampler seeded by `seed=0`: the variants differ
 a finished variant is read back, not run again (delete its folder to run it again). Total epochs are
 counted from the study (each trial's reported epochs); wall time is the process's, start-up included.
 
-`--barrier` measures the joblib launcher's batch barrier instead: the pruned sweep with 2 trials at a
-time, as one process with `hydra/launcher=joblib hydra.launcher.n_jobs=2` (the sweeper asks 2 trials,
-and asks again only when both ended) and as 2 sweep processes with one trial at a time on one study
-(each asks its next trial as soon as its last one ended). A slot's idle time is the time from its
-trial's end to the start of its next trial, read from the study's timestamps.
+`--barrier` also measures the joblib launcher's batch barrier (`--barrier-trials` trials of the pruned
+sweep, 2 at a time): one process with `hydra/launcher=joblib hydra.launcher.n_jobs=2` (the sweeper asks
+2 trials, and asks again only when both ended) against 2 sweep processes with one trial at a time on
+one study (each asks its next trial as soon as its last one ended). A slot's idle time is the time
+from its trial's end to the start of the next trial its process asked, from the study's timestamps.
+Once measured, the barrier table is part of the section too.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ SEARCH = ["model.hidden_dim=int(interval(16,64))", "model.num_layers=int(interva
 DATA = ["experiment=ett_lstm", "data.features=S", "data.sequence_length=48", "data.horizon=24",
         "model.instance_norm=true"]
 VARIANTS = {"unpruned": [], "hyperband": ["hydra/sweeper/pruner=hyperband"]}
+BARRIER = ("joblib", "processes")
 
 
 def load_average() -> str:
@@ -160,26 +162,25 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--epochs", type=int, default=9, help="trainer.max_epochs (Hyperband's max_resource)")
     parser.add_argument("--barrier", action="store_true", help="measure joblib's batch barrier against 2 processes")
+    parser.add_argument("--barrier-trials", type=int, default=12)
     parser.add_argument("--smoke", action="store_true", help="4 trials of 2 epochs, in a study of its own")
     parser.add_argument("--readme", type=Path, nargs="?", const=README,
                         help="write the section into this file (default: experiments/README.md)")
     args = parser.parse_args()
     study = f"{STUDY}_smoke" if args.smoke else STUDY
     if args.smoke:
-        args.trials, args.epochs = 4, 2
-    shown = shlex.join(["nice", "-n", "5", "python", "experiments/pruned_sweep.py", *sys.argv[1:]])
-    if args.barrier:
-        results = {name: barrier_result(name, args.trials, args.epochs, f"{study}_barrier")
-                   for name in ("joblib", "processes")}
-        text = barrier_table(results)
-        section = "pruned_sweep_barrier"
-    else:
-        results = {name: variant_result(name, args.trials, args.epochs, study) for name in VARIANTS}
-        text = comparison(results, args.epochs)
-        section = "pruned_sweep"
+        args.trials, args.epochs, args.barrier_trials = 4, 2, 4
+    results = {name: variant_result(name, args.trials, args.epochs, study) for name in VARIANTS}
+    text = comparison(results, args.epochs)
+    barrier_study = f"{study}_barrier"
+    if args.barrier or all((runs_root() / barrier_study / name / "result.json").is_file() for name in BARRIER):
+        barrier = {name: barrier_result(name, args.barrier_trials, args.epochs, barrier_study) for name in BARRIER}
+        text += (f"\n\nThe batch barrier (`--barrier`, {args.barrier_trials} trials, Hyperband):\n\n"
+                 f"{barrier_table(barrier)}")
     print(text)
     if args.readme:
-        write_section(section, f"```bash\n{shown}\n```\n\n{text}", args.readme)
+        shown = shlex.join(["nice", "-n", "5", "python", "experiments/pruned_sweep.py", *sys.argv[1:]])
+        write_section(STUDY, f"```bash\n{shown}\n```\n\n{text}", args.readme)
 
 
 if __name__ == "__main__":
