@@ -36,8 +36,6 @@ TRIAL_SEEDED_SAMPLERS = ("dl_core.sweep_samplers.TrialSeededTPESampler",
                          "dl_core.sweep_samplers.TrialSeededRandomSampler")
 # What the Optuna sweeper may build from its config besides Optuna's samplers.
 SWEEPER_TARGETS = (*TRIAL_SEEDED_SAMPLERS, "dl_core.sweep.claim_trial")
-
-
 # The plugin's own allow-list for `hydra.sweeper.sampler` (hydra_optuna_sweeper.optuna_sweeper).
 PLUGIN_SAMPLERS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
 
