@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -33,13 +34,21 @@ from dl_core.rundir import hydra_job_dir, remove_if_untouched
 T = TypeVar("T")
 USAGE_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, the shell's status for a process stopped by Ctrl-C
+# Exit statuses asked for by Hydra callbacks (`exit_when_done`), applied once `main` has returned.
+_deferred_exits: list[int] = []
 
 
 def run(main: Callable[[], Any]) -> None:
     """Call a `@hydra.main` function as the script's entry point."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors here instead of printing a report and exiting 1
+    # Hydra instantiates `hydra.callbacks` without an execution whitelist and warns about each target, in
+    # every run (conf/hydra/default.yaml configures the multirun summary); dl_core's are this package's code.
+    warnings.filterwarnings("ignore", message=r"hydra\.utils\.instantiate\(\) resolved _target_='dl_core\.",
+                            category=UserWarning)
     try:
         main()
+        if _deferred_exits:
+            sys.exit(max(_deferred_exits))
     except (HydraException, OmegaConfBaseException) as err:
         if _raised_in_job(err):
             raise  # a bug in the job, not a config Hydra refused: keep the traceback
@@ -100,6 +109,12 @@ def _raised_in_job(err: BaseException) -> bool:
 
 def _interrupted(err: KeyboardInterrupt) -> str:
     return f"interrupted: {err}" if str(err) else "interrupted"
+
+
+def exit_when_done(status: int) -> None:
+    """End the process with `status` once the run is over. For a Hydra callback: a `sys.exit` inside one
+    would skip the callbacks after it (the multirun summary), and an error the sweeper raises wins over it."""
+    _deferred_exits.append(status)
 
 
 def refuse(err: DLCoreError) -> NoReturn:

@@ -23,11 +23,12 @@ from dl_core import models
 from dl_core.data import schema as data_schema
 from dl_core.engine import schema as engine_schema
 from dl_core.errors import ConfigError
+from dl_core.pruning import TrialConfig
 from dl_core.serving import schema as serving_schema
 from dl_core.sweep import register_resolvers
 from dl_core.tracking import schema as tracking_schema
 
-GROUPS = ("data", "model", "trainer", "hardware", "logger", "objective")
+GROUPS = ("data", "model", "trainer", "hardware", "logger", "objective", "trial")
 
 
 @dataclass
@@ -75,6 +76,7 @@ class TrainConfig:
         seed: seed of torch, numpy and random; the same seed and config give the same metrics on CPU.
         tags: labels for the run (given to W&B).
         objective: the metric returned to a sweeper (see `objective.*`).
+        trial: the Optuna trial this run reports to, set by the sweeper (see `trial.*`).
     """
 
     data: Any = MISSING
@@ -87,6 +89,7 @@ class TrainConfig:
     seed: int = 42
     tags: list[str] = field(default_factory=list)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
 
 
 def register_configs() -> None:
@@ -99,6 +102,16 @@ def register_configs() -> None:
         group, _, name = path.rpartition("/")
         store.store(group=group or None, name=name, node=node)
     _register_slurm_launcher_schema(store)
+    _register_sweeper_schema(store)
+
+
+def _register_sweeper_schema(store: ConfigStore) -> None:
+    """The `sweep` extra's Optuna sweeper with pruning (`hydra/sweeper=optuna_pruning`), when installed."""
+    try:
+        from dl_core.sweep_config import OptunaPruningSweeperConf
+    except ImportError:
+        return
+    store.store(group="hydra/sweeper", name="optuna_pruning", node=OptunaPruningSweeperConf)
 
 
 def _register_slurm_launcher_schema(store: ConfigStore) -> None:

@@ -19,6 +19,7 @@ from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError, RunInterrupted
 from dl_core.models import apply_data_options, build_estimator, check_model_fits_data, model_spec
+from dl_core.pruning import RunPruned, pruned_metrics, trial_reporters
 from dl_core.resume import resolve_resume
 from dl_core.rundir import RunLock, continue_logging_in
 from dl_core.tracking import RunTracker, build_trackers
@@ -67,7 +68,7 @@ def resume_command(run_dir: Path) -> str:
 def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None, trackers: list[RunTracker],
                   ddp: Distributed) -> float:
     """The run itself, inside its trackers (only rank 0 has any): a failure here still closes them (W&B
-    marks the run failed)."""
+    marks the run failed). A run that is an Optuna trial also reports to it (every rank: they stop together)."""
     seed_everything(cfg.seed)
     hw = ddp.place(resolve_hardware(cfg.hardware))
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
@@ -82,9 +83,15 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     log.info("run dir %s | %s | %d train / %d val / %d test samples", run_dir, hw.describe(),
              len(bundle.splits["train"]), len(bundle.splits["val"]), len(bundle.splits["test"]))
 
-    result = estimator.fit(bundle, FitContext(cfg.trainer, hw, run_dir, cfg.seed, artifacts, trackers, resume, ddp))
+    reporters = trial_reporters(cfg.trial, ddp)
+    try:
+        result = estimator.fit(bundle, FitContext(cfg.trainer, hw, run_dir, cfg.seed, artifacts,
+                                                  [*trackers, *reporters], resume, ddp))
+    except RunPruned as pruned:
+        return finish_pruned(pruned, cfg, run_dir, trackers, ddp)
 
     metrics: dict[str, Any] = {
+        **({"pruned": False} if reporters else {}),
         "best_epoch": result.best_epoch, "epochs": result.epochs, "stopped_early": result.stopped_early,
         "val_loss": result.best_val_loss, "n_train_samples": result.n_train_samples,
         "train_time_s": result.train_time_s,
@@ -107,6 +114,19 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,
              score, run_dir)
     return score
+
+
+def finish_pruned(pruned: RunPruned, cfg: DictConfig, run_dir: Path, trackers: list[RunTracker],
+                  ddp: Distributed) -> float:
+    """A pruned trial keeps what it has: its checkpoints, metrics.csv, and metrics.json marked pruned; its
+    objective is its best validation loss so far (the sweeper stores the trial PRUNED)."""
+    metrics = pruned_metrics(pruned.history)
+    for tracker in trackers:
+        tracker.log_summary(metrics)
+    if ddp.is_main:
+        plot_learning_curve(pruned.history, metrics["best_epoch"], run_dir / "learning_curve.png")
+    log.info("%s | best val_loss %.5f | %s", pruned, metrics["val_loss"], run_dir)
+    return float(metrics["val_loss"])
 
 
 def model_name(cfg: DictConfig) -> str:

@@ -5,7 +5,7 @@ started with the same command and nothing to tell them apart. Two things make th
 - the presets' sampler is seeded per trial, from the seed and the trial's number
   (dl_core.sweep_samplers): the storage numbers trials one at a time, so workers never draw the same
   random numbers, and one process on a fresh study stays reproducible. `OptunaSweeper` lets the
-  Optuna sweeper build that sampler;
+  Optuna sweeper build that sampler (and adds pruning, dl_core.sweeper);
 - every worker stamps the trials it runs with its owner (`claim_trial`) and keeps an Optuna heartbeat
   for them (`Heartbeat`), so that a trial whose worker died (kill -9, a lost node) is told FAIL the
   next time a sweep opens the study (`fail_dead_workers_trials`), while a live worker's trial is left
@@ -36,25 +36,35 @@ TRIAL_SEEDED_SAMPLERS = ("dl_core.sweep_samplers.TrialSeededTPESampler",
                          "dl_core.sweep_samplers.TrialSeededRandomSampler")
 # What the Optuna sweeper may build from its config besides Optuna's samplers.
 SWEEPER_TARGETS = (*TRIAL_SEEDED_SAMPLERS, "dl_core.sweep.claim_trial")
+# The plugin's own allow-list for `hydra.sweeper.sampler` (hydra_optuna_sweeper.optuna_sweeper).
+PLUGIN_SAMPLERS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
 
 
 class OptunaSweeper(Sweeper):
-    """hydra-optuna-sweeper's sweeper, allowed to build the trial-seeded samplers (`hydra.sweeper._target_`
-    in conf/hparams_search/optuna_base.yaml; registered with Hydra by the `hydra.plugins` entry point in
-    pyproject.toml).
+    """hydra-optuna-sweeper's sweep, with trials that report every epoch to a pruner and a re-evaluation of the
+    best trial (`hydra/sweeper=optuna_pruning`, the presets' sweeper; registered with Hydra by the
+    `hydra.plugins` entry point in pyproject.toml).
+
+    `pruner`: any Optuna pruner by `_target_` (`hydra/sweeper/pruner=median|hyperband|successive_halving`),
+    null for none; `best_of`: run the best trial's parameters again with seeds 0..best_of-1 after the
+    trials (0: not). The sweep itself is dl_core.sweeper's `ReportingSweeperImpl`, the plugin's with
+    those two additions.
 
     The plugin instantiates `hydra.sweeper.sampler` under an execution whitelist of Optuna's samplers
     and its own factories only, and Hydra adds to it the targets of an enclosing `execution_whitelist`
-    context: this class opens one around the plugin for the two samplers of dl_core.sweep_samplers and
-    the `custom_search_space` hook (which the context makes subject to the whitelist too).
+    context: this class opens one for the two samplers of dl_core.sweep_samplers and the
+    `custom_search_space` hook (which the context makes subject to the whitelist too).
     """
 
-    def __init__(self, sampler: DictConfig, **options: Any) -> None:
-        from hydra.utils import execution_whitelist
-        from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as PluginSweeper
+    def __init__(self, sampler: DictConfig, pruner: DictConfig | None = None, best_of: int = 0,
+                 **options: Any) -> None:
+        from hydra.utils import execution_whitelist, instantiate
+
+        from dl_core.sweeper import ReportingSweeperImpl
 
         with execution_whitelist(SWEEPER_TARGETS):
-            self.sweeper = PluginSweeper(sampler=sampler, **options)
+            built = instantiate(sampler, _execution_whitelist_=PLUGIN_SAMPLERS)
+            self.sweeper = ReportingSweeperImpl(built, pruner, best_of, **options)
         warn_if_seeded_per_process(sampler)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:

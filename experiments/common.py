@@ -1,6 +1,10 @@
 """What the scripts in experiments/ share: runs launched through the dl_core API, finished runs reused,
 seeds aggregated, Markdown tables, and the generated sections of experiments/README.md.
 
+Seeds and folds are aggregated exactly as a multirun's summary does it (dl_core.tracking.multirun_summary:
+`spread` gives mean ± sample std and n; `summary` folds runs into one row per configuration, the
+swept-out keys apart), so a table made here and `summary.csv` of `train.py -m ... seed=0,1,2` agree.
+
 A run is its list of overrides. It trains in `outputs/experiments/<study>/<key>/`, where the key is a
 hash of that list, so the same overrides find the same finished run (its metrics.json) instead of
 training it again, and a run killed before it finished continues from its last checkpoint. The
@@ -13,14 +17,18 @@ import hashlib
 import json
 import os
 import re
-import statistics
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 import dl_core
+from dl_core.tracking.multirun_summary import SWEPT_OUT, Job, parse_overrides, summarize
+from dl_core.tracking.multirun_summary import Spread as Spread  # the scripts' aggregation: the summary's
+from dl_core.tracking.multirun_summary import spread as spread
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "experiments" / "README.md"
@@ -86,29 +94,10 @@ def launch_all(runs: Sequence[Run], workers: int = 1) -> list[dict[str, Any]]:
     return [run.metrics() for run in runs]
 
 
-@dataclass(frozen=True)
-class Spread:
-    """Mean ± sample standard deviation over n runs (seeds); one run is shown as its value alone.
-
-    Formats like a float: `f"{spread:.3f}"` gives "0.383 ± 0.012".
-    """
-
-    mean: float
-    std: float
-    n: int
-
-    def __format__(self, spec: str) -> str:
-        if self.n == 1:
-            return format(self.mean, spec)
-        return f"{self.mean:{spec}} ± {self.std:{spec}}"
-
-
-def spread(values: Iterable[float]) -> Spread:
-    values = [float(value) for value in values]
-    if not values:
-        raise ValueError("spread of no values")
-    std = statistics.stdev(values) if len(values) > 1 else float("nan")
-    return Spread(statistics.fmean(values), std, len(values))
+def summary(runs: Sequence[Run], over: Sequence[str] = SWEPT_OUT) -> pd.DataFrame:
+    """The finished runs as a multirun summary: one row per configuration (the overrides but `over`), with
+    `runs`, the swept-out values and `<metric>_mean`, `<metric>_std`, `<metric>_n` of every numeric metric."""
+    return summarize([Job(parse_overrides(run.overrides), run.metrics()) for run in runs if run.finished], over)
 
 
 def markdown_row(cells: Sequence[object]) -> str:

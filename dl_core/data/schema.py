@@ -23,6 +23,11 @@ def _require_fractions(val_fraction: float, test_fraction: float, prefix: str) -
             f"must leave rows for training (sum is {total:.2f}); lower one of them")
 
 
+def _require_fold(folds: int, fold: int, prefix: str) -> None:
+    require(folds >= 1, f"{prefix}.folds", f"must be >= 1 (got {folds}); 1 is the single split")
+    require(0 <= fold < folds, f"{prefix}.fold", f"must be in 0..{folds - 1} for {prefix}.folds={folds} (got {fold})")
+
+
 def _require_once(names: list[str] | None, key: str) -> None:
     names = list(names or [])
     for i, name in enumerate(names):
@@ -42,6 +47,10 @@ class SplitConfig:
             fixed borders of benchmark protocols such as ETT's; set val_rows and test_rows too).
         val_rows: rows after the training rows whose targets form the validation split.
         test_rows: rows after the validation rows whose targets form the test split; later rows are unused.
+        folds: rolling-origin backtest: the split above is the last of `folds` folds, and fold k's
+            validation and test periods lie (folds - 1 - k) test periods earlier, trained on every row
+            before them (`-m data.split.fold=0,1,2 data.split.folds=3`); 1: the single split.
+        fold: which fold this run trains and evaluates, 0 (earliest) .. folds - 1 (the single split's).
     """
 
     val_fraction: float = 0.15
@@ -51,9 +60,12 @@ class SplitConfig:
     train_rows: int | None = None
     val_rows: int | None = None
     test_rows: int | None = None
+    folds: int = 1
+    fold: int = 0
 
     def validate(self, prefix: str) -> None:
         _require_fractions(self.val_fraction, self.test_fraction, prefix)
+        _require_fold(self.folds, self.fold, prefix)
         require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
                 "set both timestamps for a date split, or neither for a fraction split")
         rows = {name: getattr(self, name) for name in ("train_rows", "val_rows", "test_rows")}
@@ -215,15 +227,24 @@ class TabularSplitConfig:
         test_fraction: share of rows in the test split.
         seed: split seed, separate from the training seed so every training seed sees the same split.
         stratify: keep class ratios equal across splits (classification only).
+        folds: K-fold cross-validation: the rows are cut into `folds` (stratified) folds, fold k is the
+            test split and val_fraction of all rows, drawn from the others, the validation split
+            (test_fraction is then 1 / folds); 1: the single random split.
+        fold: which fold is the test split, 0 .. folds - 1 (`-m data.split.fold=0,1,2,3,4 data.split.folds=5`).
     """
 
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     seed: int = 0
     stratify: bool = True
+    folds: int = 1
+    fold: int = 0
 
     def validate(self, prefix: str) -> None:
         _require_fractions(self.val_fraction, self.test_fraction, prefix)
+        _require_fold(self.folds, self.fold, prefix)
+        require(self.folds == 1 or self.val_fraction < 1 - 1 / self.folds, f"{prefix}.val_fraction",
+                f"must leave training rows besides the test fold (1/{self.folds} of the rows); lower it")
 
 
 @dataclass

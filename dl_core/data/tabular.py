@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import OrdinalEncoder, QuantileTransformer, StandardScaler
 
 from dl_core.checks import (
@@ -225,11 +225,20 @@ def _drop_missing_targets(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def _split_rows(frame: pd.DataFrame, task: TableTask, target: str, split: Any) -> dict[str, np.ndarray]:
-    """Seeded random split of the frame's index labels; stratified by the task's labels (classes) if it has any."""
+    """Seeded random split of the frame's index labels, or fold `split.fold` of a K-fold split; stratified by the
+    task's labels (classes) if it has any."""
     rows = frame.index.to_numpy()
     labels = task.stratify_labels(frame[target]) if split.stratify else None
     n_hold = split.val_fraction + split.test_fraction
     try:
+        if split.folds > 1:
+            # Fold `split.fold` of a seeded (stratified) K-fold is the test split; validation comes from the rest.
+            kfold = (KFold if labels is None else StratifiedKFold)(split.folds, shuffle=True, random_state=split.seed)
+            rest, test_positions = list(kfold.split(rows, labels))[split.fold]
+            rest_labels = None if labels is None else task.stratify_labels(frame.loc[rows[rest], target])
+            train, val = train_test_split(rows[rest], test_size=round(split.val_fraction * len(rows)),
+                                          random_state=split.seed, stratify=rest_labels)
+            return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(rows[test_positions])}
         train, hold = train_test_split(rows, test_size=n_hold, random_state=split.seed, stratify=labels)
         hold_labels = None if labels is None else task.stratify_labels(frame.loc[hold, target])
         val, test = train_test_split(hold, test_size=split.test_fraction / n_hold, random_state=split.seed,

@@ -388,7 +388,22 @@ def _check_lengths(rows: pd.DataFrame, offsets: np.ndarray, prep: TimeSeriesPrep
 
 
 def _split_bounds(series: pd.DataFrame, split: Any, time_col: str | None, horizon: int) -> tuple[int, int, int]:
-    """(a, b, end): train targets are rows [0, a), val [a, b), test [b, end) of this series."""
+    """(a, b, end): train targets are rows [0, a), val [a, b), test [b, end) of this series.
+
+    With `split.folds` > 1 these are the bounds of fold `split.fold` of a rolling-origin backtest: the
+    single split's, moved (folds - 1 - fold) test periods earlier, so the last fold is the single split.
+    """
+    a, b, end = _single_split_bounds(series, split, time_col, horizon)
+    shift = (split.folds - 1 - split.fold) * (end - b)
+    if a - shift <= 0:
+        raise DataError(f"data.split.folds: {split.folds} test periods of {end - b} rows leave fold {split.fold} "
+                        f"no training rows in a series of {len(series)} rows; lower data.split.folds or shorten "
+                        f"the test period")
+    return a - shift, b - shift, end - shift
+
+
+def _single_split_bounds(series: pd.DataFrame, split: Any, time_col: str | None,
+                         horizon: int) -> tuple[int, int, int]:
     n = len(series)
     if split.val_start is not None:
         if not time_col:

@@ -32,7 +32,12 @@ class Estimator(Protocol):
 
     def fit(self, bundle: DataBundle, context: FitContext) -> FitResult:
         """Train on `bundle.splits["train"]`, select on "val", keep the best state, and write `best.ckpt`
-        and `last.ckpt` under `context.run_dir / "checkpoints"`."""
+        and `last.ckpt` under `context.run_dir / "checkpoints"`.
+
+        After each epoch or round it can be judged on, call every `context.trackers`' `log_epoch` with the
+        history so far (dicts with `epoch`, `val_loss`, `time_s`): that logs it and, in an Optuna trial,
+        reports it to the pruner, which stops the run by raising `dl_core.pruning.RunPruned` (let it
+        propagate). An estimator that never calls them is never pruned."""
 
     def predict(self, split: Split) -> np.ndarray:
         """Raw outputs for every sample of `split`, in order, in the task's convention (what its loss and

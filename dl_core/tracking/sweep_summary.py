@@ -2,11 +2,12 @@
 
 The Optuna sweeper keeps every trial in its RDB storage but leaves only `optimization_results.yaml`
 behind. This callback writes what a researcher looks at next, in the sweep dir: `trials.csv` (every
-trial of the study: params, objective, state, duration, worker as host:pid), `best_params.yaml`, and
-PNG plots.
+trial of the study: params, objective, state, duration, epochs reported, worker as host:pid),
+`best_params.yaml`, and PNG plots (the intermediate values plot shows where pruned trials stopped).
 Failed trials (an exception or a non-finite loss in the job) are recorded by the sweeper as FAIL and
 the sweep goes on (`max_failure_rate: 1.0`); this callback counts them and ends the process with exit
-status `EXIT_TRIALS_FAILED` when any trial of this launch failed, so scripts can tell.
+status `EXIT_TRIALS_FAILED` when any trial of this launch failed, so scripts can tell. Pruned trials
+(PRUNED) are counted apart and are no failure.
 
 It also keeps this sweep a good citizen of a study shared by several workers (dl_core.sweep): at the
 start it fails the trials that dead workers left RUNNING (counted as `failed_stale`), and while the
@@ -16,7 +17,6 @@ sweep runs it keeps the heartbeat of this worker's trials.
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dl_core.cli import refuse
+from dl_core.cli import exit_when_done, refuse
 from dl_core.errors import ConfigError
 from dl_core.sweep import OWNER_ATTR, Heartbeat, fail_dead_workers_trials, load_study, owned_by_this_process, owner_name
 
@@ -85,10 +85,7 @@ class SweepSummary(Callback):
         if counts["failed_this_launch"]:
             log.error("%d of %d trials of this sweep failed (see trials.csv and the trials' logs)",
                       counts["failed_this_launch"], counts["trials_this_launch"])
-            # Hydra calls this hook from a `finally`: when the sweeper itself is raising (a
-            # `max_failure_rate` below 1.0 was exceeded), its error is the one to report.
-            if sys.exc_info()[1] is None:
-                sys.exit(EXIT_TRIALS_FAILED)
+            exit_when_done(EXIT_TRIALS_FAILED)
 
 
 def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int, failed_stale: int = 0) -> dict[str, int]:
@@ -101,6 +98,7 @@ def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int, fa
     trials = study.trials_dataframe(attrs=("number", "state", "value", "duration", "datetime_start", "params"))
     trials = trials.rename(columns={"value": metric})
     trials["duration_s"] = pd.to_timedelta(trials.pop("duration")).dt.total_seconds()
+    trials["epochs"] = [len(trial.intermediate_values) for trial in study.trials]
     trials["worker"] = [owner_name(trial.user_attrs.get(OWNER_ATTR)) for trial in study.trials]
     trials.to_csv(sweep_dir / "trials.csv", index=False)
 
@@ -115,10 +113,12 @@ def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int, fa
         "trials": len(study.trials),
         "complete": count(TrialState.COMPLETE, study.trials),
         "failed": count(TrialState.FAIL, study.trials),
+        "pruned": count(TrialState.PRUNED, study.trials),
         "running": count(TrialState.RUNNING, study.trials),
         "failed_stale": failed_stale,
         "trials_this_launch": len(this_launch),
         "failed_this_launch": count(TrialState.FAIL, this_launch),
+        "pruned_this_launch": count(TrialState.PRUNED, this_launch),
     }
     best: dict[str, Any] = {"study_name": study.study_name, "direction": study.direction.name.lower(),
                             "objective": metric, **counts}
@@ -126,15 +126,16 @@ def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int, fa
         best.update(best_trial=study.best_trial.number, best_value=study.best_value, best_params=study.best_params)
         write_plots(study, sweep_dir, metric)
     OmegaConf.save(OmegaConf.create(best), sweep_dir / "best_params.yaml")
-    log.info("study %s: %d trials (%d complete, %d failed, %d running), this launch %d (%d failed); best %s %s; %s",
-             study.study_name, counts["trials"], counts["complete"], counts["failed"], counts["running"],
-             counts["trials_this_launch"], counts["failed_this_launch"], metric, best.get("best_value"),
-             sweep_dir / "trials.csv")
+    log.info("study %s: %d trials (%d complete, %d pruned, %d failed, %d running), this launch %d (%d pruned, %d "
+             "failed); best %s %s; %s", study.study_name, counts["trials"], counts["complete"], counts["pruned"],
+             counts["failed"], counts["running"], counts["trials_this_launch"], counts["pruned_this_launch"],
+             counts["failed_this_launch"], metric, best.get("best_value"), sweep_dir / "trials.csv")
     return counts
 
 
 def write_plots(study: Any, sweep_dir: Path, metric: str) -> None:
-    """Optimization history and slices always; parameter importances once two trials are complete."""
+    """Optimization history and slices always; the epochs' validation losses (pruned trials' curves stop where
+    they were pruned) once a trial reported any; parameter importances once two trials are complete."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,13 +145,16 @@ def write_plots(study: Any, sweep_dir: Path, metric: str) -> None:
     from optuna.trial import TrialState
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # slice plots of categorical params log per axis
-    plots = {"optimization_history": ovm.plot_optimization_history, "slice": ovm.plot_slice}
+    named = {"target_name": metric}
+    plots = {"optimization_history": (ovm.plot_optimization_history, named), "slice": (ovm.plot_slice, named)}
+    if any(trial.intermediate_values for trial in study.trials):
+        plots["intermediate_values"] = (ovm.plot_intermediate_values, {})
     if len(study.get_trials(states=(TrialState.COMPLETE,))) >= 2 and study.best_params:
-        plots["param_importances"] = ovm.plot_param_importances
-    for name, plot in plots.items():
+        plots["param_importances"] = (ovm.plot_param_importances, named)
+    for name, (plot, options) in plots.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
-            axes = plot(study, target_name=metric)
+            axes = plot(study, **options)
         figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
         figure.savefig(sweep_dir / f"{name}.png", dpi=110, bbox_inches="tight")
         plt.close(figure)
