@@ -16,7 +16,7 @@ from dl_core.pipeline import train
 def test_output_shape_and_target_selection(individual):
     torch.manual_seed(0)
     model = DLinear(sequence_length=32, horizon=8, n_features=5, target_index=[0, 1, 2, 3, 4], kernel_size=25,
-                    individual=individual)
+                    individual=individual, quantiles=None, distribution=None)
     x = torch.randn(4, 32, 5)
     full = model(x)
     assert full.shape == (4, 8, 5)
@@ -27,7 +27,7 @@ def test_output_shape_and_target_selection(individual):
 def test_channels_are_forecast_independently():
     torch.manual_seed(0)
     model = DLinear(sequence_length=16, horizon=4, n_features=3, target_index=[0, 1, 2], kernel_size=25,
-                    individual=False)
+                    individual=False, quantiles=None, distribution=None)
     x = torch.randn(2, 16, 3)
     changed = x.clone()
     changed[..., 1] += 5.0
@@ -58,5 +58,5 @@ def test_dlinear_trains_and_beats_its_own_first_epoch(make_cfg, tmp_path):
 def test_target_must_be_an_input(make_cfg):
     cfg = make_cfg("model=dlinear", "data.include_target_in_inputs=false", *["data.generator.length=200"],
                    "hardware=cpu")
-    with pytest.raises(ConfigError, match="data.include_target_in_inputs=true"):
+    with pytest.raises(ConfigError, match=r"data\.include_target_in_inputs=true"):
         train(cfg)

@@ -25,7 +25,8 @@ from dl_core.engine.checkpoint import atomic_save, checkpoint_payload, restore_t
 from dl_core.engine.distributed import SINGLE, Distributed
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import TrainingError
-from dl_core.tasks import POINT, LossFn, Task
+from dl_core.outputs import POINT
+from dl_core.tasks import LossFn, Task
 from dl_core.tracking import RunTracker
 
 
