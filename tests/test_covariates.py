@@ -115,3 +115,14 @@ def test_the_decoder_reads_each_horizon_steps_covariates_in_time_order():
 def test_a_bidirectional_encoder_cannot_start_the_decoder():
     with pytest.raises(ConfigError, match=r"model\.bidirectional: the decoder over future covariates"):
         covariate_lstm(bidirectional=True)
+
+
+def test_static_columns_are_scaled_or_indexed_on_the_training_series_and_a_new_category_gets_its_own_index():
+    train_rows = pd.DataFrame({"size": [2.0, 2.0, 4.0, 4.0], "kind": ["b", "b", "a", "a"]})
+    encoder = CovariateEncoder([], [], ["size", "kind"], None).fit(train_rows, np.array(["s0", "s0", "s1", "s1"]))
+    assert encoder.spec() == {"n_future": 0, "n_static": 1, "static_cardinalities": [3]}
+    new = pd.DataFrame({"size": [2.0, 6.0, 6.0], "kind": ["a", "c", "c"]})
+    covariates = encoder.tensors(new, np.array([0, 1, 3]))
+    np.testing.assert_allclose(covariates.static.numpy().ravel(), [-1.0, 3.0])  # (x - 3) / 1
+    assert covariates.codes.numpy().ravel().tolist() == [1, 0]  # "a" is the first known; "c" was never seen
+    np.testing.assert_array_equal(covariates.entity.numpy(), [0, 1, 1])

@@ -17,8 +17,8 @@ from helpers import ROOT, TINY
 sys.path.insert(0, str(ROOT / "experiments"))  # experiments/ is a folder of scripts, not a package
 import common
 
-SCRIPTS = ["bench_throughput", "bench_windows", "california_ft_transformer", "compare_runs", "ett_benchmark",
-           "load_test"]
+SCRIPTS = ["bench_throughput", "bench_windows", "california_ft_transformer", "compare_runs", "covariates_synthetic",
+           "ett_benchmark", "ett_probabilistic", "load_test"]
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_write_section_replaces_only_the_text_between_its_markers(tmp_path: Path
 
 def test_the_readme_has_one_section_for_each_script_that_writes_one() -> None:
     text = (ROOT / "experiments" / "README.md").read_text()
-    for name in ("ett_benchmark", "california_ft_transformer"):
+    for name in ("ett_benchmark", "california_ft_transformer", "covariates_synthetic", "ett_probabilistic"):
         begin, end = common.section_markers(name)
         assert text.count(begin) == 1 and text.count(end) == 1 and text.index(begin) < text.index(end)
     assert "ANCHORS" not in text

@@ -19,6 +19,7 @@ import pandas as pd
 REGIONS = ("north", "south", "east")
 EVENT_START = 1 / 48  # chance that an event starts in a given hour
 EVENT_HOURS = (3, 9)  # its duration in hours: from, to (exclusive)
+AR_PHI = 0.6  # the noise's autocorrelation from one hour to the next
 
 
 def generate_series(n_series: int, length: int, n_drivers: int, noise: float, seed: int, *,
@@ -76,7 +77,7 @@ def _drivers(rng: np.random.Generator, t: np.ndarray, n_drivers: int) -> np.ndar
     return out
 
 
-def _ar_noise(rng: np.random.Generator, length: int, scale: float, phi: float = 0.6) -> np.ndarray:
+def _ar_noise(rng: np.random.Generator, length: int, scale: float, phi: float = AR_PHI) -> np.ndarray:
     shocks = rng.normal(0, scale, length)
     noise = np.empty(length)
     noise[0] = shocks[0]
