@@ -17,17 +17,12 @@ distribution rows are the median's. The coverage by step is counted from each ru
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
 import dl_core
-from common import README, Run, launch_all, markdown_table, spread, write_section
+from common import Run, launch_rows, markdown_table, publish, spread, study_arguments
 from dl_core.data.synthetic import AR_PHI
 
 STUDY = "covariates_synthetic"
@@ -104,30 +99,14 @@ def comparisons(found: dict[str, list[tuple[Run, dict]]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = study_arguments(__doc__)
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--workers", type=int, default=1, help="runs trained at once (one thread each)")
-    parser.add_argument("--no-train", action="store_true", help="tabulate the finished runs only")
-    parser.add_argument("--smoke", action="store_true", help="one epoch per row, seed 0, in a study of its own")
-    parser.add_argument("--readme", type=Path, nargs="?", const=README,
-                        help="write the section into this file (default: experiments/README.md)")
     args = parser.parse_args()
     study, extra = (f"{STUDY}_smoke", SMOKE) if args.smoke else (STUDY, [])
-    seeds = [0] if args.smoke else args.seeds
-    runs = {(row, seed): Run(study, (*overrides(row, seed), *extra)) for row in args.rows for seed in seeds}
-    if args.no_train:
-        runs = {job: run for job, run in runs.items() if run.finished}
-    found: dict[str, list[tuple[Run, dict]]] = {}
-    for ((row, _), run), metrics in zip(runs.items(), launch_all(list(runs.values()), args.workers), strict=True):
-        found.setdefault(row, []).append((run, metrics))
-    text = f"{table(found)}\n\n{comparisons(found)}"
-    print(text)
-    if args.readme:
-        shown = [arg for arg in sys.argv[1:] if arg != "--no-train"]
-        command = shlex.join(["python", "experiments/covariates_synthetic.py", *shown])
-        write_section(STUDY, f"{text}\n\nRegenerate (finished runs are reused from outputs/experiments/{study}/, "
-                             f"`--no-train` tabulates only those): `{command}`", args.readme)
+    jobs = {(row, seed): [*overrides(row, seed), *extra] for row in args.rows
+            for seed in ([0] if args.smoke else args.seeds)}
+    found = launch_rows(study, jobs, args.workers, train=not args.no_train)
+    publish(STUDY, f"{table(found)}\n\n{comparisons(found)}", study, args.readme)
 
 
 if __name__ == "__main__":

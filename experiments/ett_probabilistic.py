@@ -16,13 +16,8 @@ into a study of its own.
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
-from pathlib import Path
-
 import dl_core
-from common import README, Run, launch_all, markdown_table, spread, write_section
+from common import launch_rows, markdown_table, publish, spread, study_arguments
 
 STUDY = "ett_probabilistic"
 QUANTILES = "model.quantiles=[0.1,0.5,0.9]"
@@ -59,10 +54,10 @@ def cell(runs: list[dict], key: str, digits: int = 3) -> str:
 def table(found: dict[str, list[dict]]) -> str:
     rows = []
     for model, runs in found.items():
+        epochs = spread(m["epochs"] for m in runs).mean, spread(m["best_epoch"] for m in runs).mean
         rows.append([MODELS[model][2], lookback(model), len(runs), cell(runs, "test_mse_scaled"),
                      cell(runs, "test_mae_scaled"), cell(runs, "test_crps_scaled"), cell(runs, "test_coverage_80"),
-                     cell(runs, "test_width_80_scaled"),
-                     f"{spread(m['epochs'] for m in runs).mean:.1f} ({spread(m['best_epoch'] for m in runs).mean:.1f})"])
+                     cell(runs, "test_width_80_scaled"), f"{epochs[0]:.1f} ({epochs[1]:.1f})"])
     return markdown_table(["model (ETTh1 S, H=96)", "look-back", "seeds", "test MSE", "test MAE", "test CRPS",
                            "80% coverage", "80% width", "epochs (best)"], rows)
 
@@ -87,30 +82,15 @@ def comparisons(found: dict[str, list[dict]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = study_arguments(__doc__)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--workers", type=int, default=1, help="runs trained at once (one thread each)")
-    parser.add_argument("--no-train", action="store_true", help="tabulate the finished runs only")
-    parser.add_argument("--smoke", action="store_true", help="one epoch per row, seed 0, in a study of its own")
-    parser.add_argument("--readme", type=Path, nargs="?", const=README,
-                        help="write the section into this file (default: experiments/README.md)")
     args = parser.parse_args()
     study, extra = (f"{STUDY}_smoke", SMOKE) if args.smoke else (STUDY, [])
-    seeds = [0] if args.smoke else args.seeds
-    runs = {(model, seed): Run(study, (*overrides(model, seed), *extra)) for model in args.models for seed in seeds}
-    if args.no_train:
-        runs = {job: run for job, run in runs.items() if run.finished}
-    found: dict[str, list[dict]] = {}
-    for (model, _), metrics in zip(runs, launch_all(list(runs.values()), args.workers), strict=True):
-        found.setdefault(model, []).append(metrics)
-    text = f"{table(found)}\n\n{comparisons(found)}"
-    print(text)
-    if args.readme:
-        shown = [arg for arg in sys.argv[1:] if arg != "--no-train"]
-        command = shlex.join(["python", "experiments/ett_probabilistic.py", *shown])
-        write_section(STUDY, f"{text}\n\nRegenerate (finished runs are reused from outputs/experiments/{study}/, "
-                             f"`--no-train` tabulates only those): `{command}`", args.readme)
+    jobs = {(model, seed): [*overrides(model, seed), *extra] for model in args.models
+            for seed in ([0] if args.smoke else args.seeds)}
+    found = {model: [metrics for _, metrics in done]
+             for model, done in launch_rows(study, jobs, args.workers, train=not args.no_train).items()}
+    publish(STUDY, f"{table(found)}\n\n{comparisons(found)}", study, args.readme)
 
 
 if __name__ == "__main__":
