@@ -26,15 +26,10 @@ from torch.nn import functional as F
 
 from dl_core.checks import is_numeric, label_values, listing, refuse_stray_text, short
 from dl_core.errors import ConfigError, DataError
+from dl_core.outputs import MEDIAN, MEMBERS, POINT, OutputKind, quantile_metrics
 from dl_core.tracking.plots import plot_confusion_matrix, plot_forecast, plot_predicted_vs_actual
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-# What a model's outputs are, as a model declares it in `output_kind`: the prediction itself (or, for
-# classes, its logits). Quantile or distribution heads will declare another kind, with a loss of its own.
-POINT = "point"
-# While training, k ensemble members' point outputs side by side, (batch, k, ...point shape); the model
-# predicts their average, a point output (TabM: the members share most weights and train together).
-MEMBERS = "members"
 TARGET_FIX = "fix or blank those cells (rows without a target are dropped)"
 
 
@@ -43,14 +38,26 @@ class Task(ABC):
 
     name: ClassVar[str]
     plot_file: ClassVar[str]
+    # Whether the task can train and read quantile or distribution outputs besides point ones.
+    probabilistic: ClassVar[bool] = False
+    # What the run's model outputs (a model declares it in `output_kind`); `expect` sets it before training.
+    outputs: OutputKind = POINT
 
-    def loss(self, output_kind: str = POINT) -> LossFn:
+    def expect(self, output_kind: OutputKind) -> None:
+        """Read the model's outputs as `output_kind` from now on (the checkpoint keeps it with the task)."""
+        self.loss(output_kind)
+        self.outputs = output_kind
+
+    def loss(self, output_kind: OutputKind = POINT) -> LossFn:
         """The training loss for a model whose outputs are of `output_kind`."""
-        if output_kind == MEMBERS:
+        if output_kind is MEMBERS:
             return members_loss(self.point_loss())
-        if output_kind != POINT:
-            raise ConfigError(f"model: its outputs are {output_kind!r}, for which the {self.name} task has no loss")
-        return self.point_loss()
+        if output_kind.is_point:
+            return self.point_loss()
+        if not self.probabilistic:
+            raise ConfigError(f"model: its outputs are {output_kind.name!r}, for which the {self.name} task has no "
+                              f"loss; leave model.quantiles and model.distribution null")
+        return output_kind.loss
 
     @abstractmethod
     def point_loss(self) -> LossFn:
@@ -81,6 +88,7 @@ class Forecast(Task):
 
     name = "forecast"
     plot_file = "forecast.png"
+    probabilistic = True
 
     def __init__(self, target_columns: list[str]):
         self.target_columns = list(target_columns)
@@ -102,15 +110,45 @@ class Forecast(Task):
     def point_loss(self) -> LossFn:
         return F.mse_loss
 
+    def decode_quantiles(self, quantiles: np.ndarray) -> np.ndarray:
+        """Undo the scaling on (..., targets, levels): every level like a value (the scaling is increasing)."""
+        return np.moveaxis(self.decode(np.moveaxis(quantiles, -1, 0)), 0, -1)
+
     def metrics(self, outputs: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-        """MSE/MAE/RMSE in original units, and `_scaled` on the standardised scale.
+        """MSE/MAE/RMSE in original units, and `_scaled` on the standardised scale; for quantile or
+        distribution outputs, of the median, and besides: the mean pinball loss, the CRPS estimated over
+        the quantiles, and the coverage and mean width of each central interval (`coverage_80`, `width_80`).
 
         The scaled figures are what forecasting papers report (ETT protocol); the original-unit
         figures are what a user of the forecast cares about.
         """
         actual = actual.astype(np.float32)
-        scaled = regression_metrics(outputs, actual, suffix="_scaled")
-        return {**regression_metrics(self.decode(outputs), self.decode(actual)), **scaled}
+        if self.outputs.is_point:
+            scaled = regression_metrics(outputs, actual, suffix="_scaled")
+            return {**regression_metrics(self.decode(outputs), self.decode(actual)), **scaled}
+        levels = self.outputs.levels
+        quantiles = self.outputs.quantiles(outputs)
+        median = quantiles[..., levels.index(MEDIAN)]
+        decoded, decoded_actual = self.decode_quantiles(quantiles), self.decode(actual)
+        return {**regression_metrics(decoded[..., levels.index(MEDIAN)], decoded_actual),
+                **regression_metrics(median, actual, suffix="_scaled"),
+                **quantile_metrics(decoded, decoded_actual, levels),
+                **quantile_metrics(quantiles, actual, levels, suffix="_scaled")}
+
+    def prediction_columns(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
+        """The forecast columns of a predictions table in original units, each (windows, horizon, targets):
+        `predicted`, and for quantile or distribution outputs one column per level (`q0.1`), `predicted`
+        being the median."""
+        if self.outputs.is_point:
+            return {"predicted": self.decode(outputs)}
+        levels = self.outputs.levels
+        quantiles = self.decode_quantiles(self.outputs.quantiles(outputs))
+        return {"predicted": quantiles[..., levels.index(MEDIAN)],
+                **{quantile_column(level): quantiles[..., k] for k, level in enumerate(levels)}}
+
+    def metadata(self) -> dict[str, Any]:
+        """The quantile levels of the forecast columns (empty for point forecasts)."""
+        return {"quantiles": list(self.outputs.levels)}
 
     def plot(self, table: pd.DataFrame, path: Path) -> None:
         plot_forecast(table, path)
@@ -337,6 +375,11 @@ def members_loss(point: LossFn) -> LossFn:
         return point(output.flatten(0, 1), target.repeat_interleave(output.shape[1], dim=0))
 
     return loss
+
+
+def quantile_column(level: float) -> str:
+    """The predictions table's column of a quantile level: 0.1 -> `q0.1`."""
+    return f"q{level:g}"
 
 
 def regression_metrics(predicted: np.ndarray, actual: np.ndarray, suffix: str = "") -> dict[str, float]:

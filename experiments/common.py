@@ -13,10 +13,13 @@ metrics are always the harness's own (metrics.json), never recomputed here.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import re
+import shlex
+import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -98,6 +101,40 @@ def summary(runs: Sequence[Run], over: Sequence[str] = SWEPT_OUT) -> pd.DataFram
     """The finished runs as a multirun summary: one row per configuration (the overrides but `over`), with
     `runs`, the swept-out values and `<metric>_mean`, `<metric>_std`, `<metric>_n` of every numeric metric."""
     return summarize([Job(parse_overrides(run.overrides), run.metrics()) for run in runs if run.finished], over)
+
+
+def study_arguments(doc: str) -> argparse.ArgumentParser:
+    """The command line of a study of rows x seeds: `--seeds`, `--workers`, `--no-train`, `--smoke`, `--readme`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at once (one thread each)")
+    parser.add_argument("--no-train", action="store_true", help="tabulate the finished runs only")
+    parser.add_argument("--smoke", action="store_true", help="one epoch per row, seed 0, in a study of its own")
+    parser.add_argument("--readme", type=Path, nargs="?", const=README,
+                        help="write the section into this file (default: experiments/README.md)")
+    return parser
+
+
+def launch_rows(study: str, jobs: dict[tuple[str, int], Sequence[str]], workers: int = 1,
+                train: bool = True) -> dict[str, list[tuple[Run, dict[str, Any]]]]:
+    """Each row's runs and metrics over its seeds, from (row, seed) -> overrides; the unfinished runs are
+    trained, or left out when `train` is false."""
+    runs = {job: Run(study, tuple(overrides)) for job, overrides in jobs.items()}
+    if not train:
+        runs = {job: run for job, run in runs.items() if run.finished}
+    found: dict[str, list[tuple[Run, dict[str, Any]]]] = {}
+    for ((row, _), run), metrics in zip(runs.items(), launch_all(list(runs.values()), workers), strict=True):
+        found.setdefault(row, []).append((run, metrics))
+    return found
+
+
+def publish(name: str, text: str, study: str, readme: Path | None) -> None:
+    """Print a script's results; with `readme`, write them into its section with the command that regenerates them."""
+    print(text)
+    if readme:
+        command = shlex.join(["python", f"experiments/{name}.py", *(a for a in sys.argv[1:] if a != "--no-train")])
+        write_section(name, f"{text}\n\nRegenerate (finished runs are reused from outputs/experiments/{study}/, "
+                            f"`--no-train` tabulates only those): `{command}`", readme)
 
 
 def markdown_row(cells: Sequence[object]) -> str:

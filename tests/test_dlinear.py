@@ -16,7 +16,7 @@ from dl_core.pipeline import train
 def test_output_shape_and_target_selection(individual):
     torch.manual_seed(0)
     model = DLinear(sequence_length=32, horizon=8, n_features=5, target_index=[0, 1, 2, 3, 4], kernel_size=25,
-                    individual=individual)
+                    individual=individual, quantiles=None, distribution=None)
     x = torch.randn(4, 32, 5)
     full = model(x)
     assert full.shape == (4, 8, 5)
@@ -27,7 +27,7 @@ def test_output_shape_and_target_selection(individual):
 def test_channels_are_forecast_independently():
     torch.manual_seed(0)
     model = DLinear(sequence_length=16, horizon=4, n_features=3, target_index=[0, 1, 2], kernel_size=25,
-                    individual=False)
+                    individual=False, quantiles=None, distribution=None)
     x = torch.randn(2, 16, 3)
     changed = x.clone()
     changed[..., 1] += 5.0

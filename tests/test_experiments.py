@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "experiments"))  # experiments/ is a folder of scr
 import common
 
 SCRIPTS = ["bench_throughput", "bench_windows", "california_ft_transformer", "california_tabular", "compare_runs",
-           "ett_benchmark", "load_test"]
+           "covariates_synthetic", "ett_benchmark", "ett_probabilistic", "load_test"]
 
 
 @pytest.fixture
@@ -93,7 +93,8 @@ def test_write_section_replaces_only_the_text_between_its_markers(tmp_path: Path
 
 def test_the_readme_has_one_section_for_each_script_that_writes_one() -> None:
     text = (ROOT / "experiments" / "README.md").read_text()
-    for name in ("ett_benchmark", "california_ft_transformer", "california_tabular"):
+    for name in ("ett_benchmark", "california_ft_transformer", "california_tabular", "covariates_synthetic",
+                 "ett_probabilistic"):
         begin, end = common.section_markers(name)
         assert text.count(begin) == 1 and text.count(end) == 1 and text.index(begin) < text.index(end)
     assert "ANCHORS" not in text

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from dl_core.engine.checkpoint import FORMAT_VERSION, atomic_save, load_checkpoint
 from dl_core.errors import CheckpointError, ConfigError
+from dl_core.outputs import QuantileOutput
 from dl_core.pipeline import train
 from dl_core.tasks import Classification, Forecast, Regression
 from helpers import ROOT, TINY_TABULAR
@@ -65,8 +66,8 @@ def test_forecast_metrics_are_in_original_units_and_on_the_scaled_axis():
 
 
 def test_a_model_output_the_task_has_no_loss_for_is_refused_by_name():
-    with pytest.raises(ConfigError, match="its outputs are 'quantiles', for which the forecast task has no loss"):
-        Forecast(["y"]).loss("quantiles")
+    with pytest.raises(ConfigError, match="its outputs are 'quantiles', for which the regression task has no loss"):
+        Regression().expect(QuantileOutput((0.1, 0.5, 0.9)))
 
 
 def test_the_checkpoint_stores_the_fitted_task_and_refuses_an_older_format(make_cfg, tmp_path):

@@ -27,7 +27,9 @@ def load_frame(cfg: Any) -> pd.DataFrame:
         from dl_core.data.synthetic import generate_series
 
         gen = cfg.generator
-        return generate_series(gen.n_series, gen.length, gen.n_drivers, gen.noise, gen.seed)
+        return generate_series(gen.n_series, gen.length, gen.n_drivers, gen.noise, gen.seed,
+                               calendar_effect=gen.calendar_effect, event_effect=gen.event_effect,
+                               static_effect=gen.static_effect)
     if cfg.source == "csv":
         return read_table(cfg.path)
     if cfg.source == "ett":

@@ -104,11 +104,21 @@ class GeneratorConfig(SyntheticConfig):
         n_series: number of independent series (entities, column `series_id`).
         length: hourly rows per series.
         n_drivers: exogenous driver columns whose lagged values move the target.
+        calendar_effect: shift of the target on Saturdays and Sundays (known from the timestamp: see
+            `data.calendar_features`); 0 leaves it out.
+        event_effect: shift of the target while a planned event is on: adds the 0/1 column `event`, on
+            for 3-8 hours at a time, about every other day (known in advance: see `data.future_covariates`); 0
+            leaves it out.
+        static_effect: level offset of each series' region (-1, 0 or +1 times this): adds the per-series
+            column `region` (see `data.static_columns`); 0 leaves it out.
     """
 
     n_series: int = 2
     length: int = 2000
     n_drivers: int = 2
+    calendar_effect: float = 0.0
+    event_effect: float = 0.0
+    static_effect: float = 0.0
 
     def validate(self, prefix: str) -> None:
         require_at_least(self, prefix, n_series=1, length=10, n_drivers=0)
@@ -154,6 +164,13 @@ class TimeSeriesDataConfig(DataConfig):
         horizon: future rows predicted at once from each window.
         fillna: null refuses missing values; ffill, bfill, interpolate, zero or drop fills them per series.
             An infinite value counts as missing; a column with no value at all is refused.
+        future_covariates: columns whose values are known for the forecast horizon too (planned events,
+            a weather forecast); the model sees them over the look-back and the horizon. New rows carry
+            the horizon's values as future rows (targets null) after each series' last row.
+        calendar_features: features derived from the timestamp and known for any horizon, each as the
+            sine and cosine of its cycle: minute, hour, dayofweek, dayofmonth, dayofyear, month.
+        static_columns: per-series constants (numbers, or categories that the model embeds); refused if
+            a value varies within a series.
         split: how each series is split in time (see `data.split.*`).
         generator: settings of the built-in generator (`source: synthetic` only).
     """
@@ -167,6 +184,10 @@ class TimeSeriesDataConfig(DataConfig):
     sequence_length: int = 30
     horizon: int = 1
     fillna: Literal["ffill", "bfill", "interpolate", "zero", "drop"] | None = None
+    future_covariates: list[str] = field(default_factory=list)
+    calendar_features: list[Literal["minute", "hour", "dayofweek", "dayofmonth", "dayofyear", "month"]] = \
+        field(default_factory=list)
+    static_columns: list[str] = field(default_factory=list)
     split: SplitConfig = field(default_factory=SplitConfig)
     generator: GeneratorConfig | None = None
 
@@ -178,8 +199,10 @@ class TimeSeriesDataConfig(DataConfig):
         require(bool(targets) and all(isinstance(t, str) and t for t in targets), f"{prefix}.target_column",
                 f"must name a column (or a list of columns) to forecast, e.g. {prefix}.target_column=OT")
         for key, names in (("target_column", targets), ("feature_columns", self.feature_columns),
-                           ("entity_columns", self.entity_columns)):
+                           ("entity_columns", self.entity_columns), ("future_covariates", self.future_covariates),
+                           ("calendar_features", self.calendar_features), ("static_columns", self.static_columns)):
             _require_once(names, f"{prefix}.{key}")
+        self._validate_covariates(prefix, targets)
         for target in targets:
             require(target != self.timestamp_column, f"{prefix}.target_column",
                     f"{target!r} is the timestamp column ({prefix}.timestamp_column), not a value to forecast; "
@@ -188,6 +211,23 @@ class TimeSeriesDataConfig(DataConfig):
                     f"{target!r} is an entity column ({prefix}.entity_columns), a key that tells series apart; "
                     f"name a numeric column")
         super().validate(prefix)
+
+    def _validate_covariates(self, prefix: str, targets: list[str]) -> None:
+        """A column plays one part: target, key, past input, known-future or static covariate."""
+        roles = {"data.target_column": targets, "data.entity_columns": self.entity_columns,
+                 "data.timestamp_column": [self.timestamp_column] if self.timestamp_column else [],
+                 "data.feature_columns": self.feature_columns or []}
+        for key, names in (("future_covariates", self.future_covariates), ("static_columns", self.static_columns)):
+            for name in names:
+                for other, columns in roles.items():
+                    require(name not in columns, f"{prefix}.{key}",
+                            f"{name!r} is also in {other}; a column plays one part, list it once")
+            roles[f"{prefix}.{key}"] = names
+        require(not self.calendar_features or self.timestamp_column is not None, f"{prefix}.calendar_features",
+                f"derive from dates, so set {prefix}.timestamp_column (a column of dates) or leave it empty")
+        require(not self.static_columns or bool(self.entity_columns), f"{prefix}.static_columns",
+                f"are constants of each series, which {prefix}.entity_columns tells apart; set it, or leave "
+                f"{prefix}.static_columns empty")
 
 
 @dataclass

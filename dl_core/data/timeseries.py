@@ -10,6 +10,12 @@ Splits partition each entity's *target* rows by time (train, then val, then test
 or test window may look back into earlier rows for its inputs, as the standard ETT protocol does,
 but its targets never overlap another split's targets. The targets are scaled by the `Forecast`
 task, the inputs by the preprocessor; new rows for prediction become windows the same way.
+
+Known-future and static covariates (dl_core/data/covariates.py) travel beside `x` as tensors of their
+own, gathered by the same start index. A forecast beyond a series' last row needs the known-future
+covariates of its horizon: new rows carry them as future rows (targets null, after the last observed
+row); calendar features are derived from the timestamps (extrapolated by the series' last step where
+no future row was sent).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from dl_core.checks import (
     short,
 )
 from dl_core.data.bundle import DataBundle
+from dl_core.data.covariates import CovariateEncoder, Covariates
 from dl_core.data.inputs import LABEL, NUMBER, TIME, InputSchema
 from dl_core.data.loading import require_columns
 from dl_core.errors import DataError, InputError
@@ -47,6 +54,8 @@ FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text colu
     "data.target_column": ("fix or blank those cells (then set data.fillna)", "name a numeric column"),
     "data.feature_columns": (("fix or blank those cells (then set data.fillna), or leave the column out of "
                              "data.feature_columns"), "leave them out of data.feature_columns or convert them"),
+    "data.future_covariates": ("fix or blank those cells (then set data.fillna)",
+                               "leave them out of data.future_covariates or convert them"),
 }
 
 
@@ -63,24 +72,42 @@ class TimeSeriesPreprocessor:
     sequence_length: int
     horizon: int
     feature_scaler: StandardScaler | None = None
+    covariates: CovariateEncoder | None = None
 
     def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Sorted by entity then time, missing values handled, every used column numeric."""
+        return self.fill(self.order(frame))
+
+    def order(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Sorted by entity then time, every used column present and numeric; missing values left as they are."""
         keys = [c for c in [*self.entity_columns, self.timestamp_column] if c]
         require_columns(frame, keys, "data.timestamp_column/entity_columns")
         require_columns(frame, self.target_columns, "data.target_column")
         require_columns(frame, self.feature_columns, "data.feature_columns")
+        future = self.covariates.future_columns if self.covariates else []
+        require_columns(frame, future, "data.future_covariates")
+        require_columns(frame, self.covariates.static_columns if self.covariates else [], "data.static_columns")
         _check_numeric(frame, self.target_columns, "data.target_column")  # before sorting, so that rows
         _check_numeric(frame, self.feature_columns, "data.feature_columns")  # are named as in the file
+        _check_numeric(frame, future, "data.future_covariates")
         frame = frame.copy()
         if self.timestamp_column:
             frame[self.timestamp_column] = _parse_time(frame[self.timestamp_column], self.timestamp_column)
         frame = frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame
         _check_duplicate_times(frame, self.timestamp_column, self.entity_columns)
-        return _handle_missing(frame, self._value_columns(), self.entity_columns, self.fillna)
+        return frame
+
+    def fill(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Missing values filled (or refused) per `fillna`; the covariates checked on what is left."""
+        rows = _handle_missing(rows, self._value_columns(), self.entity_columns, self.fillna)
+        if self.covariates is not None:
+            self.covariates.check(rows, self.entity_labels(rows))
+        return rows
 
     def fit(self, train_rows: pd.DataFrame) -> TimeSeriesPreprocessor:
         self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
+        if self.covariates is not None:
+            self.covariates.fit(train_rows, self.entity_labels(train_rows))
         return self
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
@@ -88,18 +115,31 @@ class TimeSeriesPreprocessor:
         return self.feature_scaler.transform(frame[self.feature_columns].to_numpy(np.float64)).astype(np.float32)
 
     def input_schema(self) -> InputSchema:
-        """Keys, timestamp and every value column; values may be missing where `fillna` fills them."""
+        """Keys, timestamp and every value column; values may be missing where `fillna` fills them. With
+        known-future covariates the targets and past inputs may be missing too (a future row has none), as
+        may the covariates (a missing one is refused naming its column and timestamp)."""
         values = self._value_columns()
+        covariates = self.covariates.input_columns() if self.covariates else {}
         columns = {**dict.fromkeys(self.entity_columns, LABEL),
                    **({self.timestamp_column: TIME} if self.timestamp_column else {}),
-                   **dict.fromkeys(values, NUMBER)}
-        return InputSchema(columns, frozenset(values) if self.fillna else frozenset(), self.timestamp_column)
+                   **dict.fromkeys(values, NUMBER), **covariates}
+        nullable = set(values) if self.fillna or self.knows_future else set()
+        if self.knows_future:
+            nullable |= set(self.covariates.future_columns)
+        return InputSchema(columns, frozenset(nullable), self.timestamp_column)
+
+    @property
+    def knows_future(self) -> bool:
+        return self.covariates is not None and self.covariates.has_future
 
     def new_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
         """Windows of validated new rows: every complete window of each series (its targets are known
-        rows), then its last window, whose targets lie beyond its last row: the forecast."""
+        rows), then its last window, whose targets lie beyond its last row: the forecast. With known-future
+        covariates, each series' rows after its last observed one (targets null) carry the horizon's."""
         try:
-            rows = self.clean(frame)
+            rows = self.order(frame)
+            rows, ahead = _split_ahead(rows, self) if self.knows_future else (rows, rows.iloc[:0])
+            rows = self.fill(rows)
         except DataError as err:
             raise InputError((), str(err)) from None  # e.g. duplicate timestamps: the request's fault
         self._check_history(rows)
@@ -107,16 +147,48 @@ class TimeSeriesPreprocessor:
             x, y = self.transform(rows), task.encode(rows)
         check_in_range(x, self.feature_columns)
         check_in_range(y, task.target_columns)
+        observed = _entity_offsets(rows, self)
+        if self.knows_future:
+            rows, x, y = self._with_horizon(rows, ahead, x, y, observed)
         offsets = _entity_offsets(rows, self)
-        starts = [np.append(np.arange(lo, hi - self.sequence_length - self.horizon + 1), hi - self.sequence_length)
-                  for lo, hi in itertools.pairwise(offsets)]
-        window_starts = torch.from_numpy(np.concatenate(starts).astype(np.int64))
-        return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), window_starts, self.sequence_length, self.horizon,
-                           RowKeys.of(rows, self, offsets))
+        ends = offsets[:-1] + np.diff(observed)
+        starts = [np.append(np.arange(lo, end - self.sequence_length - self.horizon + 1), end - self.sequence_length)
+                  for lo, end in zip(offsets[:-1], ends, strict=True)]
+        covariates = self.covariates.tensors(rows, offsets) if self.covariates else None
+        starts = torch.from_numpy(np.concatenate(starts).astype(np.int64))
+        return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), starts, self.sequence_length, self.horizon,
+                           RowKeys.of(rows, self, offsets, ends), covariates)
+
+    def _with_horizon(self, rows: pd.DataFrame, ahead: pd.DataFrame, x: np.ndarray, y: np.ndarray,
+                      offsets: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Each series' observed rows followed by its `horizon` rows of known-future covariates (their
+        inputs and targets zero: no window reads them), with `x` and `y` laid out alike."""
+        labels, ahead_labels = self.entity_labels(rows), self.entity_labels(ahead)
+        strangers = sorted(set(ahead_labels) - set(labels))
+        if strangers:
+            raise InputError((), f"series {short(strangers[0])} has future rows (targets null) but no observed row; "
+                                 f"send its history too")
+        blocks, observed = [], []
+        for lo, hi in itertools.pairwise(offsets):
+            series = rows.iloc[lo:hi]
+            sent = ahead[ahead_labels == labels[lo]]
+            blocks += [series, _horizon_rows(series, sent, self)]
+            observed += [np.ones(hi - lo, bool), np.zeros(self.horizon, bool)]
+        is_observed = np.concatenate(observed)
+        out_x = np.zeros((len(is_observed), x.shape[1]), np.float32)
+        out_y = np.zeros((len(is_observed), y.shape[1]), np.float32)
+        out_x[is_observed], out_y[is_observed] = x, y
+        combined = pd.concat(blocks, ignore_index=True)
+        try:
+            self.covariates.check(combined, self.entity_labels(combined))  # the future rows' static values too
+        except DataError as err:
+            raise InputError((), str(err)) from None
+        return combined, out_x, out_y
 
     def metadata(self) -> dict[str, Any]:
         return {"sequence_length": self.sequence_length, "horizon": self.horizon, "targets": self.target_columns,
-                "timestamp_column": self.timestamp_column, "entity_columns": self.entity_columns}
+                "timestamp_column": self.timestamp_column, "entity_columns": self.entity_columns,
+                **(self.covariates.metadata() if self.covariates else {})}
 
     def _check_history(self, rows: pd.DataFrame) -> None:
         """Every series needs a full input window; name the first that is too short."""
@@ -133,28 +205,39 @@ class TimeSeriesPreprocessor:
     def entity_labels(self, frame: pd.DataFrame) -> np.ndarray:
         if not self.entity_columns:
             return np.full(len(frame), "all", dtype=object)
-        return frame[self.entity_columns].astype(str).agg("|".join, axis=1).to_numpy(dtype=object)
+        labels = frame[self.entity_columns[0]].astype(str)
+        for column in self.entity_columns[1:]:
+            labels = labels + "|" + frame[column].astype(str)
+        return labels.to_numpy(dtype=object)
 
     def _value_columns(self) -> list[str]:
-        return list(dict.fromkeys([*self.feature_columns, *self.target_columns]))
+        future = self.covariates.future_columns if self.covariates else []
+        return list(dict.fromkeys([*self.feature_columns, *self.target_columns, *future]))
 
 
 @dataclass(frozen=True)
 class RowKeys:
     """What names each row in a predictions table: its timestamp (its position without a timestamp
-    column) and its entity, and where its entity's rows end (the index after its last row)."""
+    column) and its entity, where its entity's observed rows end (the index after the last row whose
+    targets are known) and where its rows end (after the future rows of known-future covariates)."""
 
     times: np.ndarray
     entities: np.ndarray
     ends: np.ndarray
+    limits: np.ndarray
 
     @classmethod
-    def of(cls, rows: pd.DataFrame, prep: TimeSeriesPreprocessor, offsets: np.ndarray) -> RowKeys:
+    def of(cls, rows: pd.DataFrame, prep: TimeSeriesPreprocessor, offsets: np.ndarray,
+           ends: np.ndarray | None = None) -> RowKeys:
+        """`ends`: each entity's end of observed rows, when rows without targets follow them."""
         times = rows[prep.timestamp_column].to_numpy() if prep.timestamp_column else np.arange(len(rows))
-        return cls(times, prep.entity_labels(rows), np.repeat(offsets[1:], np.diff(offsets)))
+        counts = np.diff(offsets)
+        limits = np.repeat(offsets[1:], counts)
+        return cls(times, prep.entity_labels(rows), limits if ends is None else np.repeat(ends, counts), limits)
 
     def target_times(self, target_rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Timestamps of target rows; past an entity's end, its last timestamp plus k times its last step."""
+        """Timestamps of target rows; past an entity's last row (`ends`), its last timestamp plus k times its
+        last step."""
         last = self.times[ends - 1]
         previous = self.times[np.maximum(ends - 2, 0)]
         beyond = target_rows - (ends - 1)
@@ -163,27 +246,35 @@ class RowKeys:
 
 
 class WindowSplit:
-    """Windows over shared row tensors, identified by their start rows."""
+    """Windows over shared row tensors, identified by their start rows. With covariates, a window's inputs
+    are its past rows, then its known-future covariates over look-back and horizon and its series' static
+    numbers and categories (None for a kind the run has not)."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, starts: torch.Tensor, sequence_length: int, horizon: int,
-                 keys: RowKeys):
-        self.x, self.y, self.starts, self.keys = x, y, starts, keys
+                 keys: RowKeys, covariates: Covariates | None = None):
+        self.x, self.y, self.starts, self.keys, self.covariates = x, y, starts, keys, covariates
         self.sequence_length, self.horizon = sequence_length, horizon
         self.input_offsets = torch.arange(sequence_length, device=x.device)
         self.target_offsets = torch.arange(sequence_length, sequence_length + horizon, device=x.device)
+        self.window_offsets = torch.arange(sequence_length + horizon, device=x.device)
 
     def __len__(self) -> int:
         return int(self.starts.numel())
 
-    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return (self.x[self.starts[idx].unsqueeze(1) + self.input_offsets],)
+    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        starts = self.starts[idx]
+        window = self.x[starts.unsqueeze(1) + self.input_offsets]
+        if self.covariates is None:
+            return (window,)
+        return (window, *self.covariates.gather(starts, self.window_offsets))
 
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         return self.inputs(idx), self.y[self.starts[idx].unsqueeze(1) + self.target_offsets]
 
     def to(self, device: torch.device) -> WindowSplit:
+        covariates = None if self.covariates is None else self.covariates.to(device)
         return WindowSplit(self.x.to(device), self.y.to(device), self.starts.to(device),
-                           self.sequence_length, self.horizon, self.keys)
+                           self.sequence_length, self.horizon, self.keys, covariates)
 
     def targets(self) -> torch.Tensor:
         return self.y[self.starts.unsqueeze(1) + self.target_offsets]
@@ -197,12 +288,12 @@ class WindowSplit:
         last row (the forecast of new rows) has no `actual`, and a timestamp extrapolated by the
         series' last time step."""
         starts, rows = self.starts.cpu().numpy(), self.target_rows()
-        ends = self.keys.ends[starts][:, None]
-        known = rows < ends
+        known = rows < self.keys.ends[starts][:, None]
         actual = task.decode(self.y.cpu().numpy()[np.where(known, rows, 0)])
         actual[~known] = np.nan
-        return forecast_table(self.keys.target_times(rows, ends), self.keys.entities[starts], task.target_columns,
-                              actual, task.decode(outputs))
+        times = self.keys.target_times(rows, self.keys.limits[starts][:, None])
+        return forecast_table(times, self.keys.entities[starts], task.target_columns, actual,
+                              task.prediction_columns(outputs))
 
 
 def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
@@ -230,11 +321,14 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
                             f"(sequence_length={prep.sequence_length}, horizon={prep.horizon}); "
                             f"give it more rows (data.split.{name}_fraction) or shorten the window")
     keys = RowKeys.of(rows, prep, offsets)
-    splits = {name: WindowSplit(x, y, torch.from_numpy(starts[name]), prep.sequence_length, prep.horizon, keys)
+    covariates = prep.covariates.tensors(rows, offsets) if prep.covariates else None
+    splits = {name: WindowSplit(x, y, torch.from_numpy(starts[name]), prep.sequence_length, prep.horizon, keys,
+                                covariates)
               for name in SPLITS}
     spec = {"n_features": len(prep.feature_columns), "n_targets": len(prep.target_columns),
             "horizon": prep.horizon, "sequence_length": prep.sequence_length,
-            "target_index": target_index(prep)}
+            "target_index": target_index(prep), "n_future": 0, "n_static": 0, "static_cardinalities": [],
+            **(prep.covariates.spec() if prep.covariates else {})}
     return DataBundle(task, splits, spec, prep)
 
 
@@ -259,20 +353,21 @@ def window_starts(offsets: np.ndarray, bounds: list[tuple[int, int, int]], seque
 
 
 def forecast_table(times: np.ndarray, entities: np.ndarray, targets: list[str], actual: np.ndarray,
-                   predicted: np.ndarray) -> pd.DataFrame:
-    """One row per (window, step, target): timestamp, entity, step, target, actual, predicted.
+                   forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per (window, step, target): timestamp, entity, step, target, actual, then the forecast
+    columns (`predicted`, and `q0.1`, ... for quantile forecasts).
 
-    `times` is (windows, horizon), `entities` (windows,), `actual`/`predicted` (windows, horizon, targets).
-    The same layout serves a run's predictions_test.csv, predict.py and the HTTP service.
+    `times` is (windows, horizon), `entities` (windows,), `actual` and each forecast column (windows,
+    horizon, targets). The same layout serves a run's predictions_test.csv, predict.py and the HTTP service.
     """
-    n_windows, horizon, n_targets = predicted.shape
+    n_windows, horizon, n_targets = actual.shape
     return pd.DataFrame({
         "timestamp": np.repeat(times.ravel(), n_targets),
         "entity": np.repeat(np.repeat(entities, horizon), n_targets),
         "step": np.repeat(np.tile(np.arange(1, horizon + 1), n_windows), n_targets),
         "target": np.tile(targets, n_windows * horizon),
         "actual": actual.ravel(),
-        "predicted": predicted.ravel(),
+        **{name: values.ravel() for name, values in forecasts.items()},
     })
 
 
@@ -280,7 +375,10 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
     targets = [cfg.target_column] if isinstance(cfg.target_column, str) else list(cfg.target_column)
     require_columns(frame, targets, "data.target_column")
     entities = list(cfg.entity_columns or [])
+    covariates = _covariates_from_config(cfg)
     keys = {cfg.timestamp_column, *entities}
+    if covariates is not None:
+        keys |= {*covariates.future_columns, *covariates.static_columns}
     if cfg.feature_columns is None:
         candidates = [c for c in frame.columns if c not in keys and c not in targets]
         for column in candidates:  # a column of numbers with a typo is refused, not silently left out
@@ -296,7 +394,61 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
         raise DataError("data.feature_columns: no input columns left; list some numeric columns or set "
                         "data.include_target_in_inputs=true")
     return TimeSeriesPreprocessor(cfg.timestamp_column, entities, features, targets, cfg.fillna,
-                                  cfg.sequence_length, cfg.horizon)
+                                  cfg.sequence_length, cfg.horizon, covariates=covariates)
+
+
+def _covariates_from_config(cfg: Any) -> CovariateEncoder | None:
+    future, calendar, static = (list(cfg.get(key) or []) for key in
+                                ("future_covariates", "calendar_features", "static_columns"))
+    if not (future or calendar or static):
+        return None
+    return CovariateEncoder(future, calendar, static, cfg.timestamp_column)
+
+
+def _split_ahead(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(observed rows, future rows): a series' future rows are its last rows whose targets are all missing."""
+    missing = rows[prep.target_columns].isna().all(axis=1).to_numpy()
+    ahead = np.zeros(len(rows), bool)
+    for lo, hi in itertools.pairwise(_entity_offsets(rows, prep)):
+        known = np.flatnonzero(~missing[lo:hi])
+        ahead[lo + (known[-1] + 1 if known.size else 0):hi] = True
+    return rows[~ahead].reset_index(drop=True), rows[ahead].reset_index(drop=True)
+
+
+def _horizon_rows(series: pd.DataFrame, sent: pd.DataFrame, prep: TimeSeriesPreprocessor) -> pd.DataFrame:
+    """The `horizon` rows after a series' last observed row: the future rows sent, then (when only calendar
+    features are known ahead) rows at timestamps extrapolated by the series' last step. A known-future
+    column missing from any of them is refused naming the column and the timestamp."""
+    label = short(prep.entity_labels(series.iloc[:1])[0])
+    if len(sent) > prep.horizon:
+        raise InputError((), f"series {label} has {len(sent)} future rows (targets null) but the forecast horizon "
+                             f"is {prep.horizon}; send at most {prep.horizon}")
+    time = prep.timestamp_column
+    n_extra = prep.horizon - len(sent)
+    extra = pd.DataFrame({c: [series[c].iloc[-1]] * n_extra
+                          for c in [*prep.entity_columns, *prep.covariates.static_columns]})
+    if time:
+        times = pd.concat([series[time], sent[time]], ignore_index=True)
+        if n_extra and len(times) < 2:
+            raise InputError((), f"series {label} has one row, too few to tell its time step; send its "
+                                 f"{prep.horizon} future rows (targets null)")
+        step = times.iloc[-1] - times.iloc[-2] if len(times) > 1 else None
+        extra[time] = pd.Series([times.iloc[-1] + k * step for k in range(1, n_extra + 1)], dtype=times.dtype)
+    ahead = pd.concat([sent, extra], ignore_index=True).reindex(columns=series.columns)
+    where = ahead[time].map(_time_text) if time else pd.Series(range(len(series), len(series) + prep.horizon))
+    for column in prep.covariates.future_columns:
+        missing = ahead[column].isna().to_numpy()
+        if missing.any():
+            at = f"{time} {where.iloc[missing.argmax()]}" if time else f"row {where.iloc[missing.argmax()]}"
+            raise InputError((), f"future covariate {column!r} is missing for series {label} at {at}: the forecast "
+                                 f"needs it for the {prep.horizon} rows of the horizon; send future rows (targets "
+                                 f"null) after the last observed row with {column!r} set")
+    return ahead
+
+
+def _time_text(value: Any) -> str:
+    """A timestamp as a client wrote it: ISO for dates, the number otherwise."""
+    return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
 
 
 def _parse_time(column: pd.Series, name: str) -> pd.Series:
@@ -332,8 +484,10 @@ def _check_numeric(frame: pd.DataFrame, columns: list[str], key: str) -> None:
 
 def _refuse_empty_columns(frame: pd.DataFrame, prep: TimeSeriesPreprocessor) -> None:
     """A column without a single value cannot be filled: say so before `data.fillna` is suggested."""
+    future = prep.covariates.future_columns if prep.covariates else []
     for key, columns, fix in (("data.target_column", prep.target_columns, "pick another data.target_column"),
-                              ("data.feature_columns", prep.feature_columns, "leave it out of data.feature_columns")):
+                              ("data.feature_columns", prep.feature_columns, "leave it out of data.feature_columns"),
+                              ("data.future_covariates", future, "leave it out of data.future_covariates")):
         for column in columns:
             values = frame[column]
             if not (values.notna() & ~values.isin(INFINITE)).any():

@@ -17,6 +17,7 @@ from torch import nn
 from dl_core.data.bundle import DataBundle, Split
 from dl_core.engine.hardware import Hardware
 from dl_core.engine.loop import FitContext, FitResult, fit, predict
+from dl_core.outputs import POINT, OutputKind
 
 
 class Estimator(Protocol):
@@ -47,6 +48,12 @@ class Estimator(Protocol):
         """Take the learned state from a checkpoint written by `fit`, ready to predict."""
 
 
+def output_kind(estimator: Estimator) -> OutputKind:
+    """What an estimator's outputs are: its `output_kind` where it declares one (a forecaster with a quantile
+    or distribution head), else point values (or logits)."""
+    return getattr(estimator, "output_kind", POINT)
+
+
 class TorchEstimator:
     """An `nn.Module` trained by the epoch engine (`loop.fit`) and predicting in fixed-size batches."""
 
@@ -60,6 +67,10 @@ class TorchEstimator:
     @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
+
+    @property
+    def output_kind(self) -> OutputKind:
+        return getattr(self.module, "output_kind", POINT)
 
     def fit(self, bundle: DataBundle, context: FitContext) -> FitResult:
         return fit(self.module, bundle, context)

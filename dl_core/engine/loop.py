@@ -25,7 +25,8 @@ from dl_core.engine.checkpoint import atomic_save, checkpoint_payload, restore_t
 from dl_core.engine.distributed import SINGLE, Distributed
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import TrainingError
-from dl_core.tasks import MEMBERS, POINT, LossFn, Task
+from dl_core.outputs import MEMBERS, POINT
+from dl_core.tasks import LossFn, Task
 from dl_core.tracking import RunTracker
 
 
@@ -222,7 +223,7 @@ def prediction_loss(model: nn.Module, task: Task) -> LossFn:
     """The task's loss for what the model predicts, on which validation selects: an ensemble trains its
     members each on its own loss but predicts (and is selected on) their average, a point output."""
     kind = getattr(model, "output_kind", POINT)
-    return task.loss(POINT if kind == MEMBERS else kind)
+    return task.loss(POINT if kind is MEMBERS else kind)
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -4,11 +4,13 @@ A model module holds the model class and its schema, a dataclass whose `_target_
 `schemas()` finds it (registered as `model/<module>_schema`), so adding a model touches no other
 file. Every `_target_` goes through `build_model`, the one place that instantiates, with Hydra
 1.4's execution whitelist limited to this package; sizes that depend on the data come from the
-bundle's spec. A model class states the data it consumes in `data_kind`, so a model/data mismatch
-is caught before any data is loaded, and the data options it needs in `data_options` (gradient-boosted
-trees read raw numbers), which `apply_data_options` sets before the data step. A model is an
-`nn.Module`, trained by the epoch engine, or an `Estimator` of its own (`build_estimator` wraps the
-first and returns the second as it is).
+bundle's spec. A model class states the data it consumes in `data_kind`, and the covariates it
+accepts besides its past inputs in the flags `accepts_future_covariates` and `accepts_static_covariates`
+(as neuralforecast's models do; absent means no), so a model/data mismatch is caught before any data
+is loaded; the data options it needs it declares in `data_options` (gradient-boosted trees read raw
+numbers), which `apply_data_options` sets before the data step. A model is an `nn.Module`, trained by
+the epoch engine, or an `Estimator` of its own (`build_estimator` wraps the first and returns the
+second as it is).
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ ALLOWED_PREFIX = f"{__name__}."
 DATA_CONFIGS = {"timeseries": "data=synthetic or data=csv_timeseries",
                 "tabular": "data=synthetic_tabular or data=csv_tabular"}
 MODELS_FOR = {"timeseries": "model=lstm", "tabular": "model=ft_transformer"}
+# Covariate kind -> (the model class's flag, the data keys that ask for it).
+COVARIATE_KINDS = {
+    "known-future": ("accepts_future_covariates", ("future_covariates", "calendar_features")),
+    "static": ("accepts_static_covariates", ("static_columns",)),
+}
 
 
 def schemas() -> dict[str, type]:
@@ -100,6 +107,18 @@ def model_spec(cfg: DictConfig, spec: dict[str, Any]) -> dict[str, Any]:
     """The spec entries the model's constructor takes: what building it again needs (a checkpoint keeps these)."""
     params = inspect.signature(model_class(cfg).__init__).parameters
     return {k: v for k, v in spec.items() if k in params}
+
+
+def check_model_takes_covariates(model_cfg: DictConfig, data_cfg: DictConfig, model_name: str) -> None:
+    """Refuse covariates the model does not declare, naming the model and the kind: never drop them silently."""
+    cls = model_class(model_cfg)
+    for kind, (flag, keys) in COVARIATE_KINDS.items():
+        asked = {f"data.{key}": list(data_cfg.get(key) or []) for key in keys}
+        asked = {key: value for key, value in asked.items() if value}
+        if asked and not getattr(cls, flag, False):
+            settings = ", ".join(f"{key}={value}" for key, value in asked.items())
+            raise ConfigError(f"model={model_name} does not take {kind} covariates ({settings}); use a model that "
+                              f"does (model=lstm), or leave them out")
 
 
 def build_model(cfg: DictConfig, spec: dict[str, Any]) -> Any:

@@ -1,6 +1,8 @@
 """Naive (persistence) forecaster: every horizon step repeats the last observed value of each target.
 
-It has no parameters; it is the floor every forecasting table should beat.
+It has no parameters; it is the floor every forecasting table should beat. It reads the targets' past
+only, so it declares no known-future or static covariates (asking for them is refused), and it
+forecasts points only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class NaiveForecaster(nn.Module):
     """(batch, sequence_length, n_features) -> (batch, horizon, n_targets), the last value repeated."""
 
     data_kind = "timeseries"
+    accepts_future_covariates = False
+    accepts_static_covariates = False
 
     def __init__(self, horizon: int, target_index: list[int] | None):
         super().__init__()

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from dl_core.errors import ConfigError, require
 from dl_core.models.features import NumEmbeddingsConfig, make_num_embeddings, no_decay_parameter_groups
-from dl_core.tasks import MEMBERS
+from dl_core.outputs import MEMBERS
 
 
 @dataclass

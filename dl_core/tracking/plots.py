@@ -46,11 +46,20 @@ def plot_learning_curve(history: list[dict[str, float]], best_epoch: int, path: 
 
 
 def plot_forecast(predictions: pd.DataFrame, path: Path, max_points: int = 500) -> None:
-    """First entity, first target, one-step-ahead: actual against predicted over the test period."""
+    forecast_figure(predictions, max_points).savefig(path, dpi=110)
+
+
+def forecast_figure(predictions: pd.DataFrame, max_points: int = 500):
+    """First entity, first target, one-step-ahead: actual against predicted over the test period, and each
+    central interval of quantile columns (`q0.1` with `q0.9`, ...) as a band, the widest palest."""
     first = predictions[(predictions["entity"] == predictions["entity"].iloc[0])
                         & (predictions["target"] == predictions["target"].iloc[0])
                         & (predictions["step"] == 1)].tail(max_points)
     fig, ax = _figure((10, 4))
+    for low, high in interval_columns(list(predictions.columns)):
+        coverage = float(high[1:]) - float(low[1:])
+        ax.fill_between(first["timestamp"], first[low], first[high], color="tab:orange", alpha=0.5 * (1.1 - coverage),
+                        linewidth=0, label=f"{100 * coverage:.4g}% interval")
     ax.plot(first["timestamp"], first["actual"], label="actual", linewidth=1.2)
     ax.plot(first["timestamp"], first["predicted"], label="predicted", linewidth=1.2)
     ax.set(title=f"Test forecast: {first['target'].iloc[0]} ({first['entity'].iloc[0]}), 1 step ahead",
@@ -58,7 +67,14 @@ def plot_forecast(predictions: pd.DataFrame, path: Path, max_points: int = 500) 
     ax.legend()
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
+
+
+def interval_columns(columns: list[str]) -> list[tuple[str, str]]:
+    """(lower, upper) quantile columns of each central interval, widest first: [("q0.1", "q0.9")]."""
+    levels = {float(c[1:]): c for c in columns if c.startswith("q") and c[1:].replace(".", "", 1).isdigit()}
+    return [(levels[low], levels[high]) for low in sorted(levels) for high in levels
+            if low < 0.5 and abs(low + high - 1.0) < 1e-9]
 
 
 def _figure(size: tuple[float, float]):
