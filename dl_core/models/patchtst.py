@@ -1,6 +1,7 @@
 """PatchTST (Nie et al., "A Time Series is Worth 64 Words: Long-term Forecasting with Transformers",
 ICLR 2023, arXiv:2211.14730): channel-independent patches of each series as the tokens of a
-Transformer encoder, with instance normalisation and a flatten head.
+Transformer encoder, with instance normalisation and a flatten head. The flatten head ends in the shared
+output head (dl_core/models/heads.py), so PatchTST forecasts points, quantiles or a distribution's parameters.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from torch.nn import functional as F
 
 from dl_core.errors import ConfigError, require, require_at_least
 from dl_core.models import require_target_inputs
+from dl_core.models.heads import ForecastHead, ForecastOutputConfig, output_kind
 
 
 @dataclass
-class PatchTSTConfig:
+class PatchTSTConfig(ForecastOutputConfig):
     """PatchTST (Nie et al. 2023): patches of each channel's look-back, a Transformer encoder over them
     and a linear head over the flattened encoding; every target channel through the same weights.
 
@@ -59,6 +61,7 @@ class PatchTSTConfig:
         for key in ("dropout", "head_dropout"):
             value = getattr(self, key)
             require(0.0 <= value < 1.0, f"{prefix}.{key}", f"must be in [0, 1) (got {value})")
+        super().validate(prefix)
 
 
 class InstanceNorm(nn.Module):
@@ -80,11 +83,15 @@ class InstanceNorm(nn.Module):
             x = x * self.weight + self.bias
         return x, (mean, std)
 
-    def restore(self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def restore(self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor], head: ForecastHead) -> torch.Tensor:
+        """Outputs of `head` on the normalised scale back on the window's, as one map that `head.rescale` applies
+        the way its kind needs (quantiles and locations move and stretch, a distribution's scale stretches)."""
         mean, std = stats
-        if self.weight is not None:
-            y = (y - self.bias) / (self.weight + self.eps * self.eps)
-        return y * std + mean
+        if self.weight is None:
+            return head.rescale(y, mean, std)
+        # (y - bias) / weight * std + mean, written as y * scale + loc.
+        scale = std / (self.weight + self.eps * self.eps)
+        return head.rescale(y, mean - self.bias * scale, scale)
 
 
 class TokenBatchNorm(nn.BatchNorm1d):
@@ -136,7 +143,7 @@ class EncoderLayer(nn.Module):
 
 
 class PatchTST(nn.Module):
-    """(batch, sequence_length, n_features) -> (batch, horizon, n_targets).
+    """(batch, sequence_length, n_features) -> (batch, horizon, n_targets[, parameters]).
 
     Nie et al., "A Time Series is Worth 64 Words: Long-term Forecasting with Transformers", ICLR 2023
     (arXiv:2211.14730), the supervised model of its Section 3.1:
@@ -150,8 +157,12 @@ class PatchTST(nn.Module):
     - a linear projection of each patch to D dimensions plus a learnable positional encoding.
     - a vanilla Transformer encoder with BatchNorm instead of LayerNorm (`EncoderLayer`).
     - the flatten head (`self.head`): the N x D encoding of a series, flattened, through one linear
-      layer to the H forecast values of that series. It is the last module and sees only the
-      flattened encoding, so another head (quantiles, distributions) can replace it.
+      layer to the H forecast values of that series. That layer is the shared `ForecastHead`, so with
+      `quantiles` or `distribution` it forecasts H x (the kind's parameters) values instead, which
+      RevIN maps back as their kind needs.
+
+    It reads the target channels' past only: known-future and static covariates have no place in the
+    paper's model, and asking for them is refused.
 
     BatchNorm makes a training step's normalisation depend on the other series of the batch, as in
     the paper; in evaluation (running statistics) each channel's forecast depends on its own past
@@ -159,10 +170,13 @@ class PatchTST(nn.Module):
     """
 
     data_kind = "timeseries"
+    accepts_future_covariates = False
+    accepts_static_covariates = False
 
     def __init__(self, sequence_length: int, horizon: int, target_index: list[int] | None, *, patch_length: int,
                  stride: int, d_model: int, n_heads: int, n_layers: int, d_ff: int, dropout: float,
-                 head_dropout: float, instance_norm: bool, affine: bool):
+                 head_dropout: float, instance_norm: bool, affine: bool, quantiles: list[float] | None,
+                 distribution: str | None):
         super().__init__()
         targets = require_target_inputs(target_index, "patchtst")
         if sequence_length + stride < patch_length:
@@ -179,7 +193,9 @@ class PatchTST(nn.Module):
         self.position_embedding = nn.Parameter(torch.empty(self.n_patches, d_model).uniform_(-0.02, 0.02))
         self.embedding_dropout = nn.Dropout(dropout)
         self.encoder = nn.ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
-        self.head = nn.Sequential(nn.Dropout(head_dropout), nn.Linear(self.n_patches * d_model, horizon))
+        self.output_kind = output_kind(quantiles, distribution)
+        self.head = nn.Sequential(nn.Dropout(head_dropout),
+                                  ForecastHead(self.n_patches * d_model, horizon, 1, self.output_kind))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # NOTE[DIFF]: only the target channels are read. The paper forecasts every input channel (mode
@@ -189,8 +205,9 @@ class PatchTST(nn.Module):
         if self.revin is not None:
             series, stats = self.revin.normalise(series)
         encoded = self.encode(series)
-        out = self.head(encoded.flatten(start_dim=2)).transpose(1, 2)
-        return self.revin.restore(out, stats) if self.revin is not None else out
+        # (batch, channels, horizon, 1[, parameters]) -> (batch, horizon, channels[, parameters])
+        out = self.head(encoded.flatten(start_dim=2)).squeeze(3).transpose(1, 2)
+        return self.revin.restore(out, stats, self.head[-1]) if self.revin is not None else out
 
     def patches(self, series: torch.Tensor) -> torch.Tensor:
         """(batch, time, channels) -> (batch, channels, n_patches, patch_length), after end padding."""
