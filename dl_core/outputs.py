@@ -128,9 +128,12 @@ class DistributionOutput(OutputKind):
         return torch.cat([raw[..., :1], F.softplus(raw[..., 1:2]) + MIN_SCALE, raw[..., 2:]], dim=-1)
 
     def rescale(self, output: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """The location moves and stretches with the series, the scale stretches, a shape parameter stays."""
+        """The location moves and stretches with the series, the scale stretches, a shape parameter stays.
+
+        A negative `scale` (a learned affine map that flips the series) mirrors the location and stretches the
+        scale by its size: the distributions here are symmetric, so the mirror is one of the same family."""
         loc, scale = loc.unsqueeze(-1), scale.unsqueeze(-1)
-        return torch.cat([output[..., :1] * scale + loc, output[..., 1:2] * scale, output[..., 2:]], dim=-1)
+        return torch.cat([output[..., :1] * scale + loc, output[..., 1:2] * scale.abs(), output[..., 2:]], dim=-1)
 
     def quantiles(self, outputs: np.ndarray) -> np.ndarray:
         loc, scale = outputs[..., :1].astype(np.float64), outputs[..., 1:2].astype(np.float64)

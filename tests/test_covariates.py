@@ -78,6 +78,8 @@ def test_a_covariate_setting_that_cannot_work_is_refused_by_key(make_cfg, overri
     ("dlinear", ["data.future_covariates=[event]"], "known-future"),
     ("naive", ["data.calendar_features=[hour]"], "known-future"),
     ("dlinear", ["data.static_columns=[region]"], "static"),
+    ("patchtst", ["data.calendar_features=[hour]"], "known-future"),
+    ("patchtst", ["data.static_columns=[region]"], "static"),
 ])
 def test_a_model_asked_for_covariates_it_does_not_take_refuses_naming_itself_and_the_kind(make_cfg, model, overrides,
                                                                                           kind):
@@ -86,8 +88,8 @@ def test_a_model_asked_for_covariates_it_does_not_take_refuses_naming_itself_and
     with pytest.raises(ConfigError) as caught:
         train(cfg)
     message = str(caught.value)
-    assert message.startswith(f"model={model.replace('dlinear', 'DLinear').replace('naive', 'NaiveForecaster')} "
-                              f"does not take {kind} covariates") and "\n" not in message
+    class_name = {"dlinear": "DLinear", "naive": "NaiveForecaster", "patchtst": "PatchTST"}[model]
+    assert message.startswith(f"model={class_name} does not take {kind} covariates") and "\n" not in message
 
 
 def covariate_lstm(**settings) -> LSTMForecaster:

@@ -1,4 +1,4 @@
-"""The shared output head: one module gives the LSTM and DLinear point, quantile or distribution outputs,
+"""The shared output head: one module gives the LSTM, DLinear and PatchTST point, quantile or distribution outputs,
 instance normalisation rescales each kind right, and the settings are checked by key."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dl_core.errors import ConfigError
 from dl_core.models.dlinear import DLinear, DLinearConfig
 from dl_core.models.heads import ForecastHead, ForecastOutputConfig, output_kind
 from dl_core.models.lstm import LSTMConfig, LSTMForecaster
+from dl_core.models.patchtst import PatchTST, PatchTSTConfig
 from dl_core.outputs import POINT, NormalOutput, QuantileOutput, StudentTOutput
 
 KINDS = {"point": {}, "quantiles": {"quantiles": [0.9, 0.1, 0.5]}, "normal": {"distribution": "normal"},
@@ -26,6 +27,12 @@ def lstm(n_features: int, n_targets: int, horizon: int, target_index: list[int] 
 def dlinear(**settings) -> DLinear:
     hyper = {k: v for k, v in vars(DLinearConfig(kernel_size=5, **settings)).items() if k != "_target_"}
     return DLinear(sequence_length=16, horizon=4, n_features=3, target_index=[2, 0], **hyper)
+
+
+def patchtst(**settings) -> PatchTST:
+    hyper = {k: v for k, v in vars(PatchTSTConfig(patch_length=4, stride=4, d_model=8, n_heads=2, n_layers=1,
+                                                  d_ff=16, **settings)).items() if k != "_target_"}
+    return PatchTST(sequence_length=16, horizon=4, target_index=[2, 0], **hyper)
 
 
 def test_the_settings_choose_the_kind():
@@ -59,13 +66,14 @@ def test_a_point_head_is_the_linear_layer_it_replaces():
 
 
 @pytest.mark.parametrize("name", list(KINDS))
-@pytest.mark.parametrize("build", ["lstm", "lstm_ci", "dlinear"])
+@pytest.mark.parametrize("build", ["lstm", "lstm_ci", "dlinear", "patchtst"])
 def test_every_model_outputs_the_kind_its_head_declares(name, build):
     torch.manual_seed(0)
     settings = KINDS[name]
     model = {"lstm": lambda: lstm(3, 2, 4, [2, 0], **settings),
              "lstm_ci": lambda: lstm(3, 2, 4, [2, 0], channel_independent=True, **settings),
-             "dlinear": lambda: dlinear(**settings)}[build]()
+             "dlinear": lambda: dlinear(**settings),
+             "patchtst": lambda: patchtst(**settings)}[build]()
     out = model(torch.randn(5, 16, 3))
     kind = model.output_kind
     assert out.shape == ((5, 4, 2) if kind.is_point else (5, 4, 2, kind.n_params))
@@ -75,11 +83,13 @@ def test_every_model_outputs_the_kind_its_head_declares(name, build):
 
 
 @pytest.mark.parametrize("name", ["quantiles", "normal", "student_t"])
-def test_instance_norm_moves_every_kind_with_the_window(name):
+@pytest.mark.parametrize("build", ["lstm", "patchtst"])
+def test_instance_norm_moves_every_kind_with_the_window(name, build):
     """With RevIN, a window moved to another level and scale gets the same forecast distribution, moved
     alike: every quantile shifts and stretches; a distribution's scale stretches and its shape stays."""
     torch.manual_seed(0)
-    model = lstm(3, 2, 5, [2, 0], instance_norm=True, **KINDS[name]).eval()
+    model = {"lstm": lambda: lstm(3, 2, 5, [2, 0], instance_norm=True, **KINDS[name]),
+             "patchtst": lambda: patchtst(**KINDS[name])}[build]().eval()
     x = torch.randn(4, 16, 3)
     shift, scale = torch.tensor([10.0, -3.0, 50.0]), torch.tensor([2.0, 0.5, 4.0])
     kind = model.output_kind

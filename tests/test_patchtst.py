@@ -1,6 +1,6 @@
-"""PatchTST: the model's math (patches, channel independence, RevIN, a swappable head), its ETT preset
-and schedule, and the paths every model must travel: resume, predict.py, serve.py, an Optuna sweep,
-DDP under torchrun and W&B, each with tiny sizes on real parts."""
+"""PatchTST: the model's math (patches, channel independence, RevIN, the shared output head with quantile and
+distribution outputs), its ETT preset and schedule, and the paths every model must travel: resume, predict.py,
+serve.py, an Optuna sweep, DDP under torchrun and W&B, each with tiny sizes on real parts."""
 
 from __future__ import annotations
 
@@ -16,15 +16,19 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from torch import nn
+from torch.nn import functional as F
 
+import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError
 from dl_core.models import build_model
+from dl_core.models.heads import ForecastHead
 from dl_core.models.patchtst import PatchTST, PatchTSTConfig
+from dl_core.outputs import MIN_SCALE
 from dl_core.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, compose_config, serving
+from helpers import ROOT, serving
 from wandb_reader import offline_runs, read_summary
 
 # Two synthetic series, look-back 24 cut into (24 - 8) / 4 + 2 = 6 patches, one small encoder layer.
@@ -116,20 +120,41 @@ def test_the_affine_part_is_learnable_and_an_identity_at_first():
                                                                                              "revin.bias"}
 
 
-def test_the_head_is_the_last_map_and_can_be_swapped():
-    """Another head (quantiles, distributions) replaces `model.head`: with RevIN, a head that outputs zeros
-    forecasts each channel's look-back mean, so nothing after the head but de-normalisation acts."""
-
-    class Zeros(nn.Module):
-        def forward(self, flat: torch.Tensor) -> torch.Tensor:
-            return flat.new_zeros(*flat.shape[:-1], 5)
-
+@pytest.mark.parametrize("kind", [{}, {"quantiles": [0.1, 0.5, 0.9]}, {"distribution": "normal"}])
+def test_the_head_is_the_shared_output_head_and_the_last_map(kind):
+    """The flatten head ends in a `ForecastHead` over the N x D encoding. With RevIN, a head that outputs zeros
+    forecasts each channel's look-back mean as every quantile or as the location, and a scale of the
+    window's std (softplus(0) + MIN_SCALE of it): nothing after the head but de-normalisation by kind acts."""
     torch.manual_seed(0)
-    model = patchtst().eval()
-    assert model.head[-1].in_features == model.n_patches * 8 and model.head[-1].out_features == 5
-    model.head = Zeros()
+    model = patchtst(**kind).eval()
+    head = model.head[-1]
+    assert isinstance(head, ForecastHead) and head.kind is model.output_kind
+    assert head.in_features == model.n_patches * 8 and head.out_features == 5 * model.output_kind.n_params
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
     x = torch.randn(2, 32, 3)
-    torch.testing.assert_close(model(x), x.mean(dim=1, keepdim=True).expand(-1, 5, -1))
+    out = model(x)
+    mean = x.mean(dim=1, keepdim=True).expand(-1, 5, -1)
+    if model.output_kind.is_point:
+        torch.testing.assert_close(out, mean)
+    elif "quantiles" in kind:
+        torch.testing.assert_close(out, mean.unsqueeze(-1).expand(-1, -1, -1, 3))
+    else:
+        std = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt().expand(-1, 5, -1)
+        torch.testing.assert_close(out[..., 0], mean)
+        torch.testing.assert_close(out[..., 1], std * (F.softplus(torch.tensor(0.0)) + MIN_SCALE))
+
+
+def test_a_flipping_affine_map_keeps_the_distributions_scale_positive():
+    """RevIN's learnable weight may turn negative (the normalised series flipped): the forecast distribution
+    is then mirrored back, its location by the signed map and its scale by the map's size, never negative."""
+    torch.manual_seed(0)
+    model = patchtst(affine=True, distribution="student_t").eval()
+    with torch.no_grad():
+        model.revin.weight.copy_(torch.tensor([-2.0, 0.5, -1.0]))
+    out = model(torch.randn(4, 32, 3))
+    assert (out[..., 1] > 0).all()
+    assert torch.isfinite(model.output_kind.loss(out, torch.randn(4, 5, 3)))
 
 
 def test_a_patch_longer_than_the_padded_look_back_is_refused():
@@ -139,19 +164,21 @@ def test_a_patch_longer_than_the_padded_look_back_is_refused():
 
 @pytest.mark.parametrize(("override", "key"), [("model.n_heads=3", "model.n_heads"),
                                                ("model.head_dropout=1.0", "model.head_dropout"),
-                                               ("model.stride=0", "model.stride")])
+                                               ("model.stride=0", "model.stride"),
+                                               ("model.quantiles=[0.1,0.9]", "model.quantiles")])
 def test_bad_settings_are_one_line_naming_the_key(make_cfg, override, key):
     with pytest.raises(ConfigError, match=rf"^{key}: "):
         train(make_cfg(*TINY_PATCHTST, override))
 
 
 def test_the_ett_preset_is_patchtst_42_with_the_papers_etth_recipe(tmp_path):
-    cfg = compose_config(["experiment=ett_patchtst"], tmp_path)
+    cfg = dl_core.compose("experiment=ett_patchtst", run_dir=tmp_path)
     model = build_model(cfg.model, {"sequence_length": 336, "horizon": 96, "target_index": list(range(7))})
     assert model.n_patches == 42
     assert OmegaConf.to_container(cfg.model) | {"_target_": None} == {
         "_target_": None, "patch_length": 16, "stride": 8, "d_model": 16, "n_heads": 4, "n_layers": 3, "d_ff": 128,
-        "dropout": 0.3, "head_dropout": 0.0, "instance_norm": True, "affine": False}
+        "dropout": 0.3, "head_dropout": 0.0, "instance_norm": True, "affine": False, "quantiles": None,
+        "distribution": None}
     assert (cfg.trainer.batch_size, cfg.trainer.lr, cfg.trainer.max_epochs) == (128, 1e-4, 100)
     assert (cfg.trainer.scheduler, cfg.trainer.exponential_hold, cfg.trainer.exponential_gamma) == ("exponential", 4,
                                                                                                   0.9)
@@ -163,7 +190,8 @@ def test_modes_s_and_ms_read_the_target_channel_alone(tmp_path):
     from the same weights: the other six channels are never read."""
     forecasts = []
     for features in ("MS", "S"):
-        cfg = compose_config(["experiment=ett_patchtst", f"data.features={features}", "data.horizon=24"], tmp_path)
+        cfg = dl_core.compose("experiment=ett_patchtst", f"data.features={features}", "data.horizon=24",
+                              run_dir=tmp_path)
         bundle = build_bundle(cfg.data)
         torch.manual_seed(0)
         model = build_model(cfg.model, bundle.spec).eval()
@@ -201,13 +229,33 @@ def test_exponential_schedule_holds_then_decays_and_resumes_exactly(make_cfg, tm
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("patchtst") / "run"
-    train(compose_config(TINY_PATCHTST, path))
+    train(dl_core.compose("trainer.progress_bar=false", *TINY_PATCHTST, run_dir=path))
     return path
 
 
 def test_trains_and_beats_its_first_epoch(run_dir: Path):
     val = pd.read_csv(run_dir / "metrics.csv")["val_loss"].tolist()
     assert len(val) == 3 and min(val[1:]) < val[0]
+
+
+@pytest.mark.parametrize(("output", "columns"), [("model.quantiles=[0.1,0.5,0.9]", ["q0.1", "q0.5", "q0.9"]),
+                                                 ("model.distribution=student_t", ["q0.1", "q0.5", "q0.9"])])
+def test_a_probabilistic_patchtst_trains_and_reports_its_intervals(make_cfg, tmp_path, output, columns):
+    """Quantiles (pinball loss) or a Student-t (likelihood) through the shared head train on tiny data, and the
+    run reports what probabilistic runs report: CRPS, pinball loss, 80 % coverage and width, and the
+    median's MSE as its point error, with one column per quantile in the predictions."""
+    train(make_cfg(*TINY_PATCHTST, output, run="probabilistic"))
+    run = tmp_path / "probabilistic"
+    val = pd.read_csv(run / "metrics.csv")["val_loss"].tolist()
+    assert len(val) == 3 and min(val[1:]) < val[0]
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("test_crps", "test_crps_scaled", "test_pinball", "test_coverage_80", "test_width_80", "test_mse"):
+        assert np.isfinite(metrics[key]), key
+    assert 0.0 <= metrics["test_coverage_80"] <= 1.0 and metrics["test_width_80"] > 0
+    predictions = pd.read_csv(run / "predictions_test.csv")
+    assert [c for c in predictions.columns if c.startswith("q")] == columns
+    np.testing.assert_array_equal(predictions["predicted"], predictions["q0.5"])
+    assert (predictions["q0.1"] <= predictions["q0.5"]).all() and (predictions["q0.5"] <= predictions["q0.9"]).all()
 
 
 @pytest.mark.slow
