@@ -9,8 +9,8 @@ API by experiments/common.py: a finished run is reused from outputs/experiments/
 quantile rows forecast the 0.1, 0.5 and 0.9 quantiles (pinball loss); their MSE/MAE are the median's, so they
 compare with the point rows directly. Calendar rows add hour of day, day of week and month, derived from the
 timestamps (known for any horizon) and read by the LSTM's decoder over the horizon; PatchTST reads the past of
-OT alone (it takes no covariates), so its rows have none, and they stop at 30 epochs (`trainer.max_epochs=30`,
-the preset's 100 with patience 10 being more than the shared CPU allows). All figures are on the
+OT alone (it takes no covariates), so its rows have none, and its preset's 100 epochs (patience 10) are capped
+at 30 (`trainer.max_epochs=30`) to bound the CPU time. All figures are on the
 standardised target (the ETT protocol): test MSE, MAE, the CRPS estimated over the three quantiles, and the
 coverage and mean width of the 80 % interval (0.1 to 0.9). --smoke trains one epoch of each row on one seed
 into a study of its own.
