@@ -25,8 +25,10 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,13 @@ def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def sample_load(samples: list[float], done: threading.Event, every_s: float = 15.0) -> None:
+    """The 1-minute load average every `every_s` seconds until `done`: other users' jobs share the cores,
+    so the wall times are read beside the load the sweep ran under, not only its two ends."""
+    while not done.wait(every_s):
+        samples.append(os.getloadavg()[0])
+
+
 def command(sweep_dir: Path, study_name: str, trials: int, epochs: int, extra: list[str]) -> list[str]:
     return [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lstm_optuna", *DATA, *SEARCH, "seed=0",
             f"trainer.max_epochs={epochs}", f"trainer.patience={epochs}", "hardware=cpu", "hardware.threads=1",
@@ -67,14 +76,18 @@ def run_sweeps(folder: Path, commands: list[list[str]], storage: str | None = No
     if storage is not None:
         optuna.create_study(study_name=folder.name, storage=storage, direction="minimize")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT)}
-    before, started = load_average(), time.perf_counter()
+    before, started, samples, done = load_average(), time.perf_counter(), [os.getloadavg()[0]], threading.Event()
+    sampler = threading.Thread(target=sample_load, args=(samples, done), daemon=True)
+    sampler.start()
     processes = [subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                  for cmd in commands]
     for process in processes:
         _, errors = process.communicate()
         if process.returncode != 0:
             raise RuntimeError(f"a sweep failed:\n{errors[-3000:]}")
+    done.set()
     return {"wall_s": time.perf_counter() - started, "load_before": before, "load_after": load_average(),
+            "load_during": f"{statistics.mean(samples):.2f} (max {max(samples):.2f})",
             "commands": [shlex.join(cmd[1:]) for cmd in commands]}
 
 
@@ -138,9 +151,10 @@ def barrier_result(name: str, trials: int, epochs: int, study: str) -> dict[str,
 def comparison(results: dict[str, dict[str, Any]], epochs: int) -> str:
     rows = [[name, f"{r['trials']} ({r['complete']} complete, {r['pruned']} pruned)", r["epochs"],
              f"{r['wall_s'] / 60:.1f}", f"{r['best_value']:.5f}", r["best_trial"],
-             f"{r['load_before']} -> {r['load_after']}"] for name, r in results.items()]
+             f"{r['load_before']} -> {r['load_after']}", r.get("load_during", "not sampled")]
+            for name, r in results.items()]
     table = markdown_table(["pruner", "trials", "epochs trained", "wall min", "best val_loss", "best trial",
-                            "load average before -> after"], rows)
+                            "load average before -> after", "1-min load during: mean (max)"], rows)
     base, pruned = results["unpruned"], results["hyperband"]
     gap = 100 * (pruned["best_value"] / base["best_value"] - 1)
     return (f"{table}\n\n- epochs: {base['epochs']} / {pruned['epochs']} = {base['epochs'] / pruned['epochs']:.2f}x "
@@ -170,7 +184,8 @@ def main() -> None:
     study = f"{STUDY}_smoke" if args.smoke else STUDY
     if args.smoke:
         args.trials, args.epochs, args.barrier_trials = 4, 2, 4
-    results = {name: variant_result(name, args.trials, args.epochs, study) for name in VARIANTS}
+    ran = {name: variant_result(name, args.trials, args.epochs, study) for name in reversed(VARIANTS)}  # shorter first
+    results = {name: ran[name] for name in VARIANTS}
     text = comparison(results, args.epochs)
     barrier_study = f"{study}_barrier"
     if args.barrier or all((runs_root() / barrier_study / name / "result.json").is_file() for name in BARRIER):
