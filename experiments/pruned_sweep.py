@@ -8,7 +8,8 @@ at a time, one CPU thread) on ETTh1, univariate (OT), look-back 48, horizon 24, 
 batch size with the presets' TPE sampler seeded by `seed=0`: the variants differ only in
 `hydra/sweeper/pruner`. Their studies (SQLite) and trials live in outputs/experiments/pruned_sweep/<variant>/;
 a finished variant is read back, not run again (delete its folder to run it again). Total epochs are
-counted from the study (each trial's reported epochs); wall time is the process's, start-up included.
+counted from the study (each trial's reported epochs); wall time is the process's, start-up included,
+beside the 1-minute load average sampled every 15 s while it ran (other jobs share the cores).
 
 `--barrier` also measures the joblib launcher's batch barrier (`--barrier-trials` trials of the pruned
 sweep, 2 at a time): one process with `hydra/launcher=joblib hydra.launcher.n_jobs=2` (the sweeper asks
