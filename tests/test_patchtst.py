@@ -17,6 +17,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError
@@ -24,11 +25,12 @@ from dl_core.models import build_model
 from dl_core.models.patchtst import PatchTST, PatchTSTConfig
 from dl_core.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, compose_config, serving
+from helpers import ROOT, serving
 from wandb_reader import offline_runs, read_summary
 
 # Two synthetic series, look-back 24 cut into (24 - 8) / 4 + 2 = 6 patches, one small encoder layer.
 TINY_PATCHTST = [
+    "trainer.progress_bar=false",
     "model=patchtst",
     "data.generator.length=400",
     "data.sequence_length=24",
@@ -146,7 +148,7 @@ def test_bad_settings_are_one_line_naming_the_key(make_cfg, override, key):
 
 
 def test_the_ett_preset_is_patchtst_42_with_the_papers_etth_recipe(tmp_path):
-    cfg = compose_config(["experiment=ett_patchtst"], tmp_path)
+    cfg = dl_core.compose("experiment=ett_patchtst", run_dir=tmp_path)
     model = build_model(cfg.model, {"sequence_length": 336, "horizon": 96, "target_index": list(range(7))})
     assert model.n_patches == 42
     assert OmegaConf.to_container(cfg.model) | {"_target_": None} == {
@@ -163,7 +165,8 @@ def test_modes_s_and_ms_read_the_target_channel_alone(tmp_path):
     from the same weights: the other six channels are never read."""
     forecasts = []
     for features in ("MS", "S"):
-        cfg = compose_config(["experiment=ett_patchtst", f"data.features={features}", "data.horizon=24"], tmp_path)
+        cfg = dl_core.compose("experiment=ett_patchtst", f"data.features={features}", "data.horizon=24",
+                              run_dir=tmp_path)
         bundle = build_bundle(cfg.data)
         torch.manual_seed(0)
         model = build_model(cfg.model, bundle.spec).eval()
@@ -201,7 +204,7 @@ def test_exponential_schedule_holds_then_decays_and_resumes_exactly(make_cfg, tm
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("patchtst") / "run"
-    train(compose_config(TINY_PATCHTST, path))
+    train(dl_core.compose(*TINY_PATCHTST, run_dir=path))
     return path
 
 
