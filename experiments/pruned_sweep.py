@@ -8,7 +8,8 @@ at a time, one CPU thread) on ETTh1, univariate (OT), look-back 48, horizon 24, 
 batch size with the presets' TPE sampler seeded by `seed=0`: the variants differ only in
 `hydra/sweeper/pruner`. Their studies (SQLite) and trials live in outputs/experiments/pruned_sweep/<variant>/;
 a finished variant is read back, not run again (delete its folder to run it again). Total epochs are
-counted from the study (each trial's reported epochs); wall time is the process's, start-up included.
+counted from the study (each trial's reported epochs); wall time is the process's, start-up included,
+beside the 1-minute load average sampled every 15 s while it ran (other jobs share the cores).
 
 `--barrier` also measures the joblib launcher's batch barrier (`--barrier-trials` trials of the pruned
 sweep, 2 at a time): one process with `hydra/launcher=joblib hydra.launcher.n_jobs=2` (the sweeper asks
@@ -25,13 +26,16 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from common import README, ROOT, markdown_table, runs_root, write_section
@@ -51,6 +55,13 @@ def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def sample_load(samples: list[float], done: threading.Event, every_s: float = 15.0) -> None:
+    """The 1-minute load average every `every_s` seconds until `done`: other users' jobs share the cores,
+    so the wall times are read beside the load the sweep ran under, not only its two ends."""
+    while not done.wait(every_s):
+        samples.append(os.getloadavg()[0])
+
+
 def command(sweep_dir: Path, study_name: str, trials: int, epochs: int, extra: list[str]) -> list[str]:
     return [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lstm_optuna", *DATA, *SEARCH, "seed=0",
             f"trainer.max_epochs={epochs}", f"trainer.patience={epochs}", "hardware=cpu", "hardware.threads=1",
@@ -67,14 +78,18 @@ def run_sweeps(folder: Path, commands: list[list[str]], storage: str | None = No
     if storage is not None:
         optuna.create_study(study_name=folder.name, storage=storage, direction="minimize")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT)}
-    before, started = load_average(), time.perf_counter()
+    before, started, samples, done = load_average(), time.perf_counter(), [os.getloadavg()[0]], threading.Event()
+    sampler = threading.Thread(target=sample_load, args=(samples, done), daemon=True)
+    sampler.start()
     processes = [subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                  for cmd in commands]
     for process in processes:
         _, errors = process.communicate()
         if process.returncode != 0:
             raise RuntimeError(f"a sweep failed:\n{errors[-3000:]}")
+    done.set()
     return {"wall_s": time.perf_counter() - started, "load_before": before, "load_after": load_average(),
+            "load_during": f"{statistics.mean(samples):.2f} (max {max(samples):.2f})",
             "commands": [shlex.join(cmd[1:]) for cmd in commands]}
 
 
@@ -135,18 +150,37 @@ def barrier_result(name: str, trials: int, epochs: int, study: str) -> dict[str,
     return result(folder, commands, url, shared=True)
 
 
-def comparison(results: dict[str, dict[str, Any]], epochs: int) -> str:
+def guided_best(folder: Path) -> tuple[int, float, int]:
+    """The sampler's random start-up trials are the same with or without a pruner (seeded per trial number,
+    deterministic training), so the overall bests may be one start-up trial in both: pruning's effect on
+    the search shows in the trials TPE chose from what it saw. Start-up size, best value, its trial."""
+    startup = OmegaConf.load(next(folder.glob("*/.hydra/hydra.yaml"))).hydra.sweeper.sampler.n_startup_trials
+    study = optuna.load_study(study_name=folder.name, storage=f"sqlite:///{folder}/optuna.db")
+    guided = [t for t in study.trials if t.state == TrialState.COMPLETE and t.number >= startup]
+    best = min(guided, key=lambda trial: trial.value)
+    return startup, best.value, best.number
+
+
+def comparison(results: dict[str, dict[str, Any]], epochs: int, study: str) -> str:
     rows = [[name, f"{r['trials']} ({r['complete']} complete, {r['pruned']} pruned)", r["epochs"],
              f"{r['wall_s'] / 60:.1f}", f"{r['best_value']:.5f}", r["best_trial"],
-             f"{r['load_before']} -> {r['load_after']}"] for name, r in results.items()]
+             f"{r['load_before']} -> {r['load_after']}", r.get("load_during", "not sampled")]
+            for name, r in results.items()]
     table = markdown_table(["pruner", "trials", "epochs trained", "wall min", "best val_loss", "best trial",
-                            "load average before -> after"], rows)
+                            "load average before -> after", "1-min load during: mean (max)"], rows)
     base, pruned = results["unpruned"], results["hyperband"]
     gap = 100 * (pruned["best_value"] / base["best_value"] - 1)
+    startup, base_guided, base_trial = guided_best(runs_root() / study / "unpruned")
+    _, pruned_guided, pruned_trial = guided_best(runs_root() / study / "hyperband")
     return (f"{table}\n\n- epochs: {base['epochs']} / {pruned['epochs']} = {base['epochs'] / pruned['epochs']:.2f}x "
             f"fewer with Hyperband (target >= 2x; {base['trials']} x {epochs} = {base['trials'] * epochs} without)\n"
             f"- wall time: {base['wall_s'] / pruned['wall_s']:.2f}x shorter\n"
-            f"- best validation loss: {gap:+.2f} % against the unpruned sweep (target within 1 %)")
+            f"- best validation loss: {gap:+.2f} % against the unpruned sweep (target within 1 %)\n"
+            f"- best of the TPE-guided trials (number >= {startup}, after the random start-up), complete ones: "
+            f"{base_guided:.5f} (trial {base_trial}) unpruned, {pruned_guided:.5f} (trial {pruned_trial}) with "
+            f"Hyperband, {100 * (pruned_guided / base_guided - 1):+.2f} %\n"
+            f"- wall s per epoch trained: {base['wall_s'] / base['epochs']:.2f} unpruned, "
+            f"{pruned['wall_s'] / pruned['epochs']:.2f} with Hyperband")
 
 
 def barrier_table(results: dict[str, dict[str, Any]]) -> str:
@@ -170,8 +204,9 @@ def main() -> None:
     study = f"{STUDY}_smoke" if args.smoke else STUDY
     if args.smoke:
         args.trials, args.epochs, args.barrier_trials = 4, 2, 4
-    results = {name: variant_result(name, args.trials, args.epochs, study) for name in VARIANTS}
-    text = comparison(results, args.epochs)
+    ran = {name: variant_result(name, args.trials, args.epochs, study) for name in reversed(VARIANTS)}  # shorter first
+    results = {name: ran[name] for name in VARIANTS}
+    text = comparison(results, args.epochs, study)
     barrier_study = f"{study}_barrier"
     if args.barrier or all((runs_root() / barrier_study / name / "result.json").is_file() for name in BARRIER):
         barrier = {name: barrier_result(name, args.barrier_trials, args.epochs, barrier_study) for name in BARRIER}

@@ -17,6 +17,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+import dl_core
 from dl_core.data import build_bundle, load_frame
 from dl_core.engine import FitContext, Hardware
 from dl_core.engine.checkpoint import load_checkpoint
@@ -25,10 +26,11 @@ from dl_core.errors import ConfigError
 from dl_core.models import apply_data_options, build_model
 from dl_core.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, compose_config, serving
+from helpers import ROOT, serving
 
 LIBRARIES = ["catboost", "xgboost", "lightgbm"]
-TINY_TABLE = ["data=synthetic_tabular", "data.generator.n_rows=400", "hardware=cpu", "hardware.threads=1"]
+TINY_TABLE = ["data=synthetic_tabular", "data.generator.n_rows=400", "hardware=cpu", "hardware.threads=1",
+              "trainer.progress_bar=false"]
 
 
 def tiny(model: str, *extra: str) -> list[str]:
@@ -36,7 +38,7 @@ def tiny(model: str, *extra: str) -> list[str]:
 
 
 def test_trees_read_raw_numbers_with_missing_values_as_nan(tmp_path: Path) -> None:
-    cfg = compose_config(tiny("xgboost"), tmp_path / "run")
+    cfg = dl_core.compose(*tiny("xgboost"), run_dir=tmp_path / "run")
     apply_data_options(cfg.model, cfg.data, "XGBoost")
     assert cfg.data.numeric_transform == "raw"
     bundle = build_bundle(cfg.data)
@@ -46,7 +48,7 @@ def test_trees_read_raw_numbers_with_missing_values_as_nan(tmp_path: Path) -> No
     np.testing.assert_array_equal(bundle.splits["train"].x_num[:, 1].numpy(), train_rows)
     assert np.isnan(train_rows).any()
 
-    deep = compose_config(["model=mlp", *TINY_TABLE, "data.numeric_transform=raw"], tmp_path / "mlp")
+    deep = dl_core.compose("model=mlp", *TINY_TABLE, "data.numeric_transform=raw", run_dir=tmp_path / "mlp")
     with pytest.raises(ConfigError, match=r"^data\.numeric_transform: raw passes missing numbers as NaN, which "
                                           r"model=MLP cannot read; use quantile or standard$"):
         apply_data_options(deep.model, deep.data, "MLP")
@@ -57,8 +59,8 @@ def test_early_stopping_selects_the_best_validation_round(library: str, tmp_path
     """A high learning rate overfits the tiny table fast: fitting stops `early_stopping_rounds` after the
     round of least validation loss, and the kept model is that round's."""
     rate = "model.learning_rate=0.8"
-    cfg = compose_config(tiny(library, "model.n_estimators=400", "model.early_stopping_rounds=8", rate),
-                         tmp_path / "run")
+    cfg = dl_core.compose(*tiny(library, "model.n_estimators=400", "model.early_stopping_rounds=8", rate),
+                          run_dir=tmp_path / "run")
     train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     history = pd.read_csv(tmp_path / "run" / "metrics.csv")
@@ -73,8 +75,8 @@ def test_early_stopping_selects_the_best_validation_round(library: str, tmp_path
 @pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_classification_binary_and_multiclass(library: str, n_classes: int, tmp_path: Path) -> None:
-    cfg = compose_config(tiny(library, "data.task=classification", f"data.generator.n_classes={n_classes}"),
-                         tmp_path / "run")
+    cfg = dl_core.compose(*tiny(library, "data.task=classification", f"data.generator.n_classes={n_classes}"),
+                          run_dir=tmp_path / "run")
     train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     table = pd.read_csv(tmp_path / "run" / "predictions_test.csv")
@@ -89,7 +91,7 @@ def test_classification_binary_and_multiclass(library: str, n_classes: int, tmp_
 @pytest.fixture(scope="module")
 def catboost_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     run_dir = tmp_path_factory.mktemp("catboost") / "run"
-    cfg = compose_config(tiny("catboost"), run_dir)
+    cfg = dl_core.compose(*tiny("catboost"), run_dir=run_dir)
     train(cfg)
     return run_dir, load_frame(cfg.data)
 
@@ -135,7 +137,7 @@ def test_resume_reloads_the_finished_fit_instead_of_fitting_again(catboost_run, 
     before = json.loads((run_dir / "metrics.json").read_text())
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     written = checkpoint.stat().st_mtime_ns
-    train(compose_config([*tiny("catboost"), f"trainer.resume={run_dir}"], tmp_path / "unused"))
+    train(dl_core.compose(*tiny("catboost"), f"trainer.resume={run_dir}", run_dir=tmp_path / "unused"))
     after = json.loads((run_dir / "metrics.json").read_text())
     assert checkpoint.stat().st_mtime_ns == written  # nothing was fitted or written again
     assert {k: after[k] for k in before if k.startswith("test_")} == {k: before[k] for k in before
@@ -148,13 +150,13 @@ def test_the_same_seed_fits_the_same_booster(library: str, tmp_path: Path) -> No
     """What a run killed mid-fit relies on: running it again gives the same model."""
     outputs = []
     for run in ("a", "b"):
-        train(compose_config(tiny(library, "seed=3"), tmp_path / run))
+        train(dl_core.compose(*tiny(library, "seed=3"), run_dir=tmp_path / run))
         outputs.append(pd.read_csv(tmp_path / run / "predictions_test.csv")["predicted"].to_numpy())
     np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
 def estimator(library: str, tmp_path: Path):
-    cfg = compose_config(tiny(library), tmp_path / "run")
+    cfg = dl_core.compose(*tiny(library), run_dir=tmp_path / "run")
     apply_data_options(cfg.model, cfg.data, library)
     bundle = build_bundle(cfg.data)
     return build_model(cfg.model, bundle.spec), bundle, cfg

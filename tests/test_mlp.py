@@ -10,20 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import dl_core
 from dl_core.data import load_frame
 from dl_core.pipeline import train
 from dl_core.serving import load_run
-from helpers import compose_config
 
 TINY_MLP = ["model=mlp", "model.n_blocks=2", "model.d_block=32", "data=synthetic_tabular",
             "data.generator.n_rows=600", "trainer.max_epochs=4", "trainer.batch_size=64", "trainer.lr=3e-3",
-            "hardware=cpu", "hardware.threads=1"]
+            "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
 
 
 @pytest.mark.parametrize("embeddings", ["none", "periodic", "piecewise_linear"])
 def test_every_embedding_trains_and_reloads_to_the_same_outputs(embeddings: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    cfg = compose_config([*TINY_MLP, f"model.num_embeddings={embeddings}", "model.d_embedding=4"], run_dir)
+    cfg = dl_core.compose(*TINY_MLP, f"model.num_embeddings={embeddings}", "model.d_embedding=4", run_dir=run_dir)
     train(cfg)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test_r2"] > 0.3  # learned something in four epochs
@@ -37,8 +37,8 @@ def test_every_embedding_trains_and_reloads_to_the_same_outputs(embeddings: str,
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_classification_binary_and_multiclass(n_classes: int, tmp_path: Path) -> None:
-    cfg = compose_config([*TINY_MLP, "data.task=classification", f"data.generator.n_classes={n_classes}"],
-                         tmp_path / "run")
+    cfg = dl_core.compose(*TINY_MLP, "data.task=classification", f"data.generator.n_classes={n_classes}",
+                          run_dir=tmp_path / "run")
     train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     table = pd.read_csv(tmp_path / "run" / "predictions_test.csv")

@@ -33,6 +33,7 @@ from wandb_reader import offline_runs, read_summary
 
 # Two synthetic series, look-back 24 cut into (24 - 8) / 4 + 2 = 6 patches, one small encoder layer.
 TINY_PATCHTST = [
+    "trainer.progress_bar=false",
     "model=patchtst",
     "data.generator.length=400",
     "data.sequence_length=24",
@@ -229,7 +230,7 @@ def test_exponential_schedule_holds_then_decays_and_resumes_exactly(make_cfg, tm
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("patchtst") / "run"
-    train(dl_core.compose("trainer.progress_bar=false", *TINY_PATCHTST, run_dir=path))
+    train(dl_core.compose(*TINY_PATCHTST, run_dir=path))
     return path
 
 

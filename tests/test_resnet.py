@@ -9,18 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import dl_core
 from dl_core.pipeline import train
-from helpers import compose_config
 
 TINY_RESNET = ["model=resnet", "model.n_blocks=1", "model.d_block=32", "data=synthetic_tabular",
                "data.generator.n_rows=600", "trainer.max_epochs=4", "trainer.batch_size=64", "trainer.lr=3e-3",
-               "hardware=cpu", "hardware.threads=1"]
+               "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
 
 
 @pytest.mark.parametrize("n_classes", [None, 2, 3])
 def test_regression_and_classification(n_classes: int | None, tmp_path: Path) -> None:
     task = [] if n_classes is None else ["data.task=classification", f"data.generator.n_classes={n_classes}"]
-    train(compose_config([*TINY_RESNET, *task], tmp_path / "run"))
+    train(dl_core.compose(*TINY_RESNET, *task, run_dir=tmp_path / "run"))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     if n_classes is None:
         assert metrics["test_r2"] > 0.3

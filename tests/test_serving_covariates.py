@@ -25,14 +25,14 @@ HORIZON, LOOK_BACK = 3, 12
 SETTINGS = ["data=synthetic_covariates", "data.generator.length=300", "data.generator.n_series=3",
             f"data.sequence_length={LOOK_BACK}", f"data.horizon={HORIZON}", "model.hidden_dim=16",
             "model.num_layers=1", "model.quantiles=[0.1,0.5,0.9]", "trainer.max_epochs=2", "trainer.batch_size=64",
-            "hardware=cpu", "hardware.threads=1"]
+            "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
 QUANTILES = ["q0.1", "q0.5", "q0.9"]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("covariates") / "run"
-    train(dl_core.compose("trainer.progress_bar=false", *SETTINGS, run_dir=path))
+    train(dl_core.compose(*SETTINGS, run_dir=path))
     return path
 
 

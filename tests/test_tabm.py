@@ -14,21 +14,21 @@ import rtdl_num_embeddings
 import torch
 from torch.nn import functional as F
 
+import dl_core
 from dl_core.data import build_bundle, load_frame
 from dl_core.engine.loop import prediction_loss, training_loss
 from dl_core.models import build_model
 from dl_core.pipeline import train
 from dl_core.tasks import MEMBERS, Classification, Regression
-from helpers import compose_config
 from test_gbdt import served_and_predicted
 
 TINY_TABM = ["model=tabm", "model.k=4", "model.n_blocks=1", "model.d_block=32", "data=synthetic_tabular",
              "data.generator.n_rows=600", "trainer.max_epochs=3", "trainer.batch_size=64", "trainer.lr=3e-3",
-             "hardware=cpu", "hardware.threads=1"]
+             "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
 
 
 def tabm(tmp_path: Path, *overrides: str):
-    cfg = compose_config([*TINY_TABM, *overrides], tmp_path / "run")
+    cfg = dl_core.compose(*TINY_TABM, *overrides, run_dir=tmp_path / "run")
     bundle = build_bundle(cfg.data)
     return build_model(cfg.model, bundle.spec), bundle
 
@@ -95,8 +95,8 @@ def test_piecewise_linear_bins_come_from_the_training_rows_only(tmp_path: Path) 
 
 
 def test_periodic_embeddings_train(tmp_path: Path) -> None:
-    cfg = compose_config([*TINY_TABM, "model.num_embeddings=periodic", "model.d_embedding=4",
-                          "model.n_frequencies=8"], tmp_path / "run")
+    cfg = dl_core.compose(*TINY_TABM, "model.num_embeddings=periodic", "model.d_embedding=4", "model.n_frequencies=8",
+                          run_dir=tmp_path / "run")
     train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["epochs"] == 3 and np.isfinite(metrics["test_rmse"])
@@ -104,8 +104,8 @@ def test_periodic_embeddings_train(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_classification_binary_and_multiclass(n_classes: int, tmp_path: Path) -> None:
-    cfg = compose_config([*TINY_TABM, "data.task=classification", f"data.generator.n_classes={n_classes}",
-                          "model.num_embeddings=piecewise_linear"], tmp_path / "run")
+    cfg = dl_core.compose(*TINY_TABM, "data.task=classification", f"data.generator.n_classes={n_classes}",
+                          "model.num_embeddings=piecewise_linear", run_dir=tmp_path / "run")
     train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     table = pd.read_csv(tmp_path / "run" / "predictions_test.csv")
@@ -117,7 +117,7 @@ def test_classification_binary_and_multiclass(n_classes: int, tmp_path: Path) ->
 
 def test_a_tabm_run_is_served_and_predicted_as_it_was_tested(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    cfg = compose_config([*TINY_TABM, "model.num_embeddings=piecewise_linear"], run_dir)
+    cfg = dl_core.compose(*TINY_TABM, "model.num_embeddings=piecewise_linear", run_dir=run_dir)
     train(cfg)
     at_training = pd.read_csv(run_dir / "predictions_test.csv").head(25)
     rows = load_frame(cfg.data).loc[at_training["row"]].drop(columns="target")
