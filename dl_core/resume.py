@@ -7,6 +7,8 @@ would make the continued run a different run than the checkpoint holds is refuse
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -70,10 +72,37 @@ def resumed_config(saved: dict[str, Any], cfg: DictConfig, overrides: list[str])
         raise ConfigError(f"trainer.max_epochs: cannot change when resuming a run with trainer.scheduler=cosine "
                           f"(its schedule ends at the saved max_epochs={kept['trainer.max_epochs']}); "
                           f"start a new run for a longer schedule")
-    resumed = OmegaConf.create(saved)
+    resumed = OmegaConf.create(with_new_keys(saved, cfg))
     for key in changed:
         OmegaConf.update(resumed, key, given[key])
     return resumed
+
+
+def with_new_keys(saved: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
+    """The saved config plus the keys its schemas gained since the checkpoint was written, at their schema
+    defaults, so that a run saved before e.g. `data.split.folds` existed still resumes (a new key's default
+    keeps the old behaviour). A saved section is filled only where it is the composed section's schema: the
+    same `_target_` if it has one, and no key that schema lacks (a saved FT-Transformer gets nothing from
+    the LSTM the resume command composed by default)."""
+    filled = copy.deepcopy(saved)
+    _fill_section(filled, cfg)
+    return filled
+
+
+def _fill_section(saved: dict[str, Any], node: DictConfig) -> None:
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema) or saved.get("_target_", node.get("_target_")) != node.get("_target_"):
+        return
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    if not saved.keys() <= fields.keys():
+        return
+    defaults = OmegaConf.to_container(OmegaConf.structured(schema), resolve=False)
+    for name, field in fields.items():
+        has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        if name not in saved and has_default:
+            saved[name] = defaults[name]
+        elif isinstance(saved.get(name), dict) and isinstance(node.get(name), DictConfig):
+            _fill_section(saved[name], node[name])
 
 
 def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -168,3 +168,34 @@ def test_a_truncated_checkpoint_is_one_line_naming_it_and_how_to_recover(make_cf
     truncate(ckpts / "best.ckpt")
     with pytest.raises(CheckpointError, match=r"best.ckpt: cannot read this checkpoint, .* train the run again$"):
         load_run(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_a_run_saved_before_keys_were_added_resumes_with_their_defaults(make_cfg, tmp_path):
+    """A checkpoint written before `data.split.folds`/`fold` and `model.quantiles` existed failed to resume
+    with `Missing key folds`; the new keys take their schema defaults, what was saved stays."""
+    train(make_cfg(*TINY, "trainer.max_epochs=1", "model.hidden_dim=12"))
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = load_checkpoint(checkpoint)
+    for section, key in (("data", "split"), ("model", None)):
+        node = state["config"][section] if key is None else state["config"][section][key]
+        for old in ("folds", "fold", "quantiles", "distribution"):
+            node.pop(old, None)
+    torch.save(state, checkpoint)
+    assert "folds" not in load_checkpoint(checkpoint)["config"]["data"]["split"]
+    done = run_entry("train.py", f"trainer.resume={tmp_path / 'run'}", "trainer.max_epochs=2")
+    assert done.returncode == 0, done.stderr
+    resumed = load_checkpoint(checkpoint)
+    assert resumed["epoch"] == 2 and resumed["config"]["model"]["hidden_dim"] == 12
+    assert resumed["config"]["data"]["split"]["folds"] == 1 and resumed["config"]["model"]["quantiles"] is None
+
+
+def test_a_saved_section_of_another_schema_gets_no_keys_from_the_composed_one(make_cfg):
+    tabular = load_checkpoint_config(make_cfg(*TINY_TABULAR, "trainer.max_epochs=1", run="table"))
+    cfg = resumed_config(tabular, make_cfg("trainer.max_epochs=1"), [])
+    assert set(cfg.model) == set(tabular["model"]) and "hidden_dim" not in cfg.model
+
+
+def load_checkpoint_config(cfg) -> dict:
+    train(cfg)
+    return load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")["config"]
