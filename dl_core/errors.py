@@ -62,3 +62,10 @@ def require_at_least(section: object, prefix: str, **minimums: float) -> None:
     for name, low in minimums.items():
         value = getattr(section, name)
         require(value >= low, f"{prefix}.{name}", f"must be >= {low} (got {value})")
+
+
+def require_dropout(section: object, prefix: str, *names: str) -> None:
+    """`require` each named field of a schema section to be a dropout rate: in [0, 1) (1 drops everything)."""
+    for name in names:
+        value = getattr(section, name)
+        require(0.0 <= value < 1.0, f"{prefix}.{name}", f"must be in [0, 1) (got {value})")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import rtdl_revisiting_models as rtdl
 import torch
 
-from dl_core.errors import require
+from dl_core.errors import require, require_dropout
 
 
 @dataclass
@@ -52,9 +52,7 @@ class FTTransformerConfig:
                 f"(got {self.d_block}), e.g. {prefix}.d_block=192")
         require(self.ffn_d_hidden_multiplier > 0, f"{prefix}.ffn_d_hidden_multiplier",
                 f"must be > 0 (got {self.ffn_d_hidden_multiplier}), e.g. 1.3333")
-        for name in ("attention_dropout", "ffn_dropout", "residual_dropout"):
-            value = getattr(self, name)
-            require(0.0 <= value < 1.0, f"{prefix}.{name}", f"must be in [0, 1) (got {value})")
+        require_dropout(self, prefix, "attention_dropout", "ffn_dropout", "residual_dropout")
 
 
 class FTTransformer(rtdl.FTTransformer):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dl_core.errors import ConfigError, require
+from dl_core.errors import ConfigError, require_at_least, require_dropout
 from dl_core.models import require_target_inputs
 from dl_core.models.heads import ForecastHead, ForecastOutputConfig, output_kind
 
@@ -42,11 +42,8 @@ class LSTMConfig(ForecastOutputConfig):
     static_embedding_dim: int = 4
 
     def validate(self, prefix: str) -> None:
-        require(self.hidden_dim >= 1, f"{prefix}.hidden_dim", f"must be >= 1 (got {self.hidden_dim})")
-        require(self.num_layers >= 1, f"{prefix}.num_layers", f"must be >= 1 (got {self.num_layers})")
-        require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", f"must be in [0, 1) (got {self.dropout})")
-        require(self.static_embedding_dim >= 1, f"{prefix}.static_embedding_dim",
-                f"must be >= 1 (got {self.static_embedding_dim})")
+        require_at_least(self, prefix, hidden_dim=1, num_layers=1, static_embedding_dim=1)
+        require_dropout(self, prefix, "dropout")
         super().validate(prefix)
 
 

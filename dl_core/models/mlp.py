@@ -15,7 +15,7 @@ import rtdl_revisiting_models as rtdl
 import torch
 from torch import nn
 
-from dl_core.errors import require
+from dl_core.errors import require_at_least, require_dropout
 from dl_core.models.features import (
     NumEmbeddingsConfig,
     flat_features,
@@ -42,9 +42,8 @@ class MLPConfig(NumEmbeddingsConfig):
     dropout: float = 0.1
 
     def validate(self, prefix: str) -> None:
-        require(self.n_blocks >= 1, f"{prefix}.n_blocks", f"must be >= 1 (got {self.n_blocks})")
-        require(self.d_block >= 1, f"{prefix}.d_block", f"must be >= 1 (got {self.d_block})")
-        require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", f"must be in [0, 1) (got {self.dropout})")
+        require_at_least(self, prefix, n_blocks=1, d_block=1)
+        require_dropout(self, prefix, "dropout")
         super().validate(prefix)
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dl_core.errors import ConfigError, require, require_at_least
+from dl_core.errors import ConfigError, require, require_at_least, require_dropout
 from dl_core.models import require_target_inputs
 from dl_core.models.heads import ForecastHead, ForecastOutputConfig, output_kind
 
@@ -58,9 +58,7 @@ class PatchTSTConfig(ForecastOutputConfig):
         require_at_least(self, prefix, patch_length=1, stride=1, d_model=1, n_heads=1, n_layers=1, d_ff=1)
         require(self.d_model % self.n_heads == 0, f"{prefix}.n_heads",
                 f"must divide {prefix}.d_model={self.d_model} (got {self.n_heads}), e.g. {prefix}.n_heads=4")
-        for key in ("dropout", "head_dropout"):
-            value = getattr(self, key)
-            require(0.0 <= value < 1.0, f"{prefix}.{key}", f"must be in [0, 1) (got {value})")
+        require_dropout(self, prefix, "dropout", "head_dropout")
         super().validate(prefix)
 
 

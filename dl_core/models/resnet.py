@@ -13,7 +13,7 @@ import rtdl_revisiting_models as rtdl
 import torch
 from torch import nn
 
-from dl_core.errors import require
+from dl_core.errors import require, require_at_least, require_dropout
 from dl_core.models.features import flat_features, flat_size
 
 
@@ -38,13 +38,10 @@ class ResNetConfig:
     dropout2: float = 0.0
 
     def validate(self, prefix: str) -> None:
-        require(self.n_blocks >= 1, f"{prefix}.n_blocks", f"must be >= 1 (got {self.n_blocks})")
-        require(self.d_block >= 1, f"{prefix}.d_block", f"must be >= 1 (got {self.d_block})")
+        require_at_least(self, prefix, n_blocks=1, d_block=1)
         require(self.d_hidden_multiplier > 0, f"{prefix}.d_hidden_multiplier",
                 f"must be > 0 (got {self.d_hidden_multiplier}), e.g. 2.0")
-        for name in ("dropout1", "dropout2"):
-            value = getattr(self, name)
-            require(0.0 <= value < 1.0, f"{prefix}.{name}", f"must be in [0, 1) (got {value})")
+        require_dropout(self, prefix, "dropout1", "dropout2")
 
 
 class ResNet(nn.Module):

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dl_core.errors import ConfigError, require
+from dl_core.errors import ConfigError, require, require_at_least, require_dropout
 from dl_core.models.features import NumEmbeddingsConfig, make_num_embeddings, no_decay_parameter_groups
 from dl_core.outputs import MEMBERS
 
@@ -52,9 +52,8 @@ class TabMConfig(NumEmbeddingsConfig):
 
     def validate(self, prefix: str) -> None:
         require(self.k >= 1, f"{prefix}.k", f"must be >= 1 (got {self.k}), e.g. {prefix}.k=32")
-        require(self.n_blocks >= 1, f"{prefix}.n_blocks", f"must be >= 1 (got {self.n_blocks})")
-        require(self.d_block >= 1, f"{prefix}.d_block", f"must be >= 1 (got {self.d_block})")
-        require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", f"must be in [0, 1) (got {self.dropout})")
+        require_at_least(self, prefix, n_blocks=1, d_block=1)
+        require_dropout(self, prefix, "dropout")
         super().validate(prefix)
 
 
