@@ -194,6 +194,12 @@ class MembersOutput(PointOutput):
 
 POINT = PointOutput()
 MEMBERS = MembersOutput()
+
+
+def declared_kind(model: object) -> OutputKind:
+    """What a model's (or estimator's) outputs are: the `output_kind` it declares, else point values (or
+    logits): models without a quantile, distribution or ensemble head declare none."""
+    return getattr(model, "output_kind", POINT)
 DISTRIBUTIONS: dict[str, type[DistributionOutput]] = {kind.name: kind for kind in (NormalOutput, StudentTOutput)}
 
 

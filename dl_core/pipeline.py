@@ -16,7 +16,6 @@ from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
-from dl_core.engine.estimator import output_kind
 from dl_core.engine.evaluate import split_metrics
 from dl_core.errors import ConfigError, RunInterrupted
 from dl_core.models import (
@@ -26,6 +25,7 @@ from dl_core.models import (
     check_model_takes_covariates,
     model_spec,
 )
+from dl_core.outputs import declared_kind
 from dl_core.pruning import RunPruned, pruned_metrics, trial_reporters
 from dl_core.resume import resolve_resume
 from dl_core.rundir import RunLock, continue_logging_in
@@ -83,7 +83,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     apply_data_options(cfg.model, cfg.data, model_name(cfg))
     bundle = build_bundle(cfg.data).to(hw.device)
     estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
-    bundle.task.expect(output_kind(estimator))
+    bundle.task.expect(declared_kind(estimator))
     with open_dict(cfg):
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
     config = OmegaConf.to_container(cfg, resolve=True)

@@ -17,7 +17,7 @@ from torch import nn
 from dl_core.data.bundle import DataBundle, Split
 from dl_core.engine.hardware import Hardware
 from dl_core.engine.loop import FitContext, FitResult, fit, predict
-from dl_core.outputs import POINT, OutputKind
+from dl_core.outputs import OutputKind, declared_kind
 
 
 class Estimator(Protocol):
@@ -48,12 +48,6 @@ class Estimator(Protocol):
         """Take the learned state from a checkpoint written by `fit`, ready to predict."""
 
 
-def output_kind(estimator: Estimator) -> OutputKind:
-    """What an estimator's outputs are: its `output_kind` where it declares one (a forecaster with a quantile
-    or distribution head), else point values (or logits)."""
-    return getattr(estimator, "output_kind", POINT)
-
-
 class TorchEstimator:
     """An `nn.Module` trained by the epoch engine (`loop.fit`) and predicting in fixed-size batches."""
 
@@ -70,7 +64,7 @@ class TorchEstimator:
 
     @property
     def output_kind(self) -> OutputKind:
-        return getattr(self.module, "output_kind", POINT)
+        return declared_kind(self.module)
 
     def fit(self, bundle: DataBundle, context: FitContext) -> FitResult:
         return fit(self.module, bundle, context)

@@ -25,7 +25,7 @@ from dl_core.engine.checkpoint import atomic_save, checkpoint_payload, restore_t
 from dl_core.engine.distributed import SINGLE, Distributed
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import TrainingError
-from dl_core.outputs import MEMBERS, POINT
+from dl_core.outputs import MEMBERS, POINT, declared_kind
 from dl_core.tasks import LossFn, Task
 from dl_core.tracking import RunTracker
 
@@ -216,13 +216,13 @@ def predict(model: nn.Module, split: Split, hw: Hardware, batch_size: int) -> to
 
 def training_loss(model: nn.Module, task: Task) -> LossFn:
     """The task's loss for what the model outputs (a model declares `output_kind`; point outputs by default)."""
-    return task.loss(getattr(model, "output_kind", POINT))
+    return task.loss(declared_kind(model))
 
 
 def prediction_loss(model: nn.Module, task: Task) -> LossFn:
     """The task's loss for what the model predicts, on which validation selects: an ensemble trains its
     members each on its own loss but predicts (and is selected on) their average, a point output."""
-    kind = getattr(model, "output_kind", POINT)
+    kind = declared_kind(model)
     return task.loss(POINT if kind is MEMBERS else kind)
 
 
