@@ -121,7 +121,7 @@ def _values(node: DictConfig, prefix: str) -> dict[str, str]:
 
 def _render(value: Any) -> str:
     if isinstance(value, dict):
-        return "{...}"
+        return "{...}" if value else "{}"
     return "null" if value is None else str(value)
 
 

@@ -9,9 +9,10 @@ Test RMSE in $100k is the harness's own evaluation of the best-validation model 
 metrics.json); the table shows mean ± std over the seeds, the training time and the learned
 parameters (leaf values and splits for the trees) beside the published single-model figure (mean of
 15 seeds on the papers' split, from the authors' result files). With --readme it is written between
-the "california_tabular" markers of experiments/README.md. --models picks rows; --paper-models adds a
-second table of those models on scikit-learn's eight per-household features, which the papers used
-(derived from the same CSV, as california_ft_transformer.py --paper-features does); --finished-only
+the "california_tabular" markers of experiments/README.md. --models picks rows; --feature-sets adds a
+second table of those models on each feature set, `data=california_housing` (the raw columns) and
+`data=california_housing_households` (scikit-learn's eight per-household features, which the papers used),
+with validation and test RMSE: the evidence a preset's feature set was chosen on; --finished-only
 tabulates what has finished without training anything; --smoke trains each model for a moment into
 a study of its own, to check the script.
 """
@@ -23,8 +24,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from california_ft_transformer import path_override, write_paper_features
-from common import README, ROOT, Run, launch_all, markdown_table, runs_root, spread, write_section
+from common import README, Run, launch_all, markdown_table, spread, write_section
 
 STUDY = "california_tabular"
 # model -> (label, published test RMSE and which configuration it is): Gorishniy et al. 2021 (FT-T default),
@@ -44,6 +44,9 @@ SMOKE = {"mlp": ["trainer.max_epochs=1"], "resnet": ["trainer.max_epochs=1"],
          "tabm": ["trainer.max_epochs=1", "model.k=4", "model.d_block=32"],
          "catboost": ["model.n_estimators=20"], "xgboost": ["model.n_estimators=20"],
          "lightgbm": ["model.n_estimators=20"]}
+# data option -> what the feature-set table calls it
+FEATURE_SETS = {"california_housing": "raw columns + ocean_proximity",
+                "california_housing_households": "per-household (scikit-learn's eight)"}
 
 
 def runs_of(model: str, seeds: list[int], smoke: bool, overrides: list[str]) -> list[Run]:
@@ -51,13 +54,6 @@ def runs_of(model: str, seeds: list[int], smoke: bool, overrides: list[str]) -> 
     extra = SMOKE[model] if smoke else []
     return [Run(study, (f"experiment=california_{model}", f"seed={seed}", "trainer.progress_bar=false", *extra,
                         *overrides)) for seed in seeds]
-
-
-def paper_features() -> str:
-    """The `data.path` override of scikit-learn's eight per-household features (the papers' feature set),
-    derived from data/california_housing.csv into the study's folder."""
-    table = write_paper_features(ROOT / "data" / "california_housing.csv", runs_root() / STUDY / "paper_features.csv")
-    return path_override("data.path", table)
 
 
 def row(model: str, metrics: list[dict]) -> list[object]:
@@ -76,14 +72,27 @@ def table(found: dict[str, list[dict]]) -> str:
     return markdown_table(header, [row(model, metrics) for model, metrics in found.items() if metrics])
 
 
+def feature_set_table(found: dict[str, dict[str, list[dict]]]) -> str:
+    """Per model, each feature set's validation and test RMSE; the lower validation RMSE is the choice."""
+    rows = []
+    for model, by_set in found.items():
+        val = {name: spread(m["val_rmse"] for m in metrics).mean for name, metrics in by_set.items() if metrics}
+        for name, metrics in by_set.items():
+            if metrics:
+                chosen = "**chosen**" if len(val) == len(FEATURE_SETS) and val[name] == min(val.values()) else ""
+                rows.append([MODELS[model][0], f"`data={name}`: {FEATURE_SETS[name]}", len(metrics),
+                             f"{val[name]:.4f}", f"{spread(m['test_rmse'] for m in metrics):.4f}", chosen])
+    return markdown_table(["model", "features", "seeds", "val RMSE", "test RMSE, mean ± std", "on validation"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="*", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--workers", type=int, default=1, help="runs trained at once (each in its own process)")
     parser.add_argument("--smoke", action="store_true", help="each model for a moment, in a study of its own")
-    parser.add_argument("--paper-models", nargs="*", choices=list(MODELS), default=[],
-                        help="also these models on scikit-learn's eight features (the papers' set), in a second table")
+    parser.add_argument("--feature-sets", nargs="*", choices=list(MODELS), default=[],
+                        help="also these models on each feature set (data=...), in a second table")
     parser.add_argument("--finished-only", action="store_true",
                         help="tabulate the runs that finished, train none (a row shows how many seeds it has)")
     parser.add_argument("--readme", type=Path, nargs="?", const=README,
@@ -99,9 +108,10 @@ def main() -> None:
         return found
 
     tables = [table(collect(args.models, args.overrides))] if args.models else []
-    if args.paper_models:
-        paper = table(collect(args.paper_models, [paper_features(), *args.overrides]))
-        tables.append(f"On scikit-learn's eight per-household features (`--paper-models`):\n\n{paper}")
+    if args.feature_sets:
+        found = {model: {name: collect([model], [f"data={name}", *args.overrides])[model] for name in FEATURE_SETS}
+                 for model in args.feature_sets}
+        tables.append(f"Feature sets (`--feature-sets`), chosen on validation RMSE:\n\n{feature_set_table(found)}")
     text = "\n\n".join(tables)
     print(text)
     if args.readme:

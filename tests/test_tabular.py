@@ -209,6 +209,38 @@ def test_infinite_features_are_imputed_and_infinite_targets_dropped_like_missing
                 assert inputs[row][column] == imputed[column]
 
 
+def test_derived_columns_are_computed_alike_for_training_rows_and_new_rows(make_cfg, tmp_path, caplog):
+    """Serving sends the raw columns: the run derives the ratio itself, as it did for training, and a division
+    by zero is a missing value like any other."""
+    frame = _table(400)
+    frame.loc[5, "z"] = 0.0
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=y",
+                   "data.task=regression", "data.numeric_transform=standard", "+data.derived_columns.ratio='x / z'",
+                   "data.feature_columns=[ratio,color]")
+    with caplog.at_level("WARNING", logger="dl_core.data.tabular"):
+        bundle = build_bundle(cfg.data)
+    assert "infinite values in ratio: 1" in caplog.text
+    prep = bundle.preprocessor
+    assert prep.numeric_columns == ["ratio"]
+    assert sorted(prep.input_schema().columns) == ["color", "x", "z"]
+    test = bundle.splits["test"]
+    new = prep.new_rows(frame.loc[test.rows, ["x", "z", "color"]], bundle.task)
+    np.testing.assert_array_equal(new.x_num.numpy(), test.x_num.numpy())
+    ratio = (frame["x"] / frame["z"]).loc[bundle.splits["train"].rows].replace([np.inf, -np.inf], np.nan)
+    np.testing.assert_allclose(prep.numeric_transformer.mean_, [ratio.fillna(ratio.median()).mean()])
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("x / price", r"data.derived_columns.ratio: cannot compute 'x / price' \(.*price"),
+    ("color * 2 + x", r"data.derived_columns.ratio: cannot compute"),
+])
+def test_a_derived_column_that_cannot_be_computed_names_its_key(make_cfg, tmp_path, expression, message):
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, _table())}", "data.target_column=y",
+                   "data.task=regression", f"+data.derived_columns.ratio='{expression}'")
+    with pytest.raises(DataError, match=message):
+        build_bundle(cfg.data)
+
+
 def test_a_numeric_column_with_a_stray_text_cell_is_refused_unless_listed_as_categorical(make_cfg, tmp_path):
     """It used to become a categorical input with one level per distinct number."""
     frame = _table(300).astype({"z": object})

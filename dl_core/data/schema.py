@@ -319,6 +319,9 @@ class TabularDataConfig(DataConfig):
         target_column: the column to predict; rows whose target is missing (or infinite) are dropped.
         task: `regression` or `classification` (binary or multiclass); required.
         feature_columns: input columns; null takes every column but the target.
+        derived_columns: new numeric columns, each a pandas `DataFrame.eval` expression over the others (e.g.
+            `rooms_per_household: total_rooms / households`), computed before the features are chosen, for
+            training rows and for rows sent to predict or serve alike; a division by zero counts as missing.
         categorical_columns: columns encoded as categories; null takes the non-numeric ones. A mostly
             numeric column (at least 90 % of its non-missing cells are numbers, but not all) is
             refused, naming the stray cells and their file lines, unless it is listed here.
@@ -340,6 +343,7 @@ class TabularDataConfig(DataConfig):
     target_column: str | None = None
     task: Literal["regression", "classification"] | None = None
     feature_columns: list[str] | None = None
+    derived_columns: dict[str, str] = field(default_factory=dict)
     categorical_columns: list[str] | None = None
     numeric_transform: Literal["quantile", "standard", "raw"] = "quantile"
     quantile_noise: float = 1.0e-3

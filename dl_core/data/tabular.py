@@ -13,6 +13,7 @@ tensors and is batched by index.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,7 @@ class TabularPreprocessor:
     impute: str
     quantile_noise: float = 0.0
     noise_seed: int = 0
+    derived: DerivedColumns | None = None
     impute_values: dict[str, float] = field(default_factory=dict)
     numeric_transformer: QuantileTransformer | StandardScaler | None = None
     category_encoder: OrdinalEncoder | None = None
@@ -114,11 +116,16 @@ class TabularPreprocessor:
     def input_schema(self) -> InputSchema:
         """Every feature; a missing number is imputed with its training statistic, a missing category gets
         the reserved index, so every column may be missing."""
-        columns = {**dict.fromkeys(self.numeric_columns, NUMBER), **dict.fromkeys(self.categorical_columns, LABEL)}
+        derived = self.derived or DerivedColumns({}, [])
+        numeric = [c for c in self.numeric_columns if c not in derived.expressions]
+        columns = {**dict.fromkeys([*numeric, *derived.sources], NUMBER),
+                   **dict.fromkeys(self.categorical_columns, LABEL)}
         return InputSchema(columns, frozenset(columns))
 
     def new_rows(self, frame: pd.DataFrame, task: TableTask) -> TabularSplit:
-        """Validated new rows as a split without targets."""
+        """Validated new rows as a split without targets (derived columns computed as for training)."""
+        if self.derived is not None:
+            frame = self.derived.add_to(frame)
         with np.errstate(over="ignore"):  # refused by column just below
             x_num, x_cat = self.transform_features(frame)
         check_in_range(np.nan_to_num(x_num, nan=0.0, posinf=np.inf, neginf=-np.inf) if self.raw else x_num,
@@ -128,6 +135,35 @@ class TabularPreprocessor:
 
     def metadata(self) -> dict[str, Any]:
         return {"target": self.target_column}
+
+
+@dataclass(frozen=True)
+class DerivedColumns:
+    """Input columns computed from others by `DataFrame.eval` expressions (`data.derived_columns`), kept with
+    the preprocessor so that rows sent to predict or serve are derived exactly as the training rows were;
+    `sources` are the columns the expressions read, which such rows must then carry."""
+
+    expressions: dict[str, str]
+    sources: list[str]
+
+    @classmethod
+    def from_config(cls, expressions: dict[str, str], frame: pd.DataFrame) -> DerivedColumns:
+        """The expressions and the frame's columns they name (bare or in backticks)."""
+        names = {quoted or bare for expression in expressions.values()
+                 for quoted, bare in re.findall(r"`([^`]+)`|([A-Za-z_]\w*)", expression)}
+        return cls(dict(expressions), [c for c in frame.columns if c in names and c not in expressions])
+
+    def add_to(self, frame: pd.DataFrame) -> pd.DataFrame:
+        require_columns(frame, self.sources, "data.derived_columns")
+        frame = frame.copy()
+        for name, expression in self.expressions.items():
+            try:
+                with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is infinite: treated as missing
+                    frame[name] = pd.to_numeric(frame.eval(expression), errors="raise").astype(np.float64)
+            except Exception as exc:  # noqa: BLE001 - pandas raises many kinds; each becomes one line naming the key
+                raise DataError(f"data.derived_columns.{name}: cannot compute {expression!r} ({one_line(exc)}); "
+                                f"write arithmetic over numeric columns, e.g. total_rooms / households") from None
+        return frame
 
 
 class TabularSplit:
@@ -165,7 +201,11 @@ class TabularSplit:
 def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     """Frame -> checked target -> seeded (stratified) split -> train-fit preprocessing -> tensors."""
     task = TABLE_TASKS[cfg.task].from_config(cfg)
+    derived = DerivedColumns.from_config(cfg.derived_columns, frame) if cfg.derived_columns else None
+    if derived is not None:
+        frame = derived.add_to(frame)
     prep = _preprocessor_from_config(cfg, frame, task)
+    prep.derived = derived
     frame, infinite = infinite_as_missing(frame, prep.numeric_columns)
     if not infinite.empty:
         log.warning("data: infinite values in %s are treated as missing and %s", counts_listing(infinite),
