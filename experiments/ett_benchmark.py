@@ -216,6 +216,15 @@ def comparisons(found: dict[Row, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def cost(found: dict[Row, list[dict]]) -> str:
+    """What the table took to train: the runs' own training seconds, summed, and as wall time two at a time."""
+    runs = [m for metrics in found.values() for m in metrics]
+    hours = sum(m["train_time_s"] for m in runs) / 3600
+    return (f"Training time of the {len(runs)} runs above (each run's `train_time_s`, one CPU thread each): "
+            f"{hours:.1f} h in all, about {hours / 2:.1f} h of wall time at `--workers 2` on the 2-core machine "
+            f"that made them (other jobs shared it, so s/epoch varies between rows).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["ETTh1", "ETTh2"])
@@ -241,7 +250,7 @@ def main() -> None:
     if args.ablation:
         jobs += grid(args.models or ABLATION_MODELS, args.datasets, ["M", "S"], [HORIZONS[0]], args.seeds, [])
     found = results(jobs, study, extra, args.workers, train=not args.no_train)
-    text = f"{table(found)}\n\n{comparisons(found)}"
+    text = f"{table(found)}\n\n{comparisons(found)}\n\n{cost(found)}"
     print(text)
     if args.readme:
         shown = [arg for arg in sys.argv[1:] if arg != "--no-train"]
