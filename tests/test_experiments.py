@@ -91,6 +91,24 @@ def test_write_section_replaces_only_the_text_between_its_markers(tmp_path: Path
         common.write_section("demo", "table", readme)
 
 
+def test_a_row_with_recipes_takes_the_one_lowest_on_validation_for_all_its_seeds(runs: Path) -> None:
+    """DLinear's recipe is chosen on seed 0's validation MSE alone (never test), and the row's other seeds run
+    that recipe; a row none of whose recipes finished is left out of a tabulation."""
+    import ett_benchmark as bench
+
+    row, other = ("dlinear", "ETTh2", "M", 96), ("dlinear", "ETTh1", "M", 96)
+    for (name, recipe), (val, test) in zip(bench.RECIPES["dlinear"].items(),
+                                           [(0.30, 0.1), (0.20, 0.9), (0.25, 0.0), (0.40, 0.2)], strict=True):
+        for seed in (0, 1):
+            run = common.Run("study", (*bench.overrides(*row, seed), *recipe))
+            run.run_dir.mkdir(parents=True)
+            (run.run_dir / "metrics.json").write_text(json.dumps({"val_mse_scaled": val + seed,
+                                                                  "test_mse_scaled": test + seed}))
+    found, recipes = bench.results([(row, 0), (row, 1), (other, 0)], "study", [], workers=1, train=False)
+    assert recipes == {row: "lr 0.05, cosine"}
+    assert [m["test_mse_scaled"] for m in found[row]] == [0.9, 1.9] and other not in found
+
+
 def test_the_readme_has_one_section_for_each_script_that_writes_one() -> None:
     text = (ROOT / "experiments" / "README.md").read_text()
     for name in ("ett_benchmark", "california_ft_transformer", "california_tabular", "covariates_synthetic",
