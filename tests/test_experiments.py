@@ -97,8 +97,8 @@ def test_a_row_with_recipes_takes_the_one_lowest_on_validation_for_all_its_seeds
     import ett_benchmark as bench
 
     row, other = ("dlinear", "ETTh2", "M", 96), ("dlinear", "ETTh1", "M", 96)
-    for (name, recipe), (val, test) in zip(bench.RECIPES["dlinear"].items(),
-                                           [(0.30, 0.1), (0.20, 0.9), (0.25, 0.0), (0.40, 0.2)], strict=True):
+    for recipe, (val, test) in zip(bench.RECIPES["dlinear"].values(),
+                                   [(0.30, 0.1), (0.20, 0.9), (0.25, 0.0), (0.40, 0.2)], strict=True):
         for seed in (0, 1):
             run = common.Run("study", (*bench.overrides(*row, seed), *recipe))
             run.run_dir.mkdir(parents=True)
