@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -84,14 +83,7 @@ def start_entry(script: str | Path, *args: str, cwd: Path = ROOT, env: dict[str,
                 stdout: int = subprocess.DEVNULL, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
     """Start a script and return at once, for tests that signal, kill or race it."""
     return subprocess.Popen(entry_command(script, args), cwd=cwd, env=env or entry_env(), stdout=stdout,
-                            stderr=stderr, text=True, preexec_fn=_ctrl_c_as_at_a_terminal)
-
-
-def _ctrl_c_as_at_a_terminal() -> None:
-    """A suite started in the background (`make test &` in a script, nohup) hands its children SIGINT ignored,
-    and Python leaves an ignored SIGINT ignored, so a test's Ctrl-C would never arrive; the child gets the
-    terminal's default back before it starts."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                            stderr=stderr, text=True)
 
 
 @contextmanager
