@@ -204,8 +204,7 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     derived = DerivedColumns.from_config(cfg.derived_columns, frame) if cfg.derived_columns else None
     if derived is not None:
         frame = derived.add_to(frame)
-    prep = _preprocessor_from_config(cfg, frame, task)
-    prep.derived = derived
+    prep = _preprocessor_from_config(cfg, frame, task, derived)
     frame, infinite = infinite_as_missing(frame, prep.numeric_columns)
     if not infinite.empty:
         log.warning("data: infinite values in %s are treated as missing and %s", counts_listing(infinite),
@@ -223,7 +222,8 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     return DataBundle(task, splits, spec, prep)
 
 
-def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask) -> TabularPreprocessor:
+def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask,
+                              derived: DerivedColumns | None) -> TabularPreprocessor:
     target = cfg.target_column
     require_columns(frame, [target], "data.target_column")
     features = [c for c in frame.columns if c != target] if cfg.feature_columns is None \
@@ -247,7 +247,7 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask) ->
     if not features:
         raise DataError(f"data.feature_columns: no input columns besides the target {target!r}; list some")
     return TabularPreprocessor(target, numeric, categorical, cfg.numeric_transform, cfg.impute,
-                               float(cfg.quantile_noise), int(cfg.split.seed))
+                               float(cfg.quantile_noise), int(cfg.split.seed), derived)
 
 
 def _drop_missing_targets(frame: pd.DataFrame, target: str) -> pd.DataFrame:
