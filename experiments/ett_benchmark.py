@@ -145,20 +145,21 @@ def priority(job: tuple[Row, int], models: list[str], seeds: list[int]) -> tuple
     return stage, models.index(model)
 
 
+def run_of(row: Row, seed: int, recipe: list[str], study: str, extra: list[str]) -> Run:
+    return Run(study, (*overrides(*row, seed), *recipe, *extra))
+
+
 def chosen_recipes(rows: list[Row], seed: int, study: str, extra: list[str], workers: int,
                    train: bool) -> dict[Row, str]:
     """For each row of a model with RECIPES, the recipe whose run with `seed` has the lowest validation MSE
     (each recipe trained first, unless `train` is off: then among those that finished)."""
-    candidates = {(row, name): Run(study, (*overrides(*row, seed), *recipe, *extra))
-                  for row in rows for name, recipe in RECIPES.get(row[0], {}).items()}
+    candidates = {row: {name: run_of(row, seed, recipe, study, extra) for name, recipe in RECIPES[row[0]].items()}
+                  for row in rows if row[0] in RECIPES}
     if train:
-        launch_all(list(candidates.values()), workers)
-    chosen: dict[Row, str] = {}
-    for (row, name), run in candidates.items():
-        if run.finished and (row not in chosen or run.metrics()["val_mse_scaled"] <
-                             candidates[(row, chosen[row])].metrics()["val_mse_scaled"]):
-            chosen[row] = name
-    return chosen
+        launch_all([run for runs in candidates.values() for run in runs.values()], workers)
+    finished = {row: {name: run.metrics()["val_mse_scaled"] for name, run in runs.items() if run.finished}
+                for row, runs in candidates.items()}
+    return {row: min(val, key=val.get) for row, val in finished.items() if val}
 
 
 def results(jobs: list[tuple[Row, int]], study: str, extra: list[str], workers: int,
@@ -169,8 +170,8 @@ def results(jobs: list[tuple[Row, int]], study: str, extra: list[str], workers: 
     recipes = chosen_recipes(list(dict.fromkeys(row for row, _ in jobs)), min(seed for _, seed in jobs), study,
                              extra, workers, train)
     jobs = [(row, seed) for row, seed in jobs if row[0] not in RECIPES or row in recipes]
-    runs = {job: Run(study, (*overrides(*job[0], job[1]), *RECIPES.get(job[0][0], {}).get(recipes.get(job[0]), []),
-                             *extra)) for job in jobs}
+    runs = {(row, seed): run_of(row, seed, RECIPES[row[0]][recipes[row]] if row in recipes else [], study, extra)
+            for row, seed in jobs}
     if not train:
         runs = {job: run for job, run in runs.items() if run.finished}
     found: dict[Row, list[dict]] = {}
