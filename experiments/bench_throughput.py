@@ -13,6 +13,11 @@ interleaved repeats (rotating order) and the table reports medians.
 
     python experiments/bench_throughput.py --threads 1     # --smoke: tiny sizes, to check the script
     python experiments/bench_throughput.py --threads 1 --cases patchtst --batch-sizes 128
+    python experiments/bench_throughput.py --device cuda --cases lstm patchtst --batch-sizes 128 --train-samples 8192
+
+On a GPU every variant starts from the same tensors already on the device (the engine's bundle too,
+as train.py moves it), and each measurement ends with a synchronisation, so the clock stops when the
+last kernel has.
 
 The engine variant calls `dl_core.engine.fit` itself (what is measured is the engine, not a whole
 run), so unlike the other scripts this one imports dl_core's internals.
@@ -63,6 +68,13 @@ class Case:
     train: tuple[tuple[torch.Tensor, ...], torch.Tensor]
     val: tuple[tuple[torch.Tensor, ...], torch.Tensor]
     loss: LossFn = F.mse_loss
+
+    def to(self, device: torch.device) -> Case:
+        def move(rows):
+            inputs, target = rows
+            return tuple(t.to(device) for t in inputs), target.to(device)
+
+        return Case(self.name, self.make_model, self.bundle.to(device), move(self.train), move(self.val), self.loss)
 
 
 class TensorSplit:
@@ -178,13 +190,13 @@ def tabm_case(n_train: int, n_val: int) -> Case:
                 members_loss(F.mse_loss))
 
 
-def autocast(precision: str):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
+def autocast(precision: str, device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs, target, precision: str,
                loss_fn: LossFn) -> torch.Tensor:
-    with autocast(precision):
+    with autocast(precision, target.device):
         output = model(*inputs)
     loss = loss_fn(output.float(), target)
     optimizer.zero_grad(set_to_none=True)
@@ -200,7 +212,7 @@ def validate(model: nn.Module, val, precision: str, batch_size: int = 1024) -> f
     inputs, target = val
     outputs = []
     for start in range(0, len(target), batch_size):
-        with autocast(precision):
+        with autocast(precision, target.device):
             outputs.append(model(*(t[start:start + batch_size] for t in inputs)).float())
     model.train()
     return float(F.mse_loss(torch.cat(outputs), target))
@@ -212,7 +224,7 @@ def run_floor(model: nn.Module, case: Case, batch_size: int, precision: str, epo
     shuffle = torch.Generator().manual_seed(0)
     model.train()
     for _ in range(epochs):
-        perm = torch.randperm(len(target), generator=shuffle)
+        perm = torch.randperm(len(target), generator=shuffle).to(target.device)
         for start in range(0, len(target), batch_size):
             idx = perm[start:start + batch_size]
             train_step(model, optimizer, tuple(t[idx] for t in inputs), target[idx], precision, case.loss)
@@ -231,7 +243,7 @@ def run_dataloader(model: nn.Module, case: Case, batch_size: int, precision: str
 
 
 def run_engine(model: nn.Module, case: Case, batch_size: int, precision: str, epochs: int) -> None:
-    hw = Hardware(torch.device("cpu"), precision, torch.get_num_threads(), False)
+    hw = Hardware(case.train[1].device, precision, torch.get_num_threads(), False)
     with tempfile.TemporaryDirectory() as run_dir:
         fit(model, case.bundle, FitContext(trainer_config(batch_size, epochs), hw, Path(run_dir), 0, {}))
 
@@ -260,7 +272,8 @@ def run_lightning(model: nn.Module, case: Case, batch_size: int, precision: str,
     train_loader = DataLoader(TensorDataset(*inputs, target), batch_size=batch_size, shuffle=True)
     val_loader = DataLoader(TensorDataset(*val_inputs, val_target), batch_size=1024)
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, precision=precision,
+        accelerator = "gpu" if target.is_cuda else "cpu"
+        trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, precision=precision,
                             gradient_clip_val=GRAD_CLIP, logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                             default_root_dir=run_dir)
@@ -278,22 +291,31 @@ def lightning_available() -> bool:
     return True
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def measure(case: Case, batch_size: int, precision: str, epochs: int, repeats: int,
             variants: dict[str, Callable]) -> dict[str, float]:
     """Median training samples/s per variant, from interleaved repeats with a rotating order."""
+    device = case.train[1].device
     torch.manual_seed(0)
     trainer_config(batch_size, epochs)
     initial = case.make_model().state_dict()
     times: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
-    run_floor(case.make_model(), case, batch_size, precision, 1)  # warm-up: kernels for these shapes
+    run_floor(case.make_model().to(device), case, batch_size, precision, 1)  # warm-up: kernels for these shapes
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
             model = case.make_model()
             model.load_state_dict(copy.deepcopy(initial))
+            model.to(device)
             torch.manual_seed(1)
+            synchronize(device)
             tick = time.perf_counter()
             variants[name](model, case, batch_size, precision, epochs)
+            synchronize(device)
             times[name].append(time.perf_counter() - tick)
     n = len(case.train[1]) * epochs
     return {name: n / statistics.median(t) for name, t in times.items()}
@@ -302,6 +324,7 @@ def measure(case: Case, batch_size: int, precision: str, epochs: int, repeats: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (a GPU)")
     parser.add_argument("--train-samples", type=int, default=2048)
     parser.add_argument("--val-samples", type=int, default=1024)
     parser.add_argument("--epochs", type=int, default=1)
@@ -320,12 +343,14 @@ def main() -> None:
     if lightning_available():
         variants["lightning"] = run_lightning
     builders = {"lstm": lstm_case, "ft_transformer": california_case, "tabm": tabm_case, "patchtst": patchtst_case}
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.train_samples} train samples x "
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{args.threads} CPU thread(s)"
+    print(f"torch {torch.__version__}, {where}, {args.train_samples} train samples x "
           f"{args.epochs} epochs, median of {args.repeats} interleaved repeats")
     others = [v for v in variants if v != "floor"]
     print(markdown_header(["model", "batch", "precision", "floor samples/s", *(f"{v}/floor" for v in others)]))
     for key in args.cases:
-        case = builders[key](args.train_samples, args.val_samples)
+        case = builders[key](args.train_samples, args.val_samples).to(device)
         for batch_size in args.batch_sizes:
             for precision in args.precisions:
                 rates = measure(case, batch_size, precision, args.epochs, args.repeats, variants)
