@@ -13,8 +13,8 @@ two epochs into a study of its own, to check the script in a minute.
 
 With --paper-features the runs read the eight features of scikit-learn's version of the data set,
 which the paper used (MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude,
-Longitude: per-household averages instead of block totals, no ocean_proximity), derived from
-data/california_housing.csv into the study's folder.
+Longitude: per-household averages instead of block totals, no ocean_proximity):
+`data=california_housing_households`, which derives them from data/california_housing.csv row by row.
 """
 
 from __future__ import annotations
@@ -24,37 +24,12 @@ import shlex
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from common import README, ROOT, Run, Spread, launch_all, markdown_table, runs_root, spread, write_section
+from common import README, Run, Spread, launch_all, markdown_table, spread, write_section
 
 STUDY = "california_ft_transformer"
 # FT-Transformer, default configuration, single model: Gorishniy et al. 2021, Table 2 (~0.46-0.47).
 PUBLISHED_RMSE = (0.46, 0.47)
 SMOKE = ["trainer.max_epochs=2", "model.n_blocks=1", "model.d_block=16", "model.attention_n_heads=2"]
-
-
-def write_paper_features(source: Path, destination: Path) -> Path:
-    """The raw CSV turned into scikit-learn's eight California features (+ the target, unchanged)."""
-    raw = pd.read_csv(source)
-    households = raw["households"]
-    features = pd.DataFrame({
-        "MedInc": raw["median_income"], "HouseAge": raw["housing_median_age"],
-        "AveRooms": raw["total_rooms"] / households, "AveBedrms": raw["total_bedrooms"] / households,
-        "Population": raw["population"], "AveOccup": raw["population"] / households,
-        "Latitude": raw["latitude"], "Longitude": raw["longitude"],
-        "median_house_value": raw["median_house_value"],
-    })
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    features.to_csv(destination, index=False)
-    return destination
-
-
-def path_override(key: str, path: Path) -> str:
-    """A path inside the repository written from `paths.root_dir`, so a run's key is the same in every checkout."""
-    if path.resolve().is_relative_to(ROOT):
-        return f"{key}=${{paths.root_dir}}/{path.resolve().relative_to(ROOT).as_posix()}"
-    return f"{key}={path}"
 
 
 def seed_table(runs: dict[int, dict]) -> str:
@@ -102,11 +77,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every run (after --)")
     args = parser.parse_args()
     study, extra = (f"{STUDY}_smoke", SMOKE) if args.smoke else (STUDY, [])
-    data = []
-    if args.paper_features:
-        table = write_paper_features(ROOT / "data" / "california_housing.csv",
-                                     runs_root() / STUDY / "paper_features.csv")
-        data = [path_override("data.path", table)]
+    data = ["data=california_housing_households"] if args.paper_features else []
     runs = [Run(study, ("experiment=california_ft_transformer", f"seed={seed}", "trainer.progress_bar=false",
                         *data, *extra, *args.overrides)) for seed in args.seeds]
     found = dict(zip(args.seeds, launch_all(runs, args.workers), strict=True))
