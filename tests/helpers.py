@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"  # the benchmark files shipped with the repository
@@ -40,6 +42,13 @@ TINY = [
     "hardware=cpu",
     "hardware.threads=1",
 ]
+
+
+# The tiny LSTM on a CUDA GPU at the preset's precision (bf16-mixed where supported). Tests that use it carry
+# `needs_gpu`: they run where a GPU is visible (`pytest tests -k gpu` on such a machine) and are skipped on CI,
+# which has none.
+TINY_GPU = [*(override for override in TINY if not override.startswith("hardware")), "hardware=gpu"]
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 # A one-block FT-Transformer of width 16 on a small synthetic table: seconds on one core.

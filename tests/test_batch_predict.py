@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import dl_core
+from dl_core.data import build_bundle
 from dl_core.data.synthetic import generate_series
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.serving.batch import predict_file
-from helpers import ROOT, TINY, run_entry
+from dl_core.serving.load import load_run
+from helpers import ROOT, TINY, TINY_GPU, needs_gpu, run_entry
 
 # One xdist worker runs the whole module, so that its trained run is built once.
 pytestmark = pytest.mark.xdist_group("test_batch_predict")
@@ -78,3 +81,23 @@ def test_predict_replaces_only_its_own_predictions(trained, tmp_path):
 def test_predict_writes_into_the_run_by_default(trained):
     run_dir, rows = trained
     assert predict(run_dir, rows) == run_dir / "predictions" / "rows.csv"
+
+
+@needs_gpu
+def test_a_run_trained_on_a_gpu_predicts_on_the_cpu_as_it_did_on_the_gpu(tmp_path):
+    """Train on a GPU, predict on a laptop: the checkpoint loads onto the CPU, and its test predictions are
+    those the GPU run wrote, to float rounding (the GPU's TF32 and cuDNN kernels are not the CPU's)."""
+    cfg = dl_core.compose(*TINY_GPU, "hardware.precision=32", "trainer.max_epochs=2", run_dir=tmp_path / "run")
+    train(cfg)
+    run = load_run(tmp_path / "run")
+    assert all(p.device.type == "cpu" for p in run.estimator.module.parameters())
+    bundle = build_bundle(cfg.data)
+    on_cpu = bundle.predictions_table("test", run.estimator.predict(bundle.splits["test"]))
+    on_gpu = pd.read_csv(tmp_path / "run" / "predictions_test.csv")
+    columns = on_cpu.select_dtypes("number").columns
+    assert list(columns) == list(on_gpu.select_dtypes("number").columns) and len(on_cpu) == len(on_gpu)
+    cpu, gpu = on_cpu[columns].to_numpy(), on_gpu[columns].to_numpy()
+    np.testing.assert_allclose(cpu, gpu, rtol=0, atol=1e-2 * float(gpu.std()))
+    rows = tmp_path / "rows.csv"
+    generate_series(2, 400, 2, 0.3, 0).groupby("series_id").head(40).to_csv(rows, index=False)
+    assert pd.read_csv(predict(tmp_path / "run", rows))["predicted"].notna().all()

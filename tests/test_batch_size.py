@@ -1,4 +1,4 @@
-"""trainer.batch_size=auto: the search on its own, and the CPU path end to end through train()."""
+"""trainer.batch_size=auto: the search on its own, and the CPU and GPU paths end to end through train()."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dl_core.engine.batch_size import DEFAULT_BATCH_SIZE, largest_batch, search_
 from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.models import build_model
 from dl_core.pipeline import train
-from helpers import ROOT, TINY, TINY_TABULAR
+from helpers import ROOT, TINY, TINY_GPU, TINY_TABULAR, needs_gpu
 
 
 def probe_log(limit_that_fits: int) -> tuple[list[int], Callable[[int], bool]]:
@@ -51,6 +51,20 @@ def test_auto_batch_size_on_cpu_keeps_the_default_and_records_it(make_cfg):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["batch_size"] == DEFAULT_BATCH_SIZE == 32
     assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["config"]["trainer"]["batch_size"] == 32
+
+
+@needs_gpu
+def test_auto_batch_size_on_a_gpu_searches_and_trains_with_what_it_found(make_cfg):
+    """The tiny split (a few hundred windows) fits on any GPU at once, so the search doubles from the default
+    up to the whole split, and the run trains and is saved with that batch."""
+    cfg = make_cfg(*TINY_GPU, "trainer.batch_size=auto", "trainer.max_epochs=1")
+    train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["device"].startswith("cuda")
+    assert metrics["batch_size"] == metrics["n_train_samples"] > DEFAULT_BATCH_SIZE
+    saved = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["config"]["trainer"]["batch_size"]
+    assert saved == metrics["batch_size"]
 
 
 def test_auto_batch_search_on_binary_classification_with_a_memory_wall(make_cfg):

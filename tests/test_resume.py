@@ -23,7 +23,7 @@ from dl_core.models import build_model
 from dl_core.pipeline import train
 from dl_core.resume import resumed_config
 from dl_core.serving.load import load_run
-from helpers import TINY, TINY_TABULAR, run_entry, start_entry
+from helpers import TINY, TINY_GPU, TINY_TABULAR, needs_gpu, run_entry, start_entry
 
 TIMING = {"train_time_s", "train_samples_per_s"}
 
@@ -114,21 +114,32 @@ def fit_run(cfg, resume: dict | None = None) -> torch.nn.Module:
     """The epoch engine alone on a composed config (the Python API resumes under the saved config as it is,
     so a longer max_epochs reaches a finished run only through the engine or train.py's overrides)."""
     seed_everything(cfg.seed)
-    bundle = build_bundle(cfg.data)
-    model = build_model(cfg.model, bundle.spec)
-    fit(model, bundle, FitContext(cfg.trainer, resolve_hardware(cfg.hardware), Path(cfg.paths.output_dir), cfg.seed,
-                                  {}, (), resume))
+    hw = resolve_hardware(cfg.hardware)
+    bundle = build_bundle(cfg.data).to(hw.device)
+    model = build_model(cfg.model, bundle.spec).to(hw.device)
+    fit(model, bundle, FitContext(cfg.trainer, hw, Path(cfg.paths.output_dir), cfg.seed, {}, (), resume))
     return model
 
 
 def test_a_finished_run_resumed_with_more_epochs_ends_like_the_longer_run(make_cfg):
     """The saved `finished` flag used to stop a resumed run before its first epoch."""
-    straight = fit_run(make_cfg(*TINY, "trainer.max_epochs=4", run="straight"))
-    short = make_cfg(*TINY, "trainer.max_epochs=2", run="short")
+    assert_resumed_ends_like_straight(make_cfg, TINY)
+
+
+@needs_gpu
+def test_a_run_resumed_on_a_gpu_ends_like_the_longer_run(make_cfg):
+    """On CUDA too: the checkpoint (read onto the CPU) puts the optimizer state, the GPU's RNG and the
+    shuffle back, so the resumed run's weights are bit-identical to those of the run that never stopped."""
+    assert_resumed_ends_like_straight(make_cfg, TINY_GPU)
+
+
+def assert_resumed_ends_like_straight(make_cfg, overrides: list[str]) -> None:
+    straight = fit_run(make_cfg(*overrides, "trainer.max_epochs=4", run="straight"))
+    short = make_cfg(*overrides, "trainer.max_epochs=2", run="short")
     fit_run(short)
     resume = load_checkpoint(Path(short.paths.output_dir) / "checkpoints" / "last.ckpt")
     assert resume["finished"]
-    extended = fit_run(make_cfg(*TINY, "trainer.max_epochs=4", run="short"), resume=resume)
+    extended = fit_run(make_cfg(*overrides, "trainer.max_epochs=4", run="short"), resume=resume)
     for name, weights in straight.state_dict().items():
         assert torch.equal(weights, extended.state_dict()[name]), name
 
