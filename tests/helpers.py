@@ -70,8 +70,10 @@ TINY_TABULAR = [
 
 def entry_env(root: Path = ROOT) -> dict[str, str]:
     """The environment of every script a test starts: `root`'s dl_core importable (tests/ too, for test-only
-    Hydra callbacks), its PROJECT_ROOT, W&B offline and quiet."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "tests")]), "PROJECT_ROOT": str(root),
+    Hydra callbacks) ahead of any PYTHONPATH the suite was given (packages installed there, as on a machine
+    whose environment cannot be changed), its PROJECT_ROOT, W&B offline and quiet."""
+    path = [str(root), str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PROJECT_ROOT": str(root),
             "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 
 
