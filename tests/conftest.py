@@ -1,11 +1,18 @@
 """Shared fixtures: compose the real Hydra config the way train.py does, with a run dir under tmp_path.
-And the order tests run in under pytest-xdist."""
+And how tests share the cores under pytest-xdist: the order they run in, one torch thread each."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+
+# `make test` runs one xdist worker per core. torch's default is a thread per core in each worker and in
+# each script a test starts, so two workers ran four busy threads on two cores: the notebook test took
+# 36 s beside another worker and 9 s alone. Set before torch is imported; scripts inherit it. A test
+# that needs more threads says so with hardware.threads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 from omegaconf import DictConfig
