@@ -101,7 +101,8 @@ def test_a_pruned_trial_is_stored_pruned_with_its_epochs_and_the_best_trial_is_r
 
 @pytest.mark.slow
 def test_pruning_works_with_parallel_trials_under_joblib(tmp_path: Path) -> None:
-    """Both trials run at once in joblib's worker processes: each reaches its trial through the storage."""
+    """Both trials run at once in joblib's worker processes: each reaches its trial through the storage, and
+    the sweep's callbacks, sent there with the jobs, pickle (the heartbeat stays home)."""
     sweep_dir = tmp_path / "sweep"
     done = sweep(sweep_dir, *PRUNING, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
     assert done.returncode == 0, done.stderr[-3000:]

@@ -91,13 +91,6 @@ def test_running_the_same_sweep_again_adds_trials_to_the_study(tmp_path):
         assert (sweep_dir / f"{plot}.png").stat().st_size > 1000
     assert len([path for path in sweep_dir.iterdir() if (path / "metrics.json").exists()]) == 2
 
-    # The same seed on an empty study: the same trials, in one launch as in two (each trial is seeded by
-    # its number, not each launch by the trials it finds).
-    again = tmp_path / "again"
-    assert sweep(again, "hydra.sweeper.n_trials=2").returncode == 0
-    both = pd.read_csv(again / "trials.csv").filter(like="params_")
-    assert both.to_dict("records") == trials.filter(like="params_").to_dict("records")
-
 
 @pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
@@ -124,16 +117,6 @@ def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
             for path in offline_runs(job)}
     assert set(runs) == {"finished", "failed"}
     assert {read_run_record(path).get("run_group") for path in runs.values()} == {"lstm_optuna"}
-
-
-@pytest.mark.slow
-def test_parallel_trials_under_the_joblib_launcher_complete(tmp_path):
-    """joblib sends the sweep's callbacks to its job processes: they must pickle (the heartbeat stays home)."""
-    sweep_dir = tmp_path / "sweep"
-    done = sweep(sweep_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_trials=2")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert trial_states(sweep_dir) == ["COMPLETE", "COMPLETE"]
-    assert pd.read_csv(sweep_dir / "trials.csv")["params_trainer.lr"].nunique() == 2
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
