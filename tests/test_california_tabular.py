@@ -4,14 +4,13 @@ section computed from them."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, entry_env
 
 sys.path.insert(0, str(ROOT / "experiments"))  # experiments/ is a folder of scripts, not a package
 import common
@@ -27,7 +26,7 @@ def test_smoke_writes_one_row_per_model_from_its_runs(tmp_path: Path, monkeypatc
     subprocess.run([sys.executable, "experiments/california_tabular.py", "--smoke", "--seeds", "0", "1",
                     "--models", "tabm", "catboost", "--readme", str(readme), "--", "hardware=cpu",
                     "hardware.threads=1"], cwd=ROOT, check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+                   env=entry_env())
     found = [common.Run("california_tabular_smoke", tuple(json.loads(path.read_text())))
              for path in sorted((runs / "california_tabular_smoke").glob("*/overrides.json"))]
     assert len(found) == 4 and all(run.finished for run in found)

@@ -3,7 +3,6 @@ workflow (pruned sweeps, short trials) import (real tiny runs through the dl_cor
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import ROOT, TINY
+from helpers import ROOT, TINY, entry_env
 
 sys.path.insert(0, str(ROOT / "experiments"))  # experiments/ is a folder of scripts, not a package
 import common
@@ -31,4 +30,4 @@ def test_a_script_folds_its_seeds_into_the_rows_a_multirun_summary_writes(tmp_pa
 
 def test_the_research_workflow_scripts_import() -> None:
     subprocess.run([sys.executable, "-c", "import pruned_sweep, short_trials"], cwd=ROOT / "experiments", check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+                   env=entry_env())

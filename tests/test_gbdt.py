@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from dl_core.errors import ConfigError
 from dl_core.models import apply_data_options, build_model
 from dl_core.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, serving
+from helpers import ROOT, entry_env, serving
 
 LIBRARIES = ["catboost", "xgboost", "lightgbm"]
 TINY_TABLE = ["data=synthetic_tabular", "data.generator.n_rows=400", "hardware=cpu", "hardware.threads=1",
@@ -102,7 +101,7 @@ def served_and_predicted(run_dir: Path, rows: pd.DataFrame, tmp_path: Path) -> t
     rows.to_csv(source, index=False)
     done = subprocess.run([sys.executable, "predict.py", f"run_dir={run_dir}", f"data.path={source}",
                            f"output={output}"], cwd=ROOT, capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+                          env=entry_env(), check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     with serving(run_dir) as client:
         payload = rows.astype(object).where(rows.notna(), None).to_dict("records")

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT
+from helpers import entry_env
 
 BLOCK = """
 import ctypes, sys
@@ -43,7 +43,7 @@ GLIBC = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr
 
 def allocate_24_mib(mode: str) -> tuple[int, int]:
     """Bytes freshly mapped for one 24 MiB tensor, and bytes the heap gave back when it was freed."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = entry_env()
     for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
         env.pop(name, None)
     done = subprocess.run([sys.executable, "-c", BLOCK, mode], env=env, capture_output=True, text=True, timeout=120,

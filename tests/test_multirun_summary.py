@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +13,12 @@ import pandas as pd
 import pytest
 
 from dl_core.tracking.multirun_summary import Job, markdown, spread, summarize
-from helpers import ROOT, TINY
+from helpers import ROOT, TINY, entry_env
 
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT), "WANDB_MODE": "offline"}
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *TINY,
-                           "trainer.progress_bar=false", *overrides], cwd=sweep_dir.parent, env=env,
+                           "trainer.progress_bar=false", *overrides], cwd=sweep_dir.parent, env=entry_env(),
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done

@@ -5,7 +5,6 @@ serve.py, an Optuna sweep, DDP under torchrun and W&B, each with tiny sizes on r
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from dl_core.models.patchtst import PatchTST, PatchTSTConfig
 from dl_core.outputs import MIN_SCALE
 from dl_core.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, serving
+from helpers import ROOT, entry_env, serving
 from wandb_reader import offline_runs, read_summary
 
 # Two synthetic series, look-back 24 cut into (24 - 8) / 4 + 2 = 6 patches, one small encoder layer.
@@ -50,8 +49,6 @@ TINY_PATCHTST = [
     "hardware=cpu",
     "hardware.threads=1",
 ]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT), "WANDB_MODE": "offline",
-       "WANDB_SILENT": "true"}
 
 
 def patchtst(sequence_length: int = 32, horizon: int = 5, target_index: list[int] | None = None,
@@ -274,7 +271,7 @@ def test_predict_py_the_server_and_the_reloaded_run_agree(run_dir: Path, tmp_pat
     out = tmp_path / "out.csv"
     done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
                            f"data.path={tmp_path / 'new.csv'}", f"output={out}", "threads=1"],
-                          env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+                          env=entry_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     from_file = pd.read_csv(out, parse_dates=["timestamp"])
     assert len(from_file) == 2 * (40 - 24 - 2 + 1 + 1) * 2  # complete windows + the forecast, 2 steps each
@@ -309,7 +306,7 @@ def test_an_optuna_sweep_of_patchtst_completes_its_trials(tmp_path):
                            f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=2",
                            *(o for o in TINY_PATCHTST if not o.startswith("trainer.lr=")),
                            "trainer.max_epochs=1", "trainer.progress_bar=false"],
-                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300, check=False)
+                          cwd=tmp_path, env=entry_env(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_csv(sweep_dir / "trials.csv")
     assert list(trials["state"]) == ["COMPLETE", "COMPLETE"]
@@ -327,7 +324,8 @@ def test_two_ddp_ranks_train_patchtst_and_the_checkpoint_predicts_what_training_
                str(ROOT / "train.py"), *TINY_PATCHTST, "trainer.max_epochs=2", "hardware=ddp",
                "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1", "trainer.batch_size=32",
                "trainer.progress_bar=false", f"paths.log_dir={tmp_path / 'logs'}"]
-    done = subprocess.run(command, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False)
+    done = subprocess.run(command, env=entry_env(), cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                          check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     assert sorted(p.name for p in (tmp_path / "logs").rglob("*.ckpt")) == ["best.ckpt", "last.ckpt"]

@@ -8,7 +8,6 @@ one good (1e-2: ~0.7 after one epoch, ~0.3 after two); a ThresholdPruner at 0.9 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from optuna.trial import TrialState
 from dl_core.engine.distributed import SINGLE
 from dl_core.pruning import PRUNED_ATTR, PRUNER_ATTR, RunPruned, trial_reporters
 from dl_core.sweeper import record_pruner, trial_overrides
-from helpers import ROOT, TINY
+from helpers import ROOT, TINY, entry_env
 
 MAX_EPOCHS = 4
 WARMUP = 2
@@ -34,10 +33,6 @@ PRUNING = [*GRID, f"hydra.sweeper.pruner={{_target_:optuna.pruners.ThresholdPrun
 BAD_LR = 1e-7
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "PROJECT_ROOT": str(ROOT), "WANDB_MODE": "offline"}
-
-
 def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
     tiny = [o for o in TINY if not o.startswith("trainer.max_epochs")]
     return [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lstm_optuna", f"hydra.sweep.dir={sweep_dir}",
@@ -45,8 +40,8 @@ def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
 
 
 def sweep(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(sweep_command(sweep_dir, *overrides), cwd=sweep_dir.parent, env=env(), capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(sweep_command(sweep_dir, *overrides), cwd=sweep_dir.parent, env=entry_env(),
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 def study(sweep_dir: Path) -> optuna.Study:
@@ -119,7 +114,7 @@ def test_sweep_processes_on_one_study_prune_alike_and_a_different_pruner_is_refu
               "trainer.lr=choice(1e-2,1e-7)", "model.dropout=0.0", "model.bidirectional=false"]
     pruning = [*shared, PRUNING[-1]]
     optuna.create_study(study_name="lstm_optuna", storage=url)
-    workers = [subprocess.Popen(sweep_command(tmp_path / f"w{i}", *pruning), cwd=tmp_path, env=env(),
+    workers = [subprocess.Popen(sweep_command(tmp_path / f"w{i}", *pruning), cwd=tmp_path, env=entry_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
     for worker in workers:
         output = worker.communicate(timeout=600)[0]
@@ -132,7 +127,7 @@ def test_sweep_processes_on_one_study_prune_alike_and_a_different_pruner_is_refu
         assert len(trial.intermediate_values) == (WARMUP if bad else MAX_EPOCHS)
 
     refused = subprocess.run(sweep_command(tmp_path / "w2", *shared, "hydra/sweeper/pruner=median"), cwd=tmp_path,
-                             env=env(), capture_output=True, text=True, timeout=300, check=False)
+                             env=entry_env(), capture_output=True, text=True, timeout=300, check=False)
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
     expected = "error: hydra.sweeper.pruner: study lstm_optuna prunes with {_target_:optuna.pruners.ThresholdPruner,"
@@ -179,7 +174,8 @@ def test_under_ddp_rank_0_reports_and_both_ranks_stop_at_the_pruned_epoch(tmp_pa
                str(ROOT / "train.py"), *TINY, f"trainer.max_epochs={MAX_EPOCHS}", "hardware=ddp",
                "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1", "trainer.progress_bar=false",
                f"paths.log_dir={tmp_path / 'logs'}", f"trial.storage='{url}'", "trial.study_name=ddp", "trial.number=0"]
-    done = subprocess.run(command, env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, env=entry_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     [run] = (tmp_path / "logs" / "train" / "runs").iterdir()

@@ -6,14 +6,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from helpers import ROOT
+from helpers import ROOT, entry_env
 
 
 @pytest.mark.slow
 def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("QUICKSTART_EPOCHS", "2")
     monkeypatch.setenv("QUICKSTART_OUTPUT", str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("PYTHONPATH", entry_env()["PYTHONPATH"])
     notebook = nbformat.read(ROOT / "experiments" / "quickstart.ipynb", as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "experiments")}}).execute()

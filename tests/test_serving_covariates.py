@@ -5,7 +5,6 @@ predict.py and the HTTP service forecast beyond the last row from future rows; a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from dl_core.data.synthetic import generate_series
 from dl_core.errors import InputError
 from dl_core.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, serving
+from helpers import ROOT, entry_env, serving
 
 HORIZON, LOOK_BACK = 3, 12
 SETTINGS = ["data=synthetic_covariates", "data.generator.length=300", "data.generator.n_series=3",
@@ -93,7 +92,7 @@ def test_served_forecast_beyond_the_last_row_reads_the_future_rows(run_dir: Path
     out = tmp_path / "out.csv"
     done = subprocess.run([sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
                            f"data.path={tmp_path / 'rows.csv'}", f"output={out}", "threads=1"],
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, capture_output=True, text=True,
+                          env=entry_env(), cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     from_file = pd.read_csv(out, parse_dates=["timestamp"])
