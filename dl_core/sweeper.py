@@ -14,20 +14,31 @@ plugin already has:
   there; a sweep process asking for another pruner is refused), and after it, with `best_of: N`, the
   best trial's parameters run again with seeds 0..N-1 and are summarised (mean, std, n).
 
+A sweep that could not run as asked (a search space Optuna cannot sample, no trials to run) is refused
+before any trial, in one line.
+
 Imported only when a sweep starts: optuna and the plugin come with the optional `sweep` extra.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import optuna
-from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra_plugins.hydra_optuna_sweeper._impl import (
+    OptunaSweeperImpl,
+    create_optuna_distribution_from_override,
+    create_params_from_overrides,
+)
 from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import Trial, TrialState
 
 from dl_core.errors import ConfigError
@@ -37,6 +48,8 @@ from dl_core.tracking.multirun_summary import SWEPT_OUT, print_summary, write_su
 log = logging.getLogger(__name__)
 
 BEST_OF_DIR = "best_of"
+# `Study.best_trial`'s getter: for a study without constraints its only ValueError is "no trial is COMPLETE".
+BEST_TRIAL: CodeType = optuna.Study.best_trial.fget.__code__  # type: ignore[union-attr]
 
 
 class PrunedTrialsStorage(optuna.storages.RDBStorage):
@@ -63,10 +76,17 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         if best_of < 0:
             raise ConfigError(f"hydra.sweeper.best_of: must be >= 0 (got {best_of}), e.g. 3 to re-run the best "
                               f"trial with seeds 0, 1, 2")
+        if self.n_trials < 1:
+            raise ConfigError(f"hydra.sweeper.n_trials: must be >= 1 (got {self.n_trials}), the trials this launch "
+                              f"adds to the study")
+        if self.n_jobs < 1:
+            raise ConfigError(f"hydra.sweeper.n_jobs: must be >= 1 (got {self.n_jobs}), the trials asked at a time")
         self.best_of = best_of
+        self.grid = isinstance(sampler, functools.partial) and sampler.func is optuna.samplers.GridSampler
         self.storage_url: str | None = None
 
     def sweep(self, arguments: list[str]) -> None:
+        self.search_space(arguments)
         if self.storage is None:
             if self.pruner is not None:
                 raise ConfigError("hydra.sweeper.pruner: jobs reach their trial through the study's storage; set "
@@ -75,15 +95,41 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
             self.open_study()
         try:
             super().sweep(arguments)
-        except ValueError:
+        except ValueError as err:
             # The plugin asks for the best trial once its trials are done; with none COMPLETE (all pruned or
-            # failed) that raises, and trials.csv (written next) says what became of them.
-            if self.has_complete_trial():
+            # failed) Optuna raises, and trials.csv (written next) says what became of them. Any other
+            # ValueError is a bug, and keeps its traceback.
+            if not raised_in(err, BEST_TRIAL):
                 raise
             log.warning("no trial of study %s is COMPLETE: no best trial", self.study_name)
             return
         if self.best_of:
             self.reevaluate_best(arguments)
+
+    def search_space(self, arguments: list[str]) -> tuple[dict[str, BaseDistribution], dict[str, Any], list[str]]:
+        """The sweep's overrides (hydra.sweeper.params, then the command line's) as the plugin splits them: the
+        search space, the fixed parameters (a key given both ways is fixed, as in the plugin's sweep) and the
+        other overrides. A space Optuna cannot sample is refused here, before any trial, naming its key: the
+        plugin's sweep would raise a ValueError halfway, once the study is open."""
+        overrides = self._parse_sweeper_params_config() + arguments
+        for override in OverridesParser.create().parse_overrides(overrides):
+            if override.is_delete():
+                continue
+            try:
+                create_optuna_distribution_from_override(override)
+            except ValueError as err:
+                raise ConfigError(f"{override.input_line}: Optuna cannot sample this search space: "
+                                  f"{str(err).rstrip('.')}; README.md (\"Sweep hyperparameters\") lists the forms"
+                                  ) from None
+        space, fixed, fixed_overrides = create_params_from_overrides(overrides)
+        space = {name: distribution for name, distribution in space.items() if name not in fixed}
+        continuous = [name for name, distribution in space.items()
+                      if isinstance(distribution, FloatDistribution) and distribution.step is None]
+        if self.grid and continuous:
+            raise ConfigError(f"{', '.join(continuous)}: grid sampling (hydra/sweeper/sampler=grid) needs a finite set "
+                              f"of values for each key: choice(...), range(...) or int(interval(...)), not an interval "
+                              f"of floats")
+        return space, fixed, fixed_overrides
 
     def open_study(self) -> None:
         """Create or load the study on a storage that stores pruned trials as PRUNED, and record the pruner."""
@@ -106,16 +152,12 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         return [(*job, *trial_overrides(self.storage_url, str(self.study_name), trial.number))
                 for job, trial in zip(overrides, trials, strict=True)]
 
-    def has_complete_trial(self) -> bool:
-        study = optuna.load_study(study_name=self.study_name, storage=self.storage)
-        return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
     def reevaluate_best(self, arguments: list[str]) -> None:
         """Run the best trial's parameters with seeds 0..best_of-1 (not as trials: nothing is pruned or told)
         into `<sweep dir>/best_of/trial_<n>/seed_<s>`, then write and print their summary there."""
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         best = study.best_trial
-        _, fixed, fixed_overrides = create_params_from_overrides(self._parse_sweeper_params_config() + arguments)
+        _, fixed, fixed_overrides = self.search_space(arguments)
         base = [f"{name}={value}" for name, value in {**fixed, **best.params}.items() if name not in SWEPT_OUT]
         subdir = f"{BEST_OF_DIR}/trial_{best.number}"
         jobs = [(*base, *fixed_overrides, f"seed={seed}", f"hydra.sweep.subdir={subdir}/seed_{seed}")
@@ -127,6 +169,16 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         folder = Path(self.sweep_dir) / subdir
         table = write_summary(folder, SWEPT_OUT, str(self.config.objective.metric))
         print_summary(table, folder, f"best trial {best.number} over seeds 0..{self.best_of - 1}")
+
+
+def raised_in(err: BaseException, code: CodeType) -> bool:
+    """Whether `err` was raised inside the function whose code is `code` (its traceback passes through it)."""
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def trial_overrides(storage_url: str, study_name: str, number: int) -> tuple[str, ...]:

@@ -119,6 +119,18 @@ def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
     assert {read_run_record(path).get("run_group") for path in runs.values()} == {"lstm_optuna"}
 
 
+@pytest.mark.slow
+def test_a_sweep_whose_trials_all_failed_ends_with_its_summary_and_no_traceback(tmp_path: Path) -> None:
+    """The one ValueError the sweeper expects from the plugin's sweep: Optuna's, asked for the best trial of a
+    study that has no COMPLETE trial."""
+    sweep_dir = tmp_path / "sweep"
+    done = sweep(sweep_dir, "hydra.sweeper.n_trials=1", "trainer.lr=1e30")
+    assert done.returncode == EXIT_TRIALS_FAILED and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "no trial of study lstm_optuna is COMPLETE: no best trial" in done.stdout + done.stderr
+    assert trial_states(sweep_dir) == ["FAIL"]
+    assert OmegaConf.load(sweep_dir / "best_params.yaml").failed_this_launch == 1
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty RDB storage URL: an SQLite file in tmp_path, or a throwaway PostgreSQL 15 server."""
@@ -260,6 +272,35 @@ def test_a_grace_period_not_longer_than_the_heartbeat_is_refused_in_one_line(tmp
     assert done == [("error: hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got 10 and 5), "
                     "e.g. 10 and 60")]
     assert not (tmp_path / "study.db").exists()
+
+
+def refused(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """The `error:` lines of a sweep that had to exit with status 2 and no traceback."""
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+GRID_OF_FLOATS = ("error: model.dropout, trainer.lr: grid sampling (hydra/sweeper/sampler=grid) needs a finite set of "
+                  "values for each key: choice(...), range(...) or int(interval(...)), not an interval of floats")
+
+
+@pytest.mark.parametrize(("overrides", "starts", "ends"), [
+    # Optuna's own reason comes between the two parts.
+    (["model.hidden_dim=int(interval(64,8))"],
+     "error: model.hidden_dim=int(interval(64,8)): Optuna cannot sample this search space: ",
+     "(low=64, high=8); README.md (\"Sweep hyperparameters\") lists the forms"),
+    (["hydra.sweeper.n_trials=-1"],
+     "error: hydra.sweeper.n_trials: must be >= 1 (got -1), the trials this launch adds to the study", ""),
+    (["hydra/sweeper/sampler=grid"], GRID_OF_FLOATS, ""),
+], ids=["empty_interval", "negative_trials", "grid_of_floats"])
+def test_a_search_space_optuna_cannot_take_is_refused_before_any_trial(tmp_path: Path, overrides: list[str],
+                                                                       starts: str, ends: str) -> None:
+    """Each ran 0 trials and exited 0 (the sweeper caught every ValueError, and the summary then raised a KeyError
+    that Hydra showed as a warning)."""
+    sweep_dir = tmp_path / "sweep"
+    [line] = refused(sweep(sweep_dir, *overrides))
+    assert line.startswith(starts) and line.endswith(ends)
+    assert not (sweep_dir / "optuna.db").exists()
 
 
 X = optuna.distributions.FloatDistribution(0.0, 1.0)
