@@ -10,24 +10,38 @@ plugin already has:
   number and FAIL every job that raised, so a job its pruner stopped returns its best value so far and
   marks its trial, and the storage writes that trial's state as PRUNED (with its last reported value,
   as Optuna's own `optimize` does);
-- before the sweep, the pruner's config is recorded in the study (every job builds its pruner from
-  there; a sweep process asking for another pruner is refused), and after it, with `best_of: N`, the
-  best trial's parameters run again with seeds 0..N-1 and are summarised (mean, std, n).
+- before the sweep, the pruner's config and the config the study is about (`study_config`) are
+  recorded in the study (every job builds its pruner from there; a sweep process asking for another
+  pruner, or a sweep of another config, is refused), and after it, with `best_of: N`, the best trial's
+  parameters run again with seeds 0..N-1 and are summarised (mean, std, n).
+
+A sweep that could not run as asked (a search space Optuna cannot sample, no trials to run) is refused
+before any trial, in one line.
 
 Imported only when a sweep starts: optuna and the plugin come with the optional `sweep` extra.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import optuna
-from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra_plugins.hydra_optuna_sweeper._impl import (
+    OptunaSweeperImpl,
+    create_optuna_distribution_from_override,
+    create_params_from_overrides,
+)
 from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import Trial, TrialState
 
 from dl_core.errors import ConfigError
@@ -37,6 +51,18 @@ from dl_core.tracking.multirun_summary import SWEPT_OUT, print_summary, write_su
 log = logging.getLogger(__name__)
 
 BEST_OF_DIR = "best_of"
+# Study user attribute: what the study is about (`study_config`), recorded by its first launch.
+STUDY_CONFIG_ATTR = "fixed_config"
+# Keys of a job's config that cannot change what a trial computes, so launches of one study may differ in
+# them: where files go, the run's name and labels, tracking, display, how often `last` is written, CPU
+# threads (these move the last bits of some kernels at most, as another machine would: resume.py lets a
+# resumed run change them for the same reason), and the trial's bookkeeping, which the sweeper sets.
+NOT_WHAT_A_TRIAL_COMPUTES = ("paths", "task_name", "tags", "logger", "trial", "trainer.progress_bar",
+                             "trainer.checkpoint_every", "hardware.threads")
+# Differing keys a refusal names before it only counts the rest.
+SHOWN_DIFFERENCES = 3
+# `Study.best_trial`'s getter: for a study without constraints its only ValueError is "no trial is COMPLETE".
+BEST_TRIAL: CodeType = optuna.Study.best_trial.fget.__code__  # type: ignore[union-attr]
 
 
 class PrunedTrialsStorage(optuna.storages.RDBStorage):
@@ -55,7 +81,7 @@ class PrunedTrialsStorage(optuna.storages.RDBStorage):
 
 
 class ReportingSweeperImpl(OptunaSweeperImpl):
-    """The plugin's sweep with reporting trials, a recorded pruner and the best trial's re-evaluation."""
+    """The plugin's sweep with reporting trials, a recorded pruner and config, and the best trial's re-evaluation."""
 
     def __init__(self, sampler: Any, pruner: DictConfig | None, best_of: int, **options: Any) -> None:
         super().__init__(sampler=sampler, **options)
@@ -63,30 +89,75 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         if best_of < 0:
             raise ConfigError(f"hydra.sweeper.best_of: must be >= 0 (got {best_of}), e.g. 3 to re-run the best "
                               f"trial with seeds 0, 1, 2")
+        if self.n_trials < 1:
+            raise ConfigError(f"hydra.sweeper.n_trials: must be >= 1 (got {self.n_trials}), the trials this launch "
+                              f"adds to the study")
+        if self.n_jobs < 1:
+            raise ConfigError(f"hydra.sweeper.n_jobs: must be >= 1 (got {self.n_jobs}), the trials asked at a time")
         self.best_of = best_of
+        self.grid = isinstance(sampler, functools.partial) and sampler.func is optuna.samplers.GridSampler
         self.storage_url: str | None = None
 
     def sweep(self, arguments: list[str]) -> None:
+        space, fixed, fixed_overrides = self.search_space(arguments)
         if self.storage is None:
             if self.pruner is not None:
                 raise ConfigError("hydra.sweeper.pruner: jobs reach their trial through the study's storage; set "
                                   "hydra.sweeper.storage (e.g. sqlite:///optuna.db) or hydra.sweeper.pruner=null")
         else:
-            self.open_study()
+            self.open_study(study_config(self.job_config(fixed, fixed_overrides), space))
         try:
             super().sweep(arguments)
-        except ValueError:
+        except ValueError as err:
             # The plugin asks for the best trial once its trials are done; with none COMPLETE (all pruned or
-            # failed) that raises, and trials.csv (written next) says what became of them.
-            if self.has_complete_trial():
+            # failed) Optuna raises, and trials.csv (written next) says what became of them. Any other
+            # ValueError is a bug, and keeps its traceback.
+            if not raised_in(err, BEST_TRIAL):
                 raise
             log.warning("no trial of study %s is COMPLETE: no best trial", self.study_name)
             return
         if self.best_of:
             self.reevaluate_best(arguments)
 
-    def open_study(self) -> None:
-        """Create or load the study on a storage that stores pruned trials as PRUNED, and record the pruner."""
+    def search_space(self, arguments: list[str]) -> tuple[dict[str, BaseDistribution], dict[str, Any], list[str]]:
+        """The sweep's overrides (hydra.sweeper.params, then the command line's) as the plugin splits them: the
+        search space, the fixed parameters (a key given both ways is fixed, as in the plugin's sweep) and the
+        other overrides. A space Optuna cannot sample is refused here, before any trial, naming its key: the
+        plugin's sweep would raise a ValueError halfway, once the study is open."""
+        overrides = self._parse_sweeper_params_config() + arguments
+        for override in OverridesParser.create().parse_overrides(overrides):
+            if override.is_delete():
+                continue
+            try:
+                create_optuna_distribution_from_override(override)
+            except ValueError as err:
+                raise ConfigError(f"{override.input_line}: Optuna cannot sample this search space: "
+                                  f"{str(err).rstrip('.')}; README.md (\"Sweep hyperparameters\") lists the forms"
+                                  ) from None
+        space, fixed, fixed_overrides = create_params_from_overrides(overrides)
+        space = {name: distribution for name, distribution in space.items() if name not in fixed}
+        continuous = [name for name, distribution in space.items()
+                      if isinstance(distribution, FloatDistribution) and distribution.step is None]
+        if self.grid and continuous:
+            raise ConfigError(f"{', '.join(continuous)}: grid sampling (hydra/sweeper/sampler=grid) needs a finite set "
+                              f"of values for each key: choice(...), range(...) or int(interval(...)), not an interval "
+                              f"of floats")
+        return space, fixed, fixed_overrides
+
+    def job_config(self, fixed: dict[str, Any], fixed_overrides: list[str]) -> dict[str, Any]:
+        """The config each job of this sweep composes before its trial's parameters are added: Hydra's
+        overrides and the sweep's fixed ones, composed as the launcher composes a job's; interpolations as
+        written, and without the `hydra` node (how the sweep runs, not what a trial computes)."""
+        overrides = [f"{name}={value}" for name, value in fixed.items()] + fixed_overrides
+        composed = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        job = OmegaConf.to_container(composed, resolve=False, enum_to_str=True)
+        assert isinstance(job, dict)
+        job.pop("hydra", None)
+        return job
+
+    def open_study(self, config: dict[str, Any]) -> None:
+        """Create or load the study on a storage that stores pruned trials as PRUNED, and record the pruner and
+        the config the study is about (`study_config`)."""
         self.storage_url = str(self.storage)
         self.storage = PrunedTrialsStorage(self.storage_url)
         direction = self._get_directions()
@@ -98,6 +169,7 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
                                     load_if_exists=True)
         self.study_name = study.study_name  # a study created without a name got one: the jobs need it
         record_pruner(study, self.pruner)
+        record_study_config(study, config)
 
     def _configure_trials(self, trials: list[Trial], *args: Any) -> Sequence[Sequence[str]]:
         overrides = super()._configure_trials(trials, *args)
@@ -106,16 +178,12 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         return [(*job, *trial_overrides(self.storage_url, str(self.study_name), trial.number))
                 for job, trial in zip(overrides, trials, strict=True)]
 
-    def has_complete_trial(self) -> bool:
-        study = optuna.load_study(study_name=self.study_name, storage=self.storage)
-        return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
     def reevaluate_best(self, arguments: list[str]) -> None:
         """Run the best trial's parameters with seeds 0..best_of-1 (not as trials: nothing is pruned or told)
         into `<sweep dir>/best_of/trial_<n>/seed_<s>`, then write and print their summary there."""
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         best = study.best_trial
-        _, fixed, fixed_overrides = create_params_from_overrides(self._parse_sweeper_params_config() + arguments)
+        _, fixed, fixed_overrides = self.search_space(arguments)
         base = [f"{name}={value}" for name, value in {**fixed, **best.params}.items() if name not in SWEPT_OUT]
         subdir = f"{BEST_OF_DIR}/trial_{best.number}"
         jobs = [(*base, *fixed_overrides, f"seed={seed}", f"hydra.sweep.subdir={subdir}/seed_{seed}")
@@ -127,6 +195,16 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         folder = Path(self.sweep_dir) / subdir
         table = write_summary(folder, SWEPT_OUT, str(self.config.objective.metric))
         print_summary(table, folder, f"best trial {best.number} over seeds 0..{self.best_of - 1}")
+
+
+def raised_in(err: BaseException, code: CodeType) -> bool:
+    """Whether `err` was raised inside the function whose code is `code` (its traceback passes through it)."""
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def trial_overrides(storage_url: str, study_name: str, number: int) -> tuple[str, ...]:
@@ -161,3 +239,116 @@ def describe(pruner: dict[str, Any] | None) -> str:
     if pruner is None:
         return "null"
     return "{" + ",".join(f"{key}:{value}" for key, value in pruner.items()) + "}"
+
+
+def study_config(job: dict[str, Any], swept: Iterable[str]) -> dict[str, Any]:
+    """What a study is about, as recorded in it: the config all its trials share, and the keys each trial
+    sets for itself.
+
+    The shared config is the job config less the swept keys (each trial's own; Optuna keeps them as its
+    parameters) and less the keys that cannot change what a trial computes (`NOT_WHAT_A_TRIAL_COMPUTES`);
+    two launches whose trials would not be comparable must differ in it. Values are kept as written,
+    interpolations unresolved: a path built from `${paths.data_dir}` or `${oc.env:HOME}` names the same file
+    for workers whose checkouts or homes differ, while another file given by its path is another config.
+    The card's index in `hardware.device` (cuda:0, cuda:1) is kept out: which card of a kind a worker
+    takes is where a trial runs, not what it computes.
+    """
+    config = copy.deepcopy(job)
+    keys = sorted(key.lstrip("+") for key in swept)
+    for key in (*NOT_WHAT_A_TRIAL_COMPUTES, *keys):
+        _pop(config, key)
+    hardware = config.get("hardware")
+    if isinstance(hardware, dict) and isinstance(hardware.get("device"), str):
+        hardware["device"] = hardware["device"].split(":")[0]
+    return {"config": config, "swept": keys}
+
+
+def record_study_config(study: optuna.Study, config: dict[str, Any]) -> None:
+    """Record what the study is about (`study_config`), or refuse a sweep whose config differs from the record.
+
+    Written, then read back, as the pruner is: launches of one command (workers started together) all read
+    what they wrote, and of two launches that record different configs at the same moment, one that reads
+    the other's record is refused. A study an earlier version left has trials and no record: its next launch
+    records its own config, saying so, and later launches must match that.
+    """
+    if STUDY_CONFIG_ATTR not in study.user_attrs:
+        earlier = len(study.get_trials(deepcopy=False))
+        if earlier:
+            log.warning("study %s has %d trials from before a study recorded its config: recorded this launch's, "
+                        "which later launches must match", study.study_name, earlier)
+        study.set_user_attr(STUDY_CONFIG_ATTR, config)
+    differ = config_differences(study.user_attrs[STUDY_CONFIG_ATTR], config)
+    if differ:
+        shown = ", ".join(f"{key} (saved {saved}, given {given})" for key, saved, given in differ[:SHOWN_DIFFERENCES])
+        more = f", ... ({len(differ)} in all)" if len(differ) > SHOWN_DIFFERENCES else ""
+        raise ConfigError(f"study {study.study_name} holds trials of another config than this sweep's: {shown}{more}; "
+                          f"pass the same settings as its earlier sweeps, or start another study with "
+                          f"hydra.sweeper.study_name=<name>")
+
+
+def config_differences(saved: dict[str, Any], given: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, saved value, given value) for each key in which two `study_config` records differ, in the given
+    config's order, values as a refusal shows them.
+
+    A key one record sweeps and the other fixes differs: the trials that fixed it do not carry its value as
+    a parameter, so the study's best parameters would not say how to reproduce them. A key only one record
+    has is no difference: the schema gained or lost it since the study was recorded (a new key's default
+    keeps the old behaviour).
+    """
+    return _differences(_with_swept(saved), _with_swept(given), "")
+
+
+class _Swept:
+    """Stands for a swept key's value when two records are compared."""
+
+
+SWEPT = _Swept()
+
+
+def _with_swept(record: dict[str, Any]) -> dict[str, Any]:
+    tree = copy.deepcopy(record["config"])
+    for key in record["swept"]:
+        *parents, last = key.split(".")
+        node = tree
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[last] = SWEPT
+    return tree
+
+
+def _differences(saved: dict[str, Any], given: dict[str, Any], prefix: str) -> list[tuple[str, str, str]]:
+    found = []
+    for key, value in given.items():
+        if key not in saved:
+            continue
+        if isinstance(value, dict) and isinstance(saved[key], dict):
+            found += _differences(saved[key], value, f"{prefix}{key}.")
+        elif _canonical(saved[key]) != _canonical(value):
+            found.append((f"{prefix}{key}", _shown(saved[key]), _shown(value)))
+    return found
+
+
+def _canonical(value: Any) -> str:
+    """A value as JSON, as the study stores it (so NaN equals NaN, and a tuple its list)."""
+    return "<swept>" if value is SWEPT else json.dumps(value, sort_keys=True)
+
+
+def _shown(value: Any) -> str:
+    """A value in a refusal: a string (a path) in full, a list or mapping cut short."""
+    if value is SWEPT:
+        return "swept"
+    if isinstance(value, str):
+        return value
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _pop(tree: dict[str, Any], key: str) -> None:
+    *parents, last = key.split(".")
+    node: Any = tree
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(last, None)

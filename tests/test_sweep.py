@@ -2,7 +2,9 @@
 subprocesses on tiny data.
 
 One process: the SQLite study persists across launches, failed trials are recorded and the sweep goes
-on, and the summary (trials.csv, best_params.yaml, plots) is written.
+on, and the summary (trials.csv, best_params.yaml, plots) is written. A study holds trials of one config:
+a launch of another config (other data, the same preset and study name) is refused before any trial, and
+so is a search space Optuna cannot sample.
 
 Several processes ("workers") sharing one study in an RDB storage, SQLite and a real PostgreSQL server.
 What was checked with Optuna 5.0 / SQLAlchemy 2 (experiments/README.md): workers that all start on a
@@ -17,6 +19,7 @@ worker's trial.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -26,6 +29,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -35,6 +39,7 @@ from optuna.trial import TrialState
 import dl_core
 from dl_core.sweep import OWNER_ATTR, owner_name
 from dl_core.sweep_samplers import TrialSeededRandomSampler, TrialSeededTPESampler
+from dl_core.sweeper import STUDY_CONFIG_ATTR, config_differences, study_config
 from dl_core.tracking.sweep_summary import EXIT_TRIALS_FAILED
 from helpers import TINY, run_entry, start_entry
 from postgres_server import throwaway_postgres, unavailable
@@ -42,8 +47,8 @@ from wandb_reader import offline_runs, read_run_record, read_summary
 
 SWEEP_TINY = [*TINY, "trainer.max_epochs=1"]
 STUDY = "shared"
-# A trial that runs until it is killed (hundreds of epochs of a few ms each).
-LONG_TRIAL = ["trainer.max_epochs=5000", "trainer.patience=5000"]
+# A trial that runs until its worker is killed (tests/hold_job.py).
+HELD_TRIAL = ["+hydra.callbacks.hold_job._target_=hold_job.HoldJob"]
 
 
 def sweep_command(*overrides: str) -> list[str]:
@@ -117,6 +122,18 @@ def test_a_failing_trial_is_recorded_and_the_other_trials_complete(tmp_path):
             for path in offline_runs(job)}
     assert set(runs) == {"finished", "failed"}
     assert {read_run_record(path).get("run_group") for path in runs.values()} == {"lstm_optuna"}
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_trials_all_failed_ends_with_its_summary_and_no_traceback(tmp_path: Path) -> None:
+    """The one ValueError the sweeper expects from the plugin's sweep: Optuna's, asked for the best trial of a
+    study that has no COMPLETE trial."""
+    sweep_dir = tmp_path / "sweep"
+    done = sweep(sweep_dir, "hydra.sweeper.n_trials=1", "trainer.lr=1e30")
+    assert done.returncode == EXIT_TRIALS_FAILED and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "no trial of study lstm_optuna is COMPLETE: no best trial" in done.stdout + done.stderr
+    assert trial_states(sweep_dir) == ["FAIL"]
+    assert OmegaConf.load(sweep_dir / "best_params.yaml").failed_this_launch == 1
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -208,7 +225,7 @@ def test_four_workers_started_at_once_share_one_study_without_replaying_each_oth
 def test_a_worker_killed_mid_trial_leaves_a_trial_the_next_launch_fails_and_counts(
         tmp_path: Path, storage: str) -> None:
     create_study(storage)
-    doomed = worker(tmp_path, storage, "killed", "hydra.sweeper.n_trials=3", *LONG_TRIAL)
+    doomed = worker(tmp_path, storage, "killed", "hydra.sweeper.n_trials=3", *HELD_TRIAL)
     orphan = wait_for_running_trial(storage, doomed)
     kill(doomed)
     assert trials(storage)[orphan.number].state == TrialState.RUNNING  # what kill -9 leaves behind
@@ -235,7 +252,7 @@ def test_a_live_worker_keeps_its_trial_and_a_silent_one_loses_it_after_the_grace
     url = f"sqlite:///{tmp_path / 'study.db'}?timeout=60"
     create_study(url)
     beat = ["hydra.callbacks.sweep.heartbeat_interval=1", "hydra.callbacks.sweep.grace_period=4"]
-    remote = worker(tmp_path, url, "remote", "hydra.sweeper.n_trials=1", *LONG_TRIAL, *beat)
+    remote = worker(tmp_path, url, "remote", "hydra.sweeper.n_trials=1", *HELD_TRIAL, *beat)
     trial = wait_for_running_trial(url, remote)
     storage = optuna.storages.RDBStorage(url)
     storage.set_trial_user_attr(trial._trial_id, OWNER_ATTR,
@@ -260,6 +277,128 @@ def test_a_grace_period_not_longer_than_the_heartbeat_is_refused_in_one_line(tmp
     assert done == [("error: hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got 10 and 5), "
                     "e.g. 10 and 60")]
     assert not (tmp_path / "study.db").exists()
+
+
+def csv_series(tmp_path: Path) -> list[str]:
+    """Another data set than the built-in generator's: a CSV of one series, and the overrides that train on it."""
+    steps = np.arange(400)
+    path = tmp_path / "series.csv"
+    pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=len(steps), freq="h"),
+                  "target": np.sin(steps / 12) + 0.01 * steps, "driver": np.cos(steps / 7)}).to_csv(path, index=False)
+    return ["data=csv_timeseries", f"data.path={path}", "data.timestamp_column=timestamp", "data.target_column=target"]
+
+
+def refused(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """The `error:` lines of a sweep that had to exit with status 2 and no traceback."""
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.slow
+def test_a_sweep_on_other_data_does_not_join_the_study_of_the_same_name(tmp_path: Path) -> None:
+    """The issue's case: the preset's study (its name, its sweep dir) holds a trial on a CSV; the same preset
+    on the built-in data joined it silently, its trial then sat in TPE's model and in the summary. Now it
+    is refused before any trial, naming the keys that differ in the config's own order."""
+    sweep_dir = tmp_path / "sweep"
+    on_csv = sweep_command(f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=1", *csv_series(tmp_path))
+    done = run_entry("train.py", *(o for o in on_csv if not o.startswith("data.generator.")), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    [error] = refused(sweep(sweep_dir, "hydra.sweeper.n_trials=1"))
+    assert error.startswith(f"error: study lstm_optuna holds trials of another config than this sweep's: data.source "
+                            f"(saved csv, given synthetic), data.name (saved csv, given synthetic), data.path (saved "
+                            f"{tmp_path / 'series.csv'}, given null), ... (")
+    assert error.endswith(" in all); pass the same settings as its earlier sweeps, or start another study with "
+                          "hydra.sweeper.study_name=<name>")
+    assert trial_states(sweep_dir) == ["COMPLETE"]  # no trial was asked
+
+
+@pytest.mark.slow
+def test_a_study_from_before_the_config_record_gets_one_on_its_next_launch(tmp_path: Path) -> None:
+    """A study an earlier version left (trials, no record) goes on: its next launch records its config, says so in
+    one line, and the launch after it is held to that config."""
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    url = f"sqlite:///{sweep_dir}/optuna.db"
+    earlier = optuna.create_study(study_name="lstm_optuna", storage=url)
+    earlier.add_trial(optuna.trial.create_trial(params={"trainer.lr": 1e-3}, value=1.0,
+                                                distributions={"trainer.lr": optuna.distributions.FloatDistribution(
+                                                    1e-4, 1e-2, log=True)}))
+    done = sweep(sweep_dir, "hydra.sweeper.n_trials=1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("study lstm_optuna has 1 trials from before a study recorded its config: recorded this launch's, "
+            "which later launches must match") in done.stdout + done.stderr
+    record = optuna.load_study(study_name="lstm_optuna", storage=url).user_attrs[STUDY_CONFIG_ATTR]
+    assert record["config"]["data"]["generator"]["length"] == 400 and "trainer.lr" in record["swept"]
+    assert trial_states(sweep_dir) == ["COMPLETE", "COMPLETE"]
+
+    errors = refused(sweep(sweep_dir, "hydra.sweeper.n_trials=1", "data.generator.length=500"))
+    assert errors == [("error: study lstm_optuna holds trials of another config than this sweep's: "
+                       "data.generator.length (saved 400, given 500); pass the same settings as its earlier sweeps, or "
+                       "start another study with hydra.sweeper.study_name=<name>")]
+
+
+def recorded(*overrides: str, swept: tuple[str, ...] = ("trainer.lr",)) -> dict:
+    """What a launch with `overrides` records in its study: its job config (composed as train.py composes it),
+    as the study keeps it (JSON)."""
+    job = OmegaConf.to_container(dl_core.compose(*overrides), resolve=False)
+    return json.loads(json.dumps(study_config(job, swept)))
+
+
+def test_launches_that_differ_only_where_a_trial_cannot_tell_record_the_same_study() -> None:
+    """Workers of one study may write elsewhere, show or track otherwise, use other CPU threads or another card."""
+    one = recorded("hardware.device=cuda:0")
+    other = recorded("paths.log_dir=/elsewhere", "task_name=tune", "tags=[a]", "logger=wandb", "trial.number=3",
+                     "trial.storage=sqlite:///x.db", "trial.study_name=x", "trainer.progress_bar=false",
+                     "trainer.checkpoint_every=5", "hardware.threads=2", "hardware.device=cuda:1")
+    assert config_differences(one, other) == []
+    assert one["config"]["data"]["path"] is None and "lr" not in one["config"]["trainer"]
+
+
+def test_what_a_trial_computes_from_is_a_difference_in_the_config_s_order() -> None:
+    base = recorded()
+    assert config_differences(base, recorded("seed=1", "data.horizon=3", "trainer.max_epochs=7")) == [
+        ("data.horizon", "1", "3"), ("trainer.max_epochs", "100", "7"), ("seed", "42", "1")]
+    # A path as written: `${paths.data_dir}` is the same study on machines whose checkouts differ.
+    assert config_differences(recorded("data=ett"), recorded("data=ett", "data.path=/data/ETTh1.csv")) == [
+        ("data.path", "${paths.data_dir}/${data.name}.csv", "/data/ETTh1.csv")]
+    assert config_differences(recorded("data=ett"), recorded("data=ett", "paths.root_dir=/elsewhere")) == []
+    # A key one launch sweeps and the other fixes: the fixed launch's trials do not record its value.
+    assert config_differences(base, recorded(swept=())) == [("trainer.lr", "swept", "0.001")]
+    [(key, saved, given)] = config_differences(recorded(swept=("model", "trainer.lr")), base)
+    assert (key, saved) == ("model", "swept") and given.startswith('{"quantiles": null') and given.endswith("...")
+
+
+def test_a_key_only_one_record_has_is_no_difference() -> None:
+    """A schema that gained a key since the study was recorded (its default keeps the old behaviour), or lost one."""
+    old = recorded()
+    del old["config"]["trainer"]["min_delta"]
+    assert config_differences(old, recorded()) == config_differences(recorded(), old) == []
+    nan = recorded("trainer.min_delta=nan")
+    assert config_differences(nan, json.loads(json.dumps(nan))) == []  # NaN is NaN once stored
+
+
+GRID_OF_FLOATS = ("error: model.dropout, trainer.lr: grid sampling (hydra/sweeper/sampler=grid) needs a finite set of "
+                  "values for each key: choice(...), range(...) or int(interval(...)), not an interval of floats")
+
+
+@pytest.mark.parametrize(("overrides", "starts", "ends"), [
+    # Optuna's own reason comes between the two parts.
+    (["model.hidden_dim=int(interval(64,8))"],
+     "error: model.hidden_dim=int(interval(64,8)): Optuna cannot sample this search space: ",
+     "(low=64, high=8); README.md (\"Sweep hyperparameters\") lists the forms"),
+    (["hydra.sweeper.n_trials=-1"],
+     "error: hydra.sweeper.n_trials: must be >= 1 (got -1), the trials this launch adds to the study", ""),
+    (["hydra/sweeper/sampler=grid"], GRID_OF_FLOATS, ""),
+], ids=["empty_interval", "negative_trials", "grid_of_floats"])
+def test_a_search_space_optuna_cannot_take_is_refused_before_any_trial(tmp_path: Path, overrides: list[str],
+                                                                       starts: str, ends: str) -> None:
+    """Each ran 0 trials and exited 0 (the sweeper caught every ValueError, and the summary then raised a KeyError
+    that Hydra showed as a warning)."""
+    sweep_dir = tmp_path / "sweep"
+    [line] = refused(sweep(sweep_dir, *overrides))
+    assert line.startswith(starts) and line.endswith(ends)
+    assert not (sweep_dir / "optuna.db").exists()
 
 
 X = optuna.distributions.FloatDistribution(0.0, 1.0)

@@ -76,9 +76,13 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop()
-        study = load_study(config.hydra.sweeper.storage, config.hydra.sweeper.study_name)
-        if study is None:
+        storage, name = config.hydra.sweeper.storage, config.hydra.sweeper.study_name
+        if storage is None:
             log.warning("no Optuna study to summarize: set hydra.sweeper.storage to keep trials")
+            return
+        study = load_study(storage, name)
+        if study is None:  # the sweep was refused before it opened its study
+            log.info("no study %s to summarize", name)
             return
         counts = write_summary(study, Path(config.hydra.sweep.dir), str(config.objective.metric), self.first_trial,
                                len(self.failed_stale))
@@ -95,7 +99,10 @@ def write_summary(study: Any, sweep_dir: Path, metric: str, first_trial: int, fa
     """
     from optuna.trial import TrialState
 
-    trials = study.trials_dataframe(attrs=("number", "state", "value", "duration", "datetime_start", "params"))
+    columns = ("number", "state", "value", "duration", "datetime_start")
+    trials = study.trials_dataframe(attrs=(*columns, "params"))
+    if trials.empty:  # Optuna gives a study without trials no columns at all
+        trials = pd.DataFrame(columns=list(columns))
     trials = trials.rename(columns={"value": metric})
     trials["duration_s"] = pd.to_timedelta(trials.pop("duration")).dt.total_seconds()
     trials["epochs"] = [len(trial.intermediate_values) for trial in study.trials]
