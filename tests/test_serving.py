@@ -3,6 +3,7 @@ bad requests are 422 naming the field and the server keeps serving. Real trainin
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -192,6 +193,28 @@ def test_a_request_over_max_rows_gets_a_small_strict_json_422(server, raw_frame:
     too_long = "List should have at most 10000 items after validation, not 10001"
     assert strict_json(answer.text) == {"detail": [{"loc": ["body", "rows"], "type": "too_long", "msg": too_long}],
                                         "error_count": 1}
+
+
+@pytest.mark.parametrize("case", ["not UTF-8", "nested too deeply"])
+def test_unreadable_bodies_are_422_in_the_documented_shape(server, raw_frame: pd.DataFrame, case: str) -> None:
+    """A body that is not UTF-8, or JSON nested past the parser's recursion limit, got FastAPI's 400
+    `{"detail": "There was an error parsing the body"}` instead of the documented 422 shape."""
+    good_rows = request_rows(raw_frame.groupby("series_id").head(14))
+    body, message = {
+        "not UTF-8": (json.dumps({"rows": [{**good_rows[0], "series_id": "@"}]}).encode().replace(b'"@"', b'"caf\xe9"'),
+                      "not UTF-8 text"),
+        "nested too deeply": (b'{"rows": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    }[case]
+    bad = server.post("/predict", content=body, headers=JSON)
+    assert bad.status_code == 422, bad.text
+    answer = strict_json(bad.text)
+    assert answer["error_count"] == 1 and len(answer["detail"]) == 1, answer
+    error = answer["detail"][0]
+    assert set(error) == {"loc", "msg", "type"} and error["loc"][0] == "body" and error["type"] == "json_invalid"
+    assert error["msg"].startswith("JSON decode error: ") and message in error["msg"], error
+    good = server.post("/predict", json={"rows": good_rows})
+    assert good.status_code == 200, good.text
+    assert connection(good) == connection(bad)
 
 
 def test_a_bug_answers_a_json_500_and_keeps_the_connection(run_dir: Path, raw_frame: pd.DataFrame,
