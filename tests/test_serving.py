@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import socket
 import threading
 import time
@@ -215,6 +216,30 @@ def test_unreadable_bodies_are_422_in_the_documented_shape(server, raw_frame: pd
     good = server.post("/predict", json={"rows": good_rows})
     assert good.status_code == 200, good.text
     assert connection(good) == connection(bad)
+
+
+@pytest.mark.slow
+def test_a_corrupt_metrics_file_leaves_predict_and_serve_working(run_dir: Path, raw_frame: pd.DataFrame,
+                                                                 tmp_path: Path) -> None:
+    """A torn metrics.json crashed predict.py and serve.py with a JSONDecodeError, though neither needs it to
+    predict: both warn naming the file, and /metadata says the metrics are unavailable."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics.json").write_text('{"test_mse": 0.12, "test_')
+    rows = raw_frame.groupby("series_id").head(14)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    done = run_entry("predict.py", f"run_dir={copy}", f"data.path={tmp_path / 'new.csv'}",
+                     f"output={tmp_path / 'out.csv'}", "threads=1", cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{copy / 'metrics.json'} is not valid JSON" in done.stdout + done.stderr
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 2 * 2 * 2  # two series, two windows, two steps
+    with serving(copy) as client:
+        meta = client.get("/metadata")
+        assert meta.status_code == 200, meta.text
+        assert meta.json()["metrics"] is None and meta.json()["metrics_unavailable"].startswith("metrics.json is not")
+        assert str(tmp_path) not in meta.text
+        answer = client.post("/predict", json={"rows": request_rows(rows)})
+        assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2 * 2 * 2
 
 
 def test_a_bug_answers_a_json_500_and_keeps_the_connection(run_dir: Path, raw_frame: pd.DataFrame,

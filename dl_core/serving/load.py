@@ -1,11 +1,13 @@
 """Load a trained run from its directory alone: the best checkpoint carries the estimator's learned
 state, the task, the fitted preprocessing, the data spec and the resolved config, so nothing else
-about the run is needed.
+about the run is needed. Its metrics.json is read for /metadata only: a run without a readable one
+still predicts, with a warning naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +25,8 @@ from dl_core.errors import ConfigError
 from dl_core.models import load_estimator
 from dl_core.tasks import Task
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class LoadedRun:
@@ -33,7 +37,8 @@ class LoadedRun:
     task: Task
     preprocessor: Preprocessor
     config: dict[str, Any]
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] | None
+    metrics_unavailable: str | None = None  # why `metrics` is None
 
     @cached_property
     def schema(self) -> InputSchema:
@@ -64,6 +69,7 @@ class LoadedRun:
             "features": [{"name": name, "type": kind, "nullable": name in schema.nullable}
                          for name, kind in schema.columns.items()],
             "metrics": self.metrics,
+            **({"metrics_unavailable": self.metrics_unavailable} if self.metrics is None else {}),
             **self.preprocessor.metadata(), **self.task.metadata(),
         }
 
@@ -77,6 +83,24 @@ def load_run(run_dir: str | Path) -> LoadedRun:
                           f"finished training run, e.g. run_dir=outputs/train/runs/<timestamp>")
     state = load_checkpoint(path)
     estimator = load_estimator(state, Hardware(torch.device("cpu"), "32", torch.get_num_threads(), False))
-    metrics_file = run_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return LoadedRun(run_dir, estimator, state["task"], state["preprocessor"], state["config"], metrics)
+    metrics, unavailable = _read_metrics(run_dir / "metrics.json")
+    return LoadedRun(run_dir, estimator, state["task"], state["preprocessor"], state["config"], metrics, unavailable)
+
+
+def _read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The run's final metrics, or None and why not (without the server's path, for /metadata): predicting
+    needs none of them, so a missing or torn file is a warning naming it, never an error."""
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        problem = None if isinstance(metrics, dict) else "does not hold an object of metrics"
+    except FileNotFoundError:
+        problem = "is missing (the run has not finished: its best checkpoint so far is used)"
+    except json.JSONDecodeError as err:
+        problem = f"is not valid JSON ({err})"
+    except (OSError, UnicodeDecodeError) as err:
+        problem = f"cannot be read ({err.strerror if isinstance(err, OSError) else err})"
+    if problem is None:
+        return metrics, None
+    log.warning("run_dir: %s %s; predicting without the run's metrics (/metadata reports them unavailable)", path,
+                problem)
+    return None, f"{path.name} {problem}"
