@@ -1,7 +1,11 @@
-"""predict.py's output file: never inside checkpoints/, never over a file predict.py did not write."""
+"""predict.py's output file: never over anything a run wrote, never over a file predict.py did not write,
+one file per input file; an unwritable place refused in one line."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +22,7 @@ from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.serving.batch import predict_file
 from dl_core.serving.load import load_run
-from helpers import ROOT, TINY, TINY_GPU, needs_gpu, run_entry
+from helpers import ROOT, TINY, TINY_GPU, entry_command, entry_env, needs_gpu, run_entry
 
 # One xdist worker runs the whole module, so that its trained run is built once.
 pytestmark = pytest.mark.xdist_group("test_batch_predict")
@@ -47,7 +51,7 @@ def test_predict_refuses_to_write_over_the_model(trained):
     best = run_dir / "checkpoints" / "best.ckpt"
     before = best.read_bytes()
     for output in (best, run_dir / "checkpoints" / "preds.csv"):
-        with pytest.raises(ConfigError, match=r"^output: .* (is not a \.csv file|is inside a checkpoints directory)"):
+        with pytest.raises(ConfigError, match=r"^output: .* (is not a \.csv file|is inside the run directory)"):
             predict(run_dir, rows, f"output={output}")
     assert best.read_bytes() == before and load_checkpoint(best)["epoch"] == 1
     assert not (run_dir / "checkpoints" / "preds.csv").exists()
@@ -78,9 +82,39 @@ def test_predict_replaces_only_its_own_predictions(trained, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "preds.csv"]  # no temp file left
 
 
-def test_predict_writes_into_the_run_by_default(trained):
+def test_predict_never_replaces_what_a_run_wrote(trained, tmp_path):
+    """`output=<run>/predictions_test.csv` replaced the run's own test predictions: its header is the one
+    predict.py writes. Inside a run directory (this run's or another's) predict.py writes only under
+    predictions/, whatever training writes now or later."""
     run_dir, rows = trained
-    assert predict(run_dir, rows) == run_dir / "predictions" / "rows.csv"
+    other = tmp_path / "other_run"
+    shutil.copytree(run_dir, other)
+    targets = [run_dir / "predictions_test.csv", run_dir / "metrics.csv", run_dir / "checkpoints" / "preds.csv",
+               run_dir / "new.csv", run_dir / "wandb" / "preds.csv", other / "predictions_test.csv"]
+    before = {path: path.read_bytes() for path in targets if path.exists()}
+    assert run_dir / "predictions_test.csv" in before and other / "predictions_test.csv" in before
+    refused = r"^output: .* is inside the run directory .*; pass output=.*/predictions/"
+    for output in targets:
+        with pytest.raises(ConfigError, match=refused):
+            predict(run_dir, rows, f"output={output}")
+    assert {path: path.read_bytes() for path in targets if path.exists()} == before
+    assert predict(run_dir, rows, f"output={other / 'predictions' / 'mine.csv'}").is_file()
+
+
+def test_predict_writes_into_the_run_one_file_per_input_file(trained, tmp_path):
+    """`a/new.csv` and `b/new.csv` both went to `<run>/predictions/new.csv`, the second over the first."""
+    run_dir, rows = trained
+    first, second = tmp_path / "a" / "new.csv", tmp_path / "b" / "new.csv"
+    for path, n_rows in ((first, 30), (second, 40)):
+        path.parent.mkdir()
+        pd.read_csv(rows).groupby("series_id").head(n_rows).to_csv(path, index=False)
+    out_first = predict(run_dir, first)
+    written = out_first.read_bytes()
+    out_second = predict(run_dir, second)
+    assert out_first != out_second and out_first.parent == out_second.parent == run_dir / "predictions"
+    assert out_first.name.startswith("new-") and out_second.name.startswith("new-")
+    assert out_first.read_bytes() == written and len(pd.read_csv(out_second)) > len(pd.read_csv(out_first))
+    assert predict(run_dir, first) == out_first  # the same file again: its own predictions, replaced
 
 
 @needs_gpu
@@ -101,3 +135,47 @@ def test_a_run_trained_on_a_gpu_predicts_on_the_cpu_as_it_did_on_the_gpu(tmp_pat
     rows = tmp_path / "rows.csv"
     generate_series(2, 400, 2, 0.3, 0).groupby("series_id").head(40).to_csv(rows, index=False)
     assert pd.read_csv(predict(tmp_path / "run", rows))["predicted"].notna().all()
+
+
+# Root writes anywhere (CAP_DAC_OVERRIDE); without that capability the permission bits of its own files hold.
+DROP_ROOT_WRITE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                   "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+def permissions_holding() -> list[str]:
+    """The command prefix under which file permissions hold: none for a normal user; for root, `setpriv`
+    dropping the capabilities that let it write anywhere (skipped where it cannot drop them)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root, which ignores file permissions, and there is no `setpriv` to drop that")
+    probe = subprocess.run([*DROP_ROOT_WRITE, "true"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"running as root, which ignores file permissions, and setpriv cannot drop that: {probe.stderr}")
+    return DROP_ROOT_WRITE
+
+
+def test_an_unwritable_output_is_refused_in_one_line(trained, tmp_path):
+    """A read-only output directory gave a PermissionError traceback; so did the default output in a read-only
+    run directory (a run shared on a cluster)."""
+    prefix = permissions_holding()
+    run_dir, rows = trained
+    shared = tmp_path / "shared_run"
+    shutil.copytree(run_dir, shared, ignore=shutil.ignore_patterns("predictions"))
+    (tmp_path / "locked").mkdir()
+    read_only = [tmp_path / "locked", *(path for path in shared.rglob("*") if path.is_dir()), shared]
+    for path in read_only:
+        path.chmod(0o555)
+    try:
+        for run, output, shown in ((run_dir, tmp_path / "locked" / "preds.csv", tmp_path / "locked" / "preds.csv"),
+                                   (shared, None, shared / "predictions" / "rows-")):
+            args = (f"run_dir={run}", f"data.path={rows}", "threads=1", *([f"output={output}"] if output else []))
+            done = subprocess.run([*prefix, *entry_command("predict.py", args)], cwd=tmp_path, env=entry_env(),
+                                  capture_output=True, text=True, timeout=120, check=False)
+            assert done.returncode == 2, done.stderr[-2000:]
+            assert done.stderr.startswith(f"error: output: cannot write {shown}") and done.stderr.count("\n") == 1
+            assert "Permission denied" in done.stderr and "pass output=" in done.stderr
+        assert not list((tmp_path / "locked").iterdir()) and not (shared / "predictions").exists()
+    finally:
+        for path in read_only:
+            path.chmod(0o755)

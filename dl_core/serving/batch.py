@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, InputError
 from dl_core.serving.load import load_run
+
+PREDICTIONS = "predictions"  # the one folder of a run directory that predict.py writes; training never does
+RUN_MARKERS = ("checkpoints", ".hydra")  # a directory holding one of these is a training run's
 
 
 def predict_file(cfg: DictConfig) -> Path:
@@ -32,20 +36,34 @@ def predict_file(cfg: DictConfig) -> Path:
 
 
 def output_path(cfg: DictConfig) -> Path:
-    """Where the predictions go, refused where writing would destroy a run's files: a CSV, never inside
-    a `checkpoints/` directory (`output=<run>/checkpoints/best.ckpt` would replace the model)."""
+    """Where the predictions go, refused where writing would destroy a run's files: inside a training run's
+    directory (this one's or another's) only under its `predictions/` folder, which training never writes, so
+    no file a run wrote (predictions_test.csv, metrics, checkpoints, logs) is ever replaced, whatever
+    training writes now or later. The default name carries a digest of the input file's absolute path:
+    `a/new.csv` and `b/new.csv` get one file each, and predicting one file again replaces its own."""
     run_dir = Path(cfg.run_dir).expanduser()
-    default = run_dir / "predictions" / f"{Path(cfg.data.path).stem}.csv"
-    output = Path(cfg.output).expanduser() if cfg.output else default
+    source = Path(cfg.data.path).expanduser().resolve()
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+    output = Path(cfg.output).expanduser() if cfg.output else run_dir / PREDICTIONS / f"{source.stem}-{digest}.csv"
     if output.suffix.lower() != ".csv":
         raise ConfigError(f"output: {output} is not a .csv file; predictions are written as CSV, e.g. output=preds.csv")
     resolved = output.resolve()
-    if resolved.parent.name == "checkpoints" or resolved.is_relative_to((run_dir / "checkpoints").resolve()):
-        raise ConfigError(f"output: {output} is inside a checkpoints directory, which holds the run's model; "
-                          f"pass output=<run_dir>/predictions/<name>.csv or another path")
+    owner = _run_holding(resolved, run_dir.resolve())
+    if owner is not None and not resolved.is_relative_to(owner / PREDICTIONS):
+        raise ConfigError(f"output: {output} is inside the run directory {owner}, whose files are the run's own; "
+                          f"pass output={owner / PREDICTIONS}/<name>.csv or a path outside the run")
     if output.exists() and not output.is_file():
         raise ConfigError(f"output: {output} exists and is not a file; pass output=<file>.csv")
     return output
+
+
+def _run_holding(path: Path, run_dir: Path) -> Path | None:
+    """The innermost training run directory holding `path`: `run_dir`, or any directory with checkpoints/
+    or .hydra/ (another run's, or a sweep's job)."""
+    for parent in path.parents:
+        if parent == run_dir or any((parent / marker).is_dir() for marker in RUN_MARKERS):
+            return parent
+    return None
 
 
 def write_predictions(predictions: pd.DataFrame, output: Path) -> None:
@@ -55,11 +73,14 @@ def write_predictions(predictions: pd.DataFrame, output: Path) -> None:
     if output.exists() and _csv_header(output) != columns:
         raise ConfigError(f"output: {output} exists and is not a predictions file of this run (its header is not "
                           f"{','.join(columns)}); pass another output= path, or remove the file first")
-    output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)
         predictions.to_csv(tmp, index=False)
         os.replace(tmp, output)
+    except OSError as err:  # a read-only directory or file system, a full disk: the place, not the predictions
+        raise ConfigError(f"output: cannot write {output} ({err.strerror}); pass output=<a directory you can "
+                          f"write to>/<name>.csv") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -27,7 +27,9 @@ class PredictConfig:
     Attributes:
         run_dir: the trained run (its checkpoints/best.ckpt is used).
         data: the rows to predict on (see `data.path`).
-        output: where to write predictions; null writes `<run_dir>/predictions/<file stem>.csv`.
+        output: where to write predictions (a .csv; inside a run directory only under its `predictions/`);
+            null writes `<run_dir>/predictions/<file stem>-<8 hex digits of the file's absolute path>.csv`, one
+            file per input file.
         threads: CPU threads for torch; null keeps torch's default.
     """
 
