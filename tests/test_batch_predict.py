@@ -1,5 +1,5 @@
 """predict.py's output file: never over anything a run wrote, never over a file predict.py did not write,
-one file per input file; an unwritable place refused in one line."""
+one file per input file; id columns carried through; an unwritable place refused in one line."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.synthetic import generate_series
 from dl_core.engine.checkpoint import load_checkpoint
-from dl_core.errors import ConfigError
+from dl_core.errors import ConfigError, DataError
 from dl_core.pipeline import train
 from dl_core.serving.batch import predict_file
 from dl_core.serving.load import load_run
@@ -115,6 +115,35 @@ def test_predict_writes_into_the_run_one_file_per_input_file(trained, tmp_path):
     assert out_first.name.startswith("new-") and out_second.name.startswith("new-")
     assert out_first.read_bytes() == written and len(pd.read_csv(out_second)) > len(pd.read_csv(out_first))
     assert predict(run_dir, first) == out_first  # the same file again: its own predictions, replaced
+
+
+def test_id_columns_trace_each_forecast_to_the_row_of_its_target(trained, tmp_path):
+    """`id_columns` are copied as written in the file (text: `007` stays `007`) to each prediction row from
+    the input row whose target it predicts, wherever that row sits in the file; empty for the forecast beyond
+    a series' last row."""
+    run_dir, rows = trained
+    frame = pd.read_csv(rows)
+    frame.insert(0, "row_id", [f"{k:03d}" for k in range(len(frame))])
+    frame["batch"] = np.arange(len(frame)) % 3
+    frame = frame.sample(frac=1.0, random_state=0)  # file order is not time order
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    out = pd.read_csv(predict(run_dir, tmp_path / "rows.csv", "id_columns=[row_id,batch]",
+                              f"output={tmp_path / 'out.csv'}"), dtype={"row_id": str}, parse_dates=["timestamp"])
+    assert list(out.columns[:3]) == ["row_id", "batch", "timestamp"]
+    source = frame.assign(timestamp=pd.to_datetime(frame["timestamp"]))
+    known = out[out["actual"].notna()].merge(source, left_on=["entity", "timestamp"],
+                                             right_on=["series_id", "timestamp"], suffixes=("", "_file"))
+    assert len(known) == out["actual"].notna().sum() > 0
+    assert (known["row_id"] == known["row_id_file"]).all() and (known["batch"] == known["batch_file"]).all()
+    np.testing.assert_allclose(known["actual"], known["target_file"], rtol=1e-5)  # the row's own target value
+    beyond = out[out["actual"].isna()]
+    assert len(beyond) == 2 and beyond["row_id"].isna().all() and beyond["batch"].isna().all()
+    with pytest.raises(DataError, match=r"^id_columns: column\(s\) \['order_no'\] not in data\.path=.*rows\.csv; its "
+                                        r"columns: row_id, timestamp, "):
+        predict(run_dir, tmp_path / "rows.csv", "id_columns=[row_id,order_no]")
+    frame.assign(step=1).to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(DataError, match=r"^id_columns: \['step'\] would replace columns of the predictions"):
+        predict(run_dir, tmp_path / "rows.csv", "id_columns=[step]")
 
 
 @needs_gpu

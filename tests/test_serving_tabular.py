@@ -11,7 +11,7 @@ import pytest
 
 import dl_core
 from dl_core.data import load_frame
-from dl_core.errors import InputError
+from dl_core.errors import DataError, InputError
 from dl_core.pipeline import train
 from dl_core.serving import load_run
 from helpers import JSON, TINY_TABULAR, connection, run_entry, serving, strict_json, with_token
@@ -80,6 +80,24 @@ def test_rows_are_checked_by_column(runs) -> None:
                                          r"numbers or leave those cells empty \(the run imputes missing values "
                                          r"in \['num_2'\]\)"):
         run.predict(infinite)
+
+
+def test_id_columns_are_carried_to_each_prediction(runs) -> None:
+    """`load_run(...).predict(frame, id_columns=[...])`: each prediction row carries the ids of its input row
+    as given (whatever the frame's index), before the predictions; a listed column the frame lacks is refused
+    naming it."""
+    run_dir, table = runs["classification"]
+    rows = table.sample(30, random_state=1).drop(columns="target")  # an index that is not 0..n-1
+    rows.insert(0, "customer", [f"c{k:04d}" for k in range(len(rows))])
+    run = load_run(run_dir)
+    plain = run.predict(rows.drop(columns="customer"))
+    carried = run.predict(rows, id_columns=["customer", "cat_0"])
+    assert list(carried.columns) == ["customer", "cat_0", *plain.columns]
+    assert list(carried["customer"]) == list(rows["customer"]) and list(carried["cat_0"]) == list(rows["cat_0"])
+    pd.testing.assert_frame_equal(carried[plain.columns], plain)  # the same rows in the same batch positions
+    with pytest.raises(DataError, match=r"^id_columns: column\(s\) \['order'\] not in the rows; its columns: "
+                                        r"customer, "):
+        run.predict(rows, id_columns=["order"])
 
 
 def test_server_and_predict_py_agree_on_a_classifier(runs, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, InputError
-from dl_core.serving.load import load_run
+from dl_core.serving.load import id_values, load_run
 
 PREDICTIONS = "predictions"  # the one folder of a run directory that predict.py writes; training never does
 RUN_MARKERS = ("checkpoints", ".hydra")  # a directory holding one of these is a training run's
@@ -27,12 +27,23 @@ def predict_file(cfg: DictConfig) -> Path:
         torch.set_num_threads(int(cfg.threads))
     run = load_run(cfg.run_dir)
     frame = read_table(cfg.data.path)
+    ids = file_ids(cfg.data.path, frame, list(cfg.id_columns))
     try:
-        predictions = run.predict(frame)
+        predictions = run.predict_checked(run.schema.validate_frame(frame), ids)
     except InputError as err:
         raise InputError(err.loc, f"{err.reason} (in data.path={cfg.data.path})") from None
     write_predictions(predictions, output)
     return output
+
+
+def file_ids(path: str, frame: pd.DataFrame, id_columns: list[str]) -> pd.DataFrame | None:
+    """The `id_columns` of the file, as written in it: a CSV's cells as text, so that `007` stays `007` and a
+    column of whole numbers with a blank cell is not written back as `1.0`."""
+    ids = id_values(frame, id_columns, f"data.path={path}")
+    if ids is None or Path(path).suffix.lower() != ".csv":
+        return ids
+    text = pd.read_csv(Path(path).expanduser(), usecols=list(ids.columns), dtype=str, keep_default_na=False)
+    return text[list(ids.columns)]
 
 
 def output_path(cfg: DictConfig) -> Path:
