@@ -184,20 +184,24 @@ def permissions_holding() -> list[str]:
     return DROP_ROOT_WRITE
 
 
+@pytest.mark.slow
 def test_an_unwritable_output_is_refused_in_one_line(trained, tmp_path):
     """A read-only output directory gave a PermissionError traceback; so did the default output in a read-only
-    run directory (a run shared on a cluster)."""
+    run directory (a run shared on a cluster), and an output in a directory this user may not enter."""
     prefix = permissions_holding()
     run_dir, rows = trained
     shared = tmp_path / "shared_run"
     shutil.copytree(run_dir, shared, ignore=shutil.ignore_patterns("predictions"))
     (tmp_path / "locked").mkdir()
+    (tmp_path / "sealed").mkdir()
     read_only = [tmp_path / "locked", *(path for path in shared.rglob("*") if path.is_dir()), shared]
     for path in read_only:
         path.chmod(0o555)
+    (tmp_path / "sealed").chmod(0o000)
     try:
         for run, output, shown in ((run_dir, tmp_path / "locked" / "preds.csv", tmp_path / "locked" / "preds.csv"),
-                                   (shared, None, shared / "predictions" / "rows-")):
+                                   (shared, None, shared / "predictions" / "rows-"),
+                                   (run_dir, tmp_path / "sealed" / "preds.csv", tmp_path / "sealed" / "preds.csv")):
             args = (f"run_dir={run}", f"data.path={rows}", "threads=1", *([f"output={output}"] if output else []))
             done = subprocess.run([*prefix, *entry_command("predict.py", args)], cwd=tmp_path, env=entry_env(),
                                   capture_output=True, text=True, timeout=120, check=False)
@@ -206,5 +210,6 @@ def test_an_unwritable_output_is_refused_in_one_line(trained, tmp_path):
             assert "Permission denied" in done.stderr and "pass output=" in done.stderr
         assert not list((tmp_path / "locked").iterdir()) and not (shared / "predictions").exists()
     finally:
-        for path in read_only:
+        for path in [*read_only, tmp_path / "sealed"]:
             path.chmod(0o755)
+    assert not list((tmp_path / "sealed").iterdir())

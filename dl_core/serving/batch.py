@@ -59,11 +59,15 @@ def output_path(cfg: DictConfig) -> Path:
     if output.suffix.lower() != ".csv":
         raise ConfigError(f"output: {output} is not a .csv file; predictions are written as CSV, e.g. output=preds.csv")
     resolved = output.resolve()
-    owner = _run_holding(resolved, run_dir.resolve())
+    try:
+        owner = _run_holding(resolved, run_dir.resolve())
+        taken = output.exists() and not output.is_file()
+    except OSError as err:  # a folder on the way this user may not enter
+        raise _unwritable(output, err) from None
     if owner is not None and not resolved.is_relative_to(owner / PREDICTIONS):
         raise ConfigError(f"output: {output} is inside the run directory {owner}, whose files are the run's own; "
                           f"pass output={owner / PREDICTIONS}/<name>.csv or a path outside the run")
-    if output.exists() and not output.is_file():
+    if taken:
         raise ConfigError(f"output: {output} exists and is not a file; pass output=<file>.csv")
     return output
 
@@ -81,19 +85,24 @@ def write_predictions(predictions: pd.DataFrame, output: Path) -> None:
     """Write atomically (temp file + rename), replacing an existing file only if predict.py wrote it:
     a CSV whose header is the one written now. Anything else at `output` is kept and refused."""
     columns = [str(column) for column in predictions.columns]
-    if output.exists() and _csv_header(output) != columns:
-        raise ConfigError(f"output: {output} exists and is not a predictions file of this run (its header is not "
-                          f"{','.join(columns)}); pass another output= path, or remove the file first")
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
+        if output.exists() and _csv_header(output) != columns:
+            raise ConfigError(f"output: {output} exists and is not a predictions file of this run (its header is "
+                              f"not {','.join(columns)}); pass another output= path, or remove the file first")
         output.parent.mkdir(parents=True, exist_ok=True)
-        predictions.to_csv(tmp, index=False)
-        os.replace(tmp, output)
+        try:
+            predictions.to_csv(tmp, index=False)
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as err:  # a read-only directory or file system, a full disk: the place, not the predictions
-        raise ConfigError(f"output: cannot write {output} ({err.strerror}); pass output=<a directory you can "
-                          f"write to>/<name>.csv") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise _unwritable(output, err) from None
+
+
+def _unwritable(output: Path, err: OSError) -> ConfigError:
+    return ConfigError(f"output: cannot write {output} ({err.strerror}); pass output=<a directory you can write "
+                       f"to>/<name>.csv")
 
 
 def _csv_header(path: Path) -> list[str] | None:
