@@ -3,7 +3,9 @@ bad requests are 422 naming the field and the server keeps serving. Real trainin
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import socket
 import threading
 import time
@@ -192,6 +194,52 @@ def test_a_request_over_max_rows_gets_a_small_strict_json_422(server, raw_frame:
     too_long = "List should have at most 10000 items after validation, not 10001"
     assert strict_json(answer.text) == {"detail": [{"loc": ["body", "rows"], "type": "too_long", "msg": too_long}],
                                         "error_count": 1}
+
+
+@pytest.mark.parametrize("case", ["not UTF-8", "nested too deeply"])
+def test_unreadable_bodies_are_422_in_the_documented_shape(server, raw_frame: pd.DataFrame, case: str) -> None:
+    """A body that is not UTF-8, or JSON nested past the parser's recursion limit, got FastAPI's 400
+    `{"detail": "There was an error parsing the body"}` instead of the documented 422 shape."""
+    good_rows = request_rows(raw_frame.groupby("series_id").head(14))
+    body, message = {
+        "not UTF-8": (json.dumps({"rows": [{**good_rows[0], "series_id": "@"}]}).encode().replace(b'"@"', b'"caf\xe9"'),
+                      "not UTF-8 text"),
+        "nested too deeply": (b'{"rows": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    }[case]
+    bad = server.post("/predict", content=body, headers=JSON)
+    assert bad.status_code == 422, bad.text
+    answer = strict_json(bad.text)
+    assert answer["error_count"] == 1 and len(answer["detail"]) == 1, answer
+    error = answer["detail"][0]
+    assert set(error) == {"loc", "msg", "type"} and error["loc"][0] == "body" and error["type"] == "json_invalid"
+    assert error["msg"].startswith("JSON decode error: ") and message in error["msg"], error
+    good = server.post("/predict", json={"rows": good_rows})
+    assert good.status_code == 200, good.text
+    assert connection(good) == connection(bad)
+
+
+@pytest.mark.slow
+def test_a_corrupt_metrics_file_leaves_predict_and_serve_working(run_dir: Path, raw_frame: pd.DataFrame,
+                                                                 tmp_path: Path) -> None:
+    """A torn metrics.json crashed predict.py and serve.py with a JSONDecodeError, though neither needs it to
+    predict: both warn naming the file, and /metadata says the metrics are unavailable."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics.json").write_text('{"test_mse": 0.12, "test_')
+    rows = raw_frame.groupby("series_id").head(14)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    done = run_entry("predict.py", f"run_dir={copy}", f"data.path={tmp_path / 'new.csv'}",
+                     f"output={tmp_path / 'out.csv'}", "threads=1", cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{copy / 'metrics.json'} is not valid JSON" in done.stdout + done.stderr
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 2 * 2 * 2  # two series, two windows, two steps
+    with serving(copy) as client:
+        meta = client.get("/metadata")
+        assert meta.status_code == 200, meta.text
+        assert meta.json()["metrics"] is None and meta.json()["metrics_unavailable"].startswith("metrics.json is not")
+        assert str(tmp_path) not in meta.text
+        answer = client.post("/predict", json={"rows": request_rows(rows)})
+        assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2 * 2 * 2
 
 
 def test_a_bug_answers_a_json_500_and_keeps_the_connection(run_dir: Path, raw_frame: pd.DataFrame,

@@ -133,6 +133,17 @@ def test_served_forecast_beyond_the_last_row_reads_the_future_rows(run_dir: Path
         assert client.get("/metadata").json()["quantiles"] == [0.1, 0.5, 0.9]
 
 
+def test_id_columns_follow_each_forecast_to_the_row_of_its_target(run_dir: Path, raw: pd.DataFrame) -> None:
+    """A forecast beyond the observed rows carries the ids of the future row (targets null) it predicts."""
+    frame = history_and_future(raw)
+    frame = frame.assign(rid=[f"r{k}" for k in range(len(frame))]).sample(frac=1.0, random_state=0)
+    out = load_run(run_dir).predict(frame, id_columns=["rid"])
+    sent = out.merge(frame[["series_id", "timestamp", "rid"]], how="left", left_on=["entity", "timestamp"],
+                     right_on=["series_id", "timestamp"], suffixes=("", "_sent"))
+    assert len(sent) == len(out) and (sent["rid"] == sent["rid_sent"]).all()
+    assert sorted(out.loc[out["actual"].isna(), "rid"]) == sorted(frame.loc[frame["target"].isna(), "rid"])
+
+
 def test_a_static_value_that_changes_within_a_series_is_refused_naming_it(run_dir: Path, raw: pd.DataFrame) -> None:
     frame = history_and_future(raw)
     frame.loc[frame.index[3], "region"] = "elsewhere" if frame["region"].iloc[0] != "elsewhere" else "north"

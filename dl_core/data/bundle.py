@@ -36,6 +36,9 @@ class Split(Protocol):
     def table(self, task: Any, outputs: np.ndarray) -> pd.DataFrame:
         """The predictions table of the split's samples, from the model's raw outputs."""
 
+    def sources(self) -> np.ndarray:
+        """For new rows: the position of each `table` row's input row among the rows given (-1 for none)."""
+
 
 class Preprocessor(Protocol):
     """Fitted on the training rows only; pickled into every checkpoint for prediction and serving."""

@@ -188,6 +188,10 @@ class TabularSplit:
     def targets(self) -> torch.Tensor:
         return self.y
 
+    def sources(self) -> np.ndarray:
+        """For each row of `table`: its sample's position among the rows (one prediction per row, in order)."""
+        return np.arange(len(self))
+
     def table(self, task: TableTask, outputs: np.ndarray) -> pd.DataFrame:
         """One row per sample: the task's predictions (for classification with the probability of each
         class), after the sample's row in the source file and its actual target where there is one."""

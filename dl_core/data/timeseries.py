@@ -50,6 +50,7 @@ from dl_core.tasks import Forecast
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+SOURCE_ROW = "\0source_row"  # carried beside new rows through cleaning; no file's column is named so
 FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text column)
     "data.target_column": ("fix or blank those cells (then set data.fillna)", "name a numeric column"),
     "data.feature_columns": (("fix or blank those cells (then set data.fillna), or leave the column out of "
@@ -137,7 +138,7 @@ class TimeSeriesPreprocessor:
         rows), then its last window, whose targets lie beyond its last row: the forecast. With known-future
         covariates, each series' rows after its last observed one (targets null) carry the horizon's."""
         try:
-            rows = self.order(frame)
+            rows = self.order(frame.assign(**{SOURCE_ROW: np.arange(len(frame))}))
             rows, ahead = _split_ahead(rows, self) if self.knows_future else (rows, rows.iloc[:0])
             rows = self.fill(rows)
         except DataError as err:
@@ -219,12 +220,15 @@ class TimeSeriesPreprocessor:
 class RowKeys:
     """What names each row in a predictions table: its timestamp (its position without a timestamp
     column) and its entity, where its entity's observed rows end (the index after the last row whose
-    targets are known) and where its rows end (after the future rows of known-future covariates)."""
+    targets are known) and where its rows end (after the future rows of known-future covariates). For
+    new rows, `sources`: each row's position in the frame given to `new_rows` (-1: a horizon row
+    extrapolated past the rows given), so that a prediction can be traced to the row it predicts."""
 
     times: np.ndarray
     entities: np.ndarray
     ends: np.ndarray
     limits: np.ndarray
+    sources: np.ndarray | None = None
 
     @classmethod
     def of(cls, rows: pd.DataFrame, prep: TimeSeriesPreprocessor, offsets: np.ndarray,
@@ -233,7 +237,9 @@ class RowKeys:
         times = rows[prep.timestamp_column].to_numpy() if prep.timestamp_column else np.arange(len(rows))
         counts = np.diff(offsets)
         limits = np.repeat(offsets[1:], counts)
-        return cls(times, prep.entity_labels(rows), limits if ends is None else np.repeat(ends, counts), limits)
+        sources = rows[SOURCE_ROW].fillna(-1).to_numpy(np.int64) if SOURCE_ROW in rows else None
+        return cls(times, prep.entity_labels(rows), limits if ends is None else np.repeat(ends, counts), limits,
+                   sources)
 
     def target_times(self, target_rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Timestamps of target rows; past an entity's last row (`ends`), its last timestamp plus k times its
@@ -282,6 +288,14 @@ class WindowSplit:
     def target_rows(self) -> np.ndarray:
         """Row index of every (window, step) target: shape (windows, horizon)."""
         return (self.starts.unsqueeze(1) + self.target_offsets).cpu().numpy()
+
+    def sources(self) -> np.ndarray:
+        """For each row of `table` (of new rows): the position, in the frame given to `new_rows`, of the row
+        whose target it predicts; -1 past a series' rows (the forecast beyond the rows given)."""
+        starts, rows = self.starts.cpu().numpy(), self.target_rows()
+        inside = rows < self.keys.limits[starts][:, None]
+        sources = np.where(inside, self.keys.sources[np.where(inside, rows, 0)], -1)
+        return np.repeat(sources.ravel(), self.y.shape[1])
 
     def table(self, task: Forecast, outputs: np.ndarray) -> pd.DataFrame:
         """The forecasts in original units, in the layout of `forecast_table`. A target beyond its series'

@@ -2,7 +2,8 @@
 
 Request rows are validated by the run's own row model, so a wrong type, a non-finite number or a
 missing column is a 422 naming the field before any work is done; checks that need the whole
-request (history per series) raise `InputError`, answered as a 422 of the same shape. A 422 body
+request (history per series) raise `InputError`, answered as a 422 of the same shape, as is a body
+that cannot be read as JSON (not UTF-8, nested past the parser's limit, bad syntax). A 422 body
 never echoes the request (only loc, msg and type of at most `MAX_ERRORS` errors), so it stays
 small and is always strict JSON. The app holds no state besides the run, so one bad request never
 affects the next, and a bug answers a JSON 500 without closing the client's connection.
@@ -45,6 +46,7 @@ def create_app(run: LoadedRun, max_rows: int = 10_000):
 
     app = FastAPI(title="dl_core prediction service", version="1",
                   description=f"{run.task.name} model from run {run.name}")
+    app.router.route_class = json_body_route()
     app.add_middleware(AnswerBugsCleanly)
 
     @app.exception_handler(RequestValidationError)
@@ -73,18 +75,56 @@ def create_app(run: LoadedRun, max_rows: int = 10_000):
 
 
 def error_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
-    """FastAPI's 422 shape without `input` and `ctx`, whole-request errors (e.g. too many rows) first.
+    """FastAPI's 422 shape without `input` and `ctx`, whole-request errors (e.g. too many rows) first; a
+    JSON syntax error's message says what the parser found (FastAPI keeps that in `ctx`).
 
     Messages are cut at `MAX_MESSAGE` characters: some quote the bad value (a pandas date error does).
     """
     ordered = sorted(errors, key=lambda error: len(error["loc"]))[:MAX_ERRORS]
     detail = [{"loc": [part if isinstance(part, int) else str(part) for part in error["loc"]],
-               "msg": _shorten(str(error["msg"])), "type": str(error["type"])} for error in ordered]
+               "msg": _shorten(_message(error)), "type": str(error["type"])} for error in ordered]
     return {"detail": detail, "error_count": len(errors)}
+
+
+def _message(error: dict[str, Any]) -> str:
+    reason = error.get("ctx", {}).get("error") if error["type"] == "json_invalid" else None
+    return f"{error['msg']}: {reason}" if reason else str(error["msg"])
 
 
 def _shorten(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else f"{message[:MAX_MESSAGE]}... ({len(message)} characters)"
+
+
+def json_body_route() -> type:
+    """FastAPI's route class, reading request bodies so that every body that is not JSON gets the 422 of a
+    JSON syntax error: FastAPI answers its own 400 (`There was an error parsing the body`) when the parser
+    raises anything but a `JSONDecodeError`, i.e. for a body that is not UTF-8 (as RFC 8259 requires) and
+    for one nested past the parser's recursion limit. The documented way to change how a route reads
+    requests is a custom route class and request class (FastAPI's "Custom Request and APIRoute class")."""
+    from fastapi.routing import APIRoute
+    from starlette.requests import Request
+
+    class JSONBodyRequest(Request):
+        async def json(self) -> Any:
+            try:
+                return await super().json()
+            except UnicodeDecodeError as err:
+                raise json.JSONDecodeError(f"not UTF-8 text (byte {err.object[err.start]:#04x} at position "
+                                           f"{err.start}); send JSON encoded as UTF-8", "", err.start) from None
+            except RecursionError:
+                raise json.JSONDecodeError("nested too deeply for the JSON parser; send rows as a list of flat "
+                                           "objects", "", 0) from None
+
+    class JSONBodyRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Awaitable[Any]]:
+            handler = super().get_route_handler()
+
+            async def read_json_bodies_strictly(request: Request) -> Any:
+                return await handler(JSONBodyRequest(request.scope, request.receive))
+
+            return read_json_bodies_strictly
+
+    return JSONBodyRoute
 
 
 class AnswerBugsCleanly:

@@ -1,27 +1,34 @@
 """Load a trained run from its directory alone: the best checkpoint carries the estimator's learned
 state, the task, the fitted preprocessing, the data spec and the resolved config, so nothing else
-about the run is needed.
+about the run is needed. Its metrics.json is read for /metadata only: a run without a readable one
+still predicts, with a warning naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
+from dl_core.checks import listing
 from dl_core.data.bundle import Preprocessor
 from dl_core.data.inputs import InputSchema
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.estimator import Estimator
 from dl_core.engine.hardware import Hardware
-from dl_core.errors import ConfigError
+from dl_core.errors import ConfigError, DataError
 from dl_core.models import load_estimator
 from dl_core.tasks import Task
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,7 +40,8 @@ class LoadedRun:
     task: Task
     preprocessor: Preprocessor
     config: dict[str, Any]
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] | None
+    metrics_unavailable: str | None = None  # why `metrics` is None
 
     @cached_property
     def schema(self) -> InputSchema:
@@ -44,15 +52,20 @@ class LoadedRun:
         """The run directory's last component: what clients see, never the server's file layout."""
         return self.run_dir.resolve().name
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Check raw rows (as a file or a notebook gives them), then predict."""
-        return self.predict_checked(self.schema.validate_frame(frame))
+    def predict(self, frame: pd.DataFrame, id_columns: Sequence[str] = ()) -> pd.DataFrame:
+        """Check raw rows (as a file or a notebook gives them), then predict. The `id_columns` of `frame` lead
+        each prediction row with the values of the input row it predicts (for a forecast: the row of its
+        target; empty beyond the rows given), so that every prediction can be traced to its row."""
+        ids = id_values(frame, id_columns, "the rows")
+        return self.predict_checked(self.schema.validate_frame(frame), ids)
 
-    def predict_checked(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_checked(self, frame: pd.DataFrame, ids: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predict on rows already validated by the schema's row model (the server's request rows): the
-        same table a run writes for its test split, less what new rows cannot know."""
+        same table a run writes for its test split, less what new rows cannot know; led by `ids` (one row
+        per row of `frame`) where given."""
         rows = self.preprocessor.new_rows(frame, self.task)
-        return rows.table(self.task, self.estimator.predict(rows))
+        table = rows.table(self.task, self.estimator.predict(rows))
+        return table if ids is None else _with_ids(ids, rows.sources(), table)
 
     def metadata(self) -> dict[str, Any]:
         """Task, model, input columns with types, what the inputs and targets are, and the run's final metrics."""
@@ -64,6 +77,7 @@ class LoadedRun:
             "features": [{"name": name, "type": kind, "nullable": name in schema.nullable}
                          for name, kind in schema.columns.items()],
             "metrics": self.metrics,
+            **({"metrics_unavailable": self.metrics_unavailable} if self.metrics is None else {}),
             **self.preprocessor.metadata(), **self.task.metadata(),
         }
 
@@ -77,6 +91,48 @@ def load_run(run_dir: str | Path) -> LoadedRun:
                           f"finished training run, e.g. run_dir=outputs/train/runs/<timestamp>")
     state = load_checkpoint(path)
     estimator = load_estimator(state, Hardware(torch.device("cpu"), "32", torch.get_num_threads(), False))
-    metrics_file = run_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return LoadedRun(run_dir, estimator, state["task"], state["preprocessor"], state["config"], metrics)
+    metrics, unavailable = _read_metrics(run_dir / "metrics.json")
+    return LoadedRun(run_dir, estimator, state["task"], state["preprocessor"], state["config"], metrics, unavailable)
+
+
+def _read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The run's final metrics, or None and why not (without the server's path, for /metadata): predicting
+    needs none of them, so a missing or torn file is a warning naming it, never an error."""
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        problem = None if isinstance(metrics, dict) else "does not hold an object of metrics"
+    except FileNotFoundError:
+        problem = "is missing (the run has not finished: its best checkpoint so far is used)"
+    except json.JSONDecodeError as err:
+        problem = f"is not valid JSON ({err})"
+    except (OSError, UnicodeDecodeError) as err:
+        problem = f"cannot be read ({err.strerror if isinstance(err, OSError) else err})"
+    if problem is None:
+        return metrics, None
+    log.warning("run_dir: %s %s; predicting without the run's metrics (/metadata reports them unavailable)", path,
+                problem)
+    return None, f"{path.name} {problem}"
+
+
+def id_values(frame: pd.DataFrame, id_columns: Sequence[str], where: str) -> pd.DataFrame | None:
+    """The `id_columns` of `frame`, one row per row of it (None when none are asked for); a column `where`
+    (the rows, or the file) lacks is refused naming it."""
+    columns = list(dict.fromkeys(id_columns))
+    if not columns:
+        return None
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise DataError(f"id_columns: column(s) {missing} not in {where}; its columns: {listing(frame.columns, 30)}")
+    return frame[columns].reset_index(drop=True)
+
+
+def _with_ids(ids: pd.DataFrame, sources: np.ndarray, table: pd.DataFrame) -> pd.DataFrame:
+    """`table` led by the ids of each of its rows' input row (`sources`: positions in `ids`, -1 for none)."""
+    clash = [column for column in ids.columns if column in table.columns]
+    if clash:
+        raise DataError(f"id_columns: {clash} would replace columns of the predictions ({listing(table.columns)}); "
+                        f"rename them in the rows or leave them out of id_columns")
+    if (sources < 0).any():
+        ids = ids.astype(object)  # values as given (an integer id stays one) beside the empty cells
+    picked = ids.reindex(sources).reset_index(drop=True)
+    return pd.concat([picked, table.reset_index(drop=True)], axis=1)
