@@ -57,6 +57,11 @@ def is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def is_boolean(series: pd.Series) -> bool:
+    """Every present value is true or false: a bool column, or one with gaps (which pandas reads as objects)."""
+    return pd.api.types.infer_dtype(series, skipna=True) == "boolean"
+
+
 def refuse_stray_text(frame: pd.DataFrame, column: str, key: str, fix: str) -> None:
     """Refuse a mostly numeric column (see the module docstring), naming its stray cells and rows."""
     series = frame[column]

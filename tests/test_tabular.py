@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from dl_core.data import build_bundle
+from dl_core.data.loading import read_table
 from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
 from dl_core.errors import ConfigError, DataError
@@ -288,3 +289,19 @@ def test_classification_of_a_quantity_gets_one_short_line(make_cfg, tmp_path, st
     with pytest.raises(DataError, match=message) as err:
         build_bundle(cfg.data)
     assert len(str(err.value)) < 300 and "\n" not in str(err.value)
+
+
+def test_a_category_of_fractional_numbers_is_read_back_from_its_training_file_and_from_json(make_cfg, tmp_path):
+    """Training took 0.5 as the label '0.5'; predict.py refused the same file (a label was a string or an integer)."""
+    frame = _table(300).assign(ratio=np.random.default_rng(1).choice([0.5, 1.25, 2.0], 300))
+    path = _csv(tmp_path, frame)
+    bundle = build_bundle(make_cfg("data=csv_tabular", f"data.path={path}", "data.target_column=y",
+                                   "data.task=regression", "data.categorical_columns=[color,ratio]").data)
+    prep, test = bundle.preprocessor, bundle.splits["test"]
+    schema = prep.input_schema()
+    new = prep.new_rows(schema.validate_frame(read_table(path).loc[test.rows]), bundle.task)
+    np.testing.assert_array_equal(new.x_cat.numpy(), test.x_cat.numpy())
+    first = frame.loc[test.rows[0], ["x", "z", "color", "ratio"]].to_dict()
+    sent = schema.frame([schema.row_model.model_validate_json(json.dumps(first))])
+    np.testing.assert_array_equal(prep.new_rows(sent, bundle.task).x_cat.numpy(), test.x_cat.numpy()[:1])
+    assert set(test.x_cat.numpy()[:, 1]) == {1, 2, 3}  # no row of the file fell to the reserved index

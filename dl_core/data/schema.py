@@ -322,9 +322,10 @@ class TabularDataConfig(DataConfig):
         derived_columns: new numeric columns, each a pandas `DataFrame.eval` expression over the others (e.g.
             `rooms_per_household: total_rooms / households`), computed before the features are chosen, for
             training rows and for rows sent to predict or serve alike; a division by zero counts as missing.
-        categorical_columns: columns encoded as categories; null takes the non-numeric ones. A mostly
-            numeric column (at least 90 % of its non-missing cells are numbers, but not all) is
-            refused, naming the stray cells and their file lines, unless it is listed here.
+        categorical_columns: columns encoded as categories; null takes the non-numeric ones (true/false
+            columns among them: new rows must then send true or false). A mostly numeric column (at least
+            90 % of its non-missing cells are numbers, but not all) is refused, naming the stray cells and
+            their file lines, unless it is listed here.
         numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train;
             `raw` passes numbers as they are, missing ones as NaN (no imputation), for models that read them
             so: gradient-boosted trees set it themselves (their class's `data_options`), other models refuse it.

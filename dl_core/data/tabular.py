@@ -3,7 +3,9 @@
 Numeric features are imputed (train median or mean; an infinity counts as missing) and mapped through a quantile-normal
 transform or standard scaling, or left raw with missing values as NaN for models that read them so
 (gradient-boosted trees ask for `raw`); categorical features are encoded with index 0 reserved for
-missing values and categories never seen in training, so serving never fails on a new value.
+missing values and categories never seen in training, so serving never fails on a new value. A
+column of true/false values is a category too, whose new values must be true or false (its inputs'
+type, `BOOLEAN`), so that a file cell `True` and a JSON `true` are both the training label `True`.
 The target belongs to the task (`Regression`: standardized for training and reported in units of
 `data.target_unit`, e.g. $100k for California Housing; `Classification`: class indices in the order
 of its `classes`); rows whose target is missing or infinite are dropped. A split holds whole
@@ -28,6 +30,7 @@ from dl_core.checks import (
     check_in_range,
     counts_listing,
     infinite_as_missing,
+    is_boolean,
     is_numeric,
     label_values,
     listing,
@@ -35,7 +38,7 @@ from dl_core.checks import (
     refuse_stray_text,
 )
 from dl_core.data.bundle import DataBundle
-from dl_core.data.inputs import LABEL, NUMBER, InputSchema
+from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
 from dl_core.data.loading import require_columns
 from dl_core.errors import DataError
 from dl_core.tasks import TABLE_TASKS, TableTask, quantity_hint
@@ -64,6 +67,7 @@ class TabularPreprocessor:
     impute_values: dict[str, float] = field(default_factory=dict)
     numeric_transformer: QuantileTransformer | StandardScaler | None = None
     category_encoder: OrdinalEncoder | None = None
+    boolean_columns: frozenset[str] = frozenset()  # categorical columns of true/false values
 
     @property
     def cat_cardinalities(self) -> list[int]:
@@ -119,7 +123,7 @@ class TabularPreprocessor:
         derived = self.derived or DerivedColumns({}, [])
         numeric = [c for c in self.numeric_columns if c not in derived.expressions]
         columns = {**dict.fromkeys([*numeric, *derived.sources], NUMBER),
-                   **dict.fromkeys(self.categorical_columns, LABEL)}
+                   **{c: BOOLEAN if c in self.boolean_columns else LABEL for c in self.categorical_columns}}
         return InputSchema(columns, frozenset(columns))
 
     def new_rows(self, frame: pd.DataFrame, task: TableTask) -> TabularSplit:
@@ -247,7 +251,8 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask,
     if not features:
         raise DataError(f"data.feature_columns: no input columns besides the target {target!r}; list some")
     return TabularPreprocessor(target, numeric, categorical, cfg.numeric_transform, cfg.impute,
-                               float(cfg.quantile_noise), int(cfg.split.seed), derived)
+                               float(cfg.quantile_noise), int(cfg.split.seed), derived,
+                               boolean_columns=frozenset(c for c in categorical if is_boolean(frame[c])))
 
 
 def _drop_missing_targets(frame: pd.DataFrame, target: str) -> pd.DataFrame:
