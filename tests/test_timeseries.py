@@ -243,3 +243,24 @@ def _with_text(frame: pd.DataFrame, column: str, row: int, text: str) -> pd.Data
     out = frame.astype({column: object})
     out.loc[row, column] = text
     return out
+
+
+def test_a_true_false_column_is_an_input_like_its_0_1_twin_in_training_and_in_new_rows(tmp_path):
+    """feature_columns=null used to leave a bool column out without a word, while the same 0/1 column was used."""
+    frame = random_frame()
+    frame["open"] = np.random.default_rng(3).random(len(frame)) < 0.7
+    frame["open_01"] = frame["open"].astype(float)
+    frame = frame.astype({"open": object})
+    frame.loc[[5, 60], ["open", "open_01"]] = np.nan  # a gap: pandas then reads true/false as objects
+    frame.to_csv(tmp_path / "shops.csv", index=False)
+    raw = read_table(tmp_path / "shops.csv")
+    assert raw["open"].dtype == object
+    bundle = build_timeseries_bundle(data_cfg(fillna="ffill"), raw)
+    prep = bundle.preprocessor
+    assert prep.feature_columns == ["price", "promo", "open", "open_01", "sales"]
+    x = bundle.splits["train"].x.numpy()
+    np.testing.assert_array_equal(x[:, 2], x[:, 3])
+    schema = prep.input_schema()
+    assert (schema.columns["open"], schema.columns["open_01"]) == ("boolean", "number")
+    new = prep.new_rows(schema.validate_frame(raw), bundle.task)  # what predict.py does with the training file
+    np.testing.assert_array_equal(new.x.numpy(), x)

@@ -155,9 +155,10 @@ class TimeSeriesDataConfig(DataConfig):
         timestamp_column: column to sort by and report; null uses row order.
         target_column: the column to forecast, or a list of columns (one output per column); not the
             timestamp or an entity column.
-        feature_columns: input columns; null takes every numeric column except keys and targets. A
-            mostly numeric column (at least 90 % of its non-missing cells are numbers, but not all)
-            is refused, naming the stray cells and their file lines, rather than left out.
+        feature_columns: input columns; null takes every numeric or true/false column (read as 1/0; new rows
+            send true or false there) except keys and targets. A mostly numeric column (at
+            least 90 % of its non-missing cells are numbers, but not all) is refused, naming the stray cells
+            and their file lines, rather than left out.
         entity_columns: columns that tell series apart; windows never cross them.
         include_target_in_inputs: feed the target's own past to the model as an input.
         sequence_length: past rows in each input window.
