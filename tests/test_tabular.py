@@ -14,7 +14,7 @@ from dl_core.data import build_bundle
 from dl_core.data.loading import read_table
 from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
-from dl_core.errors import ConfigError, DataError
+from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.pipeline import train
 from dl_core.tasks import Regression
 from helpers import TINY_TABULAR
@@ -305,3 +305,25 @@ def test_a_category_of_fractional_numbers_is_read_back_from_its_training_file_an
     sent = schema.frame([schema.row_model.model_validate_json(json.dumps(first))])
     np.testing.assert_array_equal(prep.new_rows(sent, bundle.task).x_cat.numpy(), test.x_cat.numpy()[:1])
     assert set(test.x_cat.numpy()[:, 1]) == {1, 2, 3}  # no row of the file fell to the reserved index
+
+
+def test_numbers_with_thousands_separators_are_refused_by_column_in_training_and_prediction(make_cfg, tmp_path):
+    """Read as text they became a category of a level per number, without a word."""
+    rng = np.random.default_rng(0)
+    frame = _table(300).assign(population=[f"{n:,}" for n in rng.integers(500, 90_000, 300)])
+    path = _csv(tmp_path, frame)
+    base = ["data=csv_tabular", f"data.path={path}", "data.target_column=y", "data.task=regression"]
+    with pytest.raises(DataError) as err:
+        build_bundle(make_cfg(*base).data)
+    assert str(err.value).startswith("data.feature_columns: column 'population' holds numbers with thousands "
+                                     "separators in 298 of 300 cells: '76,630' (line 2), '57,508' (line 3), ")
+    assert str(err.value).endswith("; write them without separators, e.g. pandas.read_csv(path, thousands=',')"
+                                   ".to_csv(path, index=False)")
+    with pytest.raises(DataError, match=r"^data.target_column: column 'population' holds numbers with thousands"):
+        build_bundle(make_cfg(*base[:2], "data.target_column=population", "data.task=regression").data)
+    pd.read_csv(path, thousands=",").to_csv(path, index=False)  # the fix the message gives
+    prep = build_bundle(make_cfg(*base).data).preprocessor
+    assert prep.numeric_columns == ["x", "z", "population"]
+    with pytest.raises(InputError, match=r"^rows\[0\]\['population'\]: Input should be a valid number, unable to "
+                                         r"parse string as a number \(got '76,630'\)$"):
+        prep.input_schema().validate_frame(frame)

@@ -264,3 +264,10 @@ def test_a_true_false_column_is_an_input_like_its_0_1_twin_in_training_and_in_ne
     assert (schema.columns["open"], schema.columns["open_01"]) == ("boolean", "number")
     new = prep.new_rows(schema.validate_frame(raw), bundle.task)  # what predict.py does with the training file
     np.testing.assert_array_equal(new.x.numpy(), x)
+
+
+def test_numbers_with_thousands_separators_are_refused_not_left_out():
+    visitors = [f"{n:,}" for n in np.random.default_rng(0).integers(900, 9_000, 271)]
+    with pytest.raises(DataError, match=r"^data.feature_columns: column 'visitors' holds numbers with thousands "
+                                        r"separators in \d+ of 271 cells: .*; write them without separators"):
+        build_timeseries_bundle(data_cfg(), random_frame().assign(visitors=visitors))

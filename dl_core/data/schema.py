@@ -157,8 +157,8 @@ class TimeSeriesDataConfig(DataConfig):
             timestamp or an entity column.
         feature_columns: input columns; null takes every numeric or true/false column (read as 1/0; new rows
             send true or false there) except keys and targets. A mostly numeric column (at
-            least 90 % of its non-missing cells are numbers, but not all) is refused, naming the stray cells
-            and their file lines, rather than left out.
+            least 90 % of its non-missing cells are numbers, but not all), or one of numbers with thousands
+            separators (`"1,234"`), is refused, naming the cells and their file lines, rather than left out.
         entity_columns: columns that tell series apart; windows never cross them.
         include_target_in_inputs: feed the target's own past to the model as an input.
         sequence_length: past rows in each input window.
@@ -325,8 +325,9 @@ class TabularDataConfig(DataConfig):
             training rows and for rows sent to predict or serve alike; a division by zero counts as missing.
         categorical_columns: columns encoded as categories; null takes the non-numeric ones (true/false
             columns among them: new rows must then send true or false). A mostly numeric column (at least
-            90 % of its non-missing cells are numbers, but not all) is refused, naming the stray cells and
-            their file lines, unless it is listed here.
+            90 % of its non-missing cells are numbers, but not all), or one of numbers with thousands
+            separators (`"1,234"`), is refused, naming the cells and their file lines, unless it is listed
+            here.
         numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train;
             `raw` passes numbers as they are, missing ones as NaN (no imputation), for models that read them
             so: gradient-boosted trees set it themselves (their class's `data_options`), other models refuse it.
