@@ -10,6 +10,11 @@ Such a column is refused, naming the column, a few of the stray cells and where 
 a column of numbers written with thousands separators (`"1,234"`, as spreadsheets quote them): read
 as text, it would become a category of a level per value, and parsing it here alone would leave
 predict.py and the server, which see the same text, to read it otherwise.
+
+Two signs that a column is not what it looks like are only warned about, since either can be meant:
+labels that differ only in case or surrounding spaces (`' yes'`, `'yes '`), which are distinct
+classes or categories, and a column with a distinct value in every row, which is an input, not a
+row id, unless the run is told so (`data.drop_columns`).
 """
 
 from __future__ import annotations
@@ -88,6 +93,25 @@ def refuse_stray_text(frame: pd.DataFrame, column: str, key: str, fix: str) -> N
 
 def _cells(frame: pd.DataFrame, values: pd.Series) -> str:
     return listing((f"{short(value)} ({row_name(frame, label)})" for label, value in values.items()), limit=3)
+
+
+def unique_per_row(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """The integer or text columns with a distinct value in every row: row numbers, ids or names, which a
+    model learns nothing general from (a text one is a category seen once). Fractional numbers are left
+    out, being distinct by nature."""
+    def id_like(series: pd.Series) -> bool:
+        kind = pd.api.types.infer_dtype(series, skipna=True)
+        return kind in ("integer", "string") and len(series) > 1 and series.notna().all() and series.is_unique
+
+    return [c for c in columns if id_like(frame[c])]
+
+
+def near_duplicate_labels(series: pd.Series) -> list[list[str]]:
+    """Groups of distinct labels that are one label but for case and surrounding spaces (`' yes'`, `'Yes'`)."""
+    groups: dict[str, list[str]] = {}
+    for value in label_values(series).dropna().unique():
+        groups.setdefault(value.strip().casefold(), []).append(value)
+    return [sorted(group) for group in groups.values() if len(group) > 1]
 
 
 def infinite_as_missing(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.Series]:

@@ -327,3 +327,39 @@ def test_numbers_with_thousands_separators_are_refused_by_column_in_training_and
     with pytest.raises(InputError, match=r"^rows\[0\]\['population'\]: Input should be a valid number, unable to "
                                          r"parse string as a number \(got '76,630'\)$"):
         prep.input_schema().validate_frame(frame)
+
+
+def test_labels_that_differ_only_in_case_or_spaces_are_warned_about(make_cfg, tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    frame = _table(300).assign(label=rng.choice([" yes", "yes ", "no"], 300),
+                               color=rng.choice(["red", "Red", "blue"], 300))
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=label",
+                   "data.task=classification")
+    with caplog.at_level("WARNING"):
+        bundle = build_bundle(cfg.data)
+    assert bundle.task.classes == [" yes", "no", "yes "]  # still three classes: only the user knows
+    assert ("classes ' yes', 'yes ' of target 'label' differ only in case or surrounding spaces and are distinct "
+            "classes; if they are one, write them alike in data.path") in caplog.text
+    assert "categories 'Red', 'red' of column 'color' differ only in case or surrounding spaces" in caplog.text
+
+
+def test_drop_columns_leaves_a_row_id_out_and_a_column_with_a_value_per_row_is_warned_about(make_cfg, tmp_path,
+                                                                                             caplog):
+    frame = _table(300)
+    frame.insert(0, "rownames", np.arange(1, 301))
+    path = _csv(tmp_path, frame.assign(name=[f"house {i}" for i in range(300)]))
+    base = ["data=csv_tabular", f"data.path={path}", "data.target_column=y", "data.task=regression"]
+    with caplog.at_level("WARNING", logger="dl_core.data.tabular"):
+        taken = build_bundle(make_cfg(*base).data).preprocessor
+    assert taken.numeric_columns == ["rownames", "x", "z"] and taken.categorical_columns == ["color", "name"]
+    for column in ("rownames", "name"):
+        assert (f"column {column!r} has a distinct value in every row and is an input; if it numbers or names the "
+                f"rows, list it in data.drop_columns") in caplog.text
+    assert "column 'x'" not in caplog.text  # fractional numbers are distinct by nature
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dl_core.data.tabular"):
+        dropped = build_bundle(make_cfg(*base, "data.drop_columns=[rownames,name]").data).preprocessor
+    assert dropped.numeric_columns == ["x", "z"] and dropped.categorical_columns == ["color"]
+    assert sorted(dropped.input_schema().columns) == ["color", "x", "z"] and not caplog.text
+    with pytest.raises(DataError, match=r"^data.drop_columns: column\(s\) \['rownames2'\] not in the data; "):
+        build_bundle(make_cfg(*base, "data.drop_columns=[rownames2]").data)

@@ -271,3 +271,19 @@ def test_numbers_with_thousands_separators_are_refused_not_left_out():
     with pytest.raises(DataError, match=r"^data.feature_columns: column 'visitors' holds numbers with thousands "
                                         r"separators in \d+ of 271 cells: .*; write them without separators"):
         build_timeseries_bundle(data_cfg(), random_frame().assign(visitors=visitors))
+
+
+def test_drop_columns_leaves_a_column_out_and_a_row_number_is_warned_about(caplog):
+    frame = random_frame()
+    frame["row"] = np.arange(len(frame))
+    with caplog.at_level("WARNING", logger="dl_core.data.timeseries"):
+        assert "row" in build_timeseries_bundle(data_cfg(), frame).preprocessor.feature_columns
+    assert ("column 'row' has a distinct value in every row and is an input; if it numbers or names the rows, list "
+            "it in data.drop_columns") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dl_core.data.timeseries"):
+        prep = build_timeseries_bundle(data_cfg(drop_columns=["row", "promo"]), frame).preprocessor
+    assert prep.feature_columns == ["price", "sales"] and "row" not in prep.input_schema().columns
+    assert not caplog.text
+    with pytest.raises(DataError, match=r"^data.drop_columns: column\(s\) \['rows'\] not in the data"):
+        build_timeseries_bundle(data_cfg(drop_columns=["rows"]), frame)

@@ -34,8 +34,10 @@ from dl_core.checks import (
     is_numeric,
     label_values,
     listing,
+    near_duplicate_labels,
     one_line,
     refuse_stray_text,
+    unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
@@ -230,7 +232,9 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask,
                               derived: DerivedColumns | None) -> TabularPreprocessor:
     target = cfg.target_column
     require_columns(frame, [target], "data.target_column")
-    features = [c for c in frame.columns if c != target] if cfg.feature_columns is None \
+    drop = list(cfg.drop_columns)
+    require_columns(frame, drop, "data.drop_columns")
+    features = [c for c in frame.columns if c != target and c not in drop] if cfg.feature_columns is None \
         else [c for c in cfg.feature_columns if c != target]
     require_columns(frame, features, "data.feature_columns")
     task.check_column(frame, target)
@@ -250,9 +254,23 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask,
                         f"add them to data.categorical_columns or drop them from data.feature_columns")
     if not features:
         raise DataError(f"data.feature_columns: no input columns besides the target {target!r}; list some")
+    _warn_of_doubtful_features(frame, categorical, features if cfg.feature_columns is None else [])
     return TabularPreprocessor(target, numeric, categorical, cfg.numeric_transform, cfg.impute,
                                float(cfg.quantile_noise), int(cfg.split.seed), derived,
                                boolean_columns=frozenset(c for c in categorical if is_boolean(frame[c])))
+
+
+def _warn_of_doubtful_features(frame: pd.DataFrame, categorical: list[str], unasked: list[str]) -> None:
+    """Categories that may be one category written differently, and inputs taken without being asked for
+    (`unasked`) that look like row ids (see dl_core.checks)."""
+    for column in categorical:
+        for labels in near_duplicate_labels(frame[column]):
+            log.warning("data: categories %s of column %r differ only in case or surrounding spaces and are "
+                        "distinct categories; if they are one, write them alike in data.path",
+                        listing(map(repr, labels)), column)
+    for column in unique_per_row(frame, unasked):
+        log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
+                    "names the rows, list it in data.drop_columns", column)
 
 
 def _drop_missing_targets(frame: pd.DataFrame, target: str) -> pd.DataFrame:

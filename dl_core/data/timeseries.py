@@ -40,6 +40,7 @@ from dl_core.checks import (
     one_line,
     refuse_stray_text,
     short,
+    unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder, Covariates
@@ -383,11 +384,16 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
     keys = {cfg.timestamp_column, *entities}
     if covariates is not None:
         keys |= {*covariates.future_columns, *covariates.static_columns}
+    drop = list(cfg.get("drop_columns") or [])
+    require_columns(frame, drop, "data.drop_columns")
     if cfg.feature_columns is None:
-        candidates = [c for c in frame.columns if c not in keys and c not in targets]
+        candidates = [c for c in frame.columns if c not in keys and c not in targets and c not in drop]
         for column in candidates:  # a column of numbers with a typo is refused, not silently left out
             refuse_stray_text(frame, column, "data.feature_columns", FIXES["data.feature_columns"][0])
         features = [c for c in candidates if pd.api.types.is_numeric_dtype(frame[c]) or is_boolean(frame[c])]
+        for column in unique_per_row(frame, features):
+            log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
+                        "names the rows, list it in data.drop_columns", column)
     else:
         features = [c for c in cfg.feature_columns if c not in targets]
         require_columns(frame, features, "data.feature_columns")
