@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -287,3 +289,22 @@ def test_drop_columns_leaves_a_column_out_and_a_row_number_is_warned_about(caplo
     assert not caplog.text
     with pytest.raises(DataError, match=r"^data.drop_columns: column\(s\) \['rows'\] not in the data"):
         build_timeseries_bundle(data_cfg(drop_columns=["rows"]), frame)
+
+
+def test_true_false_covariates_are_read_back_from_the_training_rows():
+    """New rows may not send true for a number, so true/false known-future and static covariates take true/false
+    (their input type is `boolean`), and the training rows, with their horizon's future rows, give training's."""
+    frame = random_frame().assign(promo=lambda f: f["promo"] > 0, big=lambda f: f["shop"] == "c")
+    cfg = data_cfg(future_covariates=["promo"], static_columns=["big"])
+    bundle = build_timeseries_bundle(cfg, frame)
+    schema = bundle.preprocessor.input_schema()
+    assert (schema.columns["promo"], schema.columns["big"]) == ("boolean", "boolean")
+    ahead = [pd.DataFrame({"when": group["when"].max() + pd.to_timedelta([1, 2, 3], "D"), "shop": shop,
+                           "promo": [True, False, True], "big": shop == "c"})
+             for shop, group in frame.groupby("shop")]
+    new = bundle.preprocessor.new_rows(schema.validate_frame(pd.concat([frame, *ahead])), bundle.task)
+    trained = bundle.splits["train"].covariates
+    observed = np.concatenate([np.arange(lo + 3 * k, hi + 3 * k) for k, (lo, hi) in
+                               enumerate(itertools.pairwise([0, *np.cumsum(list(LENGTHS.values()))]))])
+    np.testing.assert_array_equal(new.covariates.future.numpy()[observed], trained.future.numpy())
+    np.testing.assert_array_equal(new.covariates.static.numpy(), trained.static.numpy())
