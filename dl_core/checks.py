@@ -6,11 +6,20 @@ values, class labels, a library's message) is cut to a few items of bounded widt
 A column is *mostly numeric* when at least `MOSTLY_NUMERIC` of its non-missing cells parse as
 numbers but not all of them do: one `abc` among 20,000 numbers is a typo, and taking the column
 for text (a category with thousands of levels, or an input silently left out) would hide it.
-Such a column is refused, naming the column, a few of the stray cells and where they are.
+Such a column is refused, naming the column, a few of the stray cells and where they are. So is
+a column of numbers written with thousands separators (`"1,234"`, as spreadsheets quote them): read
+as text, it would become a category of a level per value, and parsing it here alone would leave
+predict.py and the server, which see the same text, to read it otherwise.
+
+Two signs that a column is not what it looks like are only warned about, since either can be meant:
+labels that differ only in case or surrounding spaces (`' yes'`, `'yes '`), which are distinct
+classes or categories, and a column with a distinct value in every row, which is an input, not a
+row id, unless the run is told so (`data.drop_columns`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +32,7 @@ MOSTLY_NUMERIC = 0.9
 LISTED = 5  # items quoted in a message before "... (N in all)"
 WIDTH = 40  # characters quoted from one value
 INFINITE = [np.inf, -np.inf]
+THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")  # 1,234 and -12,345.6; not 1,5 or 1,2345
 
 
 def listing(items: Iterable[Any], limit: int = LISTED) -> str:
@@ -57,17 +67,51 @@ def is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def is_boolean(series: pd.Series) -> bool:
+    """Every present value is true or false: a bool column, or one with gaps (which pandas reads as objects)."""
+    return pd.api.types.infer_dtype(series, skipna=True) == "boolean"
+
+
 def refuse_stray_text(frame: pd.DataFrame, column: str, key: str, fix: str) -> None:
-    """Refuse a mostly numeric column (see the module docstring), naming its stray cells and rows."""
+    """Refuse a mostly numeric column, or one of numbers with thousands separators (see the module docstring),
+    naming its stray cells and rows."""
     series = frame[column]
     if pd.api.types.is_numeric_dtype(series):
         return
     present = series.dropna()
     text = present[pd.to_numeric(present, errors="coerce").isna()]
+    separated = text[[isinstance(value, str) and THOUSANDS.fullmatch(value.strip()) is not None for value in text]]
+    stray = text.drop(separated.index)
+    if len(separated) and len(stray) <= (1.0 - MOSTLY_NUMERIC) * len(present):
+        raise DataError(f"{key}: column {column!r} holds numbers with thousands separators in {len(separated)} of "
+                        f"{len(present)} cells: {_cells(frame, separated)}; write them without separators, e.g. "
+                        f"pandas.read_csv(path, thousands=',').to_csv(path, index=False)")
     if 0 < len(text) <= (1.0 - MOSTLY_NUMERIC) * len(present):
-        cells = listing((f"{short(value)} ({row_name(frame, label)})" for label, value in text.items()), limit=3)
         raise DataError(f"{key}: column {column!r} holds numbers except in {len(text)} of {len(present)} "
-                        f"cells: {cells}; {fix}")
+                        f"cells: {_cells(frame, text)}; {fix}")
+
+
+def _cells(frame: pd.DataFrame, values: pd.Series) -> str:
+    return listing((f"{short(value)} ({row_name(frame, label)})" for label, value in values.items()), limit=3)
+
+
+def unique_per_row(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """The integer or text columns with a distinct value in every row: row numbers, ids or names, which a
+    model learns nothing general from (a text one is a category seen once). Fractional numbers are left
+    out, being distinct by nature."""
+    def id_like(series: pd.Series) -> bool:
+        kind = pd.api.types.infer_dtype(series, skipna=True)
+        return kind in ("integer", "string") and len(series) > 1 and series.notna().all() and series.is_unique
+
+    return [c for c in columns if id_like(frame[c])]
+
+
+def near_duplicate_labels(series: pd.Series) -> list[list[str]]:
+    """Groups of distinct labels that are one label but for case and surrounding spaces (`' yes'`, `'Yes'`)."""
+    groups: dict[str, list[str]] = {}
+    for value in label_values(series).dropna().unique():
+        groups.setdefault(value.strip().casefold(), []).append(value)
+    return [sorted(group) for group in groups.values() if len(group) > 1]
 
 
 def infinite_as_missing(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.Series]:

@@ -12,6 +12,7 @@ What differs between tasks is a method here, so no other module compares task na
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -24,10 +25,12 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, r2_score, roc_au
 from sklearn.preprocessing import StandardScaler
 from torch.nn import functional as F
 
-from dl_core.checks import is_numeric, label_values, listing, refuse_stray_text, short
+from dl_core.checks import is_numeric, label_values, listing, near_duplicate_labels, refuse_stray_text, short
 from dl_core.errors import ConfigError, DataError
 from dl_core.outputs import MEDIAN, MEMBERS, POINT, OutputKind, quantile_metrics
 from dl_core.tracking.plots import plot_confusion_matrix, plot_forecast, plot_predicted_vs_actual
+
+log = logging.getLogger(__name__)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 TARGET_FIX = "fix or blank those cells (rows without a target are dropped)"
@@ -285,6 +288,10 @@ class Classification(TableTask):
             raise DataError(f"data.task: target {column!r} has {len(counts)} distinct numbers, "
                             f"{'some fractional' if fractional else 'most seen once'} (e.g. {examples}), which "
                             f"looks continuous; use data.task=regression")
+        for labels in near_duplicate_labels(target):
+            log.warning("data: classes %s of target %r differ only in case or surrounding spaces and are "
+                        "distinct classes; if they are one, write them alike in data.path",
+                        listing(map(repr, labels)), column)
 
     def fit(self, target: pd.Series) -> Classification:
         self.classes = sorted(label_values(target).unique().tolist())

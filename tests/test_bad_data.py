@@ -73,6 +73,9 @@ def test_a_broken_parquet_file_names_data_path(tmp_path):
     (["data.target_column=shop", "data.entity_columns=[shop]"], r"^data.target_column: 'shop' is an entity column"),
     (["data.feature_columns=[load,load]"], r"^data.feature_columns: lists 'load' twice"),
     (["data.entity_columns=[shop,shop]"], r"^data.entity_columns: lists 'shop' twice"),
+    (["data.drop_columns=[OT]"], r"^data.drop_columns: 'OT' is also in data.target_column; a column plays one part"),
+    (["data.drop_columns=[date]"], r"^data.drop_columns: 'date' is also in data.timestamp_column"),
+    (["data.feature_columns=[load]", "data.drop_columns=[load]"], r"^data.drop_columns: 'load' is also in data\.f"),
 ])
 def test_time_series_column_roles_are_checked_by_key(make_cfg, overrides, message):
     cfg = make_cfg("data=csv_timeseries", "data.path=x.csv", "data.timestamp_column=date", "data.target_column=OT",
@@ -86,6 +89,10 @@ def test_time_series_column_roles_are_checked_by_key(make_cfg, overrides, messag
     (["data.categorical_columns=[coast,coast]"], r"^data.categorical_columns: lists 'coast' twice"),
     (["data.categorical_columns=[coast,price]"], (r"^data.categorical_columns: lists the target 'price', which "
                                                  r"would make it an input")),
+    (["data.drop_columns=[id,id]"], r"^data.drop_columns: lists 'id' twice"),
+    (["data.drop_columns=[price]"], (r"^data.drop_columns: 'price' is also in data.target_column; a column plays "
+                                     r"one part, list it once$")),
+    (["data.categorical_columns=[coast]", "data.drop_columns=[coast]"], r"'coast' is also in data.categorical_col"),
 ])
 def test_tabular_column_roles_are_checked_by_key(make_cfg, overrides, message):
     cfg = make_cfg("data=csv_tabular", "data.path=x.csv", "data.target_column=price", "data.task=regression",

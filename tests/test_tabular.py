@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from dl_core.data import build_bundle
+from dl_core.data.loading import read_table
 from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
-from dl_core.errors import ConfigError, DataError
+from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.pipeline import train
 from dl_core.tasks import Regression
 from helpers import TINY_TABULAR
@@ -288,3 +289,77 @@ def test_classification_of_a_quantity_gets_one_short_line(make_cfg, tmp_path, st
     with pytest.raises(DataError, match=message) as err:
         build_bundle(cfg.data)
     assert len(str(err.value)) < 300 and "\n" not in str(err.value)
+
+
+def test_a_category_of_fractional_numbers_is_read_back_from_its_training_file_and_from_json(make_cfg, tmp_path):
+    """Training took 0.5 as the label '0.5'; predict.py refused the same file (a label was a string or an integer)."""
+    frame = _table(300).assign(ratio=np.random.default_rng(1).choice([0.5, 1.25, 2.0], 300))
+    path = _csv(tmp_path, frame)
+    bundle = build_bundle(make_cfg("data=csv_tabular", f"data.path={path}", "data.target_column=y",
+                                   "data.task=regression", "data.categorical_columns=[color,ratio]").data)
+    prep, test = bundle.preprocessor, bundle.splits["test"]
+    schema = prep.input_schema()
+    new = prep.new_rows(schema.validate_frame(read_table(path).loc[test.rows]), bundle.task)
+    np.testing.assert_array_equal(new.x_cat.numpy(), test.x_cat.numpy())
+    first = frame.loc[test.rows[0], ["x", "z", "color", "ratio"]].to_dict()
+    sent = schema.frame([schema.row_model.model_validate_json(json.dumps(first))])
+    np.testing.assert_array_equal(prep.new_rows(sent, bundle.task).x_cat.numpy(), test.x_cat.numpy()[:1])
+    assert set(test.x_cat.numpy()[:, 1]) == {1, 2, 3}  # no row of the file fell to the reserved index
+
+
+def test_numbers_with_thousands_separators_are_refused_by_column_in_training_and_prediction(make_cfg, tmp_path):
+    """Read as text they became a category of a level per number, without a word."""
+    rng = np.random.default_rng(0)
+    frame = _table(300).assign(population=[f"{n:,}" for n in rng.integers(500, 90_000, 300)])
+    path = _csv(tmp_path, frame)
+    base = ["data=csv_tabular", f"data.path={path}", "data.target_column=y", "data.task=regression"]
+    with pytest.raises(DataError) as err:
+        build_bundle(make_cfg(*base).data)
+    assert str(err.value).startswith("data.feature_columns: column 'population' holds numbers with thousands "
+                                     "separators in 298 of 300 cells: '76,630' (line 2), '57,508' (line 3), ")
+    assert str(err.value).endswith("; write them without separators, e.g. pandas.read_csv(path, thousands=',')"
+                                   ".to_csv(path, index=False)")
+    with pytest.raises(DataError, match=r"^data.target_column: column 'population' holds numbers with thousands"):
+        build_bundle(make_cfg(*base[:2], "data.target_column=population", "data.task=regression").data)
+    pd.read_csv(path, thousands=",").to_csv(path, index=False)  # the fix the message gives
+    prep = build_bundle(make_cfg(*base).data).preprocessor
+    assert prep.numeric_columns == ["x", "z", "population"]
+    with pytest.raises(InputError, match=r"^rows\[0\]\['population'\]: Input should be a valid number, unable to "
+                                         r"parse string as a number \(got '76,630'\)$"):
+        prep.input_schema().validate_frame(frame)
+
+
+def test_labels_that_differ_only_in_case_or_spaces_are_warned_about(make_cfg, tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    frame = _table(300).assign(label=rng.choice([" yes", "yes ", "no"], 300),
+                               color=rng.choice(["red", "Red", "blue"], 300))
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=label",
+                   "data.task=classification")
+    with caplog.at_level("WARNING"):
+        bundle = build_bundle(cfg.data)
+    assert bundle.task.classes == [" yes", "no", "yes "]  # still three classes: only the user knows
+    assert ("classes ' yes', 'yes ' of target 'label' differ only in case or surrounding spaces and are distinct "
+            "classes; if they are one, write them alike in data.path") in caplog.text
+    assert "categories 'Red', 'red' of column 'color' differ only in case or surrounding spaces" in caplog.text
+
+
+def test_drop_columns_leaves_a_row_id_out_and_a_column_with_a_value_per_row_is_warned_about(make_cfg, tmp_path,
+                                                                                             caplog):
+    frame = _table(300)
+    frame.insert(0, "rownames", np.arange(1, 301))
+    path = _csv(tmp_path, frame.assign(name=[f"house {i}" for i in range(300)]))
+    base = ["data=csv_tabular", f"data.path={path}", "data.target_column=y", "data.task=regression"]
+    with caplog.at_level("WARNING", logger="dl_core.data.tabular"):
+        taken = build_bundle(make_cfg(*base).data).preprocessor
+    assert taken.numeric_columns == ["rownames", "x", "z"] and taken.categorical_columns == ["color", "name"]
+    for column in ("rownames", "name"):
+        assert (f"column {column!r} has a distinct value in every row and is an input; if it numbers or names the "
+                f"rows, list it in data.drop_columns") in caplog.text
+    assert "column 'x'" not in caplog.text  # fractional numbers are distinct by nature
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dl_core.data.tabular"):
+        dropped = build_bundle(make_cfg(*base, "data.drop_columns=[rownames,name]").data).preprocessor
+    assert dropped.numeric_columns == ["x", "z"] and dropped.categorical_columns == ["color"]
+    assert sorted(dropped.input_schema().columns) == ["color", "x", "z"] and not caplog.text
+    with pytest.raises(DataError, match=r"^data.drop_columns: column\(s\) \['rownames2'\] not in the data; "):
+        build_bundle(make_cfg(*base, "data.drop_columns=[rownames2]").data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -243,3 +245,66 @@ def _with_text(frame: pd.DataFrame, column: str, row: int, text: str) -> pd.Data
     out = frame.astype({column: object})
     out.loc[row, column] = text
     return out
+
+
+def test_a_true_false_column_is_an_input_like_its_0_1_twin_in_training_and_in_new_rows(tmp_path):
+    """feature_columns=null used to leave a bool column out without a word, while the same 0/1 column was used."""
+    frame = random_frame()
+    frame["open"] = np.random.default_rng(3).random(len(frame)) < 0.7
+    frame["open_01"] = frame["open"].astype(float)
+    frame = frame.astype({"open": object})
+    frame.loc[[5, 60], ["open", "open_01"]] = np.nan  # a gap: pandas then reads true/false as objects
+    frame.to_csv(tmp_path / "shops.csv", index=False)
+    raw = read_table(tmp_path / "shops.csv")
+    assert raw["open"].dtype == object
+    bundle = build_timeseries_bundle(data_cfg(fillna="ffill"), raw)
+    prep = bundle.preprocessor
+    assert prep.feature_columns == ["price", "promo", "open", "open_01", "sales"]
+    x = bundle.splits["train"].x.numpy()
+    np.testing.assert_array_equal(x[:, 2], x[:, 3])
+    schema = prep.input_schema()
+    assert (schema.columns["open"], schema.columns["open_01"]) == ("boolean", "number")
+    new = prep.new_rows(schema.validate_frame(raw), bundle.task)  # what predict.py does with the training file
+    np.testing.assert_array_equal(new.x.numpy(), x)
+
+
+def test_numbers_with_thousands_separators_are_refused_not_left_out():
+    visitors = [f"{n:,}" for n in np.random.default_rng(0).integers(900, 9_000, 271)]
+    with pytest.raises(DataError, match=r"^data.feature_columns: column 'visitors' holds numbers with thousands "
+                                        r"separators in \d+ of 271 cells: .*; write them without separators"):
+        build_timeseries_bundle(data_cfg(), random_frame().assign(visitors=visitors))
+
+
+def test_drop_columns_leaves_a_column_out_and_a_row_number_is_warned_about(caplog):
+    frame = random_frame()
+    frame["row"] = np.arange(len(frame))
+    with caplog.at_level("WARNING", logger="dl_core.data.timeseries"):
+        assert "row" in build_timeseries_bundle(data_cfg(), frame).preprocessor.feature_columns
+    assert ("column 'row' has a distinct value in every row and is an input; if it numbers or names the rows, list "
+            "it in data.drop_columns") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dl_core.data.timeseries"):
+        prep = build_timeseries_bundle(data_cfg(drop_columns=["row", "promo"]), frame).preprocessor
+    assert prep.feature_columns == ["price", "sales"] and "row" not in prep.input_schema().columns
+    assert not caplog.text
+    with pytest.raises(DataError, match=r"^data.drop_columns: column\(s\) \['rows'\] not in the data"):
+        build_timeseries_bundle(data_cfg(drop_columns=["rows"]), frame)
+
+
+def test_true_false_covariates_are_read_back_from_the_training_rows():
+    """New rows may not send true for a number, so true/false known-future and static covariates take true/false
+    (their input type is `boolean`), and the training rows, with their horizon's future rows, give training's."""
+    frame = random_frame().assign(promo=lambda f: f["promo"] > 0, big=lambda f: f["shop"] == "c")
+    cfg = data_cfg(future_covariates=["promo"], static_columns=["big"])
+    bundle = build_timeseries_bundle(cfg, frame)
+    schema = bundle.preprocessor.input_schema()
+    assert (schema.columns["promo"], schema.columns["big"]) == ("boolean", "boolean")
+    ahead = [pd.DataFrame({"when": group["when"].max() + pd.to_timedelta([1, 2, 3], "D"), "shop": shop,
+                           "promo": [True, False, True], "big": shop == "c"})
+             for shop, group in frame.groupby("shop")]
+    new = bundle.preprocessor.new_rows(schema.validate_frame(pd.concat([frame, *ahead])), bundle.task)
+    trained = bundle.splits["train"].covariates
+    observed = np.concatenate([np.arange(lo + 3 * k, hi + 3 * k) for k, (lo, hi) in
+                               enumerate(itertools.pairwise([0, *np.cumsum(list(LENGTHS.values()))]))])
+    np.testing.assert_array_equal(new.covariates.future.numpy()[observed], trained.future.numpy())
+    np.testing.assert_array_equal(new.covariates.static.numpy(), trained.static.numpy())

@@ -9,6 +9,12 @@ Numbers must be finite: Python's JSON parser reads the bare tokens `Infinity` an
 as infinity, and pydantic's float accepts them, so the row model refuses infinity itself. JSON null
 is the missing value; a NaN (what pandas writes for missing) means missing too where the run can
 impute the field, and is refused where it cannot.
+
+A value means what the same cell of a CSV file means to the training run, so that a run's own rows
+give its predictions whichever way they come: `true` is not a number (pydantic would read it as 1),
+a column that held true/false in training takes true/false (or the words pandas reads as such,
+`True`, `FALSE`, ...) and nothing else, and a label keeps its type (`true` is the label `True`, as
+in a CSV, and `0.5` is `0.5`) for `label_values` to spell as training did.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import pandas as pd
 
 from dl_core.errors import InputError
 
-NUMBER, LABEL, TIME = "number", "string|integer", "timestamp (ISO string or number)"
+NUMBER, LABEL, TIME = "number", "string|number|boolean", "timestamp (ISO string or number)"
+BOOLEAN = "boolean"
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,15 @@ class InputSchema:
         """The pydantic model of one row (FastAPI validates request bodies with it and documents it)."""
         from pydantic import AfterValidator, BeforeValidator, create_model
 
-        finite = Annotated[float, AfterValidator(_finite)]
-        time = Annotated[str | int | float, AfterValidator(_finite_time)]
-        types = {NUMBER: finite, LABEL: str | int, TIME: time}
-        nullable = {NUMBER: Annotated[float, AfterValidator(_finite_or_missing)] | None,
-                    LABEL: Annotated[types[LABEL] | None, BeforeValidator(_nan_as_none)]}
+        number = Annotated[float, BeforeValidator(_not_boolean)]
+        finite = Annotated[number, AfterValidator(_finite)]
+        time = Annotated[str | int | float, BeforeValidator(_not_boolean), AfterValidator(_finite_time)]
+        label = Annotated[bool | int | str | float, BeforeValidator(_label)]
+        boolean = Annotated[bool, BeforeValidator(_boolean)]
+        types = {NUMBER: finite, LABEL: label, TIME: time, BOOLEAN: boolean}
+        nullable = {NUMBER: Annotated[number, AfterValidator(_finite_or_missing)] | None,
+                    LABEL: Annotated[label | None, BeforeValidator(_nan_as_none)],
+                    BOOLEAN: Annotated[boolean | None, BeforeValidator(_nan_as_none)]}
         fields = {name: (nullable[kind] if name in self.nullable else types[kind], ...)
                   for name, kind in self.columns.items()}
         return create_model("Row", **fields)
@@ -124,3 +135,35 @@ def _finite_or_missing(value: float) -> float | None:
 
 def _nan_as_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _not_boolean(value: Any) -> Any:
+    """pydantic's float takes true as 1.0; a wrong type is refused instead (a flag is not a quantity)."""
+    if isinstance(value, bool | np.bool_):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("number_type", "Input should be a number, not a boolean")
+    return value
+
+
+def _label(value: Any) -> Any:
+    """A label as it came, a finite fraction included; 3.0 is the label 3, as a CSV column of whole numbers
+    with gaps reads it (see `label_values`)."""
+    if isinstance(value, float):
+        return int(value) if _finite(value).is_integer() else value
+    if not isinstance(value, bool | int | str):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("label_type", "Input should be a string, a number or true/false")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    """true/false, or a word pandas reads as one in a CSV; pydantic's own bool would take 1, "yes" or "on" too."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool | np.bool_):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("bool_type", "Input should be true or false, as in training")
+    return bool(value)

@@ -155,9 +155,13 @@ class TimeSeriesDataConfig(DataConfig):
         timestamp_column: column to sort by and report; null uses row order.
         target_column: the column to forecast, or a list of columns (one output per column); not the
             timestamp or an entity column.
-        feature_columns: input columns; null takes every numeric column except keys and targets. A
-            mostly numeric column (at least 90 % of its non-missing cells are numbers, but not all)
-            is refused, naming the stray cells and their file lines, rather than left out.
+        feature_columns: input columns; null takes every numeric or true/false column (read as 1/0; new rows
+            send true or false there) except keys, targets and `drop_columns`. A mostly numeric column (at
+            least 90 % of its non-missing cells are numbers, but not all), or one of numbers with thousands
+            separators (`"1,234"`), is refused, naming the cells and their file lines, rather than left out.
+        drop_columns: columns that are not inputs although `feature_columns: null` would take them (row
+            numbers, ids, a leak of the future); a listed column that is not in the data is refused. An
+            integer column with a distinct value in every row is warned about.
         entity_columns: columns that tell series apart; windows never cross them.
         include_target_in_inputs: feed the target's own past to the model as an input.
         sequence_length: past rows in each input window.
@@ -179,6 +183,7 @@ class TimeSeriesDataConfig(DataConfig):
     timestamp_column: str | None = None
     target_column: Any = None
     feature_columns: list[str] | None = None
+    drop_columns: list[str] = field(default_factory=list)
     entity_columns: list[str] = field(default_factory=list)
     include_target_in_inputs: bool = True
     sequence_length: int = 30
@@ -200,7 +205,8 @@ class TimeSeriesDataConfig(DataConfig):
                 f"must name a column (or a list of columns) to forecast, e.g. {prefix}.target_column=OT")
         for key, names in (("target_column", targets), ("feature_columns", self.feature_columns),
                            ("entity_columns", self.entity_columns), ("future_covariates", self.future_covariates),
-                           ("calendar_features", self.calendar_features), ("static_columns", self.static_columns)):
+                           ("calendar_features", self.calendar_features), ("static_columns", self.static_columns),
+                           ("drop_columns", self.drop_columns)):
             _require_once(names, f"{prefix}.{key}")
         self._validate_covariates(prefix, targets)
         for target in targets:
@@ -213,11 +219,12 @@ class TimeSeriesDataConfig(DataConfig):
         super().validate(prefix)
 
     def _validate_covariates(self, prefix: str, targets: list[str]) -> None:
-        """A column plays one part: target, key, past input, known-future or static covariate."""
+        """A column plays one part: target, key, past input, known-future or static covariate, or none (dropped)."""
         roles = {"data.target_column": targets, "data.entity_columns": self.entity_columns,
                  "data.timestamp_column": [self.timestamp_column] if self.timestamp_column else [],
                  "data.feature_columns": self.feature_columns or []}
-        for key, names in (("future_covariates", self.future_covariates), ("static_columns", self.static_columns)):
+        for key, names in (("future_covariates", self.future_covariates), ("static_columns", self.static_columns),
+                           ("drop_columns", self.drop_columns)):
             for name in names:
                 for other, columns in roles.items():
                     require(name not in columns, f"{prefix}.{key}",
@@ -318,13 +325,18 @@ class TabularDataConfig(DataConfig):
     Attributes:
         target_column: the column to predict; rows whose target is missing (or infinite) are dropped.
         task: `regression` or `classification` (binary or multiclass); required.
-        feature_columns: input columns; null takes every column but the target.
+        feature_columns: input columns; null takes every column but the target and `drop_columns`.
+        drop_columns: columns that are not inputs although `feature_columns: null` would take them (row
+            numbers, ids, a leak of the target); a listed column that is not in the data is refused. An
+            integer or text column with a distinct value in every row is warned about.
         derived_columns: new numeric columns, each a pandas `DataFrame.eval` expression over the others (e.g.
             `rooms_per_household: total_rooms / households`), computed before the features are chosen, for
             training rows and for rows sent to predict or serve alike; a division by zero counts as missing.
-        categorical_columns: columns encoded as categories; null takes the non-numeric ones. A mostly
-            numeric column (at least 90 % of its non-missing cells are numbers, but not all) is
-            refused, naming the stray cells and their file lines, unless it is listed here.
+        categorical_columns: columns encoded as categories; null takes the non-numeric ones (true/false
+            columns among them: new rows must then send true or false). A mostly numeric column (at least
+            90 % of its non-missing cells are numbers, but not all), or one of numbers with thousands
+            separators (`"1,234"`), is refused, naming the cells and their file lines, unless it is listed
+            here. Labels that differ only in case or surrounding spaces are warned about.
         numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train;
             `raw` passes numbers as they are, missing ones as NaN (no imputation), for models that read them
             so: gradient-boosted trees set it themselves (their class's `data_options`), other models refuse it.
@@ -343,6 +355,7 @@ class TabularDataConfig(DataConfig):
     target_column: str | None = None
     task: Literal["regression", "classification"] | None = None
     feature_columns: list[str] | None = None
+    drop_columns: list[str] = field(default_factory=list)
     derived_columns: dict[str, str] = field(default_factory=dict)
     categorical_columns: list[str] | None = None
     numeric_transform: Literal["quantile", "standard", "raw"] = "quantile"
@@ -359,8 +372,14 @@ class TabularDataConfig(DataConfig):
                 f"must name the column to predict, e.g. {prefix}.target_column=price")
         _require_once(self.feature_columns, f"{prefix}.feature_columns")
         _require_once(self.categorical_columns, f"{prefix}.categorical_columns")
+        _require_once(self.drop_columns, f"{prefix}.drop_columns")
         require(self.target_column not in (self.categorical_columns or []), f"{prefix}.categorical_columns",
                 f"lists the target {self.target_column!r}, which would make it an input; leave it out")
+        for name in self.drop_columns:
+            for key, names in (("target_column", [self.target_column]), ("feature_columns", self.feature_columns),
+                               ("categorical_columns", self.categorical_columns)):
+                require(name not in (names or []), f"{prefix}.drop_columns",
+                        f"{name!r} is also in {prefix}.{key}; a column plays one part, list it once")
         require(self.quantile_noise >= 0, f"{prefix}.quantile_noise", f"must be >= 0 (got {self.quantile_noise})")
         require(self.target_unit > 0, f"{prefix}.target_unit",
                 f"must be > 0 (got {self.target_unit}), e.g. {prefix}.target_unit=100000 to report in $100k")

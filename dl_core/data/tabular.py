@@ -3,7 +3,9 @@
 Numeric features are imputed (train median or mean; an infinity counts as missing) and mapped through a quantile-normal
 transform or standard scaling, or left raw with missing values as NaN for models that read them so
 (gradient-boosted trees ask for `raw`); categorical features are encoded with index 0 reserved for
-missing values and categories never seen in training, so serving never fails on a new value.
+missing values and categories never seen in training, so serving never fails on a new value. A
+column of true/false values is a category too, whose new values must be true or false (its inputs'
+type, `BOOLEAN`), so that a file cell `True` and a JSON `true` are both the training label `True`.
 The target belongs to the task (`Regression`: standardized for training and reported in units of
 `data.target_unit`, e.g. $100k for California Housing; `Classification`: class indices in the order
 of its `classes`); rows whose target is missing or infinite are dropped. A split holds whole
@@ -28,14 +30,17 @@ from dl_core.checks import (
     check_in_range,
     counts_listing,
     infinite_as_missing,
+    is_boolean,
     is_numeric,
     label_values,
     listing,
+    near_duplicate_labels,
     one_line,
     refuse_stray_text,
+    unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
-from dl_core.data.inputs import LABEL, NUMBER, InputSchema
+from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
 from dl_core.data.loading import require_columns
 from dl_core.errors import DataError
 from dl_core.tasks import TABLE_TASKS, TableTask, quantity_hint
@@ -64,6 +69,7 @@ class TabularPreprocessor:
     impute_values: dict[str, float] = field(default_factory=dict)
     numeric_transformer: QuantileTransformer | StandardScaler | None = None
     category_encoder: OrdinalEncoder | None = None
+    boolean_columns: frozenset[str] = frozenset()  # categorical columns of true/false values
 
     @property
     def cat_cardinalities(self) -> list[int]:
@@ -119,7 +125,7 @@ class TabularPreprocessor:
         derived = self.derived or DerivedColumns({}, [])
         numeric = [c for c in self.numeric_columns if c not in derived.expressions]
         columns = {**dict.fromkeys([*numeric, *derived.sources], NUMBER),
-                   **dict.fromkeys(self.categorical_columns, LABEL)}
+                   **{c: BOOLEAN if c in self.boolean_columns else LABEL for c in self.categorical_columns}}
         return InputSchema(columns, frozenset(columns))
 
     def new_rows(self, frame: pd.DataFrame, task: TableTask) -> TabularSplit:
@@ -230,7 +236,9 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask,
                               derived: DerivedColumns | None) -> TabularPreprocessor:
     target = cfg.target_column
     require_columns(frame, [target], "data.target_column")
-    features = [c for c in frame.columns if c != target] if cfg.feature_columns is None \
+    drop = list(cfg.drop_columns)
+    require_columns(frame, drop, "data.drop_columns")
+    features = [c for c in frame.columns if c != target and c not in drop] if cfg.feature_columns is None \
         else [c for c in cfg.feature_columns if c != target]
     require_columns(frame, features, "data.feature_columns")
     task.check_column(frame, target)
@@ -250,8 +258,23 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask,
                         f"add them to data.categorical_columns or drop them from data.feature_columns")
     if not features:
         raise DataError(f"data.feature_columns: no input columns besides the target {target!r}; list some")
+    _warn_of_doubtful_features(frame, categorical, features if cfg.feature_columns is None else [])
     return TabularPreprocessor(target, numeric, categorical, cfg.numeric_transform, cfg.impute,
-                               float(cfg.quantile_noise), int(cfg.split.seed), derived)
+                               float(cfg.quantile_noise), int(cfg.split.seed), derived,
+                               boolean_columns=frozenset(c for c in categorical if is_boolean(frame[c])))
+
+
+def _warn_of_doubtful_features(frame: pd.DataFrame, categorical: list[str], unasked: list[str]) -> None:
+    """Categories that may be one category written differently, and inputs taken without being asked for
+    (`unasked`) that look like row ids (see dl_core.checks)."""
+    for column in categorical:
+        for labels in near_duplicate_labels(frame[column]):
+            log.warning("data: categories %s of column %r differ only in case or surrounding spaces and are "
+                        "distinct categories; if they are one, write them alike in data.path",
+                        listing(map(repr, labels)), column)
+    for column in unique_per_row(frame, unasked):
+        log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
+                    "names the rows, list it in data.drop_columns", column)
 
 
 def _drop_missing_targets(frame: pd.DataFrame, target: str) -> pd.DataFrame:

@@ -35,14 +35,16 @@ from dl_core.checks import (
     check_in_range,
     counts_listing,
     infinite_as_missing,
+    is_boolean,
     listing,
     one_line,
     refuse_stray_text,
     short,
+    unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder, Covariates
-from dl_core.data.inputs import LABEL, NUMBER, TIME, InputSchema
+from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
 from dl_core.data.loading import require_columns
 from dl_core.errors import DataError, InputError
 from dl_core.tasks import Forecast
@@ -74,6 +76,8 @@ class TimeSeriesPreprocessor:
     horizon: int
     feature_scaler: StandardScaler | None = None
     covariates: CovariateEncoder | None = None
+    # Columns of true/false values, read as 1/0 like a 0/1 column; new rows must send true or false there.
+    boolean_columns: frozenset[str] = frozenset()
 
     def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Sorted by entity then time, missing values handled, every used column numeric."""
@@ -88,10 +92,10 @@ class TimeSeriesPreprocessor:
         future = self.covariates.future_columns if self.covariates else []
         require_columns(frame, future, "data.future_covariates")
         require_columns(frame, self.covariates.static_columns if self.covariates else [], "data.static_columns")
+        frame = frame.assign(**{c: frame[c].astype(np.float64) for c in self.boolean_columns})
         _check_numeric(frame, self.target_columns, "data.target_column")  # before sorting, so that rows
         _check_numeric(frame, self.feature_columns, "data.feature_columns")  # are named as in the file
         _check_numeric(frame, future, "data.future_covariates")
-        frame = frame.copy()
         if self.timestamp_column:
             frame[self.timestamp_column] = _parse_time(frame[self.timestamp_column], self.timestamp_column)
         frame = frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame
@@ -124,6 +128,7 @@ class TimeSeriesPreprocessor:
         columns = {**dict.fromkeys(self.entity_columns, LABEL),
                    **({self.timestamp_column: TIME} if self.timestamp_column else {}),
                    **dict.fromkeys(values, NUMBER), **covariates}
+        columns |= dict.fromkeys(self.boolean_columns, BOOLEAN)
         nullable = set(values) if self.fillna or self.knows_future else set()
         if self.knows_future:
             nullable |= set(self.covariates.future_columns)
@@ -393,12 +398,16 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
     keys = {cfg.timestamp_column, *entities}
     if covariates is not None:
         keys |= {*covariates.future_columns, *covariates.static_columns}
+    drop = list(cfg.get("drop_columns") or [])
+    require_columns(frame, drop, "data.drop_columns")
     if cfg.feature_columns is None:
-        candidates = [c for c in frame.columns if c not in keys and c not in targets]
+        candidates = [c for c in frame.columns if c not in keys and c not in targets and c not in drop]
         for column in candidates:  # a column of numbers with a typo is refused, not silently left out
             refuse_stray_text(frame, column, "data.feature_columns", FIXES["data.feature_columns"][0])
-        numeric = set(frame.select_dtypes(include="number").columns)
-        features = [c for c in candidates if c in numeric]
+        features = [c for c in candidates if pd.api.types.is_numeric_dtype(frame[c]) or is_boolean(frame[c])]
+        for column in unique_per_row(frame, features):
+            log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
+                        "names the rows, list it in data.drop_columns", column)
     else:
         features = [c for c in cfg.feature_columns if c not in targets]
         require_columns(frame, features, "data.feature_columns")
@@ -407,8 +416,10 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
     if not features:
         raise DataError("data.feature_columns: no input columns left; list some numeric columns or set "
                         "data.include_target_in_inputs=true")
+    used = [*features, *targets, *(covariates.future_columns + covariates.static_columns if covariates else [])]
+    boolean = frozenset(c for c in used if c in frame.columns and is_boolean(frame[c]))
     return TimeSeriesPreprocessor(cfg.timestamp_column, entities, features, targets, cfg.fillna,
-                                  cfg.sequence_length, cfg.horizon, covariates=covariates)
+                                  cfg.sequence_length, cfg.horizon, covariates=covariates, boolean_columns=boolean)
 
 
 def _covariates_from_config(cfg: Any) -> CovariateEncoder | None:
