@@ -62,25 +62,41 @@ class TimeStep:
         """(series, timestamp, the one before it or None) of the first timestamp that is not a whole number of
         steps after the one before it in its series; None when every one is. `times` is sorted within each
         series, with no duplicates, and `labels` names each row's series."""
-        if isinstance(self.step, str) and _duration(self.offset) is None:
+        duration = _duration(self.offset) if isinstance(self.step, str) else None
+        if isinstance(self.step, str) and duration is None:
             return self._off_calendar(times, labels)
-        values = _numbers(times)
-        same = labels[1:] == labels[:-1]
-        gaps = np.diff(values)
-        unit = self.step if not isinstance(self.step, str) else _duration(self.offset).value
-        bad = same & ~_whole(gaps, unit)
-        if not bad.any():
-            return None
-        at = int(np.argmax(bad)) + 1
-        return labels[at], times.iloc[at], times.iloc[at - 1]
+        at = _first_off(_numbers(times), labels, self.step if duration is None else duration.value)
+        return None if at is None else (labels[at], times.iloc[at], times.iloc[at - 1])
 
     def _off_calendar(self, times: pd.Series, labels: np.ndarray) -> tuple[Any, Any, Any] | None:
-        """Calendar steps (months, weeks, business days) are no fixed duration: each series' timestamps must
-        lie on the dates its first one steps to, and the first on the offset itself."""
-        for label in pd.unique(labels):
-            series = times[labels == label].reset_index(drop=True)
-            grid = pd.date_range(series.iloc[0], series.iloc[-1], freq=self.offset)
-            on = series.isin(grid).to_numpy()
+        """Calendar steps (months, weeks, business days) are no fixed duration. One calendar step (MS, W-SUN, B,
+        QS) lands on the offset's dates at the same time of day, so each timestamp must be on the offset and
+        keep its series' time of day: checked once per distinct date, however many series share it. Several
+        steps at once (2MS) or business hours: each series' timestamps must lie on the dates its first one
+        steps to (a grid per span)."""
+        offset = self.offset
+        if offset.n != 1 or isinstance(offset, (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour)):
+            return self._off_grid(times, labels)
+        stamps = pd.DatetimeIndex(times)
+        _, first, inverse = np.unique(stamps.as_unit("ns").asi8, return_index=True, return_inverse=True)
+        on = np.array([offset.is_on_offset(stamp) for stamp in stamps[first]], bool)[inverse.reshape(-1)]
+        wall = stamps.tz_localize(None) if stamps.tz is not None else stamps
+        time_of_day = wall.as_unit("ns").asi8 % DAY.value
+        moved = np.r_[False, (labels[1:] == labels[:-1]) & (time_of_day[1:] != time_of_day[:-1])]
+        bad = ~on | moved
+        if not bad.any():
+            return None
+        at = int(np.argmax(bad))
+        before = times.iloc[at - 1] if at and labels[at - 1] == labels[at] else None
+        return labels[at], times.iloc[at], before
+
+    def _off_grid(self, times: pd.Series, labels: np.ndarray) -> tuple[Any, Any, Any] | None:
+        grids: dict[tuple[Any, Any], pd.DatetimeIndex] = {}
+        for label, series in times.groupby(labels, sort=False):
+            span = (series.iloc[0], series.iloc[-1])
+            if span not in grids:
+                grids[span] = pd.date_range(*span, freq=self.offset)
+            on = series.isin(grids[span]).to_numpy()
             if not on.all():
                 at = int(np.argmax(~on))
                 return label, series.iloc[at], series.iloc[at - 1] if at else None
@@ -88,16 +104,31 @@ class TimeStep:
 
 
 def fit_time_step(times: pd.Series, labels: np.ndarray, freq: str | None) -> TimeStep:
-    """The run's step from its training timestamps (sorted within each series, `labels` naming it), or `freq`."""
+    """The run's step from its training timestamps (sorted within each series, `labels` naming it), or `freq`.
+
+    The step found here is then checked on every row of the run (`TimeStep.off_line`), so pandas is asked
+    only once per distinct time line (first and last timestamp and length), and not at all when every
+    step of every series is the same: thousands of series cost no more than one.
+    """
     dates = pd.api.types.is_datetime64_any_dtype(times)
     if freq is not None:
         if not dates:
             raise DataError(f"data.freq: {freq!r} is a calendar frequency, but the timestamp column holds numbers, "
                             f"which step by their smallest difference; leave data.freq unset (null)")
         return TimeStep(to_offset(freq).freqstr, given=True)
-    series = [(short(label), part.reset_index(drop=True)) for label, part in times.groupby(labels, sort=False)]
-    if dates:
-        inferred = [(label, found) for label, part in series if (found := _infer_freq(part)) is not None]
+    values = _numbers(times)
+    gaps = np.diff(values)[labels[1:] == labels[:-1]]
+    if gaps.size == 0:
+        raise DataError("data.split: too few training rows to tell the time step of the series; give the training "
+                        "split more rows" + (", or set data.freq" if dates else ""))
+    if dates and (gaps != gaps[0]).any():
+        starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+        ends = np.r_[starts[1:], len(labels)]
+        _, distinct = np.unique(np.stack([values[starts], values[ends - 1], ends - starts], axis=1), axis=0,
+                                return_index=True)
+        inferred = [(short(labels[lo]), found) for lo, hi in zip(starts[np.sort(distinct)], ends[np.sort(distinct)],
+                                                                  strict=True)
+                    if (found := _infer_freq(times.iloc[lo:hi])) is not None]
         if inferred:
             label, step = inferred[0]
             other = next((item for item in inferred if item[1] != step), None)
@@ -106,7 +137,7 @@ def fit_time_step(times: pd.Series, labels: np.ndarray, freq: str | None) -> Tim
                                 f"(inferred from their training rows); a run has one time step: set data.freq, or "
                                 f"train them apart")
             return TimeStep(step)
-    return _shortest_step(series, dates)
+    return _shortest_step(times, labels, gaps.min(), dates)
 
 
 def check_freq(freq: str | None, key: str) -> str | None:
@@ -130,30 +161,23 @@ def _infer_freq(times: pd.Series) -> str | None:
     return None if found is None else to_offset(found).freqstr
 
 
-def _shortest_step(series: list[tuple[str, pd.Series]], dates: bool) -> TimeStep:
-    """The shortest step between consecutive timestamps when every step is a whole number of it (gaps of
-    missing rows); refused otherwise."""
-    gaps = [np.diff(_numbers(part)) for _, part in series]
-    if not any(part.size for part in gaps):
-        raise DataError("data.split: too few training rows to tell the time step of the series; give the training "
-                        "split more rows" + (", or set data.freq" if dates else ""))
-    unit = min(part.min() for part in gaps if part.size)
-    for (label, part), steps in zip(series, gaps, strict=True):
-        whole = _whole(steps, unit)
-        if whole.all():
-            continue
-        at = int(np.argmax(~whole)) + 1
-        seen = (f"series {label}: {part.iloc[at]} is {_text(steps[at - 1], dates)} after {part.iloc[at - 1]}, not a "
-                f"whole number of the shortest step, {_text(unit, dates)}")
+def _shortest_step(times: pd.Series, labels: np.ndarray, unit: Any, dates: bool) -> TimeStep:
+    """The shortest step between consecutive timestamps (`unit`) when every step is a whole number of it: evenly
+    spaced rows, or a few missing; refused otherwise."""
+    values = _numbers(times)
+    at = _first_off(values, labels, unit)
+    if at is not None:
+        seen = (f"series {short(labels[at])}: {times.iloc[at]} is {_text(values[at] - values[at - 1], dates)} after "
+                f"{times.iloc[at - 1]}, not a whole number of the shortest step, {_text(unit, dates)}")
         if dates:
             raise DataError(f"data.freq: the training timestamps have no regular step ({seen}); set data.freq to "
                             f"their frequency, a pandas offset alias: {EXAMPLES}")
         raise DataError(f"data.timestamp_column: the numeric timestamps have no regular step ({seen}); make them "
                         f"evenly spaced, or set data.timestamp_column=null to number the rows in order")
     if not dates:
-        return TimeStep(float(unit))
+        return TimeStep(unit.item())
     step = pd.Timedelta(int(unit), "ns")
-    if step == DAY and _business_days(pd.concat([part for _, part in series])):
+    if step == DAY and _business_days(times):
         return TimeStep("B")
     alias = f"{step // DAY}D" if step % DAY == pd.Timedelta(0) else step
     return TimeStep(to_offset(alias).freqstr)
@@ -176,7 +200,13 @@ def _numbers(times: pd.Series) -> np.ndarray:
     """Timestamps as numbers to subtract: nanoseconds for dates (UTC for zoned ones), else the values."""
     if pd.api.types.is_datetime64_any_dtype(times):
         return pd.DatetimeIndex(times).as_unit("ns").asi8
-    return times.to_numpy(np.float64)
+    return np.asarray(times)
+
+
+def _first_off(values: np.ndarray, labels: np.ndarray, unit: float) -> int | None:
+    """The first row that is not a whole number of `unit` after the row before it in its series, or None."""
+    bad = (labels[1:] == labels[:-1]) & ~_whole(np.diff(values), unit)
+    return int(np.argmax(bad)) + 1 if bad.any() else None
 
 
 def _whole(gaps: np.ndarray, unit: float) -> np.ndarray:
