@@ -6,10 +6,11 @@ service date a forecast as training does. A calendar frequency steps by the cale
 stay month starts: 2019-10-01, 2019-11-01, 2019-12-01), never by the last gap repeated (2019-10-02,
 2019-11-02, 2019-12-03).
 
-The rule, for date timestamps: `data.freq` when set (a pandas offset alias); else pandas' `infer_freq`
-on each series' training timestamps, the series that have one agreeing; else (every series has a gap,
-or fewer than three rows) the shortest step between training timestamps, when it is a fixed duration
-that every step is a whole number of (a few missing hourly rows leave the hour clear), as business
+The rule, for date timestamps: `data.freq` when set (a pandas offset alias); else, when every step of
+every series is the same duration, that duration (h, 15min, D, 7D); else pandas' `infer_freq` on each
+series' training timestamps (calendar steps: MS, ME, B, W-SUN, QS), the series that have one agreeing;
+else (every series has a gap, or fewer than three rows) the shortest step between training timestamps,
+when every step is a whole number of it (a few missing hourly rows leave the hour clear), as business
 days (B) when it is a day and no date falls on a weekend. Anything else (monthly rows with a missing
 month, irregular events) is refused naming `data.freq`: the step is never guessed. Numeric timestamps
 step by their shortest difference, when every difference is a whole number of it. Without a timestamp
@@ -126,8 +127,8 @@ def fit_time_step(times: pd.Series, labels: np.ndarray, freq: str | None) -> Tim
         ends = np.r_[starts[1:], len(labels)]
         _, distinct = np.unique(np.stack([values[starts], values[ends - 1], ends - starts], axis=1), axis=0,
                                 return_index=True)
-        inferred = [(short(labels[lo]), found) for lo, hi in zip(starts[np.sort(distinct)], ends[np.sort(distinct)],
-                                                                  strict=True)
+        keep = np.sort(distinct)  # the first series of each time line, in the order of the rows
+        inferred = [(short(labels[lo]), found) for lo, hi in zip(starts[keep], ends[keep], strict=True)
                     if (found := _infer_freq(times.iloc[lo:hi])) is not None]
         if inferred:
             label, step = inferred[0]
