@@ -276,9 +276,15 @@ class RowKeys:
         ends = np.broadcast_to(ends, target_rows.shape)
         times = self.times[np.minimum(target_rows, ends - 1)].copy()
         beyond = target_rows - (ends - 1)
-        for at in zip(*np.nonzero(beyond > 0), strict=True):
+        for k in np.unique(beyond[beyond > 0]):  # at most `horizon` steps, each for all series at once
+            at = beyond == k
             last = self.times[ends[at] - 1]
-            times[at] = last + beyond[at] if self.step is None else self.step.after(last, int(beyond[at]))
+            if self.step is None:
+                times[at] = last + k
+            elif isinstance(self.step.step, str):
+                times[at] = np.asarray(self.step.after(pd.DatetimeIndex(last), int(k)))
+            else:
+                times[at] = self.step.after(last, int(k))
         return times
 
 

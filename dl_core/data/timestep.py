@@ -56,7 +56,7 @@ class TimeStep:
         return to_offset(self.step) if isinstance(self.step, str) else self.step
 
     def after(self, last: Any, steps: int) -> Any:
-        """The timestamp `steps` steps after `last`."""
+        """The timestamp `steps` steps after `last` (a timestamp or a DatetimeIndex, a number or an array)."""
         return last + steps * self.offset
 
     def off_line(self, times: pd.Series, labels: np.ndarray) -> tuple[Any, Any, Any] | None:
