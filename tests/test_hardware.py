@@ -6,28 +6,49 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
 from dl_core.engine.checkpoint import load_checkpoint
-from dl_core.engine.hardware import resolve_hardware, supports_bf16
+from dl_core.engine.hardware import choose_precision, resolve_hardware
+from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from helpers import TINY, TINY_GPU, needs_gpu
 
 
-def test_auto_precision_is_bf16_exactly_where_the_device_computes_it_natively():
-    hw = resolve_hardware(OmegaConf.create({"device": "cpu", "precision": "auto", "threads": 1, "compile": False}))
-    assert hw.precision == ("bf16-mixed" if supports_bf16(torch.device("cpu")) else "32")
+@pytest.mark.parametrize(("device", "native_bf16", "requested", "expected"), [
+    ("cpu", True, "auto", "bf16-mixed"),  # AVX512-BF16 / AMX
+    ("cpu", False, "auto", "32"),  # emulated bf16 is slower than fp32
+    ("cuda", True, "auto", "bf16-mixed"),  # Ampere and later
+    ("cuda", False, "auto", "32"),  # Volta, Turing
+    ("mps", False, "auto", "32"),
+    ("cpu", False, "bf16-mixed", "bf16-mixed"),  # asked for: kept, even emulated
+    ("cuda", True, "32", "32"),
+    ("cuda", False, "16-mixed", "16-mixed"),
+])
+def test_the_precision_decision_on_fixed_inputs(device, native_bf16, requested, expected):
+    assert choose_precision(device, native_bf16, requested) == expected
+
+
+@pytest.mark.parametrize("device", ["cpu", "mps"])
+def test_16_mixed_off_cuda_is_refused_naming_the_key(device):
+    with pytest.raises(ConfigError, match=rf"^hardware\.precision: 16-mixed needs a CUDA GPU; use bf16-mixed or 32 on "
+                                          rf"{device}$"):
+        choose_precision(device, True, "16-mixed")
 
 
 def test_hardware_auto_records_what_it_chose_in_metrics(make_cfg):
+    """The recorded precision is the one the run resolved (the decision itself: the fixed-input test above)."""
     overrides = [o for o in TINY if not o.startswith("hardware")]
     cfg = make_cfg(*overrides, "hardware=auto", "hardware.threads=1", "trainer.max_epochs=1")
     train(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     assert metrics["device"] == str(device)
-    assert metrics["precision"] == ("bf16-mixed" if supports_bf16(device) else "32")
+    assert metrics["precision"] in ("bf16-mixed", "32")
+    assert metrics["precision"] == resolve_hardware(OmegaConf.create(
+        {"device": "auto", "precision": "auto", "threads": 1, "compile": False})).precision
     assert metrics["threads"] == 1
     for key in ("n_train_samples", "epochs", "train_time_s"):
         assert metrics[key] > 0

@@ -10,13 +10,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+import dl_core
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
-from dl_core.tracking.wandb_tracker import RUN_ID_FILE, resolve_mode
+from dl_core.tracking.wandb_tracker import RUN_ID_FILE, WandbTracker, resolve_mode
 from helpers import TINY, entry_env, run_entry
-from wandb_reader import offline_runs, read_run_record, read_summary, record_types
+from wandb_reader import offline_runs, read_history, read_run_record, read_summary, record_types
 
 FAKE_KEY = "k" * 40
 
@@ -68,20 +71,29 @@ def black_hole_url() -> Iterator[str]:
 
 @pytest.mark.slow
 def test_offline_run_holds_config_history_summary_and_model(make_cfg, monkeypatch):
+    """lr=1 makes the tiny LSTM's validation loss jump: its best epoch is not its last, and the summary holds the
+    best one's val_loss (the last epoch's row, held by W&B until the run ended, used to overwrite it)."""
     monkeypatch.setenv("WANDB_MODE", "offline")
-    cfg = make_cfg(*TINY, "trainer.max_epochs=2", "logger=wandb", "logger.log_model=true", "tags=[tiny]")
+    cfg = make_cfg(*TINY, "trainer.max_epochs=4", "trainer.lr=1", "logger=wandb", "logger.log_model=true",
+                   "tags=[tiny]")
     objective = train(cfg)
     run_dir = Path(cfg.paths.output_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    epochs = pd.read_csv(run_dir / "metrics.csv")
+    assert metrics["best_epoch"] < metrics["epochs"] == 4  # what this test is about
+    assert epochs["val_loss"].iloc[-1] != pytest.approx(objective)
 
     (offline,) = offline_runs(run_dir)
     run = read_summary(offline)
     assert run["state"] == "finished" and run["exit_code"] == 0
     assert run["run_id"] == (run_dir / RUN_ID_FILE).read_text().strip()
-    assert run["config"]["model"]["hidden_dim"] == 16 and run["config"]["trainer"]["max_epochs"] == 2
+    assert run["config"]["model"]["hidden_dim"] == 16 and run["config"]["trainer"]["max_epochs"] == 4
     assert run["tags"] == ["tiny"]
-    assert run["step"] == 2
+    assert run["step"] == 4
     assert run["summary"]["val_loss"] == pytest.approx(objective)
+    history = read_history(offline)
+    assert [row["_step"] for row in history] == [1, 2, 3, 4]
+    np.testing.assert_allclose([row["val_loss"] for row in history], epochs["val_loss"], rtol=1e-12)
     assert run["summary"]["test_mse"] == pytest.approx(metrics["test_mse"])
     assert run["summary"]["best_epoch"] == metrics["best_epoch"]
 
@@ -90,6 +102,41 @@ def test_offline_run_holds_config_history_summary_and_model(make_cfg, monkeypatc
     assert record["display_name"] == f"LSTMForecaster-synthetic-{run_dir.name}"
     assert "run_group" not in record  # a single run belongs to no sweep
     assert "artifact" in record_types(offline)
+
+
+def test_a_tree_model_logs_one_point_per_boosting_round(tmp_path, monkeypatch):
+    """A boosted-tree fit reports all its rounds at once, when the library returns: W&B logged only the last."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_dir = tmp_path / "run"
+    train(dl_core.compose("model=xgboost", "model.n_estimators=30", "model.early_stopping_rounds=5",
+                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu", "hardware.threads=1",
+                          "logger=wandb", run_dir=run_dir))
+    rounds = pd.read_csv(run_dir / "metrics.csv")
+    assert len(rounds) > 5
+    (offline,) = offline_runs(run_dir)
+    history = read_history(offline)
+    assert [row["_step"] for row in history] == list(rounds["epoch"])
+    np.testing.assert_allclose([row["val_loss"] for row in history], rounds["val_loss"], rtol=1e-12)
+    assert read_summary(offline)["summary"]["val_loss"] == pytest.approx(rounds["val_loss"].min(), rel=1e-4)
+
+
+def test_each_epoch_is_logged_once_and_a_resumed_run_logs_only_what_it_trains(tmp_path, monkeypatch):
+    """The engine reports the whole history after each epoch; a resumed run's first report carries the epochs
+    that the process before it logged."""
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    history = [{"epoch": k, "train_loss": 1.0 / k, "val_loss": 2.0 / k} for k in (1, 2, 3, 4)]
+    steps = {}
+    for resumed, reports in ((False, [history[:1], history[:2], history[:3]]), (True, [history[:3], history])):
+        (tmp_path / str(resumed)).mkdir()
+        with wandb.init(project="dl_core", mode="offline", dir=str(tmp_path / str(resumed))) as run:
+            tracker = WandbTracker(run, tmp_path, log_model=False, resumed=resumed)
+            for report in reports:
+                tracker.log_epoch(report)
+        (offline,) = offline_runs(tmp_path / str(resumed))
+        steps[resumed] = [row["_step"] for row in read_history(offline)]
+    assert steps == {False: [1, 2, 3], True: [3, 4]}
 
 
 def test_resumed_training_continues_the_same_wandb_run(make_cfg, monkeypatch):

@@ -26,6 +26,12 @@ def read_run_record(path: Path) -> dict[str, Any]:
     return next(record["run"] for record in records if record.get("type") == "run")
 
 
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The history rows of the offline run at `path`, in the order they were written, each with its `_step`."""
+    records = (json.loads(line) for line in inspect(path, "--json").splitlines() if line.strip())
+    return [record["history"]["item"] for record in records if record.get("type") == "history"]
+
+
 def record_types(path: Path) -> set[str]:
     return {json.loads(line).get("type") for line in inspect(path, "--json").splitlines() if line.strip()}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dl_core.data.timestep import check_freq
 from dl_core.errors import require, require_at_least
 from dl_core.tasks import TABLE_TASKS
 
@@ -153,6 +154,10 @@ class TimeSeriesDataConfig(DataConfig):
 
     Attributes:
         timestamp_column: column to sort by and report; null uses row order.
+        freq: the time step of date timestamps, a pandas offset alias (h, 15min, D, B, W-SUN, MS, ME, QS, YS);
+            null infers it from the training rows (refused where they have no regular step). Forecasts past
+            a series' last row are dated by it, calendar-aware (month starts stay month starts), and every
+            timestamp must lie a whole number of steps after the one before it (gaps are missing steps).
         target_column: the column to forecast, or a list of columns (one output per column); not the
             timestamp or an entity column.
         feature_columns: input columns; null takes every numeric or true/false column (read as 1/0; new rows
@@ -181,6 +186,7 @@ class TimeSeriesDataConfig(DataConfig):
 
     kind: Literal["timeseries"] = "timeseries"
     timestamp_column: str | None = None
+    freq: str | None = None
     target_column: Any = None
     feature_columns: list[str] | None = None
     drop_columns: list[str] = field(default_factory=list)
@@ -209,6 +215,10 @@ class TimeSeriesDataConfig(DataConfig):
                            ("drop_columns", self.drop_columns)):
             _require_once(names, f"{prefix}.{key}")
         self._validate_covariates(prefix, targets)
+        require(self.freq is None or self.timestamp_column is not None, f"{prefix}.freq",
+                f"is the step of the timestamps, so set {prefix}.timestamp_column (a column of dates) or leave it null")
+        problem = check_freq(self.freq, f"{prefix}.freq")
+        require(problem is None, f"{prefix}.freq", str(problem))
         for target in targets:
             require(target != self.timestamp_column, f"{prefix}.target_column",
                     f"{target!r} is the timestamp column ({prefix}.timestamp_column), not a value to forecast; "

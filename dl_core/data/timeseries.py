@@ -14,8 +14,8 @@ task, the inputs by the preprocessor; new rows for prediction become windows the
 Known-future and static covariates (dl_core/data/covariates.py) travel beside `x` as tensors of their
 own, gathered by the same start index. A forecast beyond a series' last row needs the known-future
 covariates of its horizon: new rows carry them as future rows (targets null, after the last observed
-row); calendar features are derived from the timestamps (extrapolated by the series' last step where
-no future row was sent).
+row); calendar features are derived from the timestamps (stepped on by the run's time step where no
+future row was sent: dl_core/data/timestep.py).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder, Covariates
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
 from dl_core.data.loading import require_columns
-from dl_core.errors import DataError, InputError
+from dl_core.data.timestep import TimeStep, fit_time_step
+from dl_core.errors import CheckpointError, DataError, InputError
 from dl_core.tasks import Forecast
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text colu
 @dataclass
 class TimeSeriesPreprocessor:
     """The fitted, picklable recipe that turns a raw frame into scaled input arrays (the `Forecast` task
-    scales the targets)."""
+    scales the targets), and the run's time step (`data.freq`, or fitted on the training rows), which
+    dates forecasts beyond a series' last row."""
 
     timestamp_column: str | None
     entity_columns: list[str]
@@ -78,6 +80,8 @@ class TimeSeriesPreprocessor:
     covariates: CovariateEncoder | None = None
     # Columns of true/false values, read as 1/0 like a 0/1 column; new rows must send true or false there.
     boolean_columns: frozenset[str] = frozenset()
+    freq: str | None = None
+    time_step: TimeStep | None = None
 
     def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Sorted by entity then time, missing values handled, every used column numeric."""
@@ -111,6 +115,9 @@ class TimeSeriesPreprocessor:
 
     def fit(self, train_rows: pd.DataFrame) -> TimeSeriesPreprocessor:
         self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
+        if self.timestamp_column:
+            self.time_step = fit_time_step(train_rows[self.timestamp_column], self.entity_labels(train_rows),
+                                           self.freq)
         if self.covariates is not None:
             self.covariates.fit(train_rows, self.entity_labels(train_rows))
         return self
@@ -142,10 +149,16 @@ class TimeSeriesPreprocessor:
         """Windows of validated new rows: every complete window of each series (its targets are known
         rows), then its last window, whose targets lie beyond its last row: the forecast. With known-future
         covariates, each series' rows after its last observed one (targets null) carry the horizon's."""
+        if self.timestamp_column and self.time_step is None:
+            raise CheckpointError("this run saved no time step (an earlier dl_core trained it), so its forecasts "
+                                  "cannot be dated as in training; train it again to predict")
         try:
             rows = self.order(frame.assign(**{SOURCE_ROW: np.arange(len(frame))}))
+            self.check_time_line(rows, training=False)
             rows, ahead = _split_ahead(rows, self) if self.knows_future else (rows, rows.iloc[:0])
             rows = self.fill(rows)
+        except InputError:
+            raise
         except DataError as err:
             raise InputError((), str(err)) from None  # e.g. duplicate timestamps: the request's fault
         self._check_history(rows)
@@ -191,9 +204,28 @@ class TimeSeriesPreprocessor:
             raise InputError((), str(err)) from None
         return combined, out_x, out_y
 
+    def check_time_line(self, rows: pd.DataFrame, training: bool) -> None:
+        """Every timestamp a whole number of the run's time steps after the one before it in its series (gaps
+        are missing steps). The first that is not is refused: in the training rows naming data.freq, in new
+        rows as the request's fault."""
+        if self.time_step is None:
+            return
+        off = self.time_step.off_line(rows[self.timestamp_column], self.entity_labels(rows))
+        if off is None:
+            return
+        series, at, before = off
+        where = f"after {_time_text(before)}, the row before" if before is not None else "its first row"
+        source = "data.freq" if self.time_step.given else "inferred from the training rows"
+        problem = (f"series {short(series)} has timestamp {_time_text(at)} ({where}), off the run's time line of "
+                   f"{self.time_step} steps ({source})")
+        if training:
+            raise DataError(f"data.freq: {problem}; fix that timestamp, or set data.freq to the rows' frequency")
+        raise InputError((), f"{problem}; send rows whose timestamps are whole {self.time_step} steps apart")
+
     def metadata(self) -> dict[str, Any]:
         return {"sequence_length": self.sequence_length, "horizon": self.horizon, "targets": self.target_columns,
                 "timestamp_column": self.timestamp_column, "entity_columns": self.entity_columns,
+                "freq": None if self.time_step is None else str(self.time_step),
                 **(self.covariates.metadata() if self.covariates else {})}
 
     def _check_history(self, rows: pd.DataFrame) -> None:
@@ -225,14 +257,16 @@ class TimeSeriesPreprocessor:
 class RowKeys:
     """What names each row in a predictions table: its timestamp (its position without a timestamp
     column) and its entity, where its entity's observed rows end (the index after the last row whose
-    targets are known) and where its rows end (after the future rows of known-future covariates). For
-    new rows, `sources`: each row's position in the frame given to `new_rows` (-1: a horizon row
-    extrapolated past the rows given), so that a prediction can be traced to the row it predicts."""
+    targets are known), where its rows end (after the future rows of known-future covariates), and the
+    run's time step (None without a timestamp column: a step is a row). For new rows, `sources`: each
+    row's position in the frame given to `new_rows` (-1: a horizon row extrapolated past the rows given),
+    so that a prediction can be traced to the row it predicts."""
 
     times: np.ndarray
     entities: np.ndarray
     ends: np.ndarray
     limits: np.ndarray
+    step: TimeStep | None = None
     sources: np.ndarray | None = None
 
     @classmethod
@@ -244,16 +278,24 @@ class RowKeys:
         limits = np.repeat(offsets[1:], counts)
         sources = rows[SOURCE_ROW].fillna(-1).to_numpy(np.int64) if SOURCE_ROW in rows else None
         return cls(times, prep.entity_labels(rows), limits if ends is None else np.repeat(ends, counts), limits,
-                   sources)
+                   prep.time_step, sources)
 
     def target_times(self, target_rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Timestamps of target rows; past an entity's last row (`ends`), its last timestamp plus k times its
-        last step."""
-        last = self.times[ends - 1]
-        previous = self.times[np.maximum(ends - 2, 0)]
+        """Timestamps of target rows; past an entity's last row (`ends`), its last timestamp stepped on k times
+        by the run's time step (the dates `_horizon_rows` gives the horizon's calendar features)."""
+        ends = np.broadcast_to(ends, target_rows.shape)
+        times = self.times[np.minimum(target_rows, ends - 1)].copy()
         beyond = target_rows - (ends - 1)
-        future = last + beyond * (last - previous)
-        return np.where(beyond > 0, future, self.times[np.minimum(target_rows, ends - 1)])
+        for k in np.unique(beyond[beyond > 0]):  # at most `horizon` steps, each for all series at once
+            at = beyond == k
+            last = self.times[ends[at] - 1]
+            if self.step is None:
+                times[at] = last + k
+            elif isinstance(self.step.step, str):
+                times[at] = np.asarray(self.step.after(pd.DatetimeIndex(last), int(k)))
+            else:
+                times[at] = self.step.after(last, int(k))
+        return times
 
 
 class WindowSplit:
@@ -304,8 +346,8 @@ class WindowSplit:
 
     def table(self, task: Forecast, outputs: np.ndarray) -> pd.DataFrame:
         """The forecasts in original units, in the layout of `forecast_table`. A target beyond its series'
-        last row (the forecast of new rows) has no `actual`, and a timestamp extrapolated by the
-        series' last time step."""
+        last row (the forecast of new rows) has no `actual`, and a timestamp that many of the run's
+        time steps after that row."""
         starts, rows = self.starts.cpu().numpy(), self.target_rows()
         known = rows < self.keys.ends[starts][:, None]
         actual = task.decode(self.y.cpu().numpy()[np.where(known, rows, 0)])
@@ -331,6 +373,7 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     for lo, (a, _, _) in zip(offsets[:-1], bounds, strict=False):
         train_mask[lo:lo + a] = True
     prep.fit(rows[train_mask])
+    prep.check_time_line(rows, training=True)  # what predict.py will check of these rows, refused here first
     task = Forecast(prep.target_columns).fit(rows[train_mask])
     x, y = torch.from_numpy(prep.transform(rows)), torch.from_numpy(task.encode(rows))
     starts = window_starts(offsets, bounds, prep.sequence_length, prep.horizon)
@@ -419,7 +462,8 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
     used = [*features, *targets, *(covariates.future_columns + covariates.static_columns if covariates else [])]
     boolean = frozenset(c for c in used if c in frame.columns and is_boolean(frame[c]))
     return TimeSeriesPreprocessor(cfg.timestamp_column, entities, features, targets, cfg.fillna,
-                                  cfg.sequence_length, cfg.horizon, covariates=covariates, boolean_columns=boolean)
+                                  cfg.sequence_length, cfg.horizon, covariates=covariates, boolean_columns=boolean,
+                                  freq=cfg.freq)
 
 
 def _covariates_from_config(cfg: Any) -> CovariateEncoder | None:
@@ -442,7 +486,7 @@ def _split_ahead(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> tuple[pd.D
 
 def _horizon_rows(series: pd.DataFrame, sent: pd.DataFrame, prep: TimeSeriesPreprocessor) -> pd.DataFrame:
     """The `horizon` rows after a series' last observed row: the future rows sent, then (when only calendar
-    features are known ahead) rows at timestamps extrapolated by the series' last step. A known-future
+    features are known ahead) rows at the run's next time steps. A known-future
     column missing from any of them is refused naming the column and the timestamp."""
     label = short(prep.entity_labels(series.iloc[:1])[0])
     if len(sent) > prep.horizon:
@@ -453,12 +497,9 @@ def _horizon_rows(series: pd.DataFrame, sent: pd.DataFrame, prep: TimeSeriesPrep
     extra = pd.DataFrame({c: [series[c].iloc[-1]] * n_extra
                           for c in [*prep.entity_columns, *prep.covariates.static_columns]})
     if time:
-        times = pd.concat([series[time], sent[time]], ignore_index=True)
-        if n_extra and len(times) < 2:
-            raise InputError((), f"series {label} has one row, too few to tell its time step; send its "
-                                 f"{prep.horizon} future rows (targets null)")
-        step = times.iloc[-1] - times.iloc[-2] if len(times) > 1 else None
-        extra[time] = pd.Series([times.iloc[-1] + k * step for k in range(1, n_extra + 1)], dtype=times.dtype)
+        last = (sent if len(sent) else series)[time].iloc[-1]
+        extra[time] = pd.Series([prep.time_step.after(last, k) for k in range(1, n_extra + 1)],
+                                dtype=series[time].dtype)
     ahead = pd.concat([sent, extra], ignore_index=True).reindex(columns=series.columns)
     where = ahead[time].map(_time_text) if time else pd.Series(range(len(series), len(series) + prep.horizon))
     for column in prep.covariates.future_columns:

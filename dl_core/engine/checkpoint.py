@@ -70,7 +70,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 class Stateful(Protocol):
-    """What training carries from epoch to epoch: an optimizer, a schedule, a grad scaler, early stopping."""
+    """What training carries from epoch to epoch: an optimizer, a schedule, a grad scaler, early stopping, the
+    divergence guard's reference."""
 
     def state_dict(self) -> dict[str, Any]: ...
 
@@ -96,7 +97,7 @@ def restore_training(payload: dict[str, Any], model: nn.Module, training: dict[s
     best weights so far, the history, the training time so far and the last completed epoch."""
     model.load_state_dict(payload["model"])
     for name, part in training.items():
-        if part is not None:
+        if part is not None and name in payload:  # a part newer than the checkpoint keeps its fresh state
             part.load_state_dict(payload[name])
     restore_rng(payload["rng"], shuffle)
     return payload["best_model"], payload["history"], payload["train_time_s"], payload["epoch"]

@@ -41,7 +41,9 @@ class Hardware:
 def resolve_hardware(cfg) -> Hardware:
     reuse_freed_memory()
     device = _device(cfg.device)
-    precision = _precision(str(cfg.precision), device)  # the schema's int 32 is "32" like the other names
+    requested = str(cfg.precision)  # the schema's int 32 is "32" like the other names
+    # The machine is probed only where its answer decides (auto); an explicit precision asks nothing of the device.
+    precision = choose_precision(device.type, requested == "auto" and supports_bf16(device), requested)
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
     return Hardware(device, precision, torch.get_num_threads(), bool(cfg.compile))
@@ -87,19 +89,20 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _precision(precision: str, device: torch.device) -> str:
-    if precision == "auto":
-        return "bf16-mixed" if supports_bf16(device) else "32"
-    if precision == "16-mixed" and device.type != "cuda":
-        raise ConfigError("hardware.precision: 16-mixed needs a CUDA GPU; use bf16-mixed or 32 on "
-                          f"{device.type}")
-    return precision
+def choose_precision(device_type: str, native_bf16: bool, requested: str) -> str:
+    """The precision a run trains at: `auto` is bf16-mixed where the device computes bf16 natively (emulated
+    bf16 is slower than fp32) and 32 elsewhere; an explicit choice is kept, except 16-mixed, whose grad
+    scaler needs CUDA. A pure function of its inputs, so the decision is tested without the machine."""
+    if requested == "auto":
+        return "bf16-mixed" if native_bf16 else "32"
+    if requested == "16-mixed" and device_type != "cuda":
+        raise ConfigError(f"hardware.precision: 16-mixed needs a CUDA GPU; use bf16-mixed or 32 on {device_type}")
+    return requested
 
 
 def supports_bf16(device: torch.device) -> bool:
-    """Native bf16 math: Ampere+ GPUs, and CPUs with AVX512-BF16 or AMX (through oneDNN).
-
-    Elsewhere bf16 is emulated, slower than fp32, so `precision=auto` keeps fp32 there.
+    """The probe of this machine: native bf16 math on Ampere+ GPUs, and CPUs with AVX512-BF16 or AMX
+    (through oneDNN). Elsewhere bf16 is emulated, slower than fp32, so `precision=auto` keeps fp32 there.
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()

@@ -93,6 +93,47 @@ class EarlyStopping:
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
 
 
+@dataclass
+class DivergenceGuard:
+    """Stops a run whose training loss grew by orders of magnitude, which would otherwise finish with exit
+    status 0 and a useless model (trainer.lr=1e10: val_loss 2e19).
+
+    The reference is the loss of the run's first training batch: the untrained model's, taken before any
+    step (free, and no randomness drawn), kept in the checkpoint so that a resumed run judges alike. An
+    epoch whose mean training loss exceeds `factor` times its magnitude has diverged.
+
+    The training loss, not the validation loss: overfitting may grow a validation loss without bound
+    while training goes well (an overconfident distribution head's likelihood grows with 1/scale^2), and
+    early stopping handles that; divergence is the optimizer's failure, and shows where it optimizes.
+    The default factor, 1e3: a healthy epoch's mean loss stays near or below the untrained model's (a
+    noisy epoch at a high learning rate: a few times it), while lr=1e10 on the tiny LSTM reaches 1e21 in
+    its first epoch, so three orders of magnitude leave a wide margin on both sides.
+    """
+
+    factor: float | None
+    reference: float | None = None
+
+    def start(self, first_batch_loss: float) -> None:
+        """Take the reference from the run's first batch (a resumed run has it from its checkpoint)."""
+        if self.reference is None:
+            self.reference = abs(first_batch_loss)
+
+    def check(self, epoch: int, train_loss: float, trainer: Any) -> None:
+        if self.factor is None or not self.reference or train_loss <= self.factor * self.reference:
+            return
+        clip = " or set trainer.grad_clip" if trainer.grad_clip is None else ""
+        raise TrainingError(f"training diverged at epoch {epoch}: its mean loss {train_loss:.3g} is "
+                            f"{train_loss / self.reference:.2g} times the untrained model's first batch "
+                            f"({self.reference:.3g}); lower trainer.lr (now {trainer.lr:g}){clip} "
+                            f"(trainer.divergence_factor={self.factor:g} sets this check; null turns it off)")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.reference = state["reference"]
+
+
 def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
     """Train `model` on `bundle` in place and leave the best weights loaded."""
     trainer, hw, ddp = context.trainer, context.hw, context.ddp
@@ -105,8 +146,10 @@ def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
     scheduler = build_scheduler(optimizer, trainer)
     scaler = torch.amp.GradScaler(hw.device.type, enabled=hw.needs_grad_scaler)
     stopper = EarlyStopping(trainer.patience, trainer.min_delta)
+    divergence = DivergenceGuard(trainer.divergence_factor)
     shuffle = torch.Generator().manual_seed(context.seed)
-    training = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "early_stopping": stopper}
+    training = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "early_stopping": stopper,
+                "divergence": divergence}
     best_state, history, elapsed, last_epoch = copy.deepcopy(model.state_dict()), [], 0.0, 0
     if context.resume is not None:
         best_state, history, elapsed, last_epoch = restore_training(context.resume, model, training, shuffle)
@@ -119,10 +162,14 @@ def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
     try:
         for epoch in range(0) if done else range(last_epoch + 1, trainer.max_epochs + 1):
             tick = time.perf_counter()
-            train_loss = train_epoch(net, bundle.splits["train"], loss_fn, optimizer, scaler, shuffle, context)
+            train_loss, first_loss = train_epoch(net, bundle.splits["train"], loss_fn, optimizer, scaler, shuffle,
+                                                 context)
             val_loss = ddp.from_main(float(val_loss_fn(predict(net, val_split, hw, trainer.eval_batch_size),
                                                        val_split.targets().float())))
             check_finite(epoch, train_loss, val_loss, trainer)
+            if divergence.reference is None:  # the same on every rank: they stop together
+                divergence.start(ddp.from_main(float(first_loss)))
+            divergence.check(epoch, train_loss, trainer)
             lr = optimizer.param_groups[0]["lr"]
             step_scheduler(scheduler, val_loss)
             improved = stopper.update(val_loss, epoch)
@@ -155,8 +202,10 @@ def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
 
 
 def train_epoch(net: nn.Module, split: Split, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
-                scaler: torch.amp.GradScaler, shuffle: torch.Generator, context: FitContext) -> float:
-    """One pass over this rank's shard of a fresh permutation; the mean training loss over all ranks.
+                scaler: torch.amp.GradScaler, shuffle: torch.Generator,
+                context: FitContext) -> tuple[float, torch.Tensor]:
+    """One pass over this rank's shard of a fresh permutation; the mean training loss over all ranks, and
+    the loss of this rank's first batch, taken before its step (left on the device: read once per run).
 
     One mixed-precision path: the grad scaler is enabled for fp16 only, and a disabled scaler passes
     the loss, the gradients and the step through unchanged.
@@ -165,6 +214,7 @@ def train_epoch(net: nn.Module, split: Split, loss_fn: LossFn, optimizer: torch.
     batch_size = int(trainer.batch_size)
     net.train()
     total = torch.zeros((), device=hw.device)
+    first = total
     perm = ddp.shard(torch.randperm(len(split), generator=shuffle)).to(hw.device)
     for start in range(0, len(perm), batch_size):
         idx = perm[start:start + batch_size]
@@ -179,7 +229,9 @@ def train_epoch(net: nn.Module, split: Split, loss_fn: LossFn, optimizer: torch.
         scaler.step(optimizer)
         scaler.update()
         total += loss.detach() * idx.numel()
-    return ddp.average(total, len(perm))
+        if start == 0:
+            first = loss.detach()
+    return ddp.average(total, len(perm)), first
 
 
 def fit_nothing(model: nn.Module, bundle: DataBundle, context: FitContext, loss_fn: LossFn) -> FitResult:

@@ -36,6 +36,8 @@ class TrainerConfig:
         patience: epochs without validation improvement before stopping; the best weights are restored.
         min_delta: smallest decrease of the validation loss that counts as an improvement.
         grad_clip: maximum gradient norm; null disables clipping.
+        divergence_factor: stop the run (the training diverged: lower lr) when an epoch's mean training loss
+            exceeds this many times the loss of its first batch, the untrained model's; null turns the check off.
         resume: false, true (continue the run in hydra.run.dir) or the path of a run dir to continue, under
             its saved config: only max_epochs, patience, checkpoint_every, progress_bar and
             hardware.threads may change.
@@ -56,6 +58,7 @@ class TrainerConfig:
     patience: int = 10
     min_delta: float = 0.0
     grad_clip: float | None = 1.0
+    divergence_factor: float | None = 1000.0
     resume: bool | str = False
     checkpoint_every: int = 1
     progress_bar: bool = True
@@ -79,6 +82,8 @@ class TrainerConfig:
         require(self.min_delta >= 0, f"{prefix}.min_delta", f"must be >= 0 (got {self.min_delta})")
         require(self.grad_clip is None or self.grad_clip > 0, f"{prefix}.grad_clip",
                 f"must be > 0 or null to disable (got {self.grad_clip})")
+        require(self.divergence_factor is None or self.divergence_factor > 1, f"{prefix}.divergence_factor",
+                f"must be > 1 or null to turn the check off (got {self.divergence_factor}), e.g. 1000")
         require(self.checkpoint_every >= 1, f"{prefix}.checkpoint_every",
                 f"must be >= 1 (got {self.checkpoint_every})")
 

@@ -38,14 +38,27 @@ ONLINE_MODES = ("online", "run")
 
 
 class WandbTracker:
-    """Logs each epoch's row with the epoch as W&B step, then the final metrics as the run summary."""
+    """Logs each epoch's (or boosting round's) row with the epoch as W&B step, then the final metrics as the
+    run summary. `resumed`: the W&B run continues one whose earlier epochs a process before this one logged."""
 
-    def __init__(self, run: Any, run_dir: Path, log_model: bool):
+    def __init__(self, run: Any, run_dir: Path, log_model: bool, resumed: bool = False):
         self.run, self.run_dir, self.log_model = run, run_dir, log_model
+        self.next_step: int | None = None if resumed else 0
 
     def log_epoch(self, history: list[dict[str, float]]) -> None:
-        row = history[-1]
-        self.run.log(dict(row), step=int(row["epoch"]))
+        """Every row not logged yet: the epoch engine reports after each epoch, a boosted-tree fit all its rounds
+        at once when the library returns. The first report of a resumed run carries the epochs logged before
+        it: only its last row is new.
+
+        Each row is committed at once: W&B holds a step's row until a later step or the end of the run, and a
+        last row released at the end landed after the summary, whose `val_loss` then read the last epoch's
+        instead of the best one's."""
+        if self.next_step is None:
+            self.next_step = int(history[-1]["epoch"])
+        for row in history:
+            if int(row["epoch"]) >= self.next_step:
+                self.run.log(dict(row), step=int(row["epoch"]), commit=True)
+        self.next_step = int(history[-1]["epoch"]) + 1
 
     def log_summary(self, metrics: dict[str, Any]) -> None:
         self.run.summary.update({key: value for key, value in metrics.items()
@@ -86,7 +99,7 @@ def wandb_run(cfg: DictConfig, run_dir: Path) -> Iterator[WandbTracker]:
     if not run.disabled:
         id_file.write_text(run.id + "\n")
     with run:
-        yield WandbTracker(run, run_dir, settings.log_model)
+        yield WandbTracker(run, run_dir, settings.log_model, resumed=run_id is not None)
 
 
 def resolve_mode(mode: str) -> str | None:
