@@ -28,7 +28,7 @@ from dl_core.models import (
 from dl_core.outputs import declared_kind
 from dl_core.pruning import RunPruned, pruned_metrics, trial_reporters
 from dl_core.resume import resolve_resume
-from dl_core.rundir import RunLock, continue_logging_in
+from dl_core.rundir import RunLock, continue_logging_in, location_key, record_run
 from dl_core.tracking import RunTracker, build_trackers
 from dl_core.tracking.plots import plot_learning_curve
 
@@ -47,16 +47,21 @@ def train(cfg: DictConfig) -> float:
 def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     """This process's part of the run (the whole run outside DDP).
 
-    Rank 0 holds the run directory's lock while it trains there, so a second process (a resume of a
-    run still training) is refused. Ctrl-C ends with `RunInterrupted`, whose message is the resume command.
+    Rank 0 holds the run directory's lock while it trains there, so a second process (another run
+    pointed at the same directory, a resume of a run still training) is refused before it writes
+    anything there; a new run's `.hydra/` record is written once the lock is held. Ctrl-C ends with
+    `RunInterrupted`, whose message is the resume command.
     """
     validate(cfg)
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    key = location_key(run_dir) if resume is None else "trainer.resume"
     try:
-        with RunLock(run_dir) if ddp.is_main else nullcontext():
-            if resume is not None and ddp.is_main:
+        with RunLock(run_dir, key) if ddp.is_main else nullcontext():
+            if ddp.is_main and resume is None:
+                record_run(run_dir, cfg)
+            elif ddp.is_main:
                 continue_logging_in(run_dir)  # the other ranks log into <run dir>/ranks/ (share_run_dir)
             if resume is not None:
                 log.info("resuming %s from epoch %d", run_dir, resume["epoch"])

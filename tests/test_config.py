@@ -146,7 +146,7 @@ def test_a_refused_run_dir_that_holds_anything_else_is_kept(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
     assert_refused_in_one_line(run_entry("train.py", "data.sequence_length=-3", f"hydra.run.dir={run_dir}"))
-    assert (run_dir / "checkpoints").is_dir() and (run_dir / ".hydra").is_dir()
+    assert (run_dir / "checkpoints").is_dir() and not (run_dir / ".hydra").exists()  # no record of a refused run
 
 
 @pytest.mark.parametrize(("script", "args", "expected"), [
