@@ -17,7 +17,7 @@ from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metrics
-from dl_core.errors import ConfigError, RunInterrupted
+from dl_core.errors import CheckpointError, ConfigError, RunInterrupted
 from dl_core.models import (
     apply_data_options,
     build_estimator,
@@ -28,7 +28,7 @@ from dl_core.models import (
 from dl_core.outputs import declared_kind
 from dl_core.pruning import RunPruned, pruned_metrics, trial_reporters
 from dl_core.resume import resolve_resume
-from dl_core.rundir import RunLock, continue_logging_in, location_key, record_run
+from dl_core.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
 from dl_core.tracking import RunTracker, build_trackers
 from dl_core.tracking.plots import plot_learning_curve
 
@@ -50,13 +50,13 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     Rank 0 holds the run directory's lock while it trains there, so a second process (another run
     pointed at the same directory, a resume of a run still training) is refused before it writes
     anything there; a new run's `.hydra/` record is written once the lock is held. Ctrl-C ends with
-    `RunInterrupted`, whose message is the resume command.
+    `RunInterrupted`, whose message is the resume command, and so does a checkpoint that cannot be written.
     """
     validate(cfg)
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     key = location_key(run_dir) if resume is None else "trainer.resume"
+    make_writable_dir(run_dir, key)
     try:
         with RunLock(run_dir, key) if ddp.is_main else nullcontext():
             if ddp.is_main and resume is None:
@@ -69,6 +69,8 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
                 return train_tracked(cfg, run_dir, resume, trackers, ddp)
     except KeyboardInterrupt:
         raise RunInterrupted(resume_command(run_dir)) from None
+    except CheckpointError as err:  # a checkpoint the file system refused to write; the previous one is intact
+        raise CheckpointError(f"{err}; {resume_command(run_dir)}") from None
 
 
 def resume_command(run_dir: Path) -> str:

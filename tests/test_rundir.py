@@ -56,14 +56,17 @@ def test_a_new_run_records_its_config_and_a_resume_in_its_own_dir_keeps_it(tmp_p
     assert contents(run_dir / ".hydra") == record
 
 
-@pytest.mark.parametrize(("key", "extra"), [("hydra.run.dir", []), ("hydra.sweep.dir", ["-m"])])
+@pytest.mark.parametrize(("key", "extra"), [("hydra.run.dir", []), ("hydra.sweep.dir", ["-m"]),
+                                            ("paths.output_dir", ["hydra.run.dir={tmp_path}/hydra"])])
 def test_a_run_dir_that_cannot_be_created_is_one_line_naming_the_key(tmp_path, key, extra):
+    """Was a PermissionError traceback (from Hydra's log set-up, or the pipeline's mkdir)."""
     require_unprivileged(tmp_path)
     parent = tmp_path / "read_only"
     parent.mkdir()
     parent.chmod(0o555)
-    refused = run_unprivileged("train.py", *extra, f"{key}={parent / 'run'}", timeout=120)
+    refused = run_unprivileged("train.py", *(arg.format(tmp_path=tmp_path) for arg in extra),
+                               f"{key}={parent / 'run'}", timeout=120)
     assert refused.returncode == 2
     assert one_line(refused.stderr) == (f"error: {key}: cannot create {parent / 'run'} (Permission denied: "
                                         f"{parent / 'run'}); pass a {key} where you can write")
-    assert list(parent.iterdir()) == []
+    assert list(parent.iterdir()) == [] and not (tmp_path / "hydra").exists()
