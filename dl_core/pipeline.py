@@ -12,11 +12,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dl_core.config import validate
 from dl_core.data import build_bundle
+from dl_core.data.bundle import DataBundle
 from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
-from dl_core.engine.evaluate import split_metrics
+from dl_core.engine.evaluate import split_metric_names, split_metrics
 from dl_core.errors import CheckpointError, ConfigError, RunInterrupted
 from dl_core.models import (
     apply_data_options,
@@ -33,6 +34,10 @@ from dl_core.tracking import RunTracker, build_trackers
 from dl_core.tracking.plots import plot_learning_curve
 
 log = logging.getLogger(__name__)
+# The run's own numbers in metrics.json; with each split's task metrics (`split_metric_names`), what
+# objective.metric may name. (metrics.json also says stopped_early, pruned in a trial, and the device.)
+RUN_METRICS = ("val_loss", "best_epoch", "epochs", "n_train_samples", "train_time_s", "train_samples_per_s",
+               "n_parameters", "batch_size", "threads")
 
 
 def train(cfg: DictConfig) -> float:
@@ -91,6 +96,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     bundle = build_bundle(cfg.data).to(hw.device)
     estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
     bundle.task.expect(declared_kind(estimator))
+    check_objective(cfg.objective.metric, bundle)
     with open_dict(cfg):
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -150,8 +156,12 @@ def model_name(cfg: DictConfig) -> str:
     return target.rsplit(".", 1)[-1]
 
 
+def check_objective(name: str, bundle: DataBundle) -> None:
+    """Refuse an objective.metric the run will not report, before training rather than after it."""
+    names = [*RUN_METRICS, *split_metric_names(bundle, "val"), *split_metric_names(bundle, "test")]
+    if name not in names:
+        raise ConfigError(f"objective.metric: {name!r} is not a run metric; pick one of {', '.join(sorted(names))}")
+
+
 def objective(metrics: dict[str, Any], name: str) -> float:
-    if name not in metrics:
-        raise ConfigError(f"objective.metric: {name!r} is not a run metric; pick one of "
-                          f"{', '.join(sorted(k for k, v in metrics.items() if isinstance(v, float)))}")
-    return float(metrics[name])
+    return float(metrics[name])  # `check_objective` made sure it is there
