@@ -86,6 +86,7 @@ class ClaimRunDir(Callback):
     Either refused here is one line, not a traceback from Hydra's log set-up."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        HydraConfig.instance().set_config(config)  # as Hydra does next, for `${hydra:...}` in hydra.run.dir
         try:
             claim(Path(str(config.hydra.run.dir)), "hydra.run.dir")
         except DLCoreError as err:

@@ -37,6 +37,16 @@ def test_a_refused_run_never_removes_a_directory_it_did_not_create(tmp_path):
     assert contents(run_dir) == before
 
 
+@pytest.mark.parametrize(("run_dir", "parents"), [(None, {"train", "train/runs"}),
+                                                  ("{tmp_path}/runs/${{hydra:job.name}}", {"runs"})])
+def test_a_refused_run_removes_the_run_dir_it_created_wherever_it_is(tmp_path, run_dir, parents):
+    """The run dir is made before Hydra makes it, from the same `hydra.run.dir`: its timestamp, its `${hydra:...}`."""
+    where = [] if run_dir is None else [f"hydra.run.dir={run_dir.format(tmp_path=tmp_path)}"]
+    refused = run_entry("train.py", "data.sequence_length=-3", f"paths.log_dir={tmp_path}", *where)
+    assert refused.returncode == 2 and one_line(refused.stderr).startswith("error: data.sequence_length:")
+    assert {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")} == parents
+
+
 @pytest.mark.slow
 def test_a_new_run_records_its_config_and_a_resume_in_its_own_dir_keeps_it(tmp_path):
     """The record (.hydra/) is the run's own, written once it holds the lock; a resume composed its own config
