@@ -3,8 +3,8 @@
 A refused config, ours or Hydra's (unknown option, bad override syntax, wrong type, unknown key),
 ends with one `error:` line and exit status 2, and leaves no run directory behind (only one this
 process created: dl_core/rundir.py); Ctrl-C ends with one line (for training: the resume command) and
-status 130. Programming errors keep their traceback. In a multirun the job raises instead, so the sweeper records
-a failed trial and goes on.
+status 130. Programming errors keep their traceback. In a multirun the job raises instead, so the
+sweeper records a failed trial and goes on.
 
     @hydra.main(config_path="conf", config_name="train")
     def main(cfg):

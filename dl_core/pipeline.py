@@ -132,7 +132,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         tracker.log_summary(metrics)
     if ddp.is_main and result.history:
         plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
-    score = objective(metrics, cfg.objective.metric)
+    score = float(metrics[cfg.objective.metric])  # there: `check_objective` refused any other name before training
     log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,
              score, run_dir)
     return score
@@ -161,7 +161,3 @@ def check_objective(name: str, bundle: DataBundle) -> None:
     names = [*RUN_METRICS, *split_metric_names(bundle, "val"), *split_metric_names(bundle, "test")]
     if name not in names:
         raise ConfigError(f"objective.metric: {name!r} is not a run metric; pick one of {', '.join(sorted(names))}")
-
-
-def objective(metrics: dict[str, Any], name: str) -> float:
-    return float(metrics[name])  # `check_objective` made sure it is there

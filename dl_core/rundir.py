@@ -44,7 +44,8 @@ def claim(directory: Path, key: str) -> None:
 
 def make_writable_dir(directory: Path, key: str) -> bool:
     """Create `directory` (and its parents) unless it exists; True when this call created it. One that
-    cannot be made or written to is refused here, naming `key`, rather than as a traceback from Hydra."""
+    cannot be made or written to is refused naming `key`, the config key that chose it, rather than as a
+    PermissionError traceback from wherever the first file would have been opened."""
     try:
         directory.mkdir(parents=True)
     except FileExistsError:
