@@ -1,9 +1,10 @@
 """What train.py, predict.py and serve.py share around their `@hydra.main` function.
 
 A refused config, ours or Hydra's (unknown option, bad override syntax, wrong type, unknown key),
-ends with one `error:` line and exit status 2, and leaves no run directory behind; Ctrl-C ends with
-one line (for training: the resume command) and status 130. Programming errors keep their traceback.
-In a multirun the job raises instead, so the sweeper records a failed trial and goes on.
+ends with one `error:` line and exit status 2, and leaves no run directory behind (only one this
+process created: dl_core/rundir.py); Ctrl-C ends with one line (for training: the resume command) and
+status 130. Programming errors keep their traceback. In a multirun the job raises instead, so the
+sweeper records a failed trial and goes on.
 
     @hydra.main(config_path="conf", config_name="train")
     def main(cfg):
@@ -19,17 +20,19 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from dl_core.config import check_known_keys
 from dl_core.errors import DLCoreError
-from dl_core.rundir import hydra_job_dir, remove_if_untouched
+from dl_core.rundir import claim, discard_claimed, make_writable_dir
 
 T = TypeVar("T")
 USAGE_ERROR = 2
@@ -62,20 +65,38 @@ def run(main: Callable[[], Any]) -> None:
 def run_job(task: Callable[[DictConfig], T], cfg: DictConfig) -> T:
     """The body of a `@hydra.main` function: check the config's keys, then run `task` on it."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    job_dir = hydra_job_dir()
     try:
         check_known_keys(cfg)
         return task(cfg)
     except DLCoreError as err:
         if multirun:
             raise
-        remove_if_untouched(job_dir)
+        discard_claimed()
         _exit(f"error: {err}", USAGE_ERROR)
     except KeyboardInterrupt as err:
         if multirun:
             raise KeyboardInterrupt from None  # a trial's resume command would not continue the sweep
-        remove_if_untouched(job_dir)
+        discard_claimed()
         _exit(_interrupted(err), INTERRUPTED)
+
+
+class ClaimRunDir(Callback):
+    """train.py's run directory (conf/hydra/default.yaml): made by this process before Hydra makes it, so a
+    refused run removes it and never a directory it did not create; a multirun's sweep dir is checked.
+    Either refused here is one line, not a traceback from Hydra's log set-up."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        HydraConfig.instance().set_config(config)  # as Hydra does next, for `${hydra:...}` in hydra.run.dir
+        try:
+            claim(Path(str(config.hydra.run.dir)), "hydra.run.dir")
+        except DLCoreError as err:
+            refuse(err)  # Hydra turns a callback's exception into a warning and goes on
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            make_writable_dir(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")
+        except DLCoreError as err:
+            refuse(err)
 
 
 def composition_error(err: Exception) -> str:

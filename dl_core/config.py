@@ -22,13 +22,14 @@ from omegaconf.errors import OmegaConfBaseException
 from dl_core import models
 from dl_core.data import schema as data_schema
 from dl_core.engine import schema as engine_schema
-from dl_core.errors import ConfigError
+from dl_core.errors import ConfigError, require
 from dl_core.pruning import TrialConfig
 from dl_core.serving import schema as serving_schema
 from dl_core.sweep import register_resolvers
 from dl_core.tracking import schema as tracking_schema
 
 GROUPS = ("data", "model", "trainer", "hardware", "logger", "objective", "trial")
+MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32 - 1]
 
 
 @dataclass
@@ -73,7 +74,8 @@ class TrainConfig:
         logger: experiment tracking besides the run files (conf/logger/).
         paths: where data and outputs live (conf/paths/).
         task_name: names the output folder: outputs/<task_name>/runs/<timestamp>.
-        seed: seed of torch, numpy and random; the same seed and config give the same metrics on CPU.
+        seed: seed of torch, numpy and random, in [0, 2**32 - 1] (numpy's range); the same seed and config
+            give the same metrics on CPU.
         tags: labels for the run (given to W&B).
         objective: the metric returned to a sweeper (see `objective.*`).
         trial: the Optuna trial this run reports to, set by the sweeper (see `trial.*`).
@@ -135,6 +137,7 @@ def validate(cfg: DictConfig) -> None:
         except OmegaConfBaseException as err:  # e.g. a mandatory value left at ???
             raise ConfigError(f"{err.full_key}: {str(err).splitlines()[0]}") from None
         check_ranges(section, group)
+    require(0 <= cfg.seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}] (got {cfg.seed})")
 
 
 def check_ranges(section: object, prefix: str) -> None:

@@ -219,6 +219,21 @@ def interval_pairs(levels: tuple[float, ...]) -> list[tuple[int, int, float]]:
     return pairs
 
 
+def quantile_metric_names(levels: tuple[float, ...], suffix: str = "") -> list[str]:
+    """The names `quantile_metrics` gives for these levels."""
+    names = [f"pinball{suffix}", f"crps{suffix}"]
+    for *_, coverage in interval_pairs(levels):
+        if not suffix:
+            names.append(f"coverage_{interval_name(coverage)}")
+        names.append(f"width_{interval_name(coverage)}{suffix}")
+    return names
+
+
+def interval_name(coverage: float) -> str:
+    """A central interval's name in metrics: 0.8 -> `80`."""
+    return f"{100 * coverage:.4g}"
+
+
 def quantile_metrics(quantiles: np.ndarray, actual: np.ndarray, levels: tuple[float, ...],
                      suffix: str = "") -> dict[str, float]:
     """Mean pinball loss over the levels; CRPS estimated over them; coverage and mean width of each central
@@ -233,7 +248,7 @@ def quantile_metrics(quantiles: np.ndarray, actual: np.ndarray, levels: tuple[fl
     loss = np.maximum(level * error, (level - 1) * error).mean(axis=tuple(range(error.ndim - 1)))
     out = {f"pinball{suffix}": float(loss.mean()), f"crps{suffix}": float(2 * loss.mean())}
     for low, high, coverage in interval_pairs(levels):
-        name = f"{100 * coverage:.4g}"
+        name = interval_name(coverage)
         lower, upper = quantiles[..., low], quantiles[..., high]
         if not suffix:
             out[f"coverage_{name}"] = float(np.mean((actual[..., 0] >= lower) & (actual[..., 0] <= upper)))

@@ -12,12 +12,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dl_core.config import validate
 from dl_core.data import build_bundle
+from dl_core.data.bundle import DataBundle
 from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
-from dl_core.engine.evaluate import split_metrics
-from dl_core.errors import ConfigError, RunInterrupted
+from dl_core.engine.evaluate import split_metric_names, split_metrics
+from dl_core.errors import CheckpointError, ConfigError, RunInterrupted
 from dl_core.models import (
     apply_data_options,
     build_estimator,
@@ -28,11 +29,15 @@ from dl_core.models import (
 from dl_core.outputs import declared_kind
 from dl_core.pruning import RunPruned, pruned_metrics, trial_reporters
 from dl_core.resume import resolve_resume
-from dl_core.rundir import RunLock, continue_logging_in
+from dl_core.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
 from dl_core.tracking import RunTracker, build_trackers
 from dl_core.tracking.plots import plot_learning_curve
 
 log = logging.getLogger(__name__)
+# The run's own numbers in metrics.json; with each split's task metrics (`split_metric_names`), what
+# objective.metric may name. (metrics.json also says stopped_early, pruned in a trial, and the device.)
+RUN_METRICS = ("val_loss", "best_epoch", "epochs", "n_train_samples", "train_time_s", "train_samples_per_s",
+               "n_parameters", "batch_size", "threads")
 
 
 def train(cfg: DictConfig) -> float:
@@ -47,16 +52,21 @@ def train(cfg: DictConfig) -> float:
 def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     """This process's part of the run (the whole run outside DDP).
 
-    Rank 0 holds the run directory's lock while it trains there, so a second process (a resume of a
-    run still training) is refused. Ctrl-C ends with `RunInterrupted`, whose message is the resume command.
+    Rank 0 holds the run directory's lock while it trains there, so a second process (another run
+    pointed at the same directory, a resume of a run still training) is refused before it writes
+    anything there; a new run's `.hydra/` record is written once the lock is held. Ctrl-C ends with
+    `RunInterrupted`, whose message is the resume command, and so does a checkpoint that cannot be written.
     """
     validate(cfg)
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    key = location_key(run_dir) if resume is None else "trainer.resume"
+    make_writable_dir(run_dir, key)
     try:
-        with RunLock(run_dir) if ddp.is_main else nullcontext():
-            if resume is not None and ddp.is_main:
+        with RunLock(run_dir, key) if ddp.is_main else nullcontext():
+            if ddp.is_main and resume is None:
+                record_run(run_dir, cfg)
+            elif ddp.is_main:
                 continue_logging_in(run_dir)  # the other ranks log into <run dir>/ranks/ (share_run_dir)
             if resume is not None:
                 log.info("resuming %s from epoch %d", run_dir, resume["epoch"])
@@ -64,6 +74,8 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
                 return train_tracked(cfg, run_dir, resume, trackers, ddp)
     except KeyboardInterrupt:
         raise RunInterrupted(resume_command(run_dir)) from None
+    except CheckpointError as err:  # a checkpoint the file system refused to write; the previous one is intact
+        raise CheckpointError(f"{err}; {resume_command(run_dir)}") from None
 
 
 def resume_command(run_dir: Path) -> str:
@@ -84,6 +96,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     bundle = build_bundle(cfg.data).to(hw.device)
     estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
     bundle.task.expect(declared_kind(estimator))
+    check_objective(cfg.objective.metric, bundle)
     with open_dict(cfg):
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -119,7 +132,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         tracker.log_summary(metrics)
     if ddp.is_main and result.history:
         plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
-    score = objective(metrics, cfg.objective.metric)
+    score = float(metrics[cfg.objective.metric])  # there: `check_objective` refused any other name before training
     log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,
              score, run_dir)
     return score
@@ -143,8 +156,8 @@ def model_name(cfg: DictConfig) -> str:
     return target.rsplit(".", 1)[-1]
 
 
-def objective(metrics: dict[str, Any], name: str) -> float:
-    if name not in metrics:
-        raise ConfigError(f"objective.metric: {name!r} is not a run metric; pick one of "
-                          f"{', '.join(sorted(k for k, v in metrics.items() if isinstance(v, float)))}")
-    return float(metrics[name])
+def check_objective(name: str, bundle: DataBundle) -> None:
+    """Refuse an objective.metric the run will not report, before training rather than after it."""
+    names = [*RUN_METRICS, *split_metric_names(bundle, "val"), *split_metric_names(bundle, "test")]
+    if name not in names:
+        raise ConfigError(f"objective.metric: {name!r} is not a run metric; pick one of {', '.join(sorted(names))}")

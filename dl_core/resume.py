@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,10 @@ def resolve_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
         return cfg, None
     run_dir = Path(cfg.paths.output_dir) if resume is True else Path(resume)
     state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    for directory in (run_dir, run_dir / "checkpoints"):  # refused now, not when the first epoch is saved
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise ConfigError(f"trainer.resume: cannot write in {directory} (permission denied); make it writable, "
+                              f"then resume")
     resumed = resumed_config(state["config"], cfg, command_line_overrides())
     with open_dict(resumed):
         resumed.paths.output_dir = str(run_dir)

@@ -1,9 +1,16 @@
-"""A run directory's life outside the training itself: who may write it, and what Hydra leaves there.
+"""A run directory's life outside the training itself: who made it, who may write it, what it records.
 
-Hydra makes a run directory (its `.hydra/` copy of the config and the job's log file) before the
-task runs. A run refused before any work, or a resume that continues an older directory, would leave
-that directory behind with nothing in it; `remove_if_untouched` removes it, and never a directory
-holding anything else. `RunLock` keeps two processes from training in one directory at once.
+Hydra makes a run directory (and opens the job's log file in it) before the task runs. Two processes
+can be pointed at the same directory (`hydra.run.dir=D` twice, or a resume of a run still training),
+so nothing of a run is written there before it holds the directory's lock (`RunLock`): Hydra's own
+record of the run (`.hydra/`: the config, Hydra's config, the overrides) is turned off in
+conf/hydra/default.yaml and written by `record_run` once the lock is held, for a new run only (a
+resumed run keeps the record of the run it continues).
+
+A run refused before any work, or a resume that continues an older directory, would leave the
+directory Hydra made behind with nothing in it. `discard` removes it, but only a directory this
+process created (`claim`, called before Hydra makes it), that holds nothing but this process's log,
+lock and record, and that no process trains in: never one another process is using or made.
 """
 
 from __future__ import annotations
@@ -15,48 +22,113 @@ import shutil
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
 from dl_core.errors import ConfigError
 
 LOCK_NAME = ".lock"
-HYDRA_SUBDIR_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+RECORD_DIR = ".hydra"
+RECORD_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+# The directories this process created (`claim`): the only ones `discard` may remove.
+_claimed: list[Path] = []
 
 
-def hydra_job_dir() -> Path | None:
-    """The directory Hydra made for this job, or None: outside a Hydra job, or where Hydra writes no
-    files (`hydra.output_subdir: null`, as predict.py and serve.py set it)."""
+def claim(directory: Path, key: str) -> None:
+    """Create the run directory `key` names before Hydra does, so that this process knows it made it (an
+    existing one is used as it is, and never claimed)."""
+    directory = Path(os.path.abspath(directory))
+    if make_writable_dir(directory, key):
+        _claimed.append(directory)
+
+
+def make_writable_dir(directory: Path, key: str) -> bool:
+    """Create `directory` (and its parents) unless it exists; True when this call created it. One that
+    cannot be made or written to is refused naming `key`, the config key that chose it, rather than as a
+    PermissionError traceback from wherever the first file would have been opened."""
+    try:
+        directory.mkdir(parents=True)
+    except FileExistsError:
+        if not directory.is_dir():
+            raise ConfigError(f"{key}: {directory} is a file, not a directory; pass another {key}") from None
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise ConfigError(f"{key}: cannot write in {directory} (permission denied); make it writable or "
+                              f"pass a {key} where you can write") from None
+        return False
+    except OSError as err:
+        raise ConfigError(f"{key}: cannot create {directory} ({err.strerror}: {err.filename}); pass a {key} "
+                          f"where you can write") from None
+    return True
+
+
+def hydra_run_dir() -> Path | None:
+    """The directory Hydra made for this job, or None outside a Hydra job."""
     if not HydraConfig.initialized():
         return None
-    hydra = HydraConfig.get()
-    if hydra.output_subdir is None:
-        return None
-    return Path(hydra.runtime.output_dir)
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def location_key(run_dir: Path) -> str:
+    """The config key that put a new run in `run_dir`, for messages about it."""
+    hydra_dir = hydra_run_dir()
+    if hydra_dir is not None and hydra_dir.resolve() == run_dir.resolve():
+        return "hydra.sweep.dir" if HydraConfig.get().mode == RunMode.MULTIRUN else "hydra.run.dir"
+    return "paths.output_dir"
+
+
+def record_run(run_dir: Path, cfg: DictConfig) -> None:
+    """Write what Hydra writes into a run's `.hydra/` (the job's config, Hydra's config, the overrides), as
+    Hydra writes them; called by the process holding the run's lock. Nothing outside a Hydra job."""
+    if not HydraConfig.initialized():
+        return
+    record = run_dir / RECORD_DIR
+    record.mkdir(exist_ok=True)
+    hydra = HydraConfig.instance().cfg
+    for name, node in (("config.yaml", cfg), ("hydra.yaml", hydra), ("overrides.yaml", hydra.hydra.overrides.task)):
+        (record / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
 def untouched(directory: Path) -> bool:
-    """True when `directory` holds only what Hydra wrote before the task ran (plus our lock file)."""
-    if not (directory / ".hydra").is_dir():
-        return False
-    ours = {".hydra", LOCK_NAME}
+    """True when `directory` holds nothing but a job's log file, the lock and the run's record."""
+    ours = {RECORD_DIR, LOCK_NAME}
     if HydraConfig.initialized():
         ours.add(f"{HydraConfig.get().job.name}.log")
     if not {entry.name for entry in directory.iterdir()} <= ours:
         return False
-    return {entry.name for entry in (directory / ".hydra").iterdir()} <= HYDRA_SUBDIR_FILES
+    record = directory / RECORD_DIR
+    return not record.is_dir() or {entry.name for entry in record.iterdir()} <= RECORD_FILES
 
 
-def remove_if_untouched(directory: Path | None) -> None:
-    """Remove a Hydra run directory that holds nothing but Hydra's own files (its log file closed first)."""
-    if directory is None or not directory.is_dir() or not untouched(directory):
+def discard(directory: Path | None) -> None:
+    """Remove `directory` if this process created it, it is `untouched`, and no process trains in it (its
+    lock is taken for the removal); its log file is closed first."""
+    directory = None if directory is None else Path(os.path.abspath(directory))
+    if directory in _claimed:
+        _claimed.remove(directory)
+        _remove_if_untouched(directory)
+
+
+def discard_claimed() -> None:
+    """`discard` every directory this process created."""
+    while _claimed:
+        _remove_if_untouched(_claimed.pop())
+
+
+def _remove_if_untouched(directory: Path) -> None:
+    if not directory.is_dir() or not untouched(directory):
         return
-    _close_file_logs_in(directory)
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        with RunLock(directory, "paths.output_dir"):
+            _close_file_logs_in(directory)
+            shutil.rmtree(directory, ignore_errors=True)
+    except ConfigError:  # another process took it over and trains there: it is that run's now
+        return
 
 
 def continue_logging_in(run_dir: Path) -> None:
     """A resumed run appends its log to its own directory's log file, and the directory Hydra made
-    for this invocation (a stub: nothing else will be written there) is removed."""
-    stub = hydra_job_dir()
+    for this invocation (a stub: nothing else will be written there) is discarded."""
+    stub = hydra_run_dir()
     if stub is None or stub.resolve() == run_dir.resolve():
         return
     root = logging.getLogger()
@@ -67,7 +139,7 @@ def continue_logging_in(run_dir: Path) -> None:
         root.addHandler(moved)
         root.removeHandler(handler)
         handler.close()
-    remove_if_untouched(stub)
+    discard(stub)
 
 
 def _file_logs_in(directory: Path) -> list[logging.FileHandler]:
@@ -86,15 +158,16 @@ class RunLock:
     """An exclusive `flock` on `<run dir>/.lock` for as long as a process trains in the directory.
 
     The kernel releases it when the process ends, however it ends (kill -9 included), so a lock file
-    left on disk never blocks a later resume. The holder's pid is written into the file for the message.
+    left on disk never blocks a later resume. The holder's pid is written into the file for the message,
+    which names `key`, the config key that pointed this process at the directory.
     """
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, key: str):
         self.path = run_dir / LOCK_NAME
+        self.key = key
         self._handle = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,8 +175,10 @@ class RunLock:
             handle.seek(0)
             holder = handle.read().strip() or "?"
             handle.close()
-            raise ConfigError(f"trainer.resume: {self.path.parent} is in use by another training process "
-                              f"(pid {holder}); wait for it to end or stop it, then resume") from None
+            fix = ("wait for it to end or stop it, then resume" if self.key == "trainer.resume" else
+                   f"pass another {self.key} (or none, for a new directory), or wait for it to end")
+            raise ConfigError(f"{self.key}: {self.path.parent} is in use by another training process "
+                              f"(pid {holder}); {fix}") from None
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from dl_core.checks import is_numeric, label_values, listing, near_duplicate_labels, refuse_stray_text, short
 from dl_core.errors import ConfigError, DataError
-from dl_core.outputs import MEDIAN, MEMBERS, POINT, OutputKind, quantile_metrics
+from dl_core.outputs import MEDIAN, MEMBERS, POINT, OutputKind, quantile_metric_names, quantile_metrics
 from dl_core.tracking.plots import plot_confusion_matrix, plot_forecast, plot_predicted_vs_actual
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,11 @@ class Task(ABC):
     @abstractmethod
     def metrics(self, outputs: np.ndarray, actual: np.ndarray) -> dict[str, float]:
         """The metrics of a split, from raw model outputs and the split's encoded targets."""
+
+    @abstractmethod
+    def metric_names(self, actual: np.ndarray) -> list[str]:
+        """The names `metrics` gives a split with these encoded targets, known before training, so that
+        `objective.metric` is checked before any work (engine/evaluate.py holds the two to each other)."""
 
     @abstractmethod
     def decode(self, y: np.ndarray) -> np.ndarray:
@@ -137,6 +142,13 @@ class Forecast(Task):
                 **regression_metrics(median, actual, suffix="_scaled"),
                 **quantile_metrics(decoded, decoded_actual, levels),
                 **quantile_metrics(quantiles, actual, levels, suffix="_scaled")}
+
+    def metric_names(self, actual: np.ndarray) -> list[str]:
+        names = [*regression_metric_names(), *regression_metric_names("_scaled")]
+        if self.outputs.is_point:
+            return names
+        return [*names, *quantile_metric_names(self.outputs.levels),
+                *quantile_metric_names(self.outputs.levels, "_scaled")]
 
     def prediction_columns(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
         """The forecast columns of a predictions table in original units, each (windows, horizon, targets):
@@ -254,6 +266,9 @@ class Regression(TableTask):
         predicted, actual = self.decode(outputs), self.decode(actual)
         return {**regression_metrics(predicted, actual), "r2": float(r2_score(actual.ravel(), predicted.ravel()))}
 
+    def metric_names(self, actual: np.ndarray) -> list[str]:
+        return [*regression_metric_names(), "r2"]
+
     def predictions(self, outputs: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"predicted": np.asarray(self.decode(outputs)).reshape(-1)})
 
@@ -345,9 +360,16 @@ class Classification(TableTask):
         out = {"accuracy": float(accuracy_score(actual, predicted)),
                "log_loss": float(log_loss(actual, probabilities, labels=labels)),
                "f1_macro": float(f1_score(actual, predicted, labels=labels, average="macro", zero_division=0))}
-        if len(labels) == 2 and len(np.unique(actual)) == 2:
+        if self._has_roc_auc(actual):
             out["roc_auc"] = float(roc_auc_score(actual, probabilities[:, 1]))
         return out
+
+    def metric_names(self, actual: np.ndarray) -> list[str]:
+        return ["accuracy", "log_loss", "f1_macro", *(["roc_auc"] if self._has_roc_auc(actual) else [])]
+
+    def _has_roc_auc(self, actual: np.ndarray) -> bool:
+        """ROC-AUC is for two classes, and defined only where the split holds both."""
+        return len(self.classes) == 2 and len(np.unique(actual)) == 2
 
     def predictions(self, outputs: np.ndarray) -> pd.DataFrame:
         """The most probable label, and the probability of each class."""
@@ -392,4 +414,9 @@ def quantile_column(level: float) -> str:
 def regression_metrics(predicted: np.ndarray, actual: np.ndarray, suffix: str = "") -> dict[str, float]:
     err = predicted.astype(np.float64) - actual.astype(np.float64)
     mse = float(np.mean(err**2))
-    return {f"mse{suffix}": mse, f"mae{suffix}": float(np.mean(np.abs(err))), f"rmse{suffix}": float(np.sqrt(mse))}
+    values = (mse, float(np.mean(np.abs(err))), float(np.sqrt(mse)))
+    return dict(zip(regression_metric_names(suffix), values, strict=True))
+
+
+def regression_metric_names(suffix: str = "") -> list[str]:
+    return [f"mse{suffix}", f"mae{suffix}", f"rmse{suffix}"]

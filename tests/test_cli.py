@@ -6,10 +6,12 @@ import shlex
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from dl_core.errors import ConfigError
 from dl_core.pipeline import train
 from dl_core.rundir import LOCK_NAME, RunLock
 from helpers import TINY, run_entry, start_entry
@@ -80,5 +82,44 @@ def test_a_second_process_on_a_run_being_resumed_is_refused(make_cfg, tmp_path):
     finally:
         first.kill()
         first.wait(timeout=60)
-    with RunLock(run_dir):  # a killed holder's lock died with it
+    with RunLock(run_dir, "trainer.resume"):  # a killed holder's lock died with it
         pass
+
+
+def record(run_dir: Path) -> dict[str, str]:
+    """Every file of a run dir but the log (which the live run appends to) and its contents."""
+    return {path.relative_to(run_dir).as_posix(): path.read_text() for path in sorted(run_dir.rglob("*"))
+            if path.is_file() and path.name != "train.log"}
+
+
+@pytest.mark.slow
+def test_a_second_training_in_a_run_dir_in_use_is_refused_and_changes_nothing_there(tmp_path):
+    """A second `hydra.run.dir=D` used to overwrite the live run's .hydra/ (Hydra wrote it before the lock was
+    checked), then delete D as a directory of its own left untouched: the live run lost its record, log and
+    lock, and a resume of D was then accepted while the first run still trained in it."""
+    run_dir = tmp_path / "run"
+    # One-sample batches: the first epoch lasts long enough for the second process to arrive during it.
+    first = start_entry("train.py", *TINY, "data.generator.length=3000", "trainer.batch_size=1",
+                        "trainer.max_epochs=5000", "trainer.patience=5000", f"hydra.run.dir={run_dir}")
+    try:
+        lock = run_dir / LOCK_NAME
+        wait_until(lambda: lock.exists() and lock.read_text() == str(first.pid)
+                   and (run_dir / ".hydra" / "overrides.yaml").exists(), first)
+        before = record(run_dir)
+        assert ".hydra/config.yaml" in before and "checkpoints/last.ckpt" not in before  # still in its first epoch
+
+        second = run_entry("train.py", "seed=7", f"hydra.run.dir={run_dir}", timeout=120)
+        assert second.returncode == 2
+        assert first.poll() is None and (run_dir / "train.log").is_file()
+        after = record(run_dir)
+        assert {name: after.get(name) for name in before} == before
+        assert one_line(second.stderr) == (
+            f"error: hydra.run.dir: {run_dir} is in use by another training process (pid {first.pid}); pass "
+            f"another hydra.run.dir (or none, for a new directory), or wait for it to end")
+
+        # The lock is still the first run's: a third process (a resume of it) is refused.
+        with pytest.raises(ConfigError, match=rf"in use by another training process \(pid {first.pid}\)"):
+            RunLock(run_dir, "trainer.resume").__enter__()
+    finally:
+        first.kill()
+        first.wait(timeout=60)

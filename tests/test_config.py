@@ -134,6 +134,9 @@ def assert_refused_in_one_line(proc: subprocess.CompletedProcess[str], *expected
     ("data.sequence_length=abc", ["data.sequence_length:", "abc"]),
     ("data.sequence_length=-3", ["data.sequence_length: must be >= 1 (got -3)"]),
     ("hardware.precision=fp8", ["hardware.precision: Invalid value 'fp8'", "'bf16-mixed'"]),
+    # numpy's seed range: these were a ValueError traceback from seeding, after the run dir was made.
+    ("seed=-1", ["seed: must be in [0, 4294967295] (got -1)"]),
+    (f"seed={2**40}", [f"seed: must be in [0, 4294967295] (got {2**40})"]),
 ])
 def test_a_refused_config_is_one_line_status_2_and_leaves_no_run_dir(tmp_path, override, expected):
     run_dir = tmp_path / "run"
@@ -146,7 +149,7 @@ def test_a_refused_run_dir_that_holds_anything_else_is_kept(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
     assert_refused_in_one_line(run_entry("train.py", "data.sequence_length=-3", f"hydra.run.dir={run_dir}"))
-    assert (run_dir / "checkpoints").is_dir() and (run_dir / ".hydra").is_dir()
+    assert (run_dir / "checkpoints").is_dir() and not (run_dir / ".hydra").exists()  # no record of a refused run
 
 
 @pytest.mark.parametrize(("script", "args", "expected"), [

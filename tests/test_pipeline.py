@@ -9,7 +9,7 @@ import pytest
 
 from dl_core.errors import ConfigError
 from dl_core.pipeline import train
-from helpers import DATA, TINY, run_entry
+from helpers import DATA, TINY, TINY_TABULAR, run_entry
 
 METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {
     f"{split}_{metric}{scale}" for split in ("val", "test") for metric in ("mse", "mae", "rmse")
@@ -45,9 +45,39 @@ def test_lstm_with_a_longer_window_as_in_the_readme(make_cfg, tmp_path):
     assert metrics["n_train_samples"] == 2 * (300 - 45 - 45 - 60)
 
 
-def test_objective_must_be_a_run_metric(make_cfg):
-    with pytest.raises(ConfigError, match=r"objective\.metric: 'val_accuracy' is not a run metric"):
-        train(make_cfg(*TINY, "trainer.max_epochs=1", "objective.metric=val_accuracy"))
+@pytest.mark.parametrize(("overrides", "metric", "listed"), [
+    (TINY, "val_nope", "val_rmse"),
+    (TINY, "val_accuracy", "test_mae_scaled"),
+    # A regression preset's objective on a classification table.
+    ([*TINY_TABULAR, "data.task=classification"], "val_rmse", "val_accuracy"),
+])
+def test_an_objective_the_run_does_not_report_is_refused_before_training(make_cfg, tmp_path, overrides, metric,
+                                                                         listed):
+    """It was refused only once the whole run had trained."""
+    with pytest.raises(ConfigError, match=rf"^objective\.metric: '{metric}' is not a run metric; pick one of .*"
+                                          rf"\b{listed}\b"):
+        train(make_cfg(*overrides, f"objective.metric={metric}"))
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize("overrides", [
+    pytest.param(TINY, id="forecast"),
+    pytest.param([*TINY, "model.quantiles=[0.1,0.5,0.9]"], id="forecast-quantiles"),
+    pytest.param([*TINY, "model.distribution=normal"], id="forecast-distribution"),
+    pytest.param(TINY_TABULAR, id="regression"),
+    pytest.param([*TINY_TABULAR, "data.task=classification", "data.generator.n_classes=2"], id="binary"),
+    pytest.param([*TINY_TABULAR, "data.task=classification"], id="multiclass"),
+])
+def test_the_objectives_accepted_before_training_are_the_numbers_in_metrics_json(make_cfg, tmp_path, overrides):
+    """The early check lists every name objective.metric may take: each is a number of the run's metrics.json, and
+    each number there is one of them."""
+    with pytest.raises(ConfigError) as refused:
+        train(make_cfg(*overrides, "trainer.max_epochs=2", "objective.metric=nope", run="refused"))
+    accepted = set(str(refused.value).split("pick one of ")[1].split(", "))
+    train(make_cfg(*overrides, "trainer.max_epochs=2"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    numbers = {name for name, value in metrics.items() if type(value) in (int, float)}  # bool is no number here
+    assert numbers == accepted
 
 
 def test_same_seed_gives_the_same_metrics(make_cfg, tmp_path):

@@ -5,8 +5,11 @@ train.py's, in test_cli.py."""
 from __future__ import annotations
 
 import json
+import re
+import resource
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -23,7 +26,8 @@ from dl_core.models import build_model
 from dl_core.pipeline import train
 from dl_core.resume import resumed_config
 from dl_core.serving.load import load_run
-from helpers import TINY, TINY_GPU, TINY_TABULAR, needs_gpu, run_entry, start_entry
+from helpers import ROOT, TINY, TINY_GPU, TINY_TABULAR, entry_command, entry_env, needs_gpu, run_entry, start_entry
+from unprivileged import require_unprivileged, run_unprivileged
 
 TIMING = {"train_time_s", "train_samples_per_s"}
 
@@ -210,3 +214,45 @@ def test_a_saved_section_of_another_schema_gets_no_keys_from_the_composed_one(ma
 def load_checkpoint_config(cfg) -> dict:
     train(cfg)
     return load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")["config"]
+
+
+def checkpoints(run_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((run_dir / "checkpoints").iterdir())}
+
+
+@pytest.mark.slow
+def test_a_checkpoint_the_disk_refuses_is_one_line_and_the_previous_one_is_kept(make_cfg, tmp_path):
+    """A full disk, here the file-size limit (`ulimit -f`): was an OSError traceback (Errno 27). The checkpoints
+    already written stay as they were, to resume from, and no temp file is left."""
+    run_dir = tmp_path / "run"
+    train(make_cfg(*TINY, "trainer.max_epochs=1"))
+    before = checkpoints(run_dir)
+    limit = min(map(len, before.values())) // 2  # bytes: the log, metrics.csv and the lock fit, a checkpoint does not
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run(entry_command("train.py", (f"trainer.resume={run_dir}", "trainer.max_epochs=2",
+                                                     f"hydra.run.dir={tmp_path / 'stub'}")),
+                          cwd=ROOT, env=entry_env(), capture_output=True, text=True, timeout=120, check=False,
+                          preexec_fn=limit_file_size)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-3000:]
+    assert re.fullmatch(rf"error: {run_dir}/checkpoints/(best|last)\.ckpt: cannot write this checkpoint \(File too "
+                        rf"large\); free disk space or raise the file-size limit \(ulimit -f\); resume with: python "
+                        rf"train\.py trainer\.resume={run_dir}", done.stderr.strip()), done.stderr
+    assert checkpoints(run_dir) == before
+
+
+def test_a_resume_that_cannot_write_its_checkpoints_is_refused_before_any_work(make_cfg, tmp_path):
+    """Was a PermissionError traceback once the first resumed epoch had trained."""
+    require_unprivileged(tmp_path)
+    run_dir = tmp_path / "run"
+    train(make_cfg(*TINY, "trainer.max_epochs=1"))
+    (run_dir / "checkpoints").chmod(0o555)
+    stub = tmp_path / "stub"
+    done = run_unprivileged("train.py", f"trainer.resume={run_dir}", "trainer.max_epochs=2", f"hydra.run.dir={stub}",
+                            timeout=120)
+    refusal = (f"error: trainer.resume: cannot write in {run_dir}/checkpoints (permission denied); make it writable, "
+               f"then resume")
+    assert (done.returncode, done.stderr.strip()) == (2, refusal)
+    assert pd.read_csv(run_dir / "metrics.csv")["epoch"].tolist() == [1] and not stub.exists()

@@ -19,6 +19,16 @@ def read_table(path: str | Path, key: str = "data.path") -> pd.DataFrame:
     about single cells can say where in the file they are.
     """
     file = Path(path).expanduser()
+    try:
+        return _read_table(file, key)
+    except PermissionError:  # the file, or a folder on its way, is not readable by this user
+        raise DataError(f"{key}: cannot read {file.absolute()} (permission denied); make it readable "
+                        f"(chmod) or pass another {key}") from None
+
+
+def _read_table(file: Path, key: str) -> pd.DataFrame:
+    if file.is_dir():
+        raise DataError(f"{key}: {file.resolve()} is a directory, not a file; pass {key}=/path/to/file.csv")
     if not file.is_file():
         raise DataError(f"{key}: file not found: {file.resolve()} (pass {key}=/path/to/file.csv)")
     reader = READERS.get(file.suffix.lower())

@@ -9,6 +9,7 @@ POSIX). A crash at any point leaves either the previous checkpoint or the new on
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import pickle
@@ -26,25 +27,41 @@ from dl_core.errors import CheckpointError, ConfigError
 FORMAT_VERSION = 2
 # What torch.load raises on a truncated or damaged file (a zip reader error, a short read, bad pickle data).
 UNREADABLE = (EOFError, OSError, RuntimeError, ValueError, pickle.UnpicklingError)
+# A write refused for want of room: a full disk, a full quota, the file-size limit (`ulimit -f`; Python ignores
+# SIGXFSZ, so the write fails with EFBIG rather than the process being killed).
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def atomic_save(payload: dict[str, Any], *paths: Path) -> None:
     """Write `payload` to every path in `paths`, serialising it once (an epoch's checkpoint is often
-    both `best` and `last`, and serialising dominates the cost of a save)."""
+    both `best` and `last`, and serialising dominates the cost of a save).
+
+    A write the file system refuses (a full disk, the file-size limit, no permission) is a `CheckpointError`
+    naming the file and the fix; the file it would have replaced is left as it was.
+    """
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as handle:
-                handle.write(buffer.getbuffer())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+            _write(buffer, path)
+        except OSError as err:
+            fix = ("free disk space or raise the file-size limit (ulimit -f)" if err.errno in NO_SPACE
+                   else f"make {path.parent} writable")
+            raise CheckpointError(f"{path}: cannot write this checkpoint ({err.strerror}); {fix}") from None
+
+
+def _write(buffer: io.BytesIO, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(buffer.getbuffer())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
