@@ -3,9 +3,7 @@ one file per input file; id columns carried through; an unwritable place refused
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,8 @@ from dl_core.errors import ConfigError, DataError
 from dl_core.pipeline import train
 from dl_core.serving.batch import predict_file
 from dl_core.serving.load import load_run
-from helpers import ROOT, TINY, TINY_GPU, entry_command, entry_env, needs_gpu, run_entry
+from helpers import ROOT, TINY, TINY_GPU, needs_gpu, run_entry
+from unprivileged import require_unprivileged, run_unprivileged
 
 # One xdist worker runs the whole module, so that its trained run is built once.
 pytestmark = pytest.mark.xdist_group("test_batch_predict")
@@ -166,29 +165,11 @@ def test_a_run_trained_on_a_gpu_predicts_on_the_cpu_as_it_did_on_the_gpu(tmp_pat
     assert pd.read_csv(predict(tmp_path / "run", rows))["predicted"].notna().all()
 
 
-# Root writes anywhere (CAP_DAC_OVERRIDE); without that capability the permission bits of its own files hold.
-DROP_ROOT_WRITE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
-                   "--bounding-set=-dac_override,-dac_read_search", "--"]
-
-
-def permissions_holding() -> list[str]:
-    """The command prefix under which file permissions hold: none for a normal user; for root, `setpriv`
-    dropping the capabilities that let it write anywhere (skipped where it cannot drop them)."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root, which ignores file permissions, and there is no `setpriv` to drop that")
-    probe = subprocess.run([*DROP_ROOT_WRITE, "true"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"running as root, which ignores file permissions, and setpriv cannot drop that: {probe.stderr}")
-    return DROP_ROOT_WRITE
-
-
 @pytest.mark.slow
 def test_an_unwritable_output_is_refused_in_one_line(trained, tmp_path):
     """A read-only output directory gave a PermissionError traceback; so did the default output in a read-only
     run directory (a run shared on a cluster), and an output in a directory this user may not enter."""
-    prefix = permissions_holding()
+    require_unprivileged(tmp_path)
     run_dir, rows = trained
     shared = tmp_path / "shared_run"
     shutil.copytree(run_dir, shared, ignore=shutil.ignore_patterns("predictions"))
@@ -203,8 +184,7 @@ def test_an_unwritable_output_is_refused_in_one_line(trained, tmp_path):
                                    (shared, None, shared / "predictions" / "rows-"),
                                    (run_dir, tmp_path / "sealed" / "preds.csv", tmp_path / "sealed" / "preds.csv")):
             args = (f"run_dir={run}", f"data.path={rows}", "threads=1", *([f"output={output}"] if output else []))
-            done = subprocess.run([*prefix, *entry_command("predict.py", args)], cwd=tmp_path, env=entry_env(),
-                                  capture_output=True, text=True, timeout=120, check=False)
+            done = run_unprivileged("predict.py", *args, cwd=tmp_path, timeout=120)
             assert done.returncode == 2, done.stderr[-2000:]
             assert done.stderr.startswith(f"error: output: cannot write {shown}") and done.stderr.count("\n") == 1
             assert "Permission denied" in done.stderr and "pass output=" in done.stderr

@@ -35,9 +35,10 @@ def command(script: str | Path, args: tuple[str, ...]) -> list[str]:
     return [sys.executable, "-c", LAUNCHER, *full[1:]] if os.geteuid() == 0 else full
 
 
-def run_unprivileged(script: str | Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_unprivileged(script: str | Path, *args: str, cwd: Path = ROOT,
+                     timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`helpers.run_entry` without the power to ignore file permissions."""
-    return subprocess.run(command(script, args), cwd=ROOT, env=entry_env(), capture_output=True, text=True,
+    return subprocess.run(command(script, args), cwd=cwd, env=entry_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
