@@ -96,6 +96,16 @@ def test_the_search_is_the_exact_nearest_candidates_over_chunks(tmp_path: Path, 
     torch.testing.assert_close(model.search(keys, candidates, rows), expected)
 
 
+def test_the_search_ranks_in_float32_under_mixed_precision(tmp_path: Path) -> None:
+    """Under bf16 autocast a matrix product runs in bf16, whose 8-bit mantissa reorders close neighbours."""
+    model, _ = tabr(tmp_path, "model.context_size=20")
+    generator = torch.Generator().manual_seed(0)
+    keys, candidates = torch.randn(16, 8, generator=generator), torch.randn(300, 8, generator=generator)
+    exact = torch.cdist(keys.double(), candidates.double()).topk(20, dim=1, largest=False).indices
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(model.search(keys, candidates, None), exact)
+
+
 def test_a_context_larger_than_the_training_rows_is_refused_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^model.context_size: 400 neighbours need more than the 350 training rows"):
         tabr(tmp_path, "model.context_size=400")

@@ -106,7 +106,8 @@ class TrainingRows:
         return *self.split.inputs(idx), idx
 
     def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        return self.inputs(idx), self.split.batch(idx)[1]
+        inputs, target = self.split.batch(idx)
+        return (*inputs, idx), target
 
     def to(self, device: torch.device) -> TrainingRows:
         return TrainingRows(self.split.to(device))
