@@ -138,6 +138,7 @@ def test_a_tiny_run_learns(task: str, tmp_path: Path) -> None:
         assert metrics["test_accuracy"] > majority + 0.15
 
 
+@pytest.mark.slow
 def test_a_loaded_run_predicts_its_training_and_test_rows_as_the_run_did(tmp_path: Path) -> None:
     """predict.py and serve.py (fresh processes, from the checkpoint alone) on raw rows give the run's own test
     predictions and, on training rows (each its own nearest candidate), what the loaded run computes on the
