@@ -205,6 +205,8 @@ class TabR(nn.Module):
                                                   frequency_init_scale=frequency_init_scale)
         d_block = int(d_main * d_multiplier)
         # E: a linear layer, then residual blocks (the first without normalization: the linear layer precedes it).
+        # NOTE[DIFF] each category's one-hot code has a column for missing or unseen values, the harness's
+        # reserved index (dl_core/models/features.py), which the paper's one-hot encoding has not.
         self.linear = nn.Linear(flat_size(n_cont_features, self.cat_cardinalities, self.num_embeddings), d_main)
         self.encoder_blocks = nn.ModuleList([block(d_main, d_block, dropout0, dropout1, prenorm=i > 0)
                                              for i in range(encoder_n_blocks)])
