@@ -134,8 +134,8 @@ class NearestCandidates(nn.Module):
 
     An exact search (as the paper's faiss `IndexFlatL2`), with no gradient: the attention weights are
     computed again from the chosen keys, with one. Candidates are searched in chunks so that the distance
-    matrix stays within `SEARCH_CHUNK` elements, in float32 whatever the autocast precision (a bf16
-    distance would tie neighbours that are not tied).
+    matrix stays within `SEARCH_CHUNK` elements, in float32 whatever the autocast precision (bf16 distances
+    reorder close neighbours).
     """
 
     def __init__(self, context_size: int):
@@ -183,7 +183,8 @@ def tabr_num_embeddings(kind: str, x_num_train: torch.Tensor, lite: bool, **size
 class TabR(nn.Module):
     """(x_num (batch, n_cont_features) float, x_cat (batch, n_cat) int64[, rows (batch,) int64]) -> (batch, d_out)
     outputs; `rows`, the batch's indices in the training split, are left out of their own candidates in
-    training mode (`TabREstimator` passes them)."""
+    training mode (`TabREstimator` passes them; without them, as in the engine's batch-size probe, no
+    candidate is left out)."""
 
     data_kind = "tabular"
     estimator_class = TabREstimator
