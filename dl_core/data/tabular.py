@@ -228,7 +228,8 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     task.check_held_out(frame.loc[np.concatenate([parts["val"], parts["test"]]), target], frame[target], target)
     splits = {name: _to_split(frame.loc[rows], prep, task) for name, rows in parts.items()}
     spec = {"n_cont_features": len(prep.numeric_columns), "cat_cardinalities": prep.cat_cardinalities,
-            "d_out": task.d_out, "predicts_classes": task.predicts_classes, "x_num_train": splits["train"].x_num}
+            "d_out": task.d_out, "predicts_classes": task.predicts_classes, "x_num_train": splits["train"].x_num,
+            "x_cat_train": splits["train"].x_cat, "y_train": splits["train"].y}
     return DataBundle(task, splits, spec, prep)
 
 

@@ -10,7 +10,8 @@ accepts besides its past inputs in the flags `accepts_future_covariates` and `ac
 is loaded; the data options it needs it declares in `data_options` (gradient-boosted trees read raw
 numbers), which `apply_data_options` sets before the data step. A model is an `nn.Module`, trained by
 the epoch engine, or an `Estimator` of its own (`build_estimator` wraps the first and returns the
-second as it is).
+second as it is). A module that needs more from the engine than its inputs names, in `estimator_class`,
+the `TorchEstimator` that wraps it (TabR's tells it which training rows a batch holds).
 """
 
 from __future__ import annotations
@@ -127,11 +128,11 @@ def build_model(cfg: DictConfig, spec: dict[str, Any]) -> Any:
 
 
 def build_estimator(cfg: DictConfig, spec: dict[str, Any], hw: Hardware, eval_batch_size: int) -> Estimator:
-    """The model of `cfg` as an estimator: an `nn.Module` on `hw`, trained by the epoch engine, or the
-    model's own `Estimator`."""
+    """The model of `cfg` as an estimator: an `nn.Module` on `hw`, trained by the epoch engine (through its
+    `estimator_class` if it names one), or the model's own `Estimator`."""
     model = build_model(cfg, spec)
     if isinstance(model, nn.Module):
-        return TorchEstimator(model.to(hw.device), hw, eval_batch_size)
+        return getattr(model, "estimator_class", TorchEstimator)(model.to(hw.device), hw, eval_batch_size)
     return model
 
 
