@@ -31,14 +31,12 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from dl_core.config import check_known_keys
-from dl_core.errors import DLCoreError
+from dl_core.errors import DLCoreError, deferred_exit, raised_in
 from dl_core.rundir import claim, discard_claimed, make_writable_dir
 
 T = TypeVar("T")
 USAGE_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, the shell's status for a process stopped by Ctrl-C
-# Exit statuses asked for by Hydra callbacks (`exit_when_done`), applied once `main` has returned.
-_deferred_exits: list[int] = []
 
 
 def run(main: Callable[[], Any]) -> None:
@@ -50,10 +48,11 @@ def run(main: Callable[[], Any]) -> None:
                             category=UserWarning)
     try:
         main()
-        if _deferred_exits:
-            sys.exit(max(_deferred_exits))
+        status = deferred_exit()  # asked for by a Hydra callback (dl_core.errors.exit_when_done)
+        if status is not None:
+            sys.exit(status)
     except (HydraException, OmegaConfBaseException) as err:
-        if _raised_in_job(err):
+        if raised_in(err, run_job.__code__):
             raise  # a bug in the job, not a config Hydra refused: keep the traceback
         _exit(f"error: {composition_error(err)}", USAGE_ERROR)
     except DLCoreError as err:  # a multirun job's, re-raised by the sweeper
@@ -118,24 +117,8 @@ def composition_error(err: Exception) -> str:
     return "; ".join(line for line in lines if line)
 
 
-def _raised_in_job(err: BaseException) -> bool:
-    """Whether `err` came out of a task running under `run_job` (its traceback passes through it)."""
-    tb = err.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code is run_job.__code__:
-            return True
-        tb = tb.tb_next
-    return False
-
-
 def _interrupted(err: KeyboardInterrupt) -> str:
     return f"interrupted: {err}" if str(err) else "interrupted"
-
-
-def exit_when_done(status: int) -> None:
-    """End the process with `status` once the run is over. For a Hydra callback: a `sys.exit` inside one
-    would skip the callbacks after it (the multirun summary), and an error the sweeper raises wins over it."""
-    _deferred_exits.append(status)
 
 
 def refuse(err: DLCoreError) -> NoReturn:

@@ -23,9 +23,9 @@ from dl_core import models
 from dl_core.data import schema as data_schema
 from dl_core.engine import schema as engine_schema
 from dl_core.errors import ConfigError, require
-from dl_core.pruning import TrialConfig
 from dl_core.serving import schema as serving_schema
-from dl_core.sweep import register_resolvers
+from dl_core.sweep.plugin import sweep_batch
+from dl_core.sweep.trials import TrialConfig
 from dl_core.tracking import schema as tracking_schema
 
 GROUPS = ("data", "model", "trainer", "hardware", "logger", "objective", "trial")
@@ -110,7 +110,7 @@ def register_configs() -> None:
 def _register_sweeper_schema(store: ConfigStore) -> None:
     """The `sweep` extra's Optuna sweeper with pruning (`hydra/sweeper=optuna_pruning`), when installed."""
     try:
-        from dl_core.sweep_config import OptunaPruningSweeperConf
+        from dl_core.sweep.schema import OptunaPruningSweeperConf
     except ImportError:
         return
     store.store(group="hydra/sweeper", name="optuna_pruning", node=OptunaPruningSweeperConf)
@@ -123,6 +123,11 @@ def _register_slurm_launcher_schema(store: ConfigStore) -> None:
     except ImportError:
         return
     store.store(group="hydra/launcher", name="submitit_slurm_schema", node=SlurmQueueConf)
+
+
+def register_resolvers() -> None:
+    """The config's own resolvers: `${sweep_batch:...}` (conf/hparams_search)."""
+    OmegaConf.register_resolver("sweep_batch", sweep_batch, replace=True)
 
 
 def validate(cfg: DictConfig) -> None:

@@ -27,9 +27,9 @@ from dl_core.models import (
     model_spec,
 )
 from dl_core.outputs import declared_kind
-from dl_core.pruning import RunPruned, pruned_metrics, trial_reporters
 from dl_core.resume import resolve_resume
 from dl_core.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
+from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
 from dl_core.tracking import RunTracker, build_trackers
 from dl_core.tracking.plots import plot_learning_curve
 

@@ -39,7 +39,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from common import README, ROOT, markdown_table, runs_root, write_section
-from dl_core.sweep import OWNER_ATTR
+from dl_core.sweep.workers import OWNER_ATTR
 
 STUDY = "pruned_sweep"
 SEARCH = ["model.hidden_dim=int(interval(16,64))", "model.num_layers=int(interval(1,2))",

@@ -210,7 +210,7 @@ def test_online_without_credentials_is_one_line_and_exit_status_2(overrides, wan
 
 
 def test_wandb_and_optuna_are_imported_only_when_used():
-    code = ("import sys, dl_core.pipeline, dl_core.tracking.wandb_tracker, dl_core.tracking.sweep_summary; "
+    code = ("import sys, dl_core.pipeline, dl_core.tracking.wandb_tracker, dl_core.sweep.summary; "
             "print(sorted(m for m in ('wandb', 'optuna') if m in sys.modules))")
     done = run_entry("-c", code, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -39,7 +39,7 @@ class FitContext:
     `artifacts` (fitted preprocessing, task, resolved config, data spec) goes into every checkpoint,
     so a checkpoint alone is enough to predict; `resume` is the checkpoint a resumed run continues.
     `trackers` get the history after each epoch's checkpoint is written; in an Optuna trial the last
-    is the pruning hook (dl_core.pruning), on every rank, which raises `RunPruned` to stop the run.
+    is the pruning hook (dl_core.sweep.trials), on every rank, which raises `RunPruned` to stop the run.
     """
 
     trainer: Any

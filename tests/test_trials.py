@@ -19,8 +19,8 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from dl_core.engine.distributed import SINGLE
-from dl_core.pruning import PRUNED_ATTR, PRUNER_ATTR, RunPruned, trial_reporters
-from dl_core.sweeper import record_pruner, trial_overrides
+from dl_core.sweep.sweeper import record_pruner, trial_overrides
+from dl_core.sweep.trials import PRUNED_ATTR, PRUNER_ATTR, RunPruned, trial_reporters
 from helpers import ROOT, TINY, entry_env
 
 MAX_EPOCHS = 4
