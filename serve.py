@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 import dl_core  # noqa: F401  (registers the config schemas before Hydra composes)
-from dl_core.cli import run, run_job
+from dl_core.runs.cli import run, run_job
 from dl_core.serving.app import serve
 
 

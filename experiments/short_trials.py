@@ -37,7 +37,8 @@ OVERRIDES = ["experiment=ett_lstm", "data.sequence_length=60", "trainer.batch_si
              "model.hidden_dim=64", "model.num_layers=2", "trainer.progress_bar=false"]
 IMPORTS = {"torch": "import torch", "numpy + pandas": "import numpy, pandas",
            "scikit-learn + SciPy": "import sklearn.preprocessing, sklearn.metrics, sklearn.model_selection",
-           "Hydra + OmegaConf": "import hydra, omegaconf, hydra.utils", "dl_core": "import dl_core, dl_core.pipeline"}
+           "Hydra + OmegaConf": "import hydra, omegaconf, hydra.utils",
+           "dl_core": "import dl_core, dl_core.runs.pipeline"}
 PHASES = ["interpreter", *IMPORTS, "compose", "data", "model", "first step"]
 
 # Runs in the measured process, on the code under PYTHONPATH; argv: start time, run dir, overrides...
@@ -54,7 +55,7 @@ stamp("interpreter")
 for name, statement in IMPORTS.items():
     exec(statement)
     stamp(name)
-import dl_core.pipeline as pipeline, dl_core.engine.loop as loop
+import dl_core.runs.pipeline as pipeline, dl_core.engine.loop as loop
 cfg = dl_core.compose(*overrides, run_dir=run_dir)
 stamp("compose")
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, DataError
-from dl_core.pipeline import train
+from dl_core.runs.config import validate
+from dl_core.runs.pipeline import train
 from helpers import TINY, run_entry
 
 MAX_MESSAGE = 400  # characters: a data error is one line of a terminal or two, never a dump of the data

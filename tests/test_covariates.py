@@ -13,7 +13,7 @@ from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError, DataError
 from dl_core.models.lstm import LSTMConfig, LSTMForecaster
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 
 COVARIATES = ["data=synthetic_covariates", "data.generator.length=300", "data.generator.n_series=3",
               "data.sequence_length=12", "data.horizon=4"]

@@ -9,7 +9,7 @@ import torch
 
 from dl_core.errors import ConfigError
 from dl_core.models.dlinear import DLinear, MovingAverage
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 
 
 @pytest.mark.parametrize("individual", [False, True])

@@ -11,7 +11,7 @@ import torch
 from dl_core.engine import checkpoint as ckpt
 from dl_core.engine.checkpoint import atomic_save, load_checkpoint
 from dl_core.errors import ConfigError, TrainingError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import TINY
 
 

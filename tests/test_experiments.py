@@ -50,7 +50,7 @@ def test_a_run_killed_after_its_last_checkpoint_continues_from_it(runs: Path, ca
     run = tiny_run()
     finished = common.launch(run)
     (run.run_dir / "metrics.json").unlink()  # killed before the final evaluation was written
-    with caplog.at_level(logging.INFO, logger="dl_core.pipeline"):
+    with caplog.at_level(logging.INFO, logger="dl_core.runs.pipeline"):
         again = common.launch(run)
     assert any(record.getMessage().startswith("resuming") for record in caplog.records)
     assert {k: again[k] for k in ("epochs", "test_mse", "val_loss")} == \

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from dl_core.outputs import NormalOutput, QuantileOutput
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.tasks import Forecast
 from dl_core.tracking.plots import forecast_figure
 from helpers import TINY

@@ -8,7 +8,7 @@ import pytest
 
 from dl_core.data.loading import read_table
 from dl_core.errors import DataError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import DATA, TINY
 from unprivileged import require_unprivileged, run_unprivileged
 

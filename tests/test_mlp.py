@@ -12,7 +12,7 @@ import pytest
 
 import dl_core
 from dl_core.data import load_frame
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 
 TINY_MLP = ["model=mlp", "model.n_blocks=2", "model.d_block=32", "data=synthetic_tabular",

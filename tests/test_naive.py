@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import DATA
 
 L, H, TRAIN, VAL, TEST = 48, 24, 8640, 2880, 2880

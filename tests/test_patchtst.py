@@ -25,7 +25,7 @@ from dl_core.models import build_model
 from dl_core.models.heads import ForecastHead
 from dl_core.models.patchtst import PatchTST, PatchTSTConfig
 from dl_core.outputs import MIN_SCALE
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from helpers import ROOT, entry_env, serving
 from wandb_reader import offline_runs, read_summary

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dl_core.errors import ConfigError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import DATA, TINY, TINY_TABULAR, run_entry
 
 METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {

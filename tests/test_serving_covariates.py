@@ -16,7 +16,7 @@ import pytest
 import dl_core
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import InputError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from helpers import ROOT, entry_env, serving
 

@@ -18,7 +18,7 @@ import dl_core
 from dl_core.data import build_bundle, load_frame
 from dl_core.engine.loop import prediction_loss, training_loss
 from dl_core.models import build_model
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.tasks import MEMBERS, Classification, Regression
 from test_gbdt import served_and_predicted
 

@@ -15,7 +15,7 @@ from dl_core.data.loading import read_table
 from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
 from dl_core.errors import ConfigError, DataError, InputError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.tasks import Regression
 from helpers import TINY_TABULAR
 

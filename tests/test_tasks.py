@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from dl_core.engine.checkpoint import FORMAT_VERSION, atomic_save, load_checkpoint
 from dl_core.errors import CheckpointError, ConfigError
 from dl_core.outputs import QuantileOutput
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.tasks import Classification, Forecast, Regression
 from helpers import ROOT, TINY_TABULAR
 

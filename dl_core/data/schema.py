@@ -2,7 +2,7 @@
 
 The field defaults here are the one source of every default; a YAML option states only what it
 changes. Types and choices (`Literal`) are checked by Hydra when the config is composed; ranges and
-combinations by each `validate(prefix)`, which `dl_core.config.validate` calls before any work, for
+combinations by each `validate(prefix)`, which `dl_core.runs.config.validate` calls before any work, for
 each section and each section nested in it.
 """
 

@@ -2,7 +2,7 @@
 
 A refused config, ours or Hydra's (unknown option, bad override syntax, wrong type, unknown key),
 ends with one `error:` line and exit status 2, and leaves no run directory behind (only one this
-process created: dl_core/rundir.py); Ctrl-C ends with one line (for training: the resume command) and
+process created: dl_core/runs/rundir.py); Ctrl-C ends with one line (for training: the resume command) and
 status 130. Programming errors keep their traceback. In a multirun the job raises instead, so the
 sweeper records a failed trial and goes on.
 
@@ -30,9 +30,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from dl_core.config import check_known_keys
 from dl_core.errors import DLCoreError, deferred_exit, raised_in
-from dl_core.rundir import claim, discard_claimed, make_writable_dir
+from dl_core.runs.config import check_known_keys
+from dl_core.runs.rundir import claim, discard_claimed, make_writable_dir
 
 T = TypeVar("T")
 USAGE_ERROR = 2

@@ -4,7 +4,7 @@ Every schema dataclass documents its keys in an `Attributes:` section of its doc
 code that defines them. A group's table shows each key's type, its default (the schema's field
 default, the one source of it) and its meaning; below it, what each option of the group sets, found
 by composing `<group>=<option>` as a run does, so schema default + option = what a run gets. An entry
-point's table shows its config as `python <entry>.py` composes it. `python -m dl_core.config_reference`
+point's table shows its config as `python <entry>.py` composes it. `python -m dl_core.runs.config_reference`
 rewrites docs/config.md; the test suite fails when a key has no description or the committed file is stale.
 """
 
@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import dl_core  # noqa: F401  (registers the schemas)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "config.md"
 CONF_DIR = ROOT / "conf"
 ATTRIBUTE = re.compile(r"^\s{4}(\w+):\s*(.+)$")
@@ -179,7 +179,7 @@ def undocumented() -> list[str]:
 
 def render() -> str:
     out = ["# Config reference", "",
-           "Generated from the schema dataclasses in `dl_core/` by `python -m dl_core.config_reference`;",
+           "Generated from the schema dataclasses in `dl_core/` by `python -m dl_core.runs.config_reference`;",
            "do not edit by hand. Every key can be overridden on the command line, e.g.",
            "`python train.py data.sequence_length=60 trainer.lr=3e-4`. A group's table gives each key's",
            "default (the schema's, its one source); the table below it, what each option of the group",

@@ -10,7 +10,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
 from dl_core.engine import FitContext, resolve_hardware
@@ -27,8 +26,9 @@ from dl_core.models import (
     model_spec,
 )
 from dl_core.outputs import declared_kind
-from dl_core.resume import resolve_resume
-from dl_core.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
+from dl_core.runs.config import validate
+from dl_core.runs.resume import resolve_resume
+from dl_core.runs.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
 from dl_core.tracking import RunTracker, build_trackers
 from dl_core.tracking.plots import plot_learning_curve
