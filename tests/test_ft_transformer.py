@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from dl_core.data import build_bundle
 from dl_core.engine.loop import parameter_groups
-from dl_core.models import build_model
+from dl_core.models.build import build_model
 from dl_core.models.ft_transformer import FTTransformerConfig
 from helpers import DATA, run_entry
 

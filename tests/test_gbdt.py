@@ -22,7 +22,7 @@ from dl_core.engine import FitContext, Hardware
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.distributed import Distributed
 from dl_core.errors import ConfigError
-from dl_core.models import apply_data_options, build_model
+from dl_core.models.build import apply_data_options, build_model
 from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from helpers import ROOT, entry_env, serving

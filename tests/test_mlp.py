@@ -48,7 +48,7 @@ def test_classification_binary_and_multiclass(n_classes: int, tmp_path: Path) ->
 
 def test_weight_decay_spares_biases_and_the_periodic_frequencies(make_cfg) -> None:
     from dl_core.data import build_bundle
-    from dl_core.models import build_model
+    from dl_core.models.build import build_model
 
     cfg = make_cfg(*TINY_MLP, "model.num_embeddings=periodic")
     model = build_model(cfg.model, build_bundle(cfg.data).spec)

@@ -21,10 +21,10 @@ import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError
-from dl_core.models import build_model
+from dl_core.models.build import build_model
 from dl_core.models.heads import ForecastHead
+from dl_core.models.outputs import MIN_SCALE
 from dl_core.models.patchtst import PatchTST, PatchTSTConfig
-from dl_core.outputs import MIN_SCALE
 from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from helpers import ROOT, entry_env, serving

@@ -22,7 +22,7 @@ from dl_core.data import build_bundle
 from dl_core.engine import FitContext, fit, resolve_hardware
 from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.errors import CheckpointError, ConfigError
-from dl_core.models import build_model
+from dl_core.models.build import build_model
 from dl_core.runs.pipeline import train
 from dl_core.runs.resume import resumed_config
 from dl_core.serving.load import load_run

@@ -16,7 +16,8 @@ from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
 from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.runs.pipeline import train
-from dl_core.tasks import Regression
+from dl_core.serving.load import TARGETS
+from dl_core.task import Regression
 from helpers import TINY_TABULAR
 
 
@@ -53,7 +54,7 @@ def test_preprocessor_contract_for_prediction(tmp_path):
     x_num, x_cat = restored.transform_features(frame)
     assert x_num.dtype == np.float32 and x_num.shape == (5, 2) and np.isfinite(x_num).all()
     assert x_cat.dtype == np.int64 and x_cat.shape == (5, 1)
-    assert task.metadata() == {"classes": []} and task.d_out == 1
+    assert TARGETS[type(task)](task) == {"classes": []} and task.d_out == 1
     y = _table()["y"].to_numpy()[:5]
     scaled = task.encode(pd.Series(y))
     assert scaled.dtype == np.float32 and scaled.shape == (5, 1)

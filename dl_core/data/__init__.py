@@ -9,7 +9,7 @@ import pandas as pd
 from dl_core.data.bundle import DataBundle
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError
-from dl_core.tasks import TABLE_TASKS
+from dl_core.task import TABLE_TASKS
 
 __all__ = ["DataBundle", "build_bundle", "load_frame"]
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from dl_core.data.timestep import check_freq
 from dl_core.errors import require, require_at_least
-from dl_core.tasks import TABLE_TASKS
+from dl_core.task import TABLE_TASKS
 
 
 def _require_fractions(val_fraction: float, test_fraction: float, prefix: str) -> None:

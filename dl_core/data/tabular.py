@@ -43,7 +43,8 @@ from dl_core.data.bundle import DataBundle
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
 from dl_core.data.loading import require_columns
 from dl_core.errors import DataError
-from dl_core.tasks import TABLE_TASKS, TableTask, quantity_hint
+from dl_core.task import TABLE_TASKS, TableTask
+from dl_core.task.table import quantity_hint
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     task.check_target(frame[target], target)
     parts = _split_rows(frame, task, target, cfg.split)
     prep.fit(frame.loc[parts["train"]])
-    task.fit(frame.loc[parts["train"], target])
+    task = task.fit(frame.loc[parts["train"], target])
     task.check_held_out(frame.loc[np.concatenate([parts["val"], parts["test"]]), target], frame[target], target)
     splits = {name: _to_split(frame.loc[rows], prep, task) for name, rows in parts.items()}
     spec = {"n_cont_features": len(prep.numeric_columns), "cat_cardinalities": prep.cat_cardinalities,

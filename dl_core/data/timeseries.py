@@ -48,7 +48,7 @@ from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
 from dl_core.data.loading import require_columns
 from dl_core.data.timestep import TimeStep, fit_time_step
 from dl_core.errors import CheckpointError, DataError, InputError
-from dl_core.tasks import Forecast
+from dl_core.task import Forecast
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from torch import nn
 from dl_core.data.bundle import DataBundle, Split
 from dl_core.engine.hardware import Hardware
 from dl_core.engine.loop import FitContext, FitResult, fit, predict
-from dl_core.outputs import OutputKind, declared_kind
+from dl_core.models.outputs import OutputKind, declared_kind
 
 
 class Estimator(Protocol):

@@ -19,10 +19,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dl_core import models
 from dl_core.data import schema as data_schema
 from dl_core.engine import schema as engine_schema
 from dl_core.errors import ConfigError, require
+from dl_core.models.build import schemas as model_schemas
 from dl_core.serving import schema as serving_schema
 from dl_core.sweep.plugin import sweep_batch
 from dl_core.sweep.trials import TrialConfig
@@ -99,7 +99,7 @@ def register_configs() -> None:
     register_resolvers()
     store = ConfigStore.instance()
     found = {"train_schema": TrainConfig, "paths/paths_schema": PathsConfig, **serving_schema.SCHEMAS,
-             **data_schema.SCHEMAS, **engine_schema.SCHEMAS, **tracking_schema.SCHEMAS, **models.schemas()}
+             **data_schema.SCHEMAS, **engine_schema.SCHEMAS, **tracking_schema.SCHEMAS, **model_schemas()}
     for path, node in found.items():
         group, _, name = path.rpartition("/")
         store.store(group=group or None, name=name, node=node)
