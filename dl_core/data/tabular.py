@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import OrdinalEncoder, QuantileTransformer, StandardScaler
 
 from dl_core.checks import (
@@ -42,13 +41,12 @@ from dl_core.checks import (
 from dl_core.data.bundle import DataBundle
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
 from dl_core.data.loading import require_columns
+from dl_core.data.splits import random_split
 from dl_core.errors import DataError
 from dl_core.task import TABLE_TASKS, TableTask
-from dl_core.task.table import quantity_hint
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 FEATURE_FIX = ("fix or blank those cells (blank numbers are imputed), or list the column in "
                "data.categorical_columns if it is a category")
 RESERVED_CATEGORY = 0  # missing or unseen in training
@@ -223,7 +221,7 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     target = prep.target_column
     frame = _drop_missing_targets(frame, target)
     task.check_target(frame[target], target)
-    parts = _split_rows(frame, task, target, cfg.split)
+    parts = random_split(frame, task, target, cfg.split)
     prep.fit(frame.loc[parts["train"]])
     task = task.fit(frame.loc[parts["train"], target])
     task.check_held_out(frame.loc[np.concatenate([parts["val"], parts["test"]]), target], frame[target], target)
@@ -290,32 +288,6 @@ def _drop_missing_targets(frame: pd.DataFrame, target: str) -> pd.DataFrame:
         log.warning("data: %d row(s) without a target %s are dropped (%d missing, %d infinite)", dropped, target,
                     dropped - int(infinite.sum()), int(infinite.sum()))
     return frame[keep]
-
-
-def _split_rows(frame: pd.DataFrame, task: TableTask, target: str, split: Any) -> dict[str, np.ndarray]:
-    """Seeded random split of the frame's index labels, or fold `split.fold` of a K-fold split; stratified by the
-    task's labels (classes) if it has any."""
-    rows = frame.index.to_numpy()
-    labels = task.stratify_labels(frame[target]) if split.stratify else None
-    n_hold = split.val_fraction + split.test_fraction
-    try:
-        if split.folds > 1:
-            # Fold `split.fold` of a seeded (stratified) K-fold is the test split; validation comes from the rest.
-            kfold = (KFold if labels is None else StratifiedKFold)(split.folds, shuffle=True, random_state=split.seed)
-            rest, test_positions = list(kfold.split(rows, labels))[split.fold]
-            rest_labels = None if labels is None else task.stratify_labels(frame.loc[rows[rest], target])
-            train, val = train_test_split(rows[rest], test_size=round(split.val_fraction * len(rows)),
-                                          random_state=split.seed, stratify=rest_labels)
-            return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(rows[test_positions])}
-        train, hold = train_test_split(rows, test_size=n_hold, random_state=split.seed, stratify=labels)
-        hold_labels = None if labels is None else task.stratify_labels(frame.loc[hold, target])
-        val, test = train_test_split(hold, test_size=split.test_fraction / n_hold, random_state=split.seed,
-                                     stratify=hold_labels)
-    except ValueError as exc:
-        hint = quantity_hint(frame[target]) if labels is not None else ""
-        raise DataError(f"data.split: cannot split {len(rows)} rows ({one_line(exc)}); {hint}use more rows, larger "
-                        f"data.split fractions, or data.split.stratify=false") from None
-    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
 def _to_split(rows: pd.DataFrame, prep: TabularPreprocessor, task: TableTask) -> TabularSplit:

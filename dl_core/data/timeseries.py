@@ -1,21 +1,11 @@
-"""Time-series data: clean, split chronologically per entity, scale on train, index windows.
+"""Time-series data: clean, split chronologically per entity (dl_core/data/splits.py), scale on train, index
+windows (dl_core/data/windows.py); and the same for new rows to predict on.
 
-Windows are views: all rows of all entities live in one contiguous input tensor `x` (rows x
-features) and one target tensor `y` (rows x targets); a split is just the array of window start
-rows. A batch gathers `x[start + arange(L)]` and `y[start + L + arange(H)]`, so memory is
-O(rows x features) however many windows there are, and a window never crosses an entity because
-starts are only generated inside each entity's row range.
-
-Splits partition each entity's *target* rows by time (train, then val, then test). A validation
-or test window may look back into earlier rows for its inputs, as the standard ETT protocol does,
-but its targets never overlap another split's targets. The targets are scaled by the `Forecast`
-task, the inputs by the preprocessor; new rows for prediction become windows the same way.
-
-Known-future and static covariates (dl_core/data/covariates.py) travel beside `x` as tensors of their
-own, gathered by the same start index. A forecast beyond a series' last row needs the known-future
-covariates of its horizon: new rows carry them as future rows (targets null, after the last observed
-row); calendar features are derived from the timestamps (stepped on by the run's time step where no
-future row was sent: dl_core/data/timestep.py).
+The targets are scaled by the `Forecast` task, the inputs by the preprocessor; new rows for prediction
+become windows the same way. A forecast beyond a series' last row needs the known-future covariates of
+its horizon (dl_core/data/covariates.py): new rows carry them as future rows (targets null, after the
+last observed row); calendar features are derived from the timestamps (stepped on by the run's time
+step where no future row was sent: dl_core/data/timestep.py).
 """
 
 from __future__ import annotations
@@ -23,12 +13,11 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.preprocessing import StandardScaler
 
 from dl_core.checks import (
     INFINITE,
@@ -43,17 +32,20 @@ from dl_core.checks import (
     unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
-from dl_core.data.covariates import CovariateEncoder, Covariates
+from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
 from dl_core.data.loading import require_columns
+from dl_core.data.splits import SPLITS, chronological_bounds
 from dl_core.data.timestep import TimeStep, fit_time_step
+from dl_core.data.windows import SOURCE_ROW, RowKeys, WindowSplit, split_starts, window_starts
 from dl_core.errors import CheckpointError, DataError, InputError
 from dl_core.task import Forecast
 
+if TYPE_CHECKING:
+    from sklearn.preprocessing import StandardScaler
+
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
-SOURCE_ROW = "\0source_row"  # carried beside new rows through cleaning; no file's column is named so
 FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text column)
     "data.target_column": ("fix or blank those cells (then set data.fillna)", "name a numeric column"),
     "data.feature_columns": (("fix or blank those cells (then set data.fillna), or leave the column out of "
@@ -114,6 +106,8 @@ class TimeSeriesPreprocessor:
         return rows
 
     def fit(self, train_rows: pd.DataFrame) -> TimeSeriesPreprocessor:
+        from sklearn.preprocessing import StandardScaler
+
         self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
         if self.timestamp_column:
             self.time_step = fit_time_step(train_rows[self.timestamp_column], self.entity_labels(train_rows),
@@ -147,7 +141,7 @@ class TimeSeriesPreprocessor:
 
     def new_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
         """Windows of validated new rows: every complete window of each series (its targets are known
-        rows), then its last window, whose targets lie beyond its last row: the forecast. With known-future
+        rows), then the window whose targets are the horizon after its last row: the forecast. With known-future
         covariates, each series' rows after its last observed one (targets null) carry the horizon's."""
         if self.timestamp_column and self.time_step is None:
             raise CheckpointError("this run saved no time step (an earlier dl_core trained it), so its forecasts "
@@ -171,10 +165,11 @@ class TimeSeriesPreprocessor:
             rows, x, y = self._with_horizon(rows, ahead, x, y, observed)
         offsets = _entity_offsets(rows, self)
         ends = offsets[:-1] + np.diff(observed)
-        starts = [np.append(np.arange(lo, end - self.sequence_length - self.horizon + 1), end - self.sequence_length)
-                  for lo, end in zip(offsets[:-1], ends, strict=True)]
+        starts = [window_starts(lo, first, stop, self.sequence_length, self.horizon)
+                  for lo, end in zip(offsets[:-1], ends, strict=True)
+                  for first, stop in ((0, end - lo), (end - lo, end - lo + self.horizon))]
         covariates = self.covariates.tensors(rows, offsets) if self.covariates else None
-        starts = torch.from_numpy(np.concatenate(starts).astype(np.int64))
+        starts = torch.from_numpy(np.concatenate(starts))
         return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), starts, self.sequence_length, self.horizon,
                            RowKeys.of(rows, self, offsets, ends), covariates)
 
@@ -253,110 +248,6 @@ class TimeSeriesPreprocessor:
         return list(dict.fromkeys([*self.feature_columns, *self.target_columns, *future]))
 
 
-@dataclass(frozen=True)
-class RowKeys:
-    """What names each row in a predictions table: its timestamp (its position without a timestamp
-    column) and its entity, where its entity's observed rows end (the index after the last row whose
-    targets are known), where its rows end (after the future rows of known-future covariates), and the
-    run's time step (None without a timestamp column: a step is a row). For new rows, `sources`: each
-    row's position in the frame given to `new_rows` (-1: a horizon row extrapolated past the rows given),
-    so that a prediction can be traced to the row it predicts."""
-
-    times: np.ndarray
-    entities: np.ndarray
-    ends: np.ndarray
-    limits: np.ndarray
-    step: TimeStep | None = None
-    sources: np.ndarray | None = None
-
-    @classmethod
-    def of(cls, rows: pd.DataFrame, prep: TimeSeriesPreprocessor, offsets: np.ndarray,
-           ends: np.ndarray | None = None) -> RowKeys:
-        """`ends`: each entity's end of observed rows, when rows without targets follow them."""
-        times = rows[prep.timestamp_column].to_numpy() if prep.timestamp_column else np.arange(len(rows))
-        counts = np.diff(offsets)
-        limits = np.repeat(offsets[1:], counts)
-        sources = rows[SOURCE_ROW].fillna(-1).to_numpy(np.int64) if SOURCE_ROW in rows else None
-        return cls(times, prep.entity_labels(rows), limits if ends is None else np.repeat(ends, counts), limits,
-                   prep.time_step, sources)
-
-    def target_times(self, target_rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Timestamps of target rows; past an entity's last row (`ends`), its last timestamp stepped on k times
-        by the run's time step (the dates `_horizon_rows` gives the horizon's calendar features)."""
-        ends = np.broadcast_to(ends, target_rows.shape)
-        times = self.times[np.minimum(target_rows, ends - 1)].copy()
-        beyond = target_rows - (ends - 1)
-        for k in np.unique(beyond[beyond > 0]):  # at most `horizon` steps, each for all series at once
-            at = beyond == k
-            last = self.times[ends[at] - 1]
-            if self.step is None:
-                times[at] = last + k
-            elif isinstance(self.step.step, str):
-                times[at] = np.asarray(self.step.after(pd.DatetimeIndex(last), int(k)))
-            else:
-                times[at] = self.step.after(last, int(k))
-        return times
-
-
-class WindowSplit:
-    """Windows over shared row tensors, identified by their start rows. With covariates, a window's inputs
-    are its past rows, then its known-future covariates over look-back and horizon and its series' static
-    numbers and categories (None for a kind the run has not)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, starts: torch.Tensor, sequence_length: int, horizon: int,
-                 keys: RowKeys, covariates: Covariates | None = None):
-        self.x, self.y, self.starts, self.keys, self.covariates = x, y, starts, keys, covariates
-        self.sequence_length, self.horizon = sequence_length, horizon
-        self.input_offsets = torch.arange(sequence_length, device=x.device)
-        self.target_offsets = torch.arange(sequence_length, sequence_length + horizon, device=x.device)
-        self.window_offsets = torch.arange(sequence_length + horizon, device=x.device)
-
-    def __len__(self) -> int:
-        return int(self.starts.numel())
-
-    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        starts = self.starts[idx]
-        window = self.x[starts.unsqueeze(1) + self.input_offsets]
-        if self.covariates is None:
-            return (window,)
-        return (window, *self.covariates.gather(starts, self.window_offsets))
-
-    def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        return self.inputs(idx), self.y[self.starts[idx].unsqueeze(1) + self.target_offsets]
-
-    def to(self, device: torch.device) -> WindowSplit:
-        covariates = None if self.covariates is None else self.covariates.to(device)
-        return WindowSplit(self.x.to(device), self.y.to(device), self.starts.to(device),
-                           self.sequence_length, self.horizon, self.keys, covariates)
-
-    def targets(self) -> torch.Tensor:
-        return self.y[self.starts.unsqueeze(1) + self.target_offsets]
-
-    def target_rows(self) -> np.ndarray:
-        """Row index of every (window, step) target: shape (windows, horizon)."""
-        return (self.starts.unsqueeze(1) + self.target_offsets).cpu().numpy()
-
-    def sources(self) -> np.ndarray:
-        """For each row of `table` (of new rows): the position, in the frame given to `new_rows`, of the row
-        whose target it predicts; -1 past a series' rows (the forecast beyond the rows given)."""
-        starts, rows = self.starts.cpu().numpy(), self.target_rows()
-        inside = rows < self.keys.limits[starts][:, None]
-        sources = np.where(inside, self.keys.sources[np.where(inside, rows, 0)], -1)
-        return np.repeat(sources.ravel(), self.y.shape[1])
-
-    def table(self, task: Forecast, outputs: np.ndarray) -> pd.DataFrame:
-        """The forecasts in original units, in the layout of `forecast_table`. A target beyond its series'
-        last row (the forecast of new rows) has no `actual`, and a timestamp that many of the run's
-        time steps after that row."""
-        starts, rows = self.starts.cpu().numpy(), self.target_rows()
-        known = rows < self.keys.ends[starts][:, None]
-        actual = task.decode(self.y.cpu().numpy()[np.where(known, rows, 0)])
-        actual[~known] = np.nan
-        times = self.keys.target_times(rows, self.keys.limits[starts][:, None])
-        return forecast_table(times, self.keys.entities[starts], task.target_columns, actual,
-                              task.prediction_columns(outputs))
-
-
 def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     """Frame -> cleaned rows -> chronological split per entity -> train-fit scalers -> window index."""
     prep = _preprocessor_from_config(cfg, frame)
@@ -367,7 +258,7 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
                         f"(data.fillna={prep.fillna}); use ffill, interpolate or zero, or fix the gaps in data.path")
     offsets = _entity_offsets(rows, prep)
     _check_lengths(rows, offsets, prep)
-    bounds = [_split_bounds(rows.iloc[lo:hi], cfg.split, prep.timestamp_column, cfg.horizon)
+    bounds = [chronological_bounds(rows.iloc[lo:hi], cfg.split, prep.timestamp_column, cfg.horizon)
               for lo, hi in itertools.pairwise(offsets)]
     train_mask = np.zeros(len(rows), dtype=bool)
     for lo, (a, _, _) in zip(offsets[:-1], bounds, strict=False):
@@ -376,7 +267,7 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     prep.check_time_line(rows, training=True)  # what predict.py will check of these rows, refused here first
     task = Forecast(prep.target_columns).fit(rows[train_mask])
     x, y = torch.from_numpy(prep.transform(rows)), torch.from_numpy(task.encode(rows))
-    starts = window_starts(offsets, bounds, prep.sequence_length, prep.horizon)
+    starts = split_starts(offsets, bounds, prep.sequence_length, prep.horizon)
     for name in SPLITS:
         if starts[name].size == 0:
             raise DataError(f"data.split: the {name} split has no complete window "
@@ -400,37 +291,6 @@ def target_index(prep: TimeSeriesPreprocessor) -> list[int] | None:
     if not set(prep.target_columns) <= set(prep.feature_columns):
         return None
     return [prep.feature_columns.index(t) for t in prep.target_columns]
-
-
-def window_starts(offsets: np.ndarray, bounds: list[tuple[int, int, int]], sequence_length: int,
-                  horizon: int) -> dict[str, np.ndarray]:
-    """Global start rows per split: a window's targets lie wholly inside one split of one entity."""
-    out: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
-    for lo, (a, b, end) in zip(offsets[:-1], bounds, strict=False):
-        for name, (first_target, stop) in zip(SPLITS, [(0, a), (a, b), (b, end)], strict=False):
-            first = max(first_target - sequence_length, 0)
-            last = stop - sequence_length - horizon
-            out[name].append(np.arange(lo + first, lo + last + 1, dtype=np.int64))
-    return {name: np.concatenate(parts) if parts else np.empty(0, np.int64) for name, parts in out.items()}
-
-
-def forecast_table(times: np.ndarray, entities: np.ndarray, targets: list[str], actual: np.ndarray,
-                   forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per (window, step, target): timestamp, entity, step, target, actual, then the forecast
-    columns (`predicted`, and `q0.1`, ... for quantile forecasts).
-
-    `times` is (windows, horizon), `entities` (windows,), `actual` and each forecast column (windows,
-    horizon, targets). The same layout serves a run's predictions_test.csv, predict.py and the HTTP service.
-    """
-    n_windows, horizon, n_targets = actual.shape
-    return pd.DataFrame({
-        "timestamp": np.repeat(times.ravel(), n_targets),
-        "entity": np.repeat(np.repeat(entities, horizon), n_targets),
-        "step": np.repeat(np.tile(np.arange(1, horizon + 1), n_windows), n_targets),
-        "target": np.tile(targets, n_windows * horizon),
-        "actual": actual.ravel(),
-        **{name: values.ravel() for name, values in forecasts.items()},
-    })
 
 
 def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPreprocessor:
@@ -605,43 +465,3 @@ def _check_lengths(rows: pd.DataFrame, offsets: np.ndarray, prep: TimeSeriesPrep
             raise DataError(f"data.sequence_length: series {short(labels[lo])} has {hi - lo} rows but a window "
                             f"needs sequence_length + horizon = {need}; shorten data.sequence_length or "
                             f"drop that series")
-
-
-def _split_bounds(series: pd.DataFrame, split: Any, time_col: str | None, horizon: int) -> tuple[int, int, int]:
-    """(a, b, end): train targets are rows [0, a), val [a, b), test [b, end) of this series.
-
-    With `split.folds` > 1 these are the bounds of fold `split.fold` of a rolling-origin backtest: the
-    single split's, moved (folds - 1 - fold) test periods earlier, so the last fold is the single split.
-    """
-    a, b, end = _single_split_bounds(series, split, time_col, horizon)
-    shift = (split.folds - 1 - split.fold) * (end - b)
-    if a - shift <= 0:
-        raise DataError(f"data.split.folds: {split.folds} test periods of {end - b} rows leave fold {split.fold} "
-                        f"no training rows in a series of {len(series)} rows; lower data.split.folds or shorten "
-                        f"the test period")
-    return a - shift, b - shift, end - shift
-
-
-def _single_split_bounds(series: pd.DataFrame, split: Any, time_col: str | None,
-                         horizon: int) -> tuple[int, int, int]:
-    n = len(series)
-    if split.val_start is not None:
-        if not time_col:
-            raise DataError("data.split.val_start: a date split needs data.timestamp_column")
-        times = series[time_col]
-        a = int((times < pd.Timestamp(split.val_start)).sum())
-        b = int((times < pd.Timestamp(split.test_start)).sum())
-        if not 0 < a < b < n:
-            raise DataError(f"data.split: val_start={split.val_start} and test_start={split.test_start} must "
-                            f"fall inside the series ({times.iloc[0]} .. {times.iloc[-1]}) in that order")
-        return a, b, n
-    if split.train_rows is not None:
-        a, b, end = split.train_rows, split.train_rows + split.val_rows, \
-            split.train_rows + split.val_rows + split.test_rows
-        if end > n:
-            raise DataError(f"data.split: train_rows + val_rows + test_rows = {end} but the series has {n} rows; "
-                            f"lower the row counts")
-        return a, b, end
-    n_test = max(round(n * split.test_fraction), horizon)
-    n_val = max(round(n * split.val_fraction), horizon)
-    return n - n_val - n_test, n - n_test, n
