@@ -76,6 +76,13 @@ def require_dropout(section: object, prefix: str, *names: str) -> None:
         require(0.0 <= value < 1.0, f"{prefix}.{name}", f"must be in [0, 1) (got {value})")
 
 
+def require_once(names: list[str] | None, key: str) -> None:
+    """`require` each name of a list of columns to be listed once."""
+    names = list(names or [])
+    for i, name in enumerate(names):
+        require(name not in names[:i], key, f"lists {name!r} twice; name each column once")
+
+
 def raised_in(err: BaseException, code: CodeType) -> bool:
     """Whether `err` was raised inside the function whose code is `code` (its traceback passes through it)."""
     tb = err.__traceback__

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.synthetic import generate_series
@@ -71,7 +72,7 @@ def test_a_static_column_that_varies_within_a_series_is_refused_by_name(make_cfg
 ])
 def test_a_covariate_setting_that_cannot_work_is_refused_by_key(make_cfg, overrides, message):
     with pytest.raises(ConfigError, match=message):
-        train(make_cfg("hardware=cpu", *overrides))
+        dl_core.run(make_cfg("hardware=cpu", *overrides))
 
 
 @pytest.mark.parametrize(("model", "overrides", "kind"), [

@@ -166,7 +166,7 @@ def test_a_patch_longer_than_the_padded_look_back_is_refused():
                                                ("model.quantiles=[0.1,0.9]", "model.quantiles")])
 def test_bad_settings_are_one_line_naming_the_key(make_cfg, override, key):
     with pytest.raises(ConfigError, match=rf"^{key}: "):
-        train(make_cfg(*TINY_PATCHTST, override))
+        dl_core.run(make_cfg(*TINY_PATCHTST, override))
 
 
 def test_the_ett_preset_is_patchtst_42_with_the_papers_etth_recipe(tmp_path):

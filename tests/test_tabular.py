@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.loading import read_table
 from dl_core.data.synthetic_tabular import generate_table
@@ -180,7 +181,7 @@ def test_task_must_be_chosen(make_cfg, tmp_path):
     cfg = make_cfg("model=ft_transformer", "data=csv_tabular", f"data.path={_csv(tmp_path, _table(60))}",
                    "data.target_column=y")
     with pytest.raises(ConfigError, match=r"data\.task: must be one of regression, classification"):
-        train(cfg)
+        dl_core.run(cfg)
 
 
 def test_infinite_features_are_imputed_and_infinite_targets_dropped_like_missing_ones(make_cfg, tmp_path, caplog):

@@ -95,7 +95,7 @@ def test_no_module_but_the_tasks_names_a_task():
         if lines:
             found[str(path.relative_to(ROOT))] = lines
     assert found == {
-        "dl_core/data/schema.py": ['task: Literal["regression", "classification"] | None = None'],
+        "dl_core/data/tabular.py": ['task: Literal["regression", "classification"] | None = None'],
         "dl_core/task/forecast.py": ['name: ClassVar[str] = "forecast"'],
         "dl_core/task/table.py": ['name: ClassVar[str] = "regression"', 'name: ClassVar[str] = "classification"'],
     }

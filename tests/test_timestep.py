@@ -15,8 +15,7 @@ from omegaconf import OmegaConf
 
 import dl_core
 from dl_core.data.covariates import CALENDAR
-from dl_core.data.schema import TimeSeriesDataConfig
-from dl_core.data.timeseries import build_timeseries_bundle
+from dl_core.data.timeseries import TimeSeriesDataConfig, build_timeseries_bundle
 from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.runs.config import validate
 from dl_core.runs.pipeline import train

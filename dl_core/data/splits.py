@@ -10,19 +10,107 @@ rolling-origin backtest (series) or of a K-fold cross-validation (tables).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from dl_core.checks import one_line
-from dl_core.errors import DataError
+from dl_core.errors import DataError, require
 from dl_core.task.table import quantity_hint
 
 if TYPE_CHECKING:
     from dl_core.task import TableTask
 
 SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class SplitConfig:
+    """Chronological split of each series' target rows: train, then validation, then test.
+
+    Attributes:
+        val_fraction: share of each series' rows whose targets form the validation split.
+        test_fraction: share of each series' last rows whose targets form the test split.
+        val_start: first timestamp of the validation split (a date split; set test_start too).
+        test_start: first timestamp of the test split.
+        train_rows: rows of each series whose targets form the training split (a row split, as the
+            fixed borders of benchmark protocols such as ETT's; set val_rows and test_rows too).
+        val_rows: rows after the training rows whose targets form the validation split.
+        test_rows: rows after the validation rows whose targets form the test split; later rows are unused.
+        folds: rolling-origin backtest: the split above is the last of `folds` folds, and fold k's
+            validation and test periods lie (folds - 1 - k) test periods earlier, trained on every row
+            before them (`-m data.split.fold=0,1,2 data.split.folds=3`); 1: the single split.
+        fold: which fold this run trains and evaluates, 0 (earliest) .. folds - 1 (the single split's).
+    """
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    val_start: str | None = None
+    test_start: str | None = None
+    train_rows: int | None = None
+    val_rows: int | None = None
+    test_rows: int | None = None
+    folds: int = 1
+    fold: int = 0
+
+    def validate(self, prefix: str) -> None:
+        _require_fractions(self.val_fraction, self.test_fraction, prefix)
+        _require_fold(self.folds, self.fold, prefix)
+        require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
+                "set both timestamps for a date split, or neither for a fraction split")
+        rows = {name: getattr(self, name) for name in ("train_rows", "val_rows", "test_rows")}
+        given = [v is not None for v in rows.values()]
+        require(all(given) or not any(given), f"{prefix}.train_rows/val_rows/test_rows",
+                "set all three row counts for a row split (e.g. 8640/2880/2880 for ETTh), or none")
+        if all(given):
+            require(self.val_start is None, f"{prefix}.val_start",
+                    "must be null when row counts are set; pick a date split or a row split")
+            for name, value in rows.items():
+                require(value >= 1, f"{prefix}.{name}", f"must be >= 1 (got {value})")
+
+
+@dataclass
+class TabularSplitConfig:
+    """Random split of rows, seeded; stratified by class for classification.
+
+    Attributes:
+        val_fraction: share of rows in the validation split.
+        test_fraction: share of rows in the test split.
+        seed: split seed, separate from the training seed so every training seed sees the same split.
+        stratify: keep class ratios equal across splits (classification only).
+        folds: K-fold cross-validation: the rows are cut into `folds` (stratified) folds, fold k is the
+            test split and val_fraction of all rows, drawn from the others, the validation split
+            (test_fraction is then 1 / folds); 1: the single random split.
+        fold: which fold is the test split, 0 .. folds - 1 (`-m data.split.fold=0,1,2,3,4 data.split.folds=5`).
+    """
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    stratify: bool = True
+    folds: int = 1
+    fold: int = 0
+
+    def validate(self, prefix: str) -> None:
+        _require_fractions(self.val_fraction, self.test_fraction, prefix)
+        _require_fold(self.folds, self.fold, prefix)
+        require(self.folds == 1 or self.val_fraction < 1 - 1 / self.folds, f"{prefix}.val_fraction",
+                f"must leave training rows besides the test fold (1/{self.folds} of the rows); lower it")
+
+
+def _require_fractions(val_fraction: float, test_fraction: float, prefix: str) -> None:
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        require(0.0 < value < 1.0, f"{prefix}.{name}", f"must be in (0, 1) (got {value}), e.g. 0.15")
+    total = val_fraction + test_fraction
+    require(total < 1.0, f"{prefix}.val_fraction + test_fraction",
+            f"must leave rows for training (sum is {total:.2f}); lower one of them")
+
+
+def _require_fold(folds: int, fold: int, prefix: str) -> None:
+    require(folds >= 1, f"{prefix}.folds", f"must be >= 1 (got {folds}); 1 is the single split")
+    require(0 <= fold < folds, f"{prefix}.fold", f"must be in 0..{folds - 1} for {prefix}.folds={folds} (got {fold})")
 
 
 def chronological_bounds(series: pd.DataFrame, split: Any, time_col: str | None,

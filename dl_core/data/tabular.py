@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -40,9 +40,10 @@ from dl_core.checks import (
 )
 from dl_core.data.bundle import DataBundle
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
-from dl_core.data.loading import require_columns
-from dl_core.data.splits import random_split
-from dl_core.errors import DataError
+from dl_core.data.loading import DataConfig, require_columns
+from dl_core.data.splits import TabularSplitConfig, random_split
+from dl_core.data.synthetic_tabular import TabularGeneratorConfig
+from dl_core.errors import DataError, require, require_once
 from dl_core.task import TABLE_TASKS, TableTask
 
 log = logging.getLogger(__name__)
@@ -316,3 +317,71 @@ def _numeric_values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def _category_strings(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """Categories as strings (3.0 and 3 are one category), missing as NaN, for the ordinal encoder."""
     return np.stack([label_values(frame[c]).to_numpy(object) for c in columns], axis=1)
+
+
+@dataclass
+class TabularDataConfig(DataConfig):
+    """One row per sample: predict `target_column` from the other columns (regression or classification).
+
+    Attributes:
+        target_column: the column to predict; rows whose target is missing (or infinite) are dropped.
+        task: `regression` or `classification` (binary or multiclass); required.
+        feature_columns: input columns; null takes every column but the target and `drop_columns`.
+        drop_columns: columns that are not inputs although `feature_columns: null` would take them (row
+            numbers, ids, a leak of the target); a listed column that is not in the data is refused. An
+            integer or text column with a distinct value in every row is warned about.
+        derived_columns: new numeric columns, each a pandas `DataFrame.eval` expression over the others (e.g.
+            `rooms_per_household: total_rooms / households`), computed before the features are chosen, for
+            training rows and for rows sent to predict or serve alike; a division by zero counts as missing.
+        categorical_columns: columns encoded as categories; null takes the non-numeric ones (true/false
+            columns among them: new rows must then send true or false). A mostly numeric column (at least
+            90 % of its non-missing cells are numbers, but not all), or one of numbers with thousands
+            separators (`"1,234"`), is refused, naming the cells and their file lines, unless it is listed
+            here. Labels that differ only in case or surrounding spaces are warned about.
+        numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train;
+            `raw` passes numbers as they are, missing ones as NaN (no imputation), for models that read them
+            so: gradient-boosted trees set it themselves (their class's `data_options`), other models refuse it.
+        quantile_noise: Gaussian noise, in units of each feature's training std, added to the training
+            rows only while the quantile transform is fit (seeded by `data.split.seed`), as the rtdl
+            paper does: without it a feature with repeated values maps to extreme quantiles (a 0/1
+            feature to about -5.2/+5.2); 0 fits on the values unchanged.
+        impute: statistic of the training rows that fills missing (or infinite) numbers: `median` or `mean`
+            (not used with `numeric_transform: raw`, which keeps them missing).
+        target_unit: divide a regression target by this before training and reporting (e.g. 100000).
+        split: the random split (see `data.split.*`).
+        generator: settings of the built-in generator (`source: synthetic` only).
+    """
+
+    kind: Literal["tabular"] = "tabular"
+    target_column: str | None = None
+    task: Literal["regression", "classification"] | None = None
+    feature_columns: list[str] | None = None
+    drop_columns: list[str] = field(default_factory=list)
+    derived_columns: dict[str, str] = field(default_factory=dict)
+    categorical_columns: list[str] | None = None
+    numeric_transform: Literal["quantile", "standard", "raw"] = "quantile"
+    quantile_noise: float = 1.0e-3
+    impute: Literal["median", "mean"] = "median"
+    target_unit: float = 1.0
+    split: TabularSplitConfig = field(default_factory=TabularSplitConfig)
+    generator: TabularGeneratorConfig | None = None
+
+    def validate(self, prefix: str) -> None:
+        require(self.task is not None, f"{prefix}.task",
+                f"must be one of {', '.join(TABLE_TASKS)} (got None), e.g. {prefix}.task=regression")
+        require(bool(self.target_column), f"{prefix}.target_column",
+                f"must name the column to predict, e.g. {prefix}.target_column=price")
+        require_once(self.feature_columns, f"{prefix}.feature_columns")
+        require_once(self.categorical_columns, f"{prefix}.categorical_columns")
+        require_once(self.drop_columns, f"{prefix}.drop_columns")
+        require(self.target_column not in (self.categorical_columns or []), f"{prefix}.categorical_columns",
+                f"lists the target {self.target_column!r}, which would make it an input; leave it out")
+        for name in self.drop_columns:
+            for key, names in (("target_column", [self.target_column]), ("feature_columns", self.feature_columns),
+                               ("categorical_columns", self.categorical_columns)):
+                require(name not in (names or []), f"{prefix}.drop_columns",
+                        f"{name!r} is also in {prefix}.{key}; a column plays one part, list it once")
+        require(self.quantile_noise >= 0, f"{prefix}.quantile_noise", f"must be >= 0 (got {self.quantile_noise})")
+        require(self.target_unit > 0, f"{prefix}.target_unit",
+                f"must be > 0 (got {self.target_unit}), e.g. {prefix}.target_unit=100000 to report in $100k")
+        super().validate(prefix)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,11 +34,12 @@ from dl_core.checks import (
 from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
-from dl_core.data.loading import require_columns
-from dl_core.data.splits import SPLITS, chronological_bounds
-from dl_core.data.timestep import TimeStep, fit_time_step
+from dl_core.data.loading import DataConfig, require_columns
+from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
+from dl_core.data.synthetic import GeneratorConfig
+from dl_core.data.timestep import TimeStep, check_freq, fit_time_step
 from dl_core.data.windows import SOURCE_ROW, RowKeys, WindowSplit, split_starts, window_starts
-from dl_core.errors import CheckpointError, DataError, InputError
+from dl_core.errors import CheckpointError, DataError, InputError, require, require_once
 from dl_core.task import Forecast
 
 if TYPE_CHECKING:
@@ -465,3 +466,102 @@ def _check_lengths(rows: pd.DataFrame, offsets: np.ndarray, prep: TimeSeriesPrep
             raise DataError(f"data.sequence_length: series {short(labels[lo])} has {hi - lo} rows but a window "
                             f"needs sequence_length + horizon = {need}; shorten data.sequence_length or "
                             f"drop that series")
+
+
+@dataclass
+class TimeSeriesDataConfig(DataConfig):
+    """Forecasting data: sliding windows of `sequence_length` past rows predict `horizon` rows.
+
+    Attributes:
+        timestamp_column: column to sort by and report; null uses row order.
+        freq: the time step of date timestamps, a pandas offset alias (h, 15min, D, B, W-SUN, MS, ME, QS, YS);
+            null infers it from the training rows (refused where they have no regular step). Forecasts past
+            a series' last row are dated by it, calendar-aware (month starts stay month starts), and every
+            timestamp must lie a whole number of steps after the one before it (gaps are missing steps).
+        target_column: the column to forecast, or a list of columns (one output per column); not the
+            timestamp or an entity column.
+        feature_columns: input columns; null takes every numeric or true/false column (read as 1/0; new rows
+            send true or false there) except keys, targets and `drop_columns`. A mostly numeric column (at
+            least 90 % of its non-missing cells are numbers, but not all), or one of numbers with thousands
+            separators (`"1,234"`), is refused, naming the cells and their file lines, rather than left out.
+        drop_columns: columns that are not inputs although `feature_columns: null` would take them (row
+            numbers, ids, a leak of the future); a listed column that is not in the data is refused. An
+            integer column with a distinct value in every row is warned about.
+        entity_columns: columns that tell series apart; windows never cross them.
+        include_target_in_inputs: feed the target's own past to the model as an input.
+        sequence_length: past rows in each input window.
+        horizon: future rows predicted at once from each window.
+        fillna: null refuses missing values; ffill, bfill, interpolate, zero or drop fills them per series.
+            An infinite value counts as missing; a column with no value at all is refused.
+        future_covariates: columns whose values are known for the forecast horizon too (planned events,
+            a weather forecast); the model sees them over the look-back and the horizon. New rows carry
+            the horizon's values as future rows (targets null) after each series' last row.
+        calendar_features: features derived from the timestamp and known for any horizon, each as the
+            sine and cosine of its cycle: minute, hour, dayofweek, dayofmonth, dayofyear, month.
+        static_columns: per-series constants (numbers, or categories that the model embeds); refused if
+            a value varies within a series.
+        split: how each series is split in time (see `data.split.*`).
+        generator: settings of the built-in generator (`source: synthetic` only).
+    """
+
+    kind: Literal["timeseries"] = "timeseries"
+    timestamp_column: str | None = None
+    freq: str | None = None
+    target_column: Any = None
+    feature_columns: list[str] | None = None
+    drop_columns: list[str] = field(default_factory=list)
+    entity_columns: list[str] = field(default_factory=list)
+    include_target_in_inputs: bool = True
+    sequence_length: int = 30
+    horizon: int = 1
+    fillna: Literal["ffill", "bfill", "interpolate", "zero", "drop"] | None = None
+    future_covariates: list[str] = field(default_factory=list)
+    calendar_features: list[Literal["minute", "hour", "dayofweek", "dayofmonth", "dayofyear", "month"]] = \
+        field(default_factory=list)
+    static_columns: list[str] = field(default_factory=list)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    generator: GeneratorConfig | None = None
+
+    def validate(self, prefix: str) -> None:
+        require(self.sequence_length >= 1, f"{prefix}.sequence_length",
+                f"must be >= 1 (got {self.sequence_length}), e.g. {prefix}.sequence_length=30")
+        require(self.horizon >= 1, f"{prefix}.horizon", f"must be >= 1 (got {self.horizon}), e.g. {prefix}.horizon=1")
+        targets = [self.target_column] if isinstance(self.target_column, str) else self.target_column
+        require(bool(targets) and all(isinstance(t, str) and t for t in targets), f"{prefix}.target_column",
+                f"must name a column (or a list of columns) to forecast, e.g. {prefix}.target_column=OT")
+        for key, names in (("target_column", targets), ("feature_columns", self.feature_columns),
+                           ("entity_columns", self.entity_columns), ("future_covariates", self.future_covariates),
+                           ("calendar_features", self.calendar_features), ("static_columns", self.static_columns),
+                           ("drop_columns", self.drop_columns)):
+            require_once(names, f"{prefix}.{key}")
+        self._validate_covariates(prefix, targets)
+        require(self.freq is None or self.timestamp_column is not None, f"{prefix}.freq",
+                f"is the step of the timestamps, so set {prefix}.timestamp_column (a column of dates) or leave it null")
+        problem = check_freq(self.freq, f"{prefix}.freq")
+        require(problem is None, f"{prefix}.freq", str(problem))
+        for target in targets:
+            require(target != self.timestamp_column, f"{prefix}.target_column",
+                    f"{target!r} is the timestamp column ({prefix}.timestamp_column), not a value to forecast; "
+                    f"name a numeric column")
+            require(target not in self.entity_columns, f"{prefix}.target_column",
+                    f"{target!r} is an entity column ({prefix}.entity_columns), a key that tells series apart; "
+                    f"name a numeric column")
+        super().validate(prefix)
+
+    def _validate_covariates(self, prefix: str, targets: list[str]) -> None:
+        """A column plays one part: target, key, past input, known-future or static covariate, or none (dropped)."""
+        roles = {"data.target_column": targets, "data.entity_columns": self.entity_columns,
+                 "data.timestamp_column": [self.timestamp_column] if self.timestamp_column else [],
+                 "data.feature_columns": self.feature_columns or []}
+        for key, names in (("future_covariates", self.future_covariates), ("static_columns", self.static_columns),
+                           ("drop_columns", self.drop_columns)):
+            for name in names:
+                for other, columns in roles.items():
+                    require(name not in columns, f"{prefix}.{key}",
+                            f"{name!r} is also in {other}; a column plays one part, list it once")
+            roles[f"{prefix}.{key}"] = names
+        require(not self.calendar_features or self.timestamp_column is not None, f"{prefix}.calendar_features",
+                f"derive from dates, so set {prefix}.timestamp_column (a column of dates) or leave it empty")
+        require(not self.static_columns or bool(self.entity_columns), f"{prefix}.static_columns",
+                f"are constants of each series, which {prefix}.entity_columns tells apart; set it, or leave "
+                f"{prefix}.static_columns empty")

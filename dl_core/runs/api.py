@@ -19,6 +19,7 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from dl_core.runs.config import validate
 from dl_core.runs.pipeline import train
 
 PROJECT_ROOT = Path(os.environ.get("PROJECT_ROOT", Path(__file__).resolve().parents[2]))
@@ -49,7 +50,8 @@ def compose(*overrides: str, run_dir: str | Path | None = None, with_hydra: bool
 
 
 def run(cfg: DictConfig) -> RunResult:
-    """Train one composed config; return where it wrote and what it measured."""
+    """Check and train one composed config; return where it wrote and what it measured."""
+    validate(cfg)
     objective = train(cfg)
     run_dir = Path(cfg.paths.output_dir)
     return RunResult(run_dir, objective, json.loads((run_dir / "metrics.json").read_text()))

@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from dl_core.errors import DLCoreError, deferred_exit, raised_in
-from dl_core.runs.config import check_known_keys
+from dl_core.runs.config import validate
 from dl_core.runs.rundir import claim, discard_claimed, make_writable_dir
 
 T = TypeVar("T")
@@ -62,10 +62,10 @@ def run(main: Callable[[], Any]) -> None:
 
 
 def run_job(task: Callable[[DictConfig], T], cfg: DictConfig) -> T:
-    """The body of a `@hydra.main` function: check the config's keys, then run `task` on it."""
+    """The body of a `@hydra.main` function: check the config (`validate`, once), then run `task` on it."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        check_known_keys(cfg)
+        validate(cfg)
         return task(cfg)
     except DLCoreError as err:
         if multirun:

@@ -1,11 +1,12 @@
 """The config's top level: the schema of conf/train.yaml, the registration of every schema, and `validate`.
 
-Each group's schema lives with the code that reads it (`dl_core/data/schema.py`, `engine/schema.py`,
-`tracking/schema.py`, `serving/schema.py`, and each model's module under `dl_core/models/`). Its field
-defaults are the one source of every default; a YAML option lists its schema first in its defaults
-list (`defaults: [lstm_schema, _self_]`) and states only what it changes. Hydra checks types, choices
-(`Literal`) and unknown keys when it composes the config, naming the key; `validate` checks ranges
-and combinations before any work starts and raises `ConfigError` naming the full key and a valid value.
+Each group's schema lives with the code that reads it (the data loaders' in `dl_core/data/`,
+`engine/schema.py`, `tracking/schema.py`, `serving/schema.py`, each model's module under
+`dl_core/models/`, the sweeper's in `dl_core/sweep/schema.py`). Its field defaults are the one source of
+every default; a YAML option lists its schema first in its defaults list (`defaults: [lstm_schema,
+_self_]`) and states only what it changes. Hydra checks types, choices (`Literal`) and unknown keys when
+it composes the config, naming the key; `validate`, the one check every entry runs, checks ranges and
+combinations before any work starts and raises `ConfigError` naming the full key and a valid value.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from dl_core.data import schema as data_schema
+from dl_core import data
 from dl_core.engine import schema as engine_schema
 from dl_core.errors import ConfigError, require
 from dl_core.models.build import schemas as model_schemas
@@ -28,7 +29,8 @@ from dl_core.sweep.plugin import sweep_batch
 from dl_core.sweep.trials import TrialConfig
 from dl_core.tracking import schema as tracking_schema
 
-GROUPS = ("data", "model", "trainer", "hardware", "logger", "objective", "trial")
+# The groups of train.yaml's defaults list that must each have an option.
+GROUPS = ("data", "model", "trainer", "hardware", "logger")
 MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32 - 1]
 
 
@@ -93,13 +95,19 @@ class TrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
 
+    def validate(self, prefix: str) -> None:
+        for group in GROUPS:
+            require(getattr(self, group) is not None, group,
+                    f"no config selected; pass e.g. {group}=<name> (see conf/{group}/)")
+        require(0 <= self.seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}] (got {self.seed})")
+
 
 def register_configs() -> None:
     """Put every schema where the YAML defaults lists look for it (`<group>/<name>_schema`)."""
     register_resolvers()
     store = ConfigStore.instance()
     found = {"train_schema": TrainConfig, "paths/paths_schema": PathsConfig, **serving_schema.SCHEMAS,
-             **data_schema.SCHEMAS, **engine_schema.SCHEMAS, **tracking_schema.SCHEMAS, **model_schemas()}
+             **data.schemas(), **engine_schema.SCHEMAS, **tracking_schema.SCHEMAS, **model_schemas()}
     for path, node in found.items():
         group, _, name = path.rpartition("/")
         store.store(group=group or None, name=name, node=node)
@@ -131,18 +139,20 @@ def register_resolvers() -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check every key, range and choice in the composed config; raise `ConfigError` on the first bad one."""
+    """The one check of an entry's config (train.py, predict.py and serve.py through `cli.run_job`, the Python
+    API in `api.run`), before any work: keys no schema declares, then every section's ranges and combinations,
+    its schema's own `validate(prefix)` and those of the sections nested in it; raises `ConfigError` naming the
+    full key on the first bad one."""
     check_known_keys(cfg)
-    for group in GROUPS:
-        node = cfg.get(group)
-        if node is None:
-            raise ConfigError(f"{group}: no config selected; pass e.g. {group}=<name> (see conf/{group}/)")
-        try:
-            section = OmegaConf.to_object(node)
-        except OmegaConfBaseException as err:  # e.g. a mandatory value left at ???
-            raise ConfigError(f"{err.full_key}: {str(err).splitlines()[0]}") from None
-        check_ranges(section, group)
-    require(0 <= cfg.seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}] (got {cfg.seed})")
+    if "hydra" in cfg:  # Hydra's own node (a config composed as a multirun sees it) is Hydra's to check
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            del cfg["hydra"]
+    try:
+        config = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as err:  # e.g. a mandatory value left at ???
+        raise ConfigError(f"{err.full_key}: {str(err).splitlines()[0]}") from None
+    check_ranges(config, "")
 
 
 def check_ranges(section: object, prefix: str) -> None:
@@ -153,7 +163,7 @@ def check_ranges(section: object, prefix: str) -> None:
     for f in dataclasses.fields(section):
         value = getattr(section, f.name)
         if dataclasses.is_dataclass(value):
-            check_ranges(value, f"{prefix}.{f.name}")
+            check_ranges(value, f"{prefix}.{f.name}" if prefix else f.name)
 
 
 def check_known_keys(cfg: DictConfig) -> None:

@@ -28,7 +28,6 @@ from dl_core.models.build import (
     model_spec,
 )
 from dl_core.models.outputs import declared_kind
-from dl_core.runs.config import validate
 from dl_core.runs.resume import resolve_resume
 from dl_core.runs.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
@@ -43,7 +42,8 @@ RUN_METRICS = ("val_loss", "best_epoch", "epochs", "n_train_samples", "train_tim
 
 
 def train(cfg: DictConfig) -> float:
-    """Train and evaluate one run; return the objective metric for a sweeper.
+    """Train and evaluate one run of a checked config (the entry point's `validate`); return the objective metric
+    for a sweeper.
 
     Under `torchrun ... hardware=ddp` every rank runs this in rank 0's run dir; only rank 0 writes.
     """
@@ -59,7 +59,6 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     anything there; a new run's `.hydra/` record is written once the lock is held. Ctrl-C ends with
     `RunInterrupted`, whose message is the resume command, and so does a checkpoint that cannot be written.
     """
-    validate(cfg)
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
     key = location_key(run_dir) if resume is None else "trainer.resume"
