@@ -17,12 +17,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.preprocessing import OrdinalEncoder, QuantileTransformer, StandardScaler
 
 from dl_core.checks import (
     INFINITE,
@@ -45,6 +44,9 @@ from dl_core.data.splits import TabularSplitConfig, random_split
 from dl_core.data.synthetic_tabular import TabularGeneratorConfig
 from dl_core.errors import DataError, require, require_once
 from dl_core.task import TABLE_TASKS, TableTask
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import OrdinalEncoder, QuantileTransformer, StandardScaler
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ class TabularPreprocessor:
             transformer = _numeric_transformer(self.numeric_transform, len(filled))
             self.numeric_transformer = transformer.fit(self._tie_breaking(filled))
         if self.categorical_columns:
+            from sklearn.preprocessing import OrdinalEncoder
+
             self.category_encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                                    encoded_missing_value=-1)
             self.category_encoder.fit(_category_strings(train, self.categorical_columns))
@@ -299,6 +303,8 @@ def _to_split(rows: pd.DataFrame, prep: TabularPreprocessor, task: TableTask) ->
 
 def _numeric_transformer(kind: str, n_rows: int) -> QuantileTransformer | StandardScaler:
     """The rtdl recipe: quantile-normal with about 30 rows per quantile (at most 1000 quantiles)."""
+    from sklearn.preprocessing import QuantileTransformer, StandardScaler
+
     if kind == "standard":
         return StandardScaler()
     return QuantileTransformer(output_distribution="normal", n_quantiles=max(min(n_rows // 30, 1000), 10),

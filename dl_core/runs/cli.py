@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from dl_core.errors import DLCoreError, deferred_exit, raised_in
-from dl_core.runs.config import validate
+from dl_core.runs.config import register_configs, validate
 from dl_core.runs.rundir import claim, discard_claimed, make_writable_dir
 
 T = TypeVar("T")
@@ -40,7 +40,8 @@ INTERRUPTED = 130  # 128 + SIGINT, the shell's status for a process stopped by C
 
 
 def run(main: Callable[[], Any]) -> None:
-    """Call a `@hydra.main` function as the script's entry point."""
+    """Call a `@hydra.main` function as the script's entry point, once the schemas it composes with are registered."""
+    register_configs()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors here instead of printing a report and exiting 1
     # Hydra instantiates `hydra.callbacks` without an execution whitelist and warns about each target, in
     # every run (conf/hydra/default.yaml configures the multirun summary); dl_core's are this package's code.

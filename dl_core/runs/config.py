@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from hydra.core.config_store import ConfigStore
@@ -31,6 +34,7 @@ from dl_core.tracking import schema as tracking_schema
 
 # The groups of train.yaml's defaults list that must each have an option.
 GROUPS = ("data", "model", "trainer", "hardware", "logger")
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding dl_core/: the repository of a checkout
 MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32 - 1]
 
 
@@ -52,13 +56,13 @@ class PathsConfig:
     """Where the repository, the shipped data and the outputs are.
 
     Attributes:
-        root_dir: the repository root (the entry points set PROJECT_ROOT to it).
+        root_dir: the repository root: PROJECT_ROOT where set, else the folder holding dl_core/.
         data_dir: the benchmark files shipped with the repository (data/README.md).
         log_dir: where Hydra's run and sweep directories go.
         output_dir: this run's directory (Hydra's run dir; a resumed run's own directory).
     """
 
-    root_dir: str = "${oc.env:PROJECT_ROOT,.}"
+    root_dir: str = "${project_root:}"
     data_dir: str = "${paths.root_dir}/data"
     log_dir: str = "${paths.root_dir}/outputs"
     output_dir: str = "${hydra:runtime.output_dir}"
@@ -102,8 +106,10 @@ class TrainConfig:
         require(0 <= self.seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}] (got {self.seed})")
 
 
+@functools.cache
 def register_configs() -> None:
-    """Put every schema where the YAML defaults lists look for it (`<group>/<name>_schema`)."""
+    """Put every schema where the YAML defaults lists look for it (`<group>/<name>_schema`), and register the
+    config's resolvers: once per process, before the first config is composed (cli.run, api.compose)."""
     register_resolvers()
     store = ConfigStore.instance()
     found = {"train_schema": TrainConfig, "paths/paths_schema": PathsConfig, **serving_schema.SCHEMAS,
@@ -134,8 +140,15 @@ def _register_slurm_launcher_schema(store: ConfigStore) -> None:
 
 
 def register_resolvers() -> None:
-    """The config's own resolvers: `${sweep_batch:...}` (conf/hparams_search)."""
+    """The config's own resolvers: `${project_root:}` (paths.root_dir), `${sweep_batch:...}` (conf/hparams_search)."""
+    OmegaConf.register_resolver("project_root", project_root, replace=True)
     OmegaConf.register_resolver("sweep_batch", sweep_batch, replace=True)
+
+
+def project_root() -> str:
+    """The repository: PROJECT_ROOT where set (to run this package on another checkout's data and outputs),
+    else the folder holding dl_core/, the checkout the entry point was started from."""
+    return os.environ.get("PROJECT_ROOT") or str(ROOT)
 
 
 def validate(cfg: DictConfig) -> None:

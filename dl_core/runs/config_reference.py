@@ -16,7 +16,6 @@ import re
 import sys
 import typing
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
@@ -24,9 +23,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-import dl_core  # noqa: F401  (registers the schemas)
+from dl_core.runs.config import ROOT, register_configs
 
-ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "config.md"
 CONF_DIR = ROOT / "conf"
 ATTRIBUTE = re.compile(r"^\s{4}(\w+):\s*(.+)$")
@@ -52,6 +50,7 @@ def schemas() -> list[Section]:
     `<group>/<name>_schema` entries document the group's keys; root `<name>_schema` entries are the
     configs of the entry points (train.py, predict.py, serve.py), whose keys have no prefix.
     """
+    register_configs()
     found = []
     for group, entries in sorted(ConfigStore.instance().repo.items()):
         if group == "hydra":
