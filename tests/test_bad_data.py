@@ -191,7 +191,7 @@ MODELS = {"csv_timeseries": ["model=lstm", "model.hidden_dim=8", "data.sequence_
 def test_train_py_refuses_bad_data_in_one_line(tmp_path, case, key, says):
     overrides = case(tmp_path)
     model = MODELS[overrides[0].removeprefix("data=")]
-    done = run_entry("train.py", *overrides, *model, "trainer.max_epochs=1", "hardware=cpu", "hardware.threads=1",
+    done = run_entry("train.py", *overrides, *model, "trainer.max_epochs=1", "hardware=cpu1",
                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, timeout=120)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr

@@ -26,7 +26,7 @@ def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def tiny_run(*extra: str) -> common.Run:
-    return common.Run("study", (*TINY, "trainer.progress_bar=false", *extra))
+    return common.Run("study", (*TINY, *extra))
 
 
 def test_a_run_is_named_by_a_hash_of_its_overrides_in_order(runs: Path) -> None:

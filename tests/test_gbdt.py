@@ -28,8 +28,7 @@ from dl_core.serving import load_run
 from helpers import ROOT, entry_env, serving
 
 LIBRARIES = ["catboost", "xgboost", "lightgbm"]
-TINY_TABLE = ["data=synthetic_tabular", "data.generator.n_rows=400", "hardware=cpu", "hardware.threads=1",
-              "trainer.progress_bar=false"]
+TINY_TABLE = ["data=synthetic_tabular", "data.generator.n_rows=400", "trainer=tiny", "hardware=cpu1"]
 
 
 def tiny(model: str, *extra: str) -> list[str]:

@@ -16,8 +16,8 @@ from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 
 TINY_MLP = ["model=mlp", "model.n_blocks=2", "model.d_block=32", "data=synthetic_tabular",
-            "data.generator.n_rows=600", "trainer.max_epochs=4", "trainer.batch_size=64", "trainer.lr=3e-3",
-            "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
+            "data.generator.n_rows=600", "trainer=tiny", "trainer.max_epochs=4",
+            "trainer.batch_size=64", "trainer.lr=3e-3", "hardware=cpu1"]
 
 
 @pytest.mark.parametrize("embeddings", ["none", "periodic", "piecewise_linear"])

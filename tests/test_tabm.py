@@ -23,8 +23,8 @@ from dl_core.task import Classification, Regression
 from test_gbdt import served_and_predicted
 
 TINY_TABM = ["model=tabm", "model.k=4", "model.n_blocks=1", "model.d_block=32", "data=synthetic_tabular",
-             "data.generator.n_rows=600", "trainer.max_epochs=3", "trainer.batch_size=64", "trainer.lr=3e-3",
-             "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
+             "data.generator.n_rows=600", "trainer=tiny", "trainer.batch_size=64",
+             "trainer.lr=3e-3", "hardware=cpu1"]
 
 
 def tabm(tmp_path: Path, *overrides: str):

@@ -109,7 +109,7 @@ def test_a_tree_model_logs_one_point_per_boosting_round(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_dir = tmp_path / "run"
     train(dl_core.compose("model=xgboost", "model.n_estimators=30", "model.early_stopping_rounds=5",
-                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu", "hardware.threads=1",
+                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu1",
                           "logger=wandb", run_dir=run_dir))
     rounds = pd.read_csv(run_dir / "metrics.csv")
     assert len(rounds) > 5
