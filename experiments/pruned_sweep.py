@@ -38,7 +38,7 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from common import README, ROOT, markdown_table, runs_root, write_section
+from common import README, ROOT, markdown_table, runs_root, write_run_section
 from dl_core.sweep.workers import OWNER_ATTR
 
 STUDY = "pruned_sweep"
@@ -214,8 +214,7 @@ def main() -> None:
                  f"{barrier_table(barrier)}")
     print(text)
     if args.readme:
-        shown = shlex.join(["nice", "-n", "5", "python", "experiments/pruned_sweep.py", *sys.argv[1:]])
-        write_section(STUDY, f"```bash\n{shown}\n```\n\n{text}", args.readme)
+        write_run_section(STUDY, text, args.readme, "nice", "-n", "5")
 
 
 if __name__ == "__main__":

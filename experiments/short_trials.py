@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import README, ROOT, markdown_table, write_section
+from common import README, ROOT, markdown_table, write_run_section
 
 OVERRIDES = ["experiment=ett_lstm", "data.sequence_length=60", "trainer.batch_size=32", "hardware=cpu",
              "hardware.threads=1", "hardware.precision=32", "trainer.max_epochs=3", "trainer.patience=10",
@@ -178,8 +177,7 @@ def main() -> None:
             f"{' '.join(f'{v:.2f}' for v in load_after)} after.")
     print(text)
     if args.readme:
-        command = shlex.join(["nice", "-n", "5", "python", "experiments/short_trials.py", *sys.argv[1:]])
-        write_section("short_trials", f"```bash\n{command}\n```\n\n{text}", args.readme)
+        write_run_section("short_trials", text, args.readme, "nice", "-n", "5")
 
 
 if __name__ == "__main__":
