@@ -20,10 +20,7 @@ import pandas as pd
 import torch
 
 from dl_core.checks import (
-    INFINITE,
     check_in_range,
-    counts_listing,
-    infinite_as_missing,
     is_boolean,
     listing,
     one_line,
@@ -35,6 +32,7 @@ from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
 from dl_core.data.loading import DataConfig, require_columns
+from dl_core.data.missing import handle_missing, refuse_empty_columns
 from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
 from dl_core.data.synthetic import GeneratorConfig
 from dl_core.data.timestep import TimeStep, check_freq, fit_time_step
@@ -101,7 +99,7 @@ class TimeSeriesPreprocessor:
 
     def fill(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Missing values filled (or refused) per `fillna`; the covariates checked on what is left."""
-        rows = _handle_missing(rows, self._value_columns(), self.entity_columns, self.fillna)
+        rows = handle_missing(rows, self._value_columns(), self.entity_columns, self.fillna)
         if self.covariates is not None:
             self.covariates.check(rows, self.entity_labels(rows))
         return rows
@@ -252,7 +250,7 @@ class TimeSeriesPreprocessor:
 def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     """Frame -> cleaned rows -> chronological split per entity -> train-fit scalers -> window index."""
     prep = _preprocessor_from_config(cfg, frame)
-    _refuse_empty_columns(frame, prep)
+    refuse_empty_columns(frame, prep)
     rows = prep.clean(frame)
     if rows.empty:
         raise DataError(f"data.fillna: no rows left once rows with missing values are dropped "
@@ -407,46 +405,6 @@ def _check_numeric(frame: pd.DataFrame, columns: list[str], key: str) -> None:
     bad = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise DataError(f"{key}: column(s) [{listing(map(repr, bad))}] are not numeric; {text_fix}")
-
-
-def _refuse_empty_columns(frame: pd.DataFrame, prep: TimeSeriesPreprocessor) -> None:
-    """A column without a single value cannot be filled: say so before `data.fillna` is suggested."""
-    future = prep.covariates.future_columns if prep.covariates else []
-    for key, columns, fix in (("data.target_column", prep.target_columns, "pick another data.target_column"),
-                              ("data.feature_columns", prep.feature_columns, "leave it out of data.feature_columns"),
-                              ("data.future_covariates", future, "leave it out of data.future_covariates")):
-        for column in columns:
-            values = frame[column]
-            if not (values.notna() & ~values.isin(INFINITE)).any():
-                raise DataError(f"{key}: column {column!r} has no values (all {len(frame)} rows are missing "
-                                f"or infinite); {fix}")
-
-
-def _handle_missing(frame: pd.DataFrame, columns: list[str], entities: list[str], fillna: str | None) -> pd.DataFrame:
-    """Refuse missing (or infinite) values unless a fill is configured; fills never reach across series.
-
-    A forward fill cannot fill a series' leading gaps (nor a backward fill its trailing ones)
-    without borrowing from the other direction, so those rows are dropped instead.
-    """
-    frame, infinite = infinite_as_missing(frame, columns)
-    counts = frame[columns].isna().sum()
-    counts = counts[counts > 0]
-    if counts.empty:
-        return frame
-    if fillna is None:
-        raise DataError(f"data.fillna: missing values in {counts_listing(counts, infinite)}; set data.fillna=ffill "
-                        f"(or bfill, interpolate, zero, drop)")
-    if not infinite.empty:
-        log.warning("data: infinite values in %s are treated as missing (data.fillna=%s)",
-                    counts_listing(infinite), fillna)
-    fills = {"ffill": pd.Series.ffill, "bfill": pd.Series.bfill, "zero": lambda s: s.fillna(0.0),
-             "interpolate": lambda s: s.interpolate(limit_area="inside"), "drop": lambda s: s}
-    fill = fills[fillna]
-    if entities:
-        frame[columns] = frame.groupby(entities, sort=False)[columns].transform(fill)
-    else:
-        frame[columns] = frame[columns].apply(fill)
-    return frame.dropna(subset=columns).reset_index(drop=True)
 
 
 def _entity_offsets(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> np.ndarray:
