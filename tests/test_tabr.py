@@ -17,16 +17,15 @@ from dl_core.data import build_bundle, load_frame
 from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.errors import ConfigError
-from dl_core.models import build_estimator, build_model
+from dl_core.models.build import build_estimator, build_model
 from dl_core.models.tabr import TabR, TabREstimator, TrainingRows
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving.load import load_run
 from test_gbdt import served_and_predicted
 
 TINY_TABR = ["model=tabr", "model.d_main=16", "model.context_size=8", "model.context_dropout=0.1",
-             "model.dropout0=0.1", "data=synthetic_tabular", "data.generator.n_rows=500", "trainer.max_epochs=6",
-             "trainer.batch_size=64", "trainer.lr=3e-3", "hardware=cpu", "hardware.threads=1",
-             "trainer.progress_bar=false"]
+             "model.dropout0=0.1", "data=synthetic_tabular", "data.generator.n_rows=500", "trainer=tiny",
+             "trainer.max_epochs=6", "trainer.batch_size=64", "trainer.lr=3e-3", "hardware=cpu1"]
 CLASSES = {"regression": [], "binary": ["data.task=classification", "data.generator.n_classes=2"],
            "multiclass": ["data.task=classification", "data.generator.n_classes=3"]}
 
