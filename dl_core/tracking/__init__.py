@@ -1,4 +1,4 @@
-"""Run tracking: plain files always, experiment trackers (W&B) when configured."""
+"""Run tracking: plain files always, experiment trackers (W&B, TensorBoard, MLflow) when configured."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from typing import Any, Protocol
 from omegaconf import DictConfig
 
 from dl_core.tracking.files import FileTracker
+from dl_core.tracking.schema import BACKENDS
 
 
 class RunTracker(Protocol):
-    """What a run feeds its trackers: every epoch's history (the engine), then the final metrics."""
+    """What a run feeds its trackers: every epoch's history (the engine), then the final metrics, once the
+    run's files (plots, test predictions, checkpoints) are written."""
 
     def log_epoch(self, history: list[dict[str, float]]) -> None: ...
 
@@ -22,14 +24,32 @@ class RunTracker(Protocol):
 
 @contextmanager
 def build_trackers(cfg: DictConfig, run_dir: Path) -> Iterator[list[RunTracker]]:
-    """The run files, plus W&B with `logger=wandb`; each tracker is closed when the block ends, also on error."""
+    """The run files, plus each tracker the logger config turns on (`logger=[wandb,mlflow]`: both); each is
+    closed when the block ends, also on error. Each tracker's library is imported only when it is used."""
     with ExitStack() as stack:
         trackers: list[RunTracker] = [FileTracker(run_dir)]
-        if cfg.logger.get("backend") == "wandb":
+        backends = enabled_backends(cfg.logger)
+        if "wandb" in backends:
             from dl_core.tracking.wandb_tracker import wandb_run
 
             trackers.append(stack.enter_context(wandb_run(cfg, run_dir)))
+        if "tensorboard" in backends:
+            from dl_core.tracking.tensorboard_tracker import tensorboard_run
+
+            trackers.append(stack.enter_context(tensorboard_run(cfg, run_dir)))
+        if "mlflow" in backends:
+            from dl_core.tracking.mlflow_tracker import mlflow_run
+
+            trackers.append(stack.enter_context(mlflow_run(cfg, run_dir)))
         yield trackers
+
+
+def enabled_backends(logger: Any) -> list[str]:
+    """The trackers a logger config turns on. A run saved before several could log at once names its one
+    tracker in `logger.backend` (`wandb`): resuming it keeps logging there."""
+    if "backend" in logger:
+        return [str(logger.backend)]
+    return [name for name in BACKENDS if logger.get(name)]
 
 
 __all__ = ["FileTracker", "RunTracker", "build_trackers"]
