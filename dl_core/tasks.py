@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from torch.nn import functional as F
 
 from dl_core.checks import is_numeric, label_values, listing, near_duplicate_labels, refuse_stray_text, short
-from dl_core.errors import ConfigError, DataError
+from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.outputs import MEDIAN, MEMBERS, POINT, OutputKind, quantile_metric_names, quantile_metrics
 from dl_core.tracking.plots import plot_confusion_matrix, plot_forecast, plot_predicted_vs_actual
 
@@ -210,6 +210,10 @@ class TableTask(Task):
     def check_held_out(self, held: pd.Series, target: pd.Series, column: str) -> None:
         """Refuse validation or test targets the fitted encoding cannot represent."""
 
+    @abstractmethod
+    def check_new_targets(self, target: pd.Series, column: str) -> None:
+        """Refuse the (present) targets of labelled new rows that the run cannot score, naming the column."""
+
 
 class Regression(TableTask):
     """A real-valued target, standardized for training and reported in `target_unit`s."""
@@ -237,6 +241,14 @@ class Regression(TableTask):
         if len(counts) < 2:
             raise DataError(f"data.target_column: target {column!r} is constant ({first}), nothing to "
                             f"learn; pick a data.target_column whose values vary")
+
+    def check_new_targets(self, target: pd.Series, column: str) -> None:
+        numbers = pd.to_numeric(target, errors="coerce") if not pd.api.types.is_bool_dtype(target) else None
+        text = target if numbers is None else target[numbers.isna()]
+        if len(text):
+            raise InputError((), f"target column {column!r} holds {len(text)} value(s) that are not numbers (e.g. "
+                                 f"{short(text.iloc[0])}); fix them, or leave them empty (a row without a target "
+                                 f"is not scored)")
 
     def fit(self, target: pd.Series) -> Regression:
         self.target_scaler = StandardScaler().fit(self._units(target))
@@ -323,6 +335,14 @@ class Classification(TableTask):
 
     def stratify_labels(self, target: pd.Series) -> np.ndarray:
         return label_values(target).to_numpy()
+
+    def check_new_targets(self, target: pd.Series, column: str) -> None:
+        """A class the run never trained on has no output to predict it, so its rows cannot be scored."""
+        unseen = sorted(set(label_values(target)) - set(self.classes))
+        if unseen:
+            raise InputError((), f"target column {column!r} holds {len(unseen)} class(es) the run was not trained "
+                                 f"on ({listing(map(repr, unseen), limit=3)}; its classes: "
+                                 f"{listing(map(repr, self.classes), limit=10)}); leave those rows out")
 
     def check_held_out(self, held: pd.Series, target: pd.Series, column: str) -> None:
         """A class that no training row shows has no output to predict it: refuse before training on it."""

@@ -178,6 +178,15 @@ class TimeSeriesPreprocessor:
         return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), starts, self.sequence_length, self.horizon,
                            RowKeys.of(rows, self, offsets, ends), covariates)
 
+    def labelled_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
+        """The complete windows of validated new rows: those whose targets are all rows given (not the forecast
+        beyond a series' last row, which has nothing to be scored against)."""
+        windows = self.new_rows(frame, task).complete()
+        if not len(windows):
+            raise InputError((), f"no series has a complete window to score: that needs sequence_length + horizon = "
+                                 f"{self.sequence_length + self.horizon} rows of a series; send more rows")
+        return windows
+
     def _with_horizon(self, rows: pd.DataFrame, ahead: pd.DataFrame, x: np.ndarray, y: np.ndarray,
                       offsets: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Each series' observed rows followed by its `horizon` rows of known-future covariates (their
@@ -331,6 +340,13 @@ class WindowSplit:
 
     def targets(self) -> torch.Tensor:
         return self.y[self.starts.unsqueeze(1) + self.target_offsets]
+
+    def complete(self) -> WindowSplit:
+        """The windows whose targets all lie in their series' observed rows."""
+        starts = self.starts.cpu().numpy()
+        inside = starts + self.sequence_length + self.horizon <= self.keys.ends[starts]
+        return WindowSplit(self.x, self.y, self.starts[torch.from_numpy(inside).to(self.starts.device)],
+                           self.sequence_length, self.horizon, self.keys, self.covariates)
 
     def target_rows(self) -> np.ndarray:
         """Row index of every (window, step) target: shape (windows, horizon)."""
