@@ -74,7 +74,7 @@ def with_frame(cfg: DictConfig, frame: pd.DataFrame) -> DictConfig:
                           f"{cfg.data.source}) reads no file; compose with data=csv_tabular or data=csv_timeseries")
     if cfg.data.path:
         raise ConfigError(f"data.path: set ({cfg.data.path}) and a DataFrame given as well; pass one of them")
-    path = keep_frame(frame, Path(cfg.paths.log_dir) / FRAMES_DIR)
+    path = keep_frame(frame, Path(cfg.paths.log_dir).expanduser().absolute() / FRAMES_DIR)
     cfg = copy.deepcopy(cfg)
     cfg.data.path = str(path)
     return cfg
