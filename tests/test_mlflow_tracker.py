@@ -180,3 +180,15 @@ def test_a_run_logged_to_a_real_mlflow_server(make_cfg, tmp_path, caplog):
     assert time.monotonic() - started < 60
     warnings = [record.getMessage() for record in caplog.records if record.name == "dl_core.tracking.mlflow_tracker"]
     assert len(warnings) == 1 and "log_batch failed" in warnings[0] and "logs no more to MLflow" in warnings[0]
+
+
+def test_a_store_that_cannot_be_used_leaves_the_run_without_mlflow_and_one_warning(make_cfg, tmp_path, caplog):
+    """The local store's folder is taken by a file: the run trains and writes its files, without MLflow."""
+    (tmp_path / "taken").write_text("not a folder")
+    cfg = make_cfg(*TINY, "trainer.max_epochs=1", "logger=mlflow", f"paths.log_dir={tmp_path / 'taken'}")
+    caplog.set_level(logging.WARNING, logger="dl_core.tracking.mlflow_tracker")
+    train(cfg)
+    warnings = [record.getMessage() for record in caplog.records if record.name == "dl_core.tracking.mlflow_tracker"]
+    assert len(warnings) == 1 and warnings[0].startswith("MLflow: cannot log to the local store")
+    run_dir = Path(cfg.paths.output_dir)
+    assert (run_dir / "metrics.json").is_file() and not (run_dir / RUN_ID_FILE).exists()
