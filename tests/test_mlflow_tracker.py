@@ -192,3 +192,4 @@ def test_a_store_that_cannot_be_used_leaves_the_run_without_mlflow_and_one_warni
     assert len(warnings) == 1 and warnings[0].startswith("MLflow: cannot log to the local store")
     run_dir = Path(cfg.paths.output_dir)
     assert (run_dir / "metrics.json").is_file() and not (run_dir / RUN_ID_FILE).exists()
+

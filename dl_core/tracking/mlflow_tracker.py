@@ -52,11 +52,10 @@ LOCAL_STORE = "mlflow.db"
 LOCAL_ARTIFACTS = "mlartifacts"
 MODEL_NAME = "model"
 # While a run logs: a request that gets no answer is tried 3 times, 10 s each, instead of MLflow's 8 times
-# with backoff up to minutes. An environment that sets these keeps its own.
-# No progress bars either: a run's log is lines.
+# with backoff up to minutes, and no progress bars (a run's log is lines). An environment that sets these
+# keeps its own.
 CLIENT_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
                  "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-PARAMS_PER_BATCH = 100  # MLflow's limit on the params of one log_batch call
 # What the logged model imports besides dl_core (the repository, not on PyPI): pinned to this environment's
 # versions, so that MLflow need not load the model in a subprocess to guess them.
 REQUIREMENTS = ("torch", "numpy", "pandas", "scikit-learn", "pydantic", "omegaconf", "hydra-core")
@@ -89,7 +88,7 @@ class MlflowTracker:
         for path in plot_files(self.run_dir):
             self.call(self.client.log_artifact, self.run_id, str(path), "plots")
         if self.log_model and (self.run_dir / BEST_CHECKPOINT).is_file():
-            self.call(log_run_model, self.client, self.run_id, self.run_dir, step)
+            self.call(log_run_model, self.client, self.run_id, self.run_dir)
 
     def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Call the store, unless an earlier call failed; a failure warns once and ends this run's MLflow
@@ -104,9 +103,9 @@ class MlflowTracker:
                         getattr(method, "__name__", "a call"), first_line(err), self.run_dir)
 
 
-def log_run_model(client: Any, run_id: str, run_dir: Path, step: int) -> str:
+def log_run_model(client: Any, run_id: str, run_dir: Path) -> None:
     """Log the run as MLflow model `model` of `run_id` (its artifact: the best checkpoint and metrics.json in a
-    run directory of their own) and record its URI in the run's tag `model_uri`; return the URI."""
+    run directory of their own) and record its URI (`models:/<model id>`) in the run's tag `model_uri`."""
     import mlflow.pyfunc
     from mlflow.entities import LoggedModelStatus
     from mlflow.models import Model
@@ -126,9 +125,7 @@ def log_run_model(client: Any, run_id: str, run_dir: Path, step: int) -> str:
                                      mlflow_model=Model(run_id=run_id, model_id=model.model_id))
         client.log_model_artifacts(model.model_id, str(saved))
     client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
-    uri = f"models:/{model.model_id}"
-    client.set_tag(run_id, "model_uri", uri)
-    return uri
+    client.set_tag(run_id, "model_uri", f"models:/{model.model_id}")
 
 
 @contextmanager
@@ -197,6 +194,7 @@ def start(cfg: DictConfig, run_dir: Path) -> MlflowTracker:
     does not hold it, e.g. after falling back to the local store)."""
     from mlflow import MlflowClient
     from mlflow.entities import Param
+    from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
 
     uri, artifacts = reachable_store(cfg)
     client = MlflowClient(uri)
@@ -217,8 +215,8 @@ def start(cfg: DictConfig, run_dir: Path) -> MlflowTracker:
     run_id = run.info.run_id
     id_file.write_text(run_id + "\n")
     params = [Param(key, str(value)) for key, value in flat_config(cfg).items()]
-    for first in range(0, len(params), PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=params[first:first + PARAMS_PER_BATCH])
+    for first in range(0, len(params), MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run_id, params=params[first:first + MAX_PARAMS_TAGS_PER_BATCH])
     client.log_text(run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
     return MlflowTracker(client, run_id, run_dir, cfg.logger.log_model)
 
