@@ -1,4 +1,6 @@
-"""Weights & Biases tracking: one W&B run per training run, fed by the engine like the file tracker.
+"""Weights & Biases tracking: one W&B run per training run, fed by the engine like the file tracker: the
+resolved config, each epoch's row, the final metrics as its summary, the run's plots as images and its test
+predictions as a table (a bounded sample), the best checkpoint as an artifact with `logger.log_model`.
 
 `wandb` is imported only inside `wandb_run`, so runs without `logger=wandb` never load it. The run is
 a context manager: it is finished when training ends and marked failed when training raises, so the
