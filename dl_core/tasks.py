@@ -243,6 +243,7 @@ class Regression(TableTask):
                             f"learn; pick a data.target_column whose values vary")
 
     def check_new_targets(self, target: pd.Series, column: str) -> None:
+        """A word or a true/false is no quantity to compare a prediction with."""
         numbers = pd.to_numeric(target, errors="coerce") if not pd.api.types.is_bool_dtype(target) else None
         text = target if numbers is None else target[numbers.isna()]
         if len(text):
