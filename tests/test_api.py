@@ -39,8 +39,7 @@ def table(n_rows: int = 600) -> pd.DataFrame:
 
 
 TABLE_RUN = ["data=csv_tabular", "data.target_column=target", "data.task=regression", "model=mlp",
-             "model.n_blocks=1", "model.d_block=16", "trainer.max_epochs=2", "trainer.progress_bar=false",
-             "hardware=cpu", "hardware.threads=1"]
+             "model.n_blocks=1", "model.d_block=16", "trainer=tiny", "trainer.max_epochs=2", "hardware=cpu1"]
 
 
 def test_a_run_trains_on_a_dataframe_as_on_the_same_rows_in_a_file(tmp_path):

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.hardware import choose_precision, resolve_hardware
 from dl_core.errors import ConfigError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import TINY, TINY_GPU, needs_gpu
 
 

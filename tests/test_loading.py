@@ -9,12 +9,12 @@ import pytest
 
 from dl_core.data.loading import read_table
 from dl_core.errors import DataError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import DATA, TINY
 from unprivileged import require_unprivileged, run_unprivileged
 
 CSV = ["data=csv_timeseries", "data.timestamp_column=date", "data.target_column=OT", "trainer.max_epochs=1",
-       "hardware=cpu", "hardware.threads=1"]
+       "hardware=cpu1"]
 
 
 def test_a_directory_is_named_a_directory_not_a_missing_file(tmp_path):
@@ -66,7 +66,7 @@ def test_a_parquet_file_trains_as_the_same_rows_in_a_csv_file(make_cfg, tmp_path
     frame.to_csv(tmp_path / "rows.csv", index=False)
     frame.assign(date=pd.to_datetime(frame["date"])).to_parquet(tmp_path / "rows.parquet")
     assert pd.api.types.is_datetime64_any_dtype(read_table(tmp_path / "rows.parquet")["date"])
-    tiny = ["data.sequence_length=24", "model.hidden_dim=8", "model.num_layers=1", "trainer.progress_bar=false"]
+    tiny = ["data.sequence_length=24", "model.hidden_dim=8", "model.num_layers=1", "trainer=tiny"]
     scores = [train(make_cfg(*CSV, *tiny, f"data.path={tmp_path / f'rows.{kind}'}", run=kind))
               for kind in ("csv", "parquet")]
     assert scores[0] == scores[1]

@@ -17,7 +17,7 @@ import pytest
 
 import dl_core
 from dl_core.data import load_frame
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.tracking.mlflow_tracker import RUN_ID_FILE, MlflowTracker, client_limits
 from helpers import TINY, run_entry
 from mlflow_server import mlflow_server
@@ -107,7 +107,7 @@ def test_a_run_in_the_local_store_holds_its_record_and_a_model_that_predicts_as_
 def test_a_tree_model_logs_every_boosting_round(tmp_path):
     run_dir = tmp_path / "run"
     train(dl_core.compose("model=xgboost", "model.n_estimators=30", "model.early_stopping_rounds=5",
-                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu", "hardware.threads=1",
+                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu1",
                           "logger=mlflow", f"paths.log_dir={tmp_path}", run_dir=run_dir))
     rounds = pd.read_csv(run_dir / "metrics.csv")
     uri = local_store(tmp_path)

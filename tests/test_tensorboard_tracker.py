@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import dl_core
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.tracking.tensorboard_tracker import EVENTS_DIR
 from helpers import TINY
 
@@ -63,7 +63,7 @@ def test_a_run_holds_its_curves_final_metrics_plots_and_config(make_cfg):
 def test_a_tree_model_logs_every_boosting_round(tmp_path):
     run_dir = tmp_path / "run"
     train(dl_core.compose("model=xgboost", "model.n_estimators=30", "model.early_stopping_rounds=5",
-                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu", "hardware.threads=1",
+                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu1",
                           "logger=tensorboard", run_dir=run_dir))
     rounds = pd.read_csv(run_dir / "metrics.csv")
     steps, values = series(read_events(run_dir), "val_loss")

@@ -46,7 +46,7 @@ def test_a_large_predictions_table_is_sampled_in_file_order(tmp_path):
 
 
 def test_trackers_are_imported_only_when_used():
-    code = ("import sys, dl_core.pipeline, dl_core.tracking.mlflow_tracker, dl_core.tracking.tensorboard_tracker; "
+    code = ("import sys, dl_core.runs.pipeline, dl_core.tracking.mlflow_tracker, dl_core.tracking.tensorboard_tracker; "
             "print(sorted(m for m in ('mlflow', 'tensorboard', 'torch.utils.tensorboard') if m in sys.modules))")
     done = run_entry("-c", code, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

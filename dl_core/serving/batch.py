@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, InputError
@@ -30,8 +30,8 @@ METRICS_SUFFIX = ".metrics.json"
 
 def predict_file(cfg: DictConfig) -> Path:
     """Validate `data.path` against the run's inputs, predict, write the predictions and return their path;
-    with `evaluate`, score the file's labelled rows first and write the metrics beside the predictions."""
-    OmegaConf.to_object(cfg).validate()
+    with `evaluate`, score the file's labelled rows first and write the metrics beside the predictions (the
+    config itself is checked by the entry point, dl_core.runs.cli.run_job)."""
     output = output_path(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))

@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
 from dl_core.tracking.files import FileTracker
 from dl_core.tracking.schema import BACKENDS
 
-
-class RunTracker(Protocol):
-    """What a run feeds its trackers: every epoch's history (the engine), then the final metrics, once the
-    run's files (plots, test predictions, checkpoints) are written."""
-
-    def log_epoch(self, history: list[dict[str, float]]) -> None: ...
-
-    def log_summary(self, metrics: dict[str, Any]) -> None: ...
+if TYPE_CHECKING:
+    from dl_core.engine.loop import RunTracker  # what the engine feeds a tracker: the protocol is the engine's
 
 
 @contextmanager
@@ -52,4 +46,4 @@ def enabled_backends(logger: Any) -> list[str]:
     return [name for name in BACKENDS if logger.get(name)]
 
 
-__all__ = ["FileTracker", "RunTracker", "build_trackers"]
+__all__ = ["FileTracker", "build_trackers"]

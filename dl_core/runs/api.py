@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +22,8 @@ from omegaconf import DictConfig
 
 from dl_core.data.frames import FRAMES_DIR, keep_frame
 from dl_core.errors import ConfigError
-from dl_core.pipeline import train
-
-PROJECT_ROOT = Path(os.environ.get("PROJECT_ROOT", Path(__file__).resolve().parents[1]))
+from dl_core.runs.config import project_root, register_configs, validate
+from dl_core.runs.pipeline import train
 
 
 @dataclass(frozen=True)
@@ -40,12 +38,13 @@ def compose(*overrides: str, run_dir: str | Path | None = None, with_hydra: bool
 
     `with_hydra` keeps the `hydra` node (sweeper, launcher, callbacks), as a multirun sees it.
     """
+    root = Path(project_root())
     if run_dir is None:
-        run_dir = PROJECT_ROOT / "outputs" / "api" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-    os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
+        run_dir = root / "outputs" / "api" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+    register_configs()
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(str(PROJECT_ROOT / "conf")):
+        with initialize_config_dir(str(root / "conf")):
             return hydra_compose("train", overrides=[f"paths.output_dir={Path(run_dir).resolve()}", *overrides],
                                  return_hydra_config=with_hydra)
     finally:
@@ -53,7 +52,7 @@ def compose(*overrides: str, run_dir: str | Path | None = None, with_hydra: bool
 
 
 def run(cfg: DictConfig, data: pd.DataFrame | None = None) -> RunResult:
-    """Train one composed config; return where it wrote and what it measured.
+    """Check and train one composed config; return where it wrote and what it measured.
 
     `data`: the rows to train on as a DataFrame, in place of `data.path` (compose with `data=csv_tabular` or
     `data=csv_timeseries`). It is kept as a parquet file under `<paths.log_dir>/frames/` and the run reads it
@@ -61,6 +60,7 @@ def run(cfg: DictConfig, data: pd.DataFrame | None = None) -> RunResult:
     """
     if data is not None:
         cfg = with_frame(cfg, data)
+    validate(cfg)
     objective = train(cfg)
     run_dir = Path(cfg.paths.output_dir)
     return RunResult(run_dir, objective, json.loads((run_dir / "metrics.json").read_text()))
