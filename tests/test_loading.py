@@ -4,6 +4,7 @@ Bad contents of a file are test_bad_data.py's."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from dl_core.data.loading import read_table
@@ -57,3 +58,15 @@ def test_a_data_file_in_an_unreadable_folder_is_one_line(tmp_path):
     data = unreadable(tmp_path, "folder")
     trained = run_unprivileged("train.py", *CSV, f"data.path={data}", f"hydra.run.dir={tmp_path / 'run'}", timeout=120)
     assert (trained.returncode, trained.stderr.strip()) == (2, refusal(data))
+
+
+def test_a_parquet_file_trains_as_the_same_rows_in_a_csv_file(make_cfg, tmp_path):
+    """Read with pyarrow: the dates are dates already, the numbers the same numbers."""
+    frame = pd.read_csv(DATA / "ETTh1.csv", nrows=600)
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    frame.assign(date=pd.to_datetime(frame["date"])).to_parquet(tmp_path / "rows.parquet")
+    assert pd.api.types.is_datetime64_any_dtype(read_table(tmp_path / "rows.parquet")["date"])
+    tiny = ["data.sequence_length=24", "model.hidden_dim=8", "model.num_layers=1", "trainer=tiny"]
+    scores = [train(make_cfg(*CSV, *tiny, f"data.path={tmp_path / f'rows.{kind}'}", run=kind))
+              for kind in ("csv", "parquet")]
+    assert scores[0] == scores[1]

@@ -42,7 +42,7 @@ from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
 from dl_core.data.loading import DataConfig, require_columns
 from dl_core.data.splits import TabularSplitConfig, random_split
 from dl_core.data.synthetic_tabular import TabularGeneratorConfig
-from dl_core.errors import DataError, require, require_once
+from dl_core.errors import DataError, InputError, require, require_once
 from dl_core.task import TABLE_TASKS, TableTask
 
 if TYPE_CHECKING:
@@ -142,6 +142,25 @@ class TabularPreprocessor:
                        self.numeric_columns)
         return TabularSplit(torch.tensor(x_num, dtype=torch.float32), torch.tensor(x_cat, dtype=torch.int64), None,
                             frame.index.to_numpy())
+
+    def labelled_rows(self, frame: pd.DataFrame, task: TableTask) -> TabularSplit:
+        """Validated new rows with their target column as a split of the rows that have a target: a row without
+        one (missing or infinite) is left out, as in training, and counted in the log."""
+        target = self.target_column
+        known = frame[target].notna() & ~frame[target].isin(INFINITE)
+        if not known.any():
+            raise InputError((), f"target column {target!r} has no values (all {len(frame)} rows are missing or "
+                                 f"infinite); give the rows their actual {target}")
+        if not known.all():
+            log.warning("data: %d row(s) without a target %s are not scored", int((~known).sum()), target)
+        rows = frame[known]
+        task.check_new_targets(rows[target], target)
+        split = self.new_rows(rows, task)
+        return TabularSplit(split.x_num, split.x_cat, torch.tensor(task.encode(rows[target])), split.rows)
+
+    @property
+    def target_columns(self) -> list[str]:
+        return [self.target_column]
 
     def metadata(self) -> dict[str, Any]:
         return {"target": self.target_column}

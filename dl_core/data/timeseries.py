@@ -172,6 +172,15 @@ class TimeSeriesPreprocessor:
         return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), starts, self.sequence_length, self.horizon,
                            RowKeys.of(rows, self, offsets, ends), covariates)
 
+    def labelled_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
+        """The complete windows of validated new rows: those whose targets are all rows given (not the forecast
+        beyond a series' last row, which has nothing to be scored against)."""
+        windows = self.new_rows(frame, task).complete()
+        if not len(windows):
+            raise InputError((), f"no series has a complete window to score: that needs sequence_length + horizon = "
+                                 f"{self.sequence_length + self.horizon} rows of a series; send more rows")
+        return windows
+
     def _with_horizon(self, rows: pd.DataFrame, ahead: pd.DataFrame, x: np.ndarray, y: np.ndarray,
                       offsets: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Each series' observed rows followed by its `horizon` rows of known-future covariates (their

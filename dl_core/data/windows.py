@@ -128,6 +128,13 @@ class WindowSplit:
     def targets(self) -> torch.Tensor:
         return self.y[self.starts.unsqueeze(1) + self.target_offsets]
 
+    def complete(self) -> WindowSplit:
+        """The windows whose targets all lie in their series' observed rows."""
+        starts = self.starts.cpu().numpy()
+        inside = starts + self.sequence_length + self.horizon <= self.keys.ends[starts]
+        return WindowSplit(self.x, self.y, self.starts[torch.from_numpy(inside).to(self.starts.device)],
+                           self.sequence_length, self.horizon, self.keys, self.covariates)
+
     def target_rows(self) -> np.ndarray:
         """Row index of every (window, step) target: shape (windows, horizon)."""
         return (self.starts.unsqueeze(1) + self.target_offsets).cpu().numpy()

@@ -129,10 +129,10 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
             table = bundle.predictions_table("test", outputs)
             table.to_csv(run_dir / "predictions_test.csv", index=False)
             plot_test(bundle.task, table, run_dir)
-    for tracker in trackers:
-        tracker.log_summary(metrics)
     if ddp.is_main and result.history:
         plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
+    for tracker in trackers:  # last: the trackers log the run's files (plots, predictions, checkpoint) too
+        tracker.log_summary(metrics)
     score = float(metrics[cfg.objective.metric])  # there: `check_objective` refused any other name before training
     log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,
              score, run_dir)
@@ -144,10 +144,10 @@ def finish_pruned(pruned: RunPruned, cfg: DictConfig, run_dir: Path, trackers: l
     """A pruned trial keeps what it has: its checkpoints, metrics.csv, and metrics.json marked pruned; its
     objective is its best validation loss so far (the sweeper stores the trial PRUNED)."""
     metrics = pruned_metrics(pruned.history)
-    for tracker in trackers:
-        tracker.log_summary(metrics)
     if ddp.is_main:
         plot_learning_curve(pruned.history, metrics["best_epoch"], run_dir / "learning_curve.png")
+    for tracker in trackers:
+        tracker.log_summary(metrics)
     log.info("%s | best val_loss %.5f | %s", pruned, metrics["val_loss"], run_dir)
     return float(metrics["val_loss"])
 

@@ -30,12 +30,15 @@ class PredictConfig:
     Attributes:
         run_dir: the trained run (its checkpoints/best.ckpt is used).
         data: the rows to predict on (see `data.path`).
-        output: where to write predictions (a .csv; inside a run directory only under its `predictions/`);
-            null writes `<run_dir>/predictions/<file stem>-<8 hex digits of the file's absolute path>.csv`, one
-            file per input file.
+        output: where to write predictions, a .csv or .parquet file (inside a run directory only under its
+            `predictions/`); null writes `<run_dir>/predictions/<file stem>-<8 hex digits of the file's absolute
+            path>.csv`, one file per input file.
         id_columns: columns of `data.path` copied, as written there, to the front of each prediction row from
             the input row it predicts (for a forecast: the row of its target; empty beyond a series' last
             row), e.g. id_columns=[order_id].
+        evaluate: also score the predictions against the file's target column(s) with the run's own metrics
+            (metrics.json's, named without the split: `rmse`, `accuracy`, ...), written beside the predictions
+            as `<output stem>.metrics.json`; a file without the target column(s) is refused.
         threads: CPU threads for torch; null keeps torch's default.
     """
 
@@ -43,6 +46,7 @@ class PredictConfig:
     data: PredictDataConfig = field(default_factory=PredictDataConfig)
     output: str | None = None
     id_columns: list[str] = field(default_factory=list)
+    evaluate: bool = False
     threads: int | None = None
 
     def validate(self, prefix: str) -> None:
