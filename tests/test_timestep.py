@@ -214,6 +214,16 @@ def test_clock_changes_need_data_timezone_and_with_it_each_instant_is_read_exact
     np.testing.assert_array_equal(again.covariates.future.numpy(), split.covariates.future.numpy())
 
 
+def test_daily_rows_of_a_zone_with_clock_changes_step_by_its_calendar_days():
+    """Midnight to midnight over the spring clock change is 23 hours: a zoned daily run was refused as off its time
+    line of D steps, with or without a missing day."""
+    days = pd.date_range("2021-03-01", periods=60, freq="D", tz="Europe/Paris")  # 28 March: clocks go forward
+    written = series(days).assign(when=days.map(pd.Timestamp.isoformat))
+    after = list(pd.date_range(days[-1], periods=HORIZON + 1, freq="D", tz="Europe/Paris")[1:])
+    assert forecast_times(written, timezone="Europe/Paris") == {"a": after}
+    assert forecast_times(written.drop(index=[40]), timezone="Europe/Paris", fillna="ffill") == {"a": after}
+
+
 def test_numbers_sent_to_a_run_on_dates_and_dates_to_a_run_on_numbers_are_refused_naming_the_column():
     """Epoch seconds were taken for dates (as nanoseconds), and ISO dates sent to a run on numbers were stepped by
     the numeric step as nanoseconds (a forecast at 11:00:00.003600)."""

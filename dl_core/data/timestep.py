@@ -57,6 +57,7 @@ from dl_core.checks import one_line, short
 from dl_core.errors import DataError, InputError
 
 DAY = pd.Timedelta(days=1)
+CLOCK_CHANGE = pd.Timedelta(hours=1)  # a day is 23 hours when clocks go forward: still a day of steps
 DATE_RANGE = ("1677-09-22", "2262-04-11")  # the whole days pandas holds to the nanosecond
 EXAMPLES = "e.g. data.freq=MS for month starts (ME: month ends, W-SUN: weeks, B: business days, D, h, 15min)"
 
@@ -88,16 +89,18 @@ class TimeStep:
         duration = _duration(self.offset) if isinstance(self.step, str) else None
         if isinstance(self.step, str) and duration is None:
             return self._off_calendar(times, labels)
-        at = _first_off(_numbers(times), labels, self.step if duration is None else duration.value)
+        at = _first_off(_numbers(times, _by_calendar(duration)), labels,
+                        self.step if duration is None else duration.value)
         return None if at is None else (labels[at], times.iloc[at], times.iloc[at - 1])
 
     def missing(self, times: pd.Series, labels: np.ndarray) -> np.ndarray:
         """Which rows come after missing steps: more than one step after the row before them in their series.
         `times` is sorted within each series and on the time line (`off_line` found nothing)."""
-        values = _numbers(times)
+        duration = _duration(self.offset) if isinstance(self.step, str) else None
+        values = _numbers(times, _by_calendar(duration))
         if not isinstance(self.step, str):
             jump = np.diff(values) / self.step > 1.5
-        elif (duration := _duration(self.offset)) is not None:
+        elif duration is not None:
             jump = np.diff(values) > duration.value
         else:
             stamps = pd.DatetimeIndex(times)
@@ -254,6 +257,10 @@ def fit_time_step(times: pd.Series, labels: np.ndarray, freq: str | None) -> Tim
         return TimeStep(to_offset(freq).freqstr, given=True)
     values = _numbers(times)
     gaps = np.diff(values)[labels[1:] == labels[:-1]]
+    calendar = bool(dates and gaps.size and _by_calendar(pd.Timedelta(int(gaps.min()), "ns") + CLOCK_CHANGE))
+    if calendar:
+        values = _numbers(times, calendar)
+        gaps = np.diff(values)[labels[1:] == labels[:-1]]
     if gaps.size == 0:
         raise DataError("data.split: too few training rows to tell the time step of the series; give the training "
                         "split more rows" + (", or set data.freq" if dates else ""))
@@ -273,7 +280,7 @@ def fit_time_step(times: pd.Series, labels: np.ndarray, freq: str | None) -> Tim
                                 f"(inferred from their training rows); a run has one time step: set data.freq, or "
                                 f"train them apart")
             return TimeStep(step)
-    return _shortest_step(times, labels, gaps.min(), dates)
+    return _shortest_step(times, labels, gaps.min(), dates, calendar)
 
 
 def check_freq(freq: str | None, key: str) -> str | None:
@@ -363,10 +370,10 @@ def _infer_freq(times: pd.Series) -> str | None:
     return None if found is None else to_offset(found).freqstr
 
 
-def _shortest_step(times: pd.Series, labels: np.ndarray, unit: Any, dates: bool) -> TimeStep:
+def _shortest_step(times: pd.Series, labels: np.ndarray, unit: Any, dates: bool, calendar: bool) -> TimeStep:
     """The shortest step between consecutive timestamps (`unit`) when every step is a whole number of it: evenly
     spaced rows, or a few missing; refused otherwise."""
-    values = _numbers(times)
+    values = _numbers(times, calendar)
     at = _first_off(values, labels, unit)
     if at is not None:
         seen = (f"series {short(labels[at])}: {times.iloc[at]} is {_text(values[at] - values[at - 1], dates)} after "
@@ -398,11 +405,20 @@ def _duration(offset: Any) -> pd.Timedelta | None:
         return None
 
 
-def _numbers(times: pd.Series) -> np.ndarray:
-    """Timestamps as numbers to subtract: nanoseconds for dates (UTC for zoned ones), else the values."""
+def _numbers(times: pd.Series, calendar: bool = False) -> np.ndarray:
+    """Timestamps as numbers to subtract: nanoseconds for dates (elapsed, UTC, for zoned ones; read off their zone's
+    wall clock with `calendar`), else the values."""
     if pd.api.types.is_datetime64_any_dtype(times):
-        return pd.DatetimeIndex(times).as_unit("ns").asi8
+        stamps = pd.DatetimeIndex(times)
+        return (stamps.tz_localize(None) if calendar and stamps.tz is not None else stamps).as_unit("ns").asi8
     return np.asarray(times)
+
+
+def _by_calendar(duration: pd.Timedelta | None) -> bool:
+    """Whether steps of `duration` count on the zone's wall clock: a day or more, as pandas steps them (midnight
+    to midnight is a day, 23 hours when the clocks go forward); shorter steps count elapsed time (an hour is an
+    hour across the change)."""
+    return duration is not None and duration >= DAY
 
 
 def _first_off(values: np.ndarray, labels: np.ndarray, unit: float) -> int | None:
