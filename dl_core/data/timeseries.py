@@ -553,7 +553,7 @@ class TimeSeriesDataConfig(DataConfig):
         freq: the time step of date timestamps, a pandas offset alias (h, 15min, D, B, W-SUN, MS, ME, QS, YS);
             null infers it from the training rows (refused where they have no regular step). Forecasts past
             a series' last row are dated by it, calendar-aware (month starts stay month starts), and every
-            timestamp must lie a whole number of steps after the one before it (gaps are missing steps).
+            timestamp must lie a whole number of steps after the one before it (missing steps: see `fillna`).
         target_column: the column to forecast, or a list of columns (one output per column); not the
             timestamp or an entity column.
         feature_columns: input columns; null takes every numeric or true/false column (read as 1/0; new rows

@@ -39,7 +39,9 @@ training does. A calendar frequency steps by the calendar (month starts stay mon
 Every timestamp of a series then lies a whole number of steps after the one before it. A row off that time line is
 refused: at training naming `data.freq`, in rows sent for prediction naming the timestamp. A forecast dated off
 the run's time line would be silently wrong. A row more than one step after the one before it leaves missing steps
-(`TimeStep.missing`): dl_core/data/missing.py refuses them or fills them per `data.fillna`.
+(`TimeStep.missing`): dl_core/data/missing.py refuses them or fills them per `data.fillna`. In a zone with clock
+changes, steps of a day or more count on its wall clock (midnight to midnight is a day, 23 hours long when the
+clocks go forward), shorter ones count elapsed time (an hour is an hour across the change).
 """
 
 from __future__ import annotations
