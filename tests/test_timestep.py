@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 import dl_core
 from dl_core.data.covariates import CALENDAR
+from dl_core.data.splits import SplitConfig
 from dl_core.data.timeseries import TimeSeriesDataConfig, build_timeseries_bundle
 from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.runs.config import validate
@@ -222,6 +223,16 @@ def test_daily_rows_of_a_zone_with_clock_changes_step_by_its_calendar_days():
     after = list(pd.date_range(days[-1], periods=HORIZON + 1, freq="D", tz="Europe/Paris")[1:])
     assert forecast_times(written, timezone="Europe/Paris") == {"a": after}
     assert forecast_times(written.drop(index=[40]), timezone="Europe/Paris", fillna="ffill") == {"a": after}
+
+
+def test_split_dates_of_a_zoned_run_are_dates_of_its_zone():
+    """Comparing zoned timestamps with data.split.val_start (no offset) raised a TypeError: a traceback."""
+    hours = pd.date_range("2021-03-26", periods=100, freq="h", tz="Europe/Paris")
+    written = series(hours).assign(when=hours.map(pd.Timestamp.isoformat))
+    split = SplitConfig(val_start="2021-03-28 12:00", test_start="2021-03-29T06:00:00+02:00")
+    bundle = build_timeseries_bundle(data_cfg(timezone="Europe/Paris", split=split), written)
+    first_val = bundle.splits["val"].target_rows()[:, 0].min()
+    assert bundle.splits["val"].keys.times[first_val] == pd.Timestamp("2021-03-28 12:00", tz="Europe/Paris")
 
 
 def test_numbers_sent_to_a_run_on_dates_and_dates_to_a_run_on_numbers_are_refused_naming_the_column():
