@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dl_core.checks import INFINITE, counts_listing, infinite_as_missing, short
+from dl_core.data.timestep import time_text
 from dl_core.errors import DataError, InputError
 
 if TYPE_CHECKING:
@@ -79,9 +80,9 @@ def fill_gaps(rows: pd.DataFrame, prep: TimeSeriesPreprocessor, training: bool) 
     if prep.fillna is None:
         first = labels[after[0]]
         count = sum(len(gap) for at, gap in zip(after, gaps, strict=True) if labels[at] == first)
-        shown = ", ".join(_time_text(value) for value in gaps[0][:2]) + (", ..." if len(gaps[0]) > 2 else "")
+        shown = ", ".join(time_text(value) for value in gaps[0][:2]) + (", ..." if len(gaps[0]) > 2 else "")
         problem = (f"series {short(first)} misses {count} step{'s' if count != 1 else ''} of its time line ({step}), "
-                   f"first {shown} (after {_time_text(rows[time].iloc[after[0] - 1])})")
+                   f"first {shown} (after {time_text(rows[time].iloc[after[0] - 1])})")
         if training:
             raise DataError(f"data.fillna: {problem}; set data.fillna (ffill, bfill, interpolate, zero or drop) to "
                             f"fill those rows, or add them to data.path")
@@ -92,7 +93,3 @@ def fill_gaps(rows: pd.DataFrame, prep: TimeSeriesPreprocessor, training: bool) 
     keys = [*prep.entity_columns, time]
     added = added.reindex(columns=rows.columns).astype({c: rows[c].dtype for c in [*kept, time]})
     return pd.concat([rows, added], ignore_index=True).sort_values(keys, kind="stable").reset_index(drop=True)
-
-
-def _time_text(value: object) -> str:
-    return value.isoformat() if isinstance(value, pd.Timestamp) else f"{value:g}"

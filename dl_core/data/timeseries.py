@@ -41,7 +41,7 @@ from dl_core.data.loading import DataConfig, require_columns
 from dl_core.data.missing import fill_gaps, handle_missing, refuse_empty_columns
 from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
 from dl_core.data.synthetic import GeneratorConfig
-from dl_core.data.timestep import Timestamps, TimeStep, check_freq, check_timezone, fit_time_step, refusal
+from dl_core.data.timestep import Timestamps, TimeStep, check_freq, check_timezone, fit_time_step, refusal, time_text
 from dl_core.data.windows import (
     POSITION,
     SOURCE_ROW,
@@ -277,9 +277,9 @@ class TimeSeriesPreprocessor:
         if off is None:
             return
         series, at, before = off
-        where = f"after {_time_text(before)}, the row before" if before is not None else "its first row"
+        where = f"after {time_text(before)}, the row before" if before is not None else "its first row"
         source = "data.freq" if self.time_step.given else "inferred from the training rows"
-        problem = (f"series {short(series)} has timestamp {_time_text(at)} ({where}), off the run's time line of "
+        problem = (f"series {short(series)} has timestamp {time_text(at)} ({where}), off the run's time line of "
                    f"{self.time_step} steps ({source})")
         if training:
             raise DataError(f"data.freq: {problem}; fix that timestamp, or set data.freq to the rows' frequency")
@@ -453,7 +453,7 @@ def _horizon_rows(series: pd.DataFrame, sent: pd.DataFrame, prep: TimeSeriesPrep
         extra[time] = pd.Series([prep.time_step.after(last, k) for k in range(1, n_extra + 1)],
                                 dtype=series[time].dtype)
     ahead = pd.concat([sent, extra], ignore_index=True).reindex(columns=series.columns)
-    where = ahead[time].map(_time_text) if time else pd.Series(range(len(series), len(series) + prep.horizon))
+    where = ahead[time].map(time_text) if time else pd.Series(range(len(series), len(series) + prep.horizon))
     for column in prep.covariates.future_columns:
         missing = ahead[column].isna().to_numpy()
         if missing.any():
@@ -462,11 +462,6 @@ def _horizon_rows(series: pd.DataFrame, sent: pd.DataFrame, prep: TimeSeriesPrep
                                  f"needs it for the {prep.horizon} rows of the horizon; send future rows (targets "
                                  f"null) after the last observed row with {column!r} set")
     return ahead
-
-
-def _time_text(value: Any) -> str:
-    """A timestamp as a client wrote it: ISO for dates, the number otherwise."""
-    return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
 
 
 def _refuse_missing_keys(frame: pd.DataFrame, entities: list[str], time: str | None, training: bool) -> None:

@@ -232,6 +232,11 @@ def refusal(training: bool, key: str, problem: str) -> DataError:
     return DataError(f"{key}: {problem}") if training else InputError((), problem)
 
 
+def time_text(value: Any) -> str:
+    """A timestamp as a client wrote it: ISO for dates, the number otherwise."""
+    return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
+
+
 def check_timezone(zone: str | None, key: str) -> str | None:
     """Why `zone` is not a time zone pandas knows (for the schema's range check), or None."""
     if zone is None:
