@@ -160,7 +160,7 @@ BAD_CELLS = {
     "1e400": ("driver_1", "1e400", "driver_1", "like 1e400, read as infinity"),
     "NaN where the run cannot impute": ("target", "NaN", "target", "cannot be missing"),
     "NaN string": ("driver_2", '"NaN"', "driver_2", "cannot be missing"),
-    "Infinity timestamp": ("timestamp", "Infinity", "timestamp", "finite number"),
+    "Infinity timestamp": ("timestamp", "Infinity", "timestamp", "the run's timestamps are dates, not numbers"),
     "1e39, beyond float32 once scaled": ("driver_1", "1e39", "rows", "['driver_1'] hold values too large"),
 }
 

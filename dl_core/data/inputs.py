@@ -29,8 +29,9 @@ import pandas as pd
 
 from dl_core.errors import InputError
 
-NUMBER, LABEL, TIME = "number", "string|number|boolean", "timestamp (ISO string or number)"
-BOOLEAN = "boolean"
+NUMBER, LABEL, BOOLEAN = "number", "string|number|boolean", "boolean"
+# A timestamp takes what the run's took (dl_core/data/timestep.py): numbers, ISO 8601 dates, or dates in its format.
+TIME, DATE, DATE_TEXT = "timestamp (number)", "timestamp (ISO 8601 date)", "timestamp (date in data.timestamp_format)"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class InputSchema:
     columns: dict[str, str]
     nullable: frozenset[str] = frozenset()
     timestamp_column: str | None = None
+    timestamp_format: str | None = None
 
     @cached_property
     def row_model(self) -> type:
@@ -48,10 +50,12 @@ class InputSchema:
 
         number = Annotated[float, BeforeValidator(_not_boolean)]
         finite = Annotated[number, AfterValidator(_finite)]
-        time = Annotated[str | int | float, BeforeValidator(_not_boolean), AfterValidator(_finite_time)]
+        time = Annotated[int | float, BeforeValidator(_numeric_time), AfterValidator(_finite_time)]
+        date = Annotated[str, BeforeValidator(_date)]
+        date_text = Annotated[str, BeforeValidator(_date_text)]
         label = Annotated[bool | int | str | float, BeforeValidator(_label)]
         boolean = Annotated[bool, BeforeValidator(_boolean)]
-        types = {NUMBER: finite, LABEL: label, TIME: time, BOOLEAN: boolean}
+        types = {NUMBER: finite, LABEL: label, TIME: time, DATE: date, DATE_TEXT: date_text, BOOLEAN: boolean}
         nullable = {NUMBER: Annotated[number, AfterValidator(_finite_or_missing)] | None,
                     LABEL: Annotated[label | None, BeforeValidator(_nan_as_none)],
                     BOOLEAN: Annotated[boolean | None, BeforeValidator(_nan_as_none)]}
@@ -124,8 +128,40 @@ def _finite(value: float) -> float:
     return value
 
 
-def _finite_time(value: str | int | float) -> str | int | float:
+def _finite_time(value: int | float) -> int | float:
     return _finite(value) if isinstance(value, float) else value
+
+
+def _numeric_time(value: Any) -> Any:
+    """A run trained on numeric timestamps takes numbers: a date would be stepped by the numeric step."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("time_type", "Input should be a number: the run's timestamps are numbers, not dates")
+    return value
+
+
+def _date(value: Any) -> Any:
+    """A run trained on dates takes ISO 8601 text: a number names no date without a unit, which is never guessed."""
+    if not isinstance(value, str):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("date_type", "Input should be a date (ISO 8601 text, e.g. 2021-01-01T00:00:00): "
+                                               "the run's timestamps are dates, not numbers")
+    return value
+
+
+def _date_text(value: Any) -> Any:
+    """Dates in the run's data.timestamp_format; whole numbers (20200131 read from a CSV file) as their digits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if not isinstance(value, str):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("date_type", "Input should be a date written in the run's data.timestamp_format")
+    return value
 
 
 def _finite_or_missing(value: float) -> float | None:
