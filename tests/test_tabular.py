@@ -365,3 +365,20 @@ def test_drop_columns_leaves_a_row_id_out_and_a_column_with_a_value_per_row_is_w
     assert sorted(dropped.input_schema().columns) == ["color", "x", "z"] and not caplog.text
     with pytest.raises(DataError, match=r"^data.drop_columns: column\(s\) \['rownames2'\] not in the data; "):
         build_bundle(make_cfg(*base, "data.drop_columns=[rownames2]").data)
+
+
+@pytest.mark.parametrize(("derived", "message"), [
+    ("leak='y * 1'", (r"^data.derived_columns.leak: 'y \* 1' reads the target 'y', which would make the target an "
+                      r"input \(a leak\) that rows to predict do not have; derive it from other columns$")),
+    ("x='z * 2'", (r"^data.derived_columns.x: 'x' is a column of the data already; give the derived column a name "
+                   r"of its own, e.g. data.derived_columns.x_derived$")),
+])
+def test_a_derived_column_that_reads_the_target_or_replaces_a_column_is_refused(make_cfg, tmp_path, derived,
+                                                                                message):
+    """The target became an input (and predict then required it); a derived `x` silently replaced the file's x."""
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, _table())}", "data.target_column=y",
+                   "data.task=regression", f"+data.derived_columns.{derived}")
+    with pytest.raises(DataError, match=message):
+        build_bundle(cfg.data)
+
+

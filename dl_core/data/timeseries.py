@@ -311,7 +311,12 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
             log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
                         "names the rows, list it in data.drop_columns", column)
     else:
-        features = [c for c in cfg.feature_columns if c not in targets]
+        features = list(cfg.feature_columns)
+        listed = [c for c in targets if c in features]
+        require(not listed, "data.feature_columns",
+                f"lists the target {listing(map(repr, listed))}; a target's past is an input by "
+                f"data.include_target_in_inputs (now {str(cfg.include_target_in_inputs).lower()}), not by this "
+                f"list: leave it out")
         require_columns(frame, features, "data.feature_columns")
     if cfg.include_target_in_inputs:
         features = [*features, *targets]
