@@ -115,6 +115,20 @@ def test_a_time_series_target_listed_among_the_features_is_refused(make_cfg, tmp
                               f"data.include_target_in_inputs (now {include}), not by this list: leave it out")
 
 
+@pytest.mark.parametrize(("cell", "ways"), [(lambda v: f"{v:.2f}".replace(".", ","), "a decimal comma"),
+                                            (lambda v: f"{v:.2f} kW", "a unit")])
+def test_time_series_numbers_with_a_decimal_comma_or_a_unit_are_refused_not_left_out(tmp_path, make_cfg, cell, ways):
+    """The column was silently left out of the inputs (feature_columns=null takes the numeric columns)."""
+    frame = series_frame().assign(load=lambda f: f["load"].map(cell))
+    cfg = make_cfg("data=csv_timeseries", f"data.path={write(tmp_path, frame)}", "data.timestamp_column=date",
+                   "data.target_column=OT")
+    with pytest.raises(DataError) as err:
+        build_bundle(cfg.data)
+    assert str(err.value).startswith(f"data.feature_columns: column 'load' holds numbers with {ways} in 80 of 80 "
+                                     f"cells: {frame.loc[0, 'load']!r} (line 2), ")
+    assert "; write them as plain numbers" in str(err.value)
+
+
 WIDE = [f"column_with_a_long_name_{i}" for i in range(300)]
 
 

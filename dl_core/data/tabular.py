@@ -287,8 +287,8 @@ def _warn_of_doubtful_features(frame: pd.DataFrame, categorical: list[str], unas
     (`unasked`) that look like row ids (see dl_core.checks)."""
     for column in categorical:
         for labels in near_duplicate_labels(frame[column]):
-            log.warning("data: categories %s of column %r differ only in case or surrounding spaces and are "
-                        "distinct categories; if they are one, write them alike in data.path",
+            log.warning("data: categories %s of column %r differ only in case, surrounding spaces or invisible "
+                        "characters and are distinct categories; if they are one, write them alike in data.path",
                         listing(map(repr, labels)), column)
     for column in unique_per_row(frame, unasked):
         log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
