@@ -48,8 +48,9 @@ class InputSchema:
 
         number = Annotated[float, BeforeValidator(_not_boolean)]
         finite = Annotated[number, AfterValidator(_finite)]
-        time = Annotated[str | int | float, BeforeValidator(_not_boolean), AfterValidator(_finite_time)]
-        label = Annotated[bool | int | str | float, BeforeValidator(_label)]
+        time = Annotated[str | int | float, BeforeValidator(_not_boolean), AfterValidator(_finite_time),
+                         AfterValidator(_unicode)]
+        label = Annotated[bool | int | str | float, BeforeValidator(_label), AfterValidator(_unicode)]
         boolean = Annotated[bool, BeforeValidator(_boolean)]
         types = {NUMBER: finite, LABEL: label, TIME: time, BOOLEAN: boolean}
         nullable = {NUMBER: Annotated[number, AfterValidator(_finite_or_missing)] | None,
@@ -155,6 +156,21 @@ def _label(value: Any) -> Any:
         from pydantic_core import PydanticCustomError
 
         raise PydanticCustomError("label_type", "Input should be a string, a number or true/false")
+    return value
+
+
+def _unicode(value: Any) -> Any:
+    """A string with a lone surrogate (JSON `"\\ud800"`) cannot be encoded, compared or written as training's text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            from pydantic_core import PydanticCustomError
+
+            raise PydanticCustomError("string_unicode", "Input should be Unicode text, not a lone surrogate "
+                                                        "({code}) at position {position}",
+                                      {"code": f"\\u{ord(err.object[err.start]):04x}",
+                                       "position": err.start}) from None
     return value
 
 

@@ -15,6 +15,7 @@ annotation of a function defined at runtime.
 import json
 import logging
 import math
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -98,9 +99,10 @@ def _shorten(message: str) -> str:
 def json_body_route() -> type:
     """FastAPI's route class, reading request bodies so that every body that is not JSON gets the 422 of a
     JSON syntax error: FastAPI answers its own 400 (`There was an error parsing the body`) when the parser
-    raises anything but a `JSONDecodeError`, i.e. for a body that is not UTF-8 (as RFC 8259 requires) and
-    for one nested past the parser's recursion limit. The documented way to change how a route reads
-    requests is a custom route class and request class (FastAPI's "Custom Request and APIRoute class")."""
+    raises anything but a `JSONDecodeError`, i.e. for a body that is not UTF-8 (as RFC 8259 requires), for
+    one nested past the parser's recursion limit and for an integer past Python's digit limit. The documented
+    way to change how a route reads requests is a custom route class and request class (FastAPI's "Custom
+    Request and APIRoute class")."""
     from fastapi.routing import APIRoute
     from starlette.requests import Request
 
@@ -114,6 +116,12 @@ def json_body_route() -> type:
             except RecursionError:
                 raise json.JSONDecodeError("nested too deeply for the JSON parser; send rows as a list of flat "
                                            "objects", "", 0) from None
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # the one other ValueError of json.loads: an int past Python's digit limit
+                raise json.JSONDecodeError(f"an integer of more than {sys.get_int_max_str_digits()} digits, "
+                                           f"more than any number the model can use; send numbers of ordinary "
+                                           f"size", "", 0) from None
 
     class JSONBodyRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Awaitable[Any]]:
