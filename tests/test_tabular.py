@@ -428,3 +428,16 @@ def test_a_float_column_numbering_the_rows_is_warned_about_like_an_integer_one(m
             "list it in data.drop_columns") in caplog.text
 
 
+def test_unseen_categories_are_found_per_column_with_their_near_misses():
+    train_rows = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "city": ["rome", "oslo", "rome", "NA"],
+                               "size": ["S", "M", "L", "M"], "y": [0.0, 1.0, 2.0, 3.0]})
+    prep = TabularPreprocessor("y", ["x"], ["city", "size"], "standard", "median").fit(train_rows)
+    new = pd.DataFrame({"x": [0.5] * 6, "city": ["ROME", "zzz", None, "rome", "zzz", "na"],
+                        "size": ["S", "M", "L", "S", None, "M"]})
+    (unseen,) = prep.unseen_categories(new)
+    assert (unseen.column, unseen.rows, unseen.values, unseen.first) == ("city", 4, ["zzz", "ROME", "na"], 0)
+    assert unseen.similar == {"ROME": "rome", "na": "NA"}
+    assert unseen.message() == ("column 'city' has categories that training never saw in 4 row(s), read as unknown "
+                                "(as a missing value is): 'zzz', 'ROME' (training has 'rome'), 'na' (training has "
+                                "'NA')")
+    assert prep.unseen_categories(train_rows) == []

@@ -38,7 +38,7 @@ from dl_core.checks import (
     unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
-from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
+from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema, Unseen, find_unseen
 from dl_core.data.loading import DataConfig, require_columns
 from dl_core.data.splits import TabularSplitConfig, random_split
 from dl_core.data.synthetic_tabular import TabularGeneratorConfig
@@ -131,6 +131,14 @@ class TabularPreprocessor:
         columns = {**dict.fromkeys([*numeric, *derived.sources], NUMBER),
                    **{c: BOOLEAN if c in self.boolean_columns else LABEL for c in self.categorical_columns}}
         return InputSchema(columns, frozenset(columns))
+
+    def unseen_categories(self, frame: pd.DataFrame) -> list[Unseen]:
+        """Per categorical input, the values of `frame` no training row had (encoded as `RESERVED_CATEGORY`)."""
+        if self.category_encoder is None:
+            return []
+        found = (find_unseen(column, label_values(frame[column]), [c for c in known if not pd.isna(c)])
+                 for column, known in zip(self.categorical_columns, self.category_encoder.categories_, strict=True))
+        return [unseen for unseen in found if unseen is not None]
 
     def new_rows(self, frame: pd.DataFrame, task: TableTask) -> TabularSplit:
         """Validated new rows as a split without targets (derived columns computed as for training)."""

@@ -30,7 +30,7 @@ from dl_core.checks import (
 )
 from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder
-from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
+from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema, Unseen
 from dl_core.data.loading import DataConfig, require_columns
 from dl_core.data.missing import handle_missing, refuse_empty_columns
 from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
@@ -133,6 +133,10 @@ class TimeSeriesPreprocessor:
         if self.knows_future:
             nullable |= set(self.covariates.future_columns)
         return InputSchema(columns, frozenset(nullable), self.timestamp_column)
+
+    def unseen_categories(self, frame: pd.DataFrame) -> list[Unseen]:
+        """The static categories of new rows that no training series had."""
+        return self.covariates.unseen(frame) if self.covariates else []
 
     @property
     def knows_future(self) -> bool:

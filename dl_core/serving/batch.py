@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -11,9 +12,12 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
+from dl_core.data.inputs import refuse_unseen
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, InputError
 from dl_core.serving.load import id_values, load_run
+
+log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions"  # the one folder of a run directory that predict.py writes; training never does
 RUN_MARKERS = ("checkpoints", ".hydra")  # a directory holding one of these is a training run's
@@ -29,7 +33,10 @@ def predict_file(cfg: DictConfig) -> Path:
     frame = read_table(cfg.data.path)
     ids = file_ids(cfg.data.path, frame, list(cfg.id_columns))
     try:
-        predictions = run.predict_checked(run.schema.validate_frame(frame), ids)
+        rows = run.schema.validate_frame(frame)
+        for unseen in refuse_unseen(run.preprocessor.unseen_categories(rows), cfg.unseen_categories):
+            log.warning("data.path: %s; pass unseen_categories=refuse to refuse them", unseen.message())
+        predictions = run.predict_checked(rows, ids)
     except InputError as err:
         raise InputError(err.loc, f"{err.reason} (in data.path={cfg.data.path})") from None
     write_predictions(predictions, output)
