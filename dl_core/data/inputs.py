@@ -72,6 +72,9 @@ class InputSchema:
         """Check a file's rows with the same row model the server uses; return them as the server would."""
         from pydantic import TypeAdapter, ValidationError
 
+        twice = frame.columns[frame.columns.duplicated()].unique()
+        if len(twice):
+            raise InputError((), f"column(s) {list(twice)} appear more than once; give each column its own name")
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise InputError((), f"column(s) {missing} missing; the run needs {list(self.columns)}")
