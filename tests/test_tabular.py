@@ -340,9 +340,9 @@ def test_labels_that_differ_only_in_case_or_spaces_are_warned_about(make_cfg, tm
     with caplog.at_level("WARNING"):
         bundle = build_bundle(cfg.data)
     assert bundle.task.classes == [" yes", "no", "yes "]  # still three classes: only the user knows
-    assert ("classes ' yes', 'yes ' of target 'label' differ only in case or surrounding spaces and are distinct "
-            "classes; if they are one, write them alike in data.path") in caplog.text
-    assert "categories 'Red', 'red' of column 'color' differ only in case or surrounding spaces" in caplog.text
+    assert ("classes ' yes', 'yes ' of target 'label' differ only in case, surrounding spaces or invisible "
+            "characters and are distinct classes; if they are one, write them alike in data.path") in caplog.text
+    assert "categories 'Red', 'red' of column 'color' differ only in case, surrounding spaces or" in caplog.text
 
 
 def test_drop_columns_leaves_a_row_id_out_and_a_column_with_a_value_per_row_is_warned_about(make_cfg, tmp_path,
