@@ -234,8 +234,8 @@ def test_a_numeric_column_with_a_stray_text_cell_is_refused_naming_the_cell(tmp_
                               "'abc' (line 19)")
     assert "abc" in lines[19 - 1].split(",")
     assert "leave the column out of data.feature_columns" in message
-    with pytest.raises(DataError, match=r"^data.target_column: column 'sales' holds numbers except in 1 of "
-                                        r"271 cells: '12,5' \(row 40\)"):
+    with pytest.raises(DataError, match=r"^data.target_column: column 'sales' holds numbers with a decimal comma in "
+                                        r"1 of 271 cells: '12,5' \(row 40\); write them as plain numbers"):
         build_timeseries_bundle(data_cfg(), _with_text(random_frame(), "sales", 40, "12,5"))
     words = random_frame().assign(note=["good", "bad", "7"] * 90 + ["x"])  # mostly text: not an input, no error
     assert "note" not in build_timeseries_bundle(data_cfg(), words).preprocessor.feature_columns

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dl_core.data.inputs import InputSchema
+from dl_core.data.inputs import InputSchema, Unseen
 from dl_core.task import Task
 
 
@@ -49,6 +49,9 @@ class Preprocessor(Protocol):
 
     def input_schema(self) -> InputSchema:
         """The columns new rows must carry, and their types."""
+
+    def unseen_categories(self, frame: pd.DataFrame) -> list[Unseen]:
+        """Per categorical input of validated new rows, the values no training row had (read as unknown)."""
 
     def new_rows(self, frame: pd.DataFrame, task: Any) -> Split:
         """Validated new rows as a split to predict on (raises `InputError` naming what is wrong)."""

@@ -36,7 +36,7 @@ from dl_core.checks import (
 )
 from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder
-from dl_core.data.inputs import BOOLEAN, DATE, DATE_TEXT, LABEL, NUMBER, TIME, InputSchema
+from dl_core.data.inputs import BOOLEAN, DATE, DATE_TEXT, LABEL, NUMBER, TIME, InputSchema, Unseen
 from dl_core.data.loading import DataConfig, require_columns
 from dl_core.data.missing import fill_gaps, handle_missing, refuse_empty_columns
 from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
@@ -179,6 +179,10 @@ class TimeSeriesPreprocessor:
         if not self.timestamps.dates:
             return TIME
         return DATE if self.timestamps.fmt is None else DATE_TEXT
+
+    def unseen_categories(self, frame: pd.DataFrame) -> list[Unseen]:
+        """The static categories of new rows that no training series had."""
+        return self.covariates.unseen(frame) if self.covariates else []
 
     @property
     def knows_future(self) -> bool:
@@ -398,7 +402,12 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
             log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
                         "names the rows, list it in data.drop_columns", column)
     else:
-        features = [c for c in cfg.feature_columns if c not in targets]
+        features = list(cfg.feature_columns)
+        listed = [c for c in targets if c in features]
+        require(not listed, "data.feature_columns",
+                f"lists the target {listing(map(repr, listed))}; a target's past is an input by "
+                f"data.include_target_in_inputs (now {str(cfg.include_target_in_inputs).lower()}), not by this "
+                f"list: leave it out")
         require_columns(frame, features, "data.feature_columns")
     if cfg.include_target_in_inputs:
         features = [*features, *targets]

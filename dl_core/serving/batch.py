@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
+from dl_core.data.inputs import refuse_unseen
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, InputError
 from dl_core.serving.load import id_values, load_run
@@ -39,8 +40,11 @@ def predict_file(cfg: DictConfig) -> Path:
     frame = read_table(cfg.data.path)
     ids = file_ids(cfg.data.path, frame, list(cfg.id_columns))
     try:
+        rows = run.schema.validate_frame(frame)
+        for unseen in refuse_unseen(run.preprocessor.unseen_categories(rows), cfg.unseen_categories):
+            log.warning("data.path: %s; pass unseen_categories=refuse to refuse them", unseen.message())
         metrics = run.evaluate(frame) if cfg.evaluate else None
-        predictions = run.predict_checked(run.schema.validate_frame(frame), ids)
+        predictions = run.predict_checked(rows, ids)
     except InputError as err:
         raise InputError(err.loc, f"{err.reason} (in data.path={cfg.data.path})") from None
     scores = metrics_path(output)

@@ -6,10 +6,12 @@ Each is the top level of its config, so its `validate` names keys from the top (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from dl_core.errors import require
 
 RUN_DIR_HINT = "is required: pass run_dir=outputs/train/runs/<timestamp>"
+UnseenPolicy = Literal["encode", "refuse"]
 
 
 @dataclass
@@ -40,6 +42,10 @@ class PredictConfig:
             (metrics.json's, named without the split: `rmse`, `accuracy`, ...), written beside the predictions
             as `<output stem>.metrics.json`; a file without the target column(s) is refused.
         threads: CPU threads for torch; null keeps torch's default.
+        unseen_categories: a category no training row had is read as unknown (the index a missing category
+            gets); `encode` predicts and logs one warning line per such column, with its count of rows and a
+            few of the values (`'ROME' (training has 'rome')` for a near miss); `refuse` refuses the file in
+            one line naming the columns and values.
     """
 
     run_dir: str | None = None
@@ -48,6 +54,7 @@ class PredictConfig:
     id_columns: list[str] = field(default_factory=list)
     evaluate: bool = False
     threads: int | None = None
+    unseen_categories: UnseenPolicy = "encode"
 
     def validate(self, prefix: str) -> None:
         require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)
@@ -65,6 +72,9 @@ class ServeConfig:
         port: port to listen on.
         max_rows: most rows accepted in one request; larger requests get 422.
         threads: CPU threads for torch; null keeps torch's default.
+        unseen_categories: a category no training row had is read as unknown (the index a missing category
+            gets); `encode` predicts and lists each such column in the response's `warnings`, with its count
+            of rows and a few of the values; `refuse` answers 422 naming the columns and values.
     """
 
     run_dir: str | None = None
@@ -72,6 +82,7 @@ class ServeConfig:
     port: int = 8000
     max_rows: int = 10000
     threads: int | None = None
+    unseen_categories: UnseenPolicy = "encode"
 
     def validate(self, prefix: str) -> None:
         require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)

@@ -186,8 +186,8 @@ class Classification(TableDefaults):
                             f"{'some fractional' if fractional else 'most seen once'} (e.g. {examples}), which "
                             f"looks continuous; use data.task=regression")
         for labels in near_duplicate_labels(target):
-            log.warning("data: classes %s of target %r differ only in case or surrounding spaces and are "
-                        "distinct classes; if they are one, write them alike in data.path",
+            log.warning("data: classes %s of target %r differ only in case, surrounding spaces or invisible "
+                        "characters and are distinct classes; if they are one, write them alike in data.path",
                         listing(map(repr, labels)), column)
 
     def fit(self, target: pd.Series) -> Classification:
