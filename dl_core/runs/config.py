@@ -28,6 +28,7 @@ from dl_core.engine import schema as engine_schema
 from dl_core.errors import ConfigError, require
 from dl_core.models.build import schemas as model_schemas
 from dl_core.serving import schema as serving_schema
+from dl_core.sweep import grids
 from dl_core.sweep.plugin import sweep_batch
 from dl_core.sweep.trials import TrialConfig
 from dl_core.tracking import schema as tracking_schema
@@ -89,6 +90,8 @@ class TrainConfig:
         reuse: when a run of the same config (the same fingerprint in run.json: the composed config less where it
             writes, its name, tracking, display, threads) finished under `paths.log_dir`, return its objective
             and point this run's directory at it instead of training (the suites of conf/benchmark/ set it).
+        benchmark: the table a suite of conf/benchmark/ renders from its runs (its rows, the metric it chooses on,
+            the published figures; read by `python -m dl_core.runs.benchmark`); it changes nothing a run computes.
     """
 
     data: Any = MISSING
@@ -103,6 +106,7 @@ class TrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
     reuse: bool = False
+    benchmark: Any = None
 
     def validate(self, prefix: str) -> None:
         for group in GROUPS:
@@ -124,6 +128,7 @@ def register_configs() -> None:
         store.store(group=group or None, name=name, node=node)
     _register_slurm_launcher_schema(store)
     _register_sweeper_schema(store)
+    store.store(group="hydra/sweeper", name="grids", node=grids.register())  # the suites' (conf/benchmark/)
 
 
 def _register_sweeper_schema(store: ConfigStore) -> None:
