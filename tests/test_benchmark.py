@@ -14,6 +14,7 @@ from dl_core import compose
 from dl_core.errors import ConfigError
 from dl_core.runs.benchmark import Suite
 from dl_core.sweep.grids import expand
+from dl_core.tracking.identity import fingerprint
 from helpers import ROOT, run_entry
 
 SUITES = sorted(path.stem for path in (ROOT / "conf" / "benchmark").glob("*.yaml"))
@@ -135,6 +136,13 @@ def test_a_tiny_suite_renders_its_table_from_its_runs_and_a_rerun_trains_nothing
                    key=lambda label: val["ett_naive" if label.startswith("naive") else chosen])
     assert lines[best_row].endswith("| **chosen** |")
     assert "| DLinear (Zeng et al. 2023), published | – | – | – | 0.375 | 0.399 |" in table
+    readme = tmp_path / "README.md"  # --readme writes the table between the suite's markers, and nothing else
+    readme.write_text((ROOT / "experiments" / "README.md").read_text())
+    written = run_entry("-m", "dl_core.runs.benchmark", "render", str(first), "--readme", str(readme))
+    assert written.returncode == 0, written.stderr[-3000:]
+    text = readme.read_text()
+    assert f"<!-- benchmark:ett_long -->\n{table.strip()}\n<!-- /benchmark:ett_long -->" in text
+    assert text.replace(table.strip() + "\n", "") == (ROOT / "experiments" / "README.md").read_text()
 
     second = run_suite(tmp_path, "second")  # the same composed configs: every job reuses the first's run
     for job in sorted(second.glob("[0-9]*_*")):
@@ -142,3 +150,39 @@ def test_a_tiny_suite_renders_its_table_from_its_runs_and_a_rerun_trains_nothing
         assert (job / record["reused"]).resolve().parent == first.resolve(), job
         assert not (job / "metrics.json").exists() and not (job / "checkpoints").exists()
     assert render(second).split("\n\n")[0] == table.split("\n\n")[0]
+
+
+def fingerprint_of(*overrides: str) -> str:
+    return fingerprint(OmegaConf.to_container(compose(*overrides), resolve=True))
+
+
+@pytest.mark.slow
+def test_the_suites_presets_compose_the_configs_the_published_tables_were_made_with(monkeypatch) -> None:
+    """Each preset of a suite, with the suite's settings, is the very config the scripts of experiments/ trained
+    for the tables of experiments/README.md (their overrides), so a suite run reproduces those figures."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    import california_tabular
+    import ett_benchmark
+
+    ett = ["benchmark=ett_long", "data.name=ETTh2", "data.features=M", "data.horizon=192", "seed=1"]
+    recipes = ett_benchmark.RECIPES["dlinear"]
+    scripts = {"ett_naive": ("naive", []), "ett_dlinear": ("dlinear", []),
+               "ett/dlinear_lr05": ("dlinear", recipes["lr 0.05, cosine"]),
+               "ett/dlinear_halving": ("dlinear", recipes["lr 0.005, halved per epoch"]),
+               "ett/dlinear_lr05_halving": ("dlinear", recipes["lr 0.05, halved per epoch"]),
+               "ett_patchtst": ("patchtst", []), "ett/lstm_ci": ("lstm_ci", []), "ett/lstm_ci_336": ("lstm_ci_336", [])}
+    suite, _ = suite_jobs("ett_long")
+    assert set(scripts) == {preset for row in suite.rows for preset in row.presets}
+    for preset, (model, recipe) in scripts.items():
+        script = fingerprint_of(*ett_benchmark.overrides(model, "ETTh2", "M", 192, 1), *recipe)
+        assert fingerprint_of(f"experiment={preset}", *ett) == script, preset
+
+    table = ["hardware=cpu", "hardware.threads=1", "hardware.precision=32"]  # the California table's command line
+    for preset, data in [("california_mlp", None), ("california_catboost", None),
+                         ("california/catboost_raw", "california_housing"),
+                         ("california/xgboost_raw", "california_housing"),
+                         ("california/lightgbm_raw", "california_housing")]:
+        model = preset.split("/")[-1].removeprefix("california_").removesuffix("_raw")
+        (run,) = california_tabular.runs_of(model, [2], False, [*table, *([f"data={data}"] if data else [])])
+        assert fingerprint_of("benchmark=california", f"experiment={preset}", "seed=2") == fingerprint_of(
+            *run.overrides), preset
