@@ -186,3 +186,25 @@ def test_the_suites_presets_compose_the_configs_the_published_tables_were_made_w
         (run,) = california_tabular.runs_of(model, [2], False, [*table, *([f"data={data}"] if data else [])])
         assert fingerprint_of("benchmark=california", f"experiment={preset}", "seed=2") == fingerprint_of(
             *run.overrides), preset
+
+
+@pytest.mark.slow
+def test_the_quantile_and_covariate_suites_compose_their_scripts_configs(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    import covariates_synthetic
+    import ett_probabilistic
+
+    ett = {"ett_dlinear": "dlinear", "ett/dlinear_quantiles": "dlinear_q", "ett/lstm_revin": "lstm",
+           "ett/lstm_revin_quantiles": "lstm_q", "ett/lstm_revin_quantiles_calendar": "lstm_q_calendar",
+           "ett/patchtst_30": "patchtst", "ett/patchtst_30_quantiles": "patchtst_q"}
+    covariates = {"covariates/none": "none", "covariates/future": "future", "covariates/static": "static",
+                  "covariates_lstm": "both", "covariates/normal": "normal", "covariates/student_t": "student_t",
+                  "covariates/point_none": "point_none", "covariates/point": "point_both"}
+    for suite, rows, script in [("ett_probabilistic", ett, ett_probabilistic), ("covariates", covariates,
+                                                                                 covariates_synthetic)]:
+        found, jobs = suite_jobs(suite)
+        assert set(rows) == {preset for row in found.rows for preset in row.presets}
+        for preset, name in rows.items():
+            (job,) = [job for job in jobs if job["experiment"] == preset and job["seed"] == "1"]
+            assert fingerprint_of(f"benchmark={suite}", *(f"{k}={v}" for k, v in job.items())) == fingerprint_of(
+                *script.overrides(name, 1)), preset
