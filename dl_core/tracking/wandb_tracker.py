@@ -165,6 +165,7 @@ def run_group(cfg: DictConfig) -> str | None:
 
 
 def run_name(cfg: DictConfig, run_dir: Path) -> str:
-    """Readable and unique: model class, data name, run dir name (a time stamp, plus job number in sweeps)."""
+    """Readable and unique: model class, data name, run dir name (a time stamp, or a sweep job number, then the model
+    option and data, dl_core/tracking/run_index.py run_label)."""
     model = str(cfg.model.get("_target_", "model")).rsplit(".", 1)[-1]
     return f"{model}-{cfg.data.name}-{run_dir.name}"
