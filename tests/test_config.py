@@ -103,7 +103,7 @@ def test_an_unknown_key_close_to_a_real_one_is_pointed_at_it(make_cfg):
 
 def group_options() -> list[tuple[str, str]]:
     return [(group.name, option.stem) for group in sorted((ROOT / "conf").iterdir())
-            if group.is_dir() and group.name not in ("hydra", "experiment", "hparams_search")
+            if group.is_dir() and group.name not in ("hydra", "experiment", "benchmark", "hparams_search")
             for option in sorted(group.glob("*.yaml"))]
 
 

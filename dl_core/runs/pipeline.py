@@ -29,6 +29,7 @@ from dl_core.models.build import (
 )
 from dl_core.models.outputs import declared_kind
 from dl_core.runs.resume import resolve_resume
+from dl_core.runs.reuse import index_if_finished, reused_objective, run_identity, write_run_record
 from dl_core.runs.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
 from dl_core.tracking import build_trackers
@@ -56,11 +57,13 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
 
     Rank 0 holds the run directory's lock while it trains there, so a second process (another run
     pointed at the same directory, a resume of a run still training) is refused before it writes
-    anything there; a new run's `.hydra/` record is written once the lock is held. Ctrl-C ends with
+    anything there; a new run's `.hydra/` record is written once the lock is held. With `reuse=true` a
+    config that finished before under `paths.log_dir` is not trained again (dl_core/runs/reuse.py). Ctrl-C ends with
     `RunInterrupted`, whose message is the resume command, and so does a checkpoint that cannot be written.
     """
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
+    identity = run_identity(cfg)
     key = location_key(run_dir) if resume is None else "trainer.resume"
     make_writable_dir(run_dir, key)
     try:
@@ -69,10 +72,18 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
                 record_run(run_dir, cfg)
             elif ddp.is_main:
                 continue_logging_in(run_dir)  # the other ranks log into <run dir>/ranks/ (share_run_dir)
+            reused = None if resume is not None else reused_objective(cfg, run_dir, identity, write=ddp.is_main)
+            if reused is not None:
+                return reused
             if resume is not None:
                 log.info("resuming %s from epoch %d", run_dir, resume["epoch"])
+            if ddp.is_main:
+                write_run_record(run_dir, cfg, identity)
             with build_trackers(cfg, run_dir) if ddp.is_main else nullcontext([]) as trackers:
-                return train_tracked(cfg, run_dir, resume, trackers, ddp)
+                score = train_tracked(cfg, run_dir, resume, trackers, ddp)
+            if ddp.is_main:
+                index_if_finished(cfg, run_dir, identity)
+            return score
     except KeyboardInterrupt:
         raise RunInterrupted(resume_command(run_dir)) from None
     except CheckpointError as err:  # a checkpoint the file system refused to write; the previous one is intact

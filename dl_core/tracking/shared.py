@@ -53,8 +53,8 @@ def run_group(cfg: DictConfig) -> str | None:
 
 
 def run_name(cfg: DictConfig, run_dir: Path) -> str:
-    """`logger.name` if set, else readable and unique: model class, data name, run dir name (a time stamp, plus
-    the job number in sweeps)."""
+    """`logger.name` if set, else readable and unique: model class, data name, run dir name (a time stamp, or a
+    sweep job number, then the model option and data: dl_core/tracking/run_index.py run_label)."""
     if cfg.logger.name:
         return str(cfg.logger.name)
     model = str(cfg.model.get("_target_", "model")).rsplit(".", 1)[-1]
