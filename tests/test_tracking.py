@@ -4,7 +4,6 @@ multirun grouped in each tracker."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -61,7 +60,7 @@ def test_the_runs_of_a_multirun_are_grouped_in_every_tracker(tmp_path):
     done = run_entry("train.py", "-m", *TINY, "trainer.max_epochs=1", "seed=0,1", "logger=[wandb,tensorboard,mlflow]",
                      f"paths.log_dir={tmp_path}", f"hydra.sweep.dir={sweep_dir}")
     assert done.returncode == 0, done.stderr[-3000:]
-    jobs = [sweep_dir / "0", sweep_dir / "1"]
+    jobs = [next(sweep_dir.glob(f"{job}_*")) for job in range(2)]
     assert all((job / "metrics.json").is_file() for job in jobs)
 
     assert {read_run_record(offline_runs(job)[0]).get("run_group") for job in jobs} == {"my_sweep"}
@@ -76,4 +75,4 @@ def test_the_runs_of_a_multirun_are_grouped_in_every_tracker(tmp_path):
         pytest.approx(json.loads((job / "metrics.json").read_text())["test_mse"], rel=1e-12) for job in jobs]
 
     events = sorted(path.parent.relative_to(sweep_dir) for path in sweep_dir.rglob("events.out.tfevents.*"))
-    assert events == [Path("0/tensorboard"), Path("1/tensorboard")]
+    assert events == [job.relative_to(sweep_dir) / "tensorboard" for job in jobs]
