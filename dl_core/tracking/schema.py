@@ -9,15 +9,33 @@ from dl_core.errors import require
 
 
 @dataclass
-class NoLoggerConfig:
-    """No experiment tracker (logger=none): the run directory's files only (metrics, predictions, plots)."""
+class PlotConfig:
+    """What every logger shares: the run's plots.
+
+    Attributes:
+        plot_series: the series (entity labels, `a|b` for several entity columns) that a forecast's
+            forecast_series.png draws, one panel each, over the whole horizon; null draws the test split's
+            first 4. A name not in the test split is refused before training.
+    """
+
+    plot_series: list[str] | None = None
 
 
 @dataclass
-class WandbLoggerConfig:
+class NoLoggerConfig(PlotConfig):
+    """No experiment tracker (logger=none): the run directory's files only (metrics, predictions, plots).
+
+    Attributes:
+        plot_series: the series that a forecast's forecast_series.png draws (see `PlotConfig`).
+    """
+
+
+@dataclass
+class WandbLoggerConfig(PlotConfig):
     """Weights & Biases run settings (logger=wandb).
 
     Attributes:
+        plot_series: the series that a forecast's forecast_series.png draws (see `PlotConfig`).
         backend: `wandb`; selects the tracker.
         project: W&B project.
         entity: W&B team or user; null uses your default.
