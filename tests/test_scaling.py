@@ -82,7 +82,6 @@ def panel_forecasts(tmp_path, scaler: str, factor: float) -> pd.DataFrame:
     return pd.read_csv(run_dir / "predictions_test.csv")
 
 
-@pytest.mark.slow
 def test_a_series_1000_times_larger_does_not_dominate_per_series(tmp_path):
     """Per series, multiplying one series by 1000 multiplies its forecasts by 1000 and leaves the other's as
     they were: each series trains on the same footing. With one global scaler the small series drowns: its
