@@ -78,6 +78,7 @@ def test_a_covariate_setting_that_cannot_work_is_refused_by_key(make_cfg, overri
 @pytest.mark.parametrize(("model", "overrides", "kind"), [
     ("dlinear", ["data.future_covariates=[event]"], "known-future"),
     ("naive", ["data.calendar_features=[hour]"], "known-future"),
+    ("seasonal_naive", ["data.static_columns=[region]"], "static"),
     ("dlinear", ["data.static_columns=[region]"], "static"),
     ("patchtst", ["data.calendar_features=[hour]"], "known-future"),
     ("patchtst", ["data.static_columns=[region]"], "static"),
@@ -89,7 +90,8 @@ def test_a_model_asked_for_covariates_it_does_not_take_refuses_naming_itself_and
     with pytest.raises(ConfigError) as caught:
         train(cfg)
     message = str(caught.value)
-    class_name = {"dlinear": "DLinear", "naive": "NaiveForecaster", "patchtst": "PatchTST"}[model]
+    class_name = {"dlinear": "DLinear", "naive": "NaiveForecaster", "seasonal_naive": "SeasonalNaiveForecaster",
+                  "patchtst": "PatchTST"}[model]
     assert message.startswith(f"model={class_name} does not take {kind} covariates") and "\n" not in message
 
 

@@ -75,6 +75,12 @@ class DataBundle:
         moved = {name: split.to(device) for name, split in self.splits.items()}
         return DataBundle(self.task, moved, self.spec, self.preprocessor)
 
+    def split_task(self, split: str) -> Task:
+        """The task that reads one split's outputs: a forecast scaled per series (data.scaler=per_series)
+        decodes each window by its series' scale, which the task alone does not know."""
+        series = getattr(self.splits[split], "window_series", None)
+        return self.task if series is None else self.task.for_series(series())
+
     def predictions_table(self, split: str, outputs: np.ndarray) -> pd.DataFrame:
         """The predictions table of one split (e.g. the run's predictions_test.csv)."""
         return self.splits[split].table(self.task, outputs)

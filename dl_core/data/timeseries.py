@@ -39,6 +39,7 @@ from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.inputs import BOOLEAN, DATE, DATE_TEXT, LABEL, NUMBER, TIME, InputSchema, Unseen
 from dl_core.data.loading import DataConfig, require_columns
 from dl_core.data.missing import fill_gaps, handle_missing, refuse_empty_columns
+from dl_core.data.seasonality import resolve_seasonality
 from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
 from dl_core.data.synthetic import GeneratorConfig
 from dl_core.data.timestep import Timestamps, TimeStep, check_freq, check_timezone, fit_time_step, refusal, time_text
@@ -54,6 +55,7 @@ from dl_core.data.windows import (
 )
 from dl_core.errors import CheckpointError, DataError, InputError, require, require_once
 from dl_core.task import Forecast
+from dl_core.task.scaling import SeriesScaler, series_labels
 
 if TYPE_CHECKING:
     from sklearn.preprocessing import StandardScaler
@@ -83,13 +85,15 @@ class TimeSeriesPreprocessor:
     fillna: str | None
     sequence_length: int
     horizon: int
-    feature_scaler: StandardScaler | None = None
+    feature_scaler: StandardScaler | SeriesScaler | None = None
     covariates: CovariateEncoder | None = None
     # Columns of true/false values, read as 1/0 like a 0/1 column; new rows must send true or false there.
     boolean_columns: frozenset[str] = frozenset()
     freq: str | None = None
     time_step: TimeStep | None = None
     timestamps: Timestamps | None = None
+    scaler: str = "global"  # data.scaler: `per_series` scales the inputs (and the task the targets) per series
+    seasonality: int | None = None  # data.seasonality, resolved by `fit` (dl_core/data/seasonality.py)
 
     def clean(self, frame: pd.DataFrame, training: bool = False) -> pd.DataFrame:
         """Sorted by entity then time, on the run's time line, missing values handled, every used column numeric."""
@@ -149,13 +153,19 @@ class TimeSeriesPreprocessor:
     def fit(self, train_rows: pd.DataFrame) -> TimeSeriesPreprocessor:
         from sklearn.preprocessing import StandardScaler
 
-        self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
+        if self.scaler == "per_series":
+            self.feature_scaler = SeriesScaler(self.entity_columns).fit(train_rows, self.feature_columns)
+        else:
+            self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
+        self.seasonality = resolve_seasonality(self.seasonality, self.time_step)  # the step: `fit_time`, first
         if self.covariates is not None:
             self.covariates.fit(train_rows, self.entity_labels(train_rows))
         return self
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Scaled float32 inputs, (rows, features)."""
+        if isinstance(self.feature_scaler, SeriesScaler):
+            return self.feature_scaler.transform(frame, self.feature_columns)
         return self.feature_scaler.transform(frame[self.feature_columns].to_numpy(np.float64)).astype(np.float32)
 
     def input_schema(self) -> InputSchema:
@@ -319,12 +329,7 @@ class TimeSeriesPreprocessor:
                                  f"history; send more rows")
 
     def entity_labels(self, frame: pd.DataFrame) -> np.ndarray:
-        if not self.entity_columns:
-            return np.full(len(frame), "all", dtype=object)
-        labels = frame[self.entity_columns[0]].astype(str)
-        for column in self.entity_columns[1:]:
-            labels = labels + "|" + frame[column].astype(str)
-        return labels.to_numpy(dtype=object)
+        return series_labels(frame, self.entity_columns)
 
     def _value_columns(self) -> list[str]:
         future = self.covariates.future_columns if self.covariates else []
@@ -355,7 +360,8 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     for lo, (a, _, _) in zip(offsets[:-1], bounds, strict=False):
         train_mask[lo:lo + a] = True
     prep.fit(rows[train_mask])
-    task = Forecast(prep.target_columns).fit(rows[train_mask])
+    series_scaler = SeriesScaler(prep.entity_columns) if prep.scaler == "per_series" else None
+    task = Forecast(prep.target_columns, series_scaler).fit(rows[train_mask])
     x, y = torch.from_numpy(prep.transform(rows)), torch.from_numpy(task.encode(rows))
     starts = _unbroken_starts(split_starts(offsets, bounds, prep.sequence_length, prep.horizon), rows, prep)
     for name in SPLITS:
@@ -369,7 +375,7 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
                                 covariates)
               for name in SPLITS}
     spec = {"n_features": len(prep.feature_columns), "n_targets": len(prep.target_columns),
-            "horizon": prep.horizon, "sequence_length": prep.sequence_length,
+            "horizon": prep.horizon, "sequence_length": prep.sequence_length, "seasonality": prep.seasonality,
             "target_index": target_index(prep), "n_future": 0, "n_static": 0, "static_cardinalities": [],
             **(prep.covariates.spec() if prep.covariates else {})}
     return DataBundle(task, splits, spec, prep)
@@ -418,7 +424,8 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
     boolean = frozenset(c for c in used if c in frame.columns and is_boolean(frame[c]))
     return TimeSeriesPreprocessor(cfg.timestamp_column, entities, features, targets, cfg.fillna,
                                   cfg.sequence_length, cfg.horizon, covariates=covariates, boolean_columns=boolean,
-                                  freq=cfg.freq)
+                                  freq=cfg.freq, scaler=cfg.get("scaler", "global"),
+                                  seasonality=cfg.get("seasonality"))
 
 
 def _unbroken_starts(starts: dict[str, np.ndarray], rows: pd.DataFrame,
@@ -591,6 +598,13 @@ class TimeSeriesDataConfig(DataConfig):
             sine and cosine of its cycle: minute, hour, dayofweek, dayofmonth, dayofyear, month.
         static_columns: per-series constants (numbers, or categories that the model embeds); refused if
             a value varies within a series.
+        scaler: `global` standardizes each input and target column on the training rows of all series
+            together; `per_series` on each series' own training rows (neither scale then dominates the other:
+            a panel of series of very different sizes), saved with the run, so predict.py and the server
+            scale alike and refuse a series that training never saw.
+        seasonality: the seasonal period m, in time steps, of the seasonal naive forecast
+            (model=seasonal_naive) and of MASE; null infers it from the time step: hourly 24, daily 7,
+            weekly 52, monthly 12, quarterly 4, any other step (or no timestamp column) 1.
         split: how each series is split in time (see `data.split.*`).
         generator: settings of the built-in generator (`source: synthetic` only).
     """
@@ -612,6 +626,8 @@ class TimeSeriesDataConfig(DataConfig):
     calendar_features: list[Literal["minute", "hour", "dayofweek", "dayofmonth", "dayofyear", "month"]] = \
         field(default_factory=list)
     static_columns: list[str] = field(default_factory=list)
+    scaler: Literal["global", "per_series"] = "global"
+    seasonality: int | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
     generator: GeneratorConfig | None = None
 
@@ -619,6 +635,8 @@ class TimeSeriesDataConfig(DataConfig):
         require(self.sequence_length >= 1, f"{prefix}.sequence_length",
                 f"must be >= 1 (got {self.sequence_length}), e.g. {prefix}.sequence_length=30")
         require(self.horizon >= 1, f"{prefix}.horizon", f"must be >= 1 (got {self.horizon}), e.g. {prefix}.horizon=1")
+        require(self.seasonality is None or self.seasonality >= 1, f"{prefix}.seasonality",
+                f"must be >= 1 time steps or null to infer it (got {self.seasonality}), e.g. {prefix}.seasonality=24")
         targets = [self.target_column] if isinstance(self.target_column, str) else self.target_column
         require(bool(targets) and all(isinstance(t, str) and t for t in targets), f"{prefix}.target_column",
                 f"must name a column (or a list of columns) to forecast, e.g. {prefix}.target_column=OT")

@@ -153,6 +153,22 @@ class WindowSplit:
         """Row index of every (window, step) target: shape (windows, horizon)."""
         return (self.starts.unsqueeze(1) + self.target_offsets).cpu().numpy()
 
+    def window_series(self) -> np.ndarray:
+        """The series label of each window."""
+        return self.keys.entities[self.starts.cpu().numpy()]
+
+    def series_values(self, task: ForecastTask) -> dict[str, np.ndarray]:
+        """Each series' targets over the rows its windows span (their inputs and targets), in original units,
+        (rows, targets): of the training split, each series' training part (what MASE scales by)."""
+        starts = self.starts.cpu().numpy()
+        labels = self.keys.entities[starts]
+        out = {}
+        for label in dict.fromkeys(labels):
+            mine = starts[labels == label]
+            rows = np.arange(mine.min(), mine.max() + self.sequence_length + self.horizon)
+            out[label] = task.for_series(self.keys.entities[rows]).decode(self.y.cpu().numpy()[rows])
+        return out
+
     def sources(self) -> np.ndarray:
         """For each row of `table` (of new rows): the position, in the frame given to `new_rows`, of the row
         whose target it predicts; -1 past a series' rows (the forecast beyond the rows given)."""
@@ -166,6 +182,7 @@ class WindowSplit:
         last row (the forecast of new rows) has no `actual`, and a timestamp that many of the run's
         time steps after that row."""
         starts, rows = self.starts.cpu().numpy(), self.target_rows()
+        task = task.for_series(self.keys.entities[starts])
         known = rows < self.keys.ends[starts][:, None]
         actual = task.decode(self.y.cpu().numpy()[np.where(known, rows, 0)])
         actual[~known] = np.nan

@@ -17,7 +17,7 @@ from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
-from dl_core.engine.evaluate import split_metric_names, split_metrics
+from dl_core.engine.evaluate import split_metric_names, split_metrics, write_series_metrics
 from dl_core.engine.loop import RunTracker
 from dl_core.errors import CheckpointError, ConfigError, RunInterrupted
 from dl_core.models.build import (
@@ -33,7 +33,7 @@ from dl_core.runs.reuse import index_if_finished, reused_objective, run_identity
 from dl_core.runs.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
 from dl_core.tracking import build_trackers
-from dl_core.tracking.plots import plot_learning_curve, plot_test
+from dl_core.tracking.plots import chosen_series, plot_learning_curve, plot_test
 
 log = logging.getLogger(__name__)
 # The run's own numbers in metrics.json; with each split's task metrics (`split_metric_names`), what
@@ -109,6 +109,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
     bundle = replace(bundle, task=bundle.task.with_outputs(declared_kind(estimator)))
     check_objective(cfg.objective.metric, bundle)
+    plot_series = chosen_series(cfg.logger.get("plot_series"), bundle)
     with open_dict(cfg):
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -139,7 +140,8 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         if split == "test" and ddp.is_main:
             table = bundle.predictions_table("test", outputs)
             table.to_csv(run_dir / "predictions_test.csv", index=False)
-            plot_test(bundle.task, table, run_dir)
+            metrics.update(write_series_metrics(bundle, "test", table, run_dir))
+            plot_test(bundle.task, table, run_dir, plot_series)
     if ddp.is_main and result.history:
         plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
     for tracker in trackers:  # last: the trackers log the run's files (plots, predictions, checkpoint) too

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from dl_core.models.outputs import MEDIAN, POINT, OutputKind, quantile_metric_names, quantile_metrics
 from dl_core.task.base import LossFn, OutputLosses, Task, regression_metric_names, regression_metrics
+from dl_core.task.scaling import SeriesScaler
 
 if TYPE_CHECKING:
     from sklearn.preprocessing import StandardScaler
@@ -30,30 +31,50 @@ class ForecastTask(Task, Protocol):
     def prediction_columns(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
         """The forecast columns of a predictions table, each (windows, horizon, targets)."""
 
+    def for_series(self, labels: np.ndarray) -> ForecastTask:
+        """This task decoding arrays whose first axis is one series each, named by `labels`."""
+
 
 @dataclass(frozen=True, eq=False)
 class Forecast(OutputLosses):
-    """Forecast `target_columns` over the horizon; targets are standardized on the training rows."""
+    """Forecast `target_columns` over the horizon; targets are standardized on the training rows, of all
+    series together, or of each series by its own (`target_scaler` a `SeriesScaler`: data.scaler=per_series)."""
 
     name: ClassVar[str] = "forecast"
     probabilistic: ClassVar[bool] = True
 
     target_columns: list[str]
-    target_scaler: StandardScaler | None = None
+    target_scaler: StandardScaler | SeriesScaler | None = None
     outputs: OutputKind = POINT
+    # With a scale per series: the series of each entry of the first axis of what `decode` is given.
+    series: np.ndarray | None = None
 
     def fit(self, train_rows: pd.DataFrame) -> Forecast:
         from sklearn.preprocessing import StandardScaler
 
+        if isinstance(self.target_scaler, SeriesScaler):
+            return replace(self, target_scaler=self.target_scaler.fit(train_rows, self.target_columns))
         scaler = StandardScaler().fit(train_rows[self.target_columns].to_numpy(np.float64))
         return replace(self, target_scaler=scaler)
 
     def encode(self, rows: pd.DataFrame) -> np.ndarray:
         """Standardized float32 targets, (rows, targets)."""
+        if isinstance(self.target_scaler, SeriesScaler):
+            return self.target_scaler.transform(rows, self.target_columns)
         return self.target_scaler.transform(rows[self.target_columns].to_numpy(np.float64)).astype(np.float32)
+
+    def for_series(self, labels: np.ndarray) -> Forecast:
+        """This task decoding arrays whose first axis is one series each (a window's, a row's), named by
+        `labels`: what a scale per series needs; the same task otherwise."""
+        return replace(self, series=labels) if isinstance(self.target_scaler, SeriesScaler) else self
 
     def decode(self, y: np.ndarray) -> np.ndarray:
         """Undo the scaling on an array whose last axis is the targets."""
+        if isinstance(self.target_scaler, SeriesScaler):
+            if self.series is None or len(self.series) != len(y):
+                raise RuntimeError("Forecast.decode: a scale per series decodes only after for_series(labels) "
+                                   "names the series of each entry of the first axis")
+            return self.target_scaler.inverse(y, self.series)
         flat = y.reshape(-1, len(self.target_columns)).astype(np.float64)
         return self.target_scaler.inverse_transform(flat).reshape(y.shape)
 
@@ -62,7 +83,8 @@ class Forecast(OutputLosses):
 
     def decode_quantiles(self, quantiles: np.ndarray) -> np.ndarray:
         """Undo the scaling on (..., targets, levels): every level like a value (the scaling is increasing)."""
-        return np.moveaxis(self.decode(np.moveaxis(quantiles, -1, 0)), 0, -1)
+        levels = np.moveaxis(quantiles, -1, 1)  # (first axis, levels, ..., targets): the first axis kept in place
+        return np.moveaxis(self.decode(levels), 1, -1)
 
     def metrics(self, outputs: np.ndarray, actual: np.ndarray) -> dict[str, float]:
         """MSE/MAE/RMSE in original units, and `_scaled` on the standardised scale; for quantile or

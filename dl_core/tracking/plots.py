@@ -1,13 +1,17 @@
 """Run plots: the learning curve, and the test-set plot that fits the run's task (`TEST_PLOTS`: a forecast over
-time, predicted vs actual, or a confusion matrix). matplotlib loads only when a plot is drawn."""
+time, predicted vs actual, or a confusion matrix); a forecast's besides: chosen series over their whole horizon
+(`logger.plot_series`). matplotlib loads only when a plot is drawn."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from dl_core.data.bundle import DataBundle
+from dl_core.errors import ConfigError
 from dl_core.models.outputs import interval_pairs
 from dl_core.task import Classification, Forecast, Regression, Task
 from dl_core.task.forecast import quantile_column
@@ -100,6 +104,64 @@ def forecast_figure(predictions: pd.DataFrame, levels: Sequence[float] = (), max
     return fig
 
 
+# Series drawn in forecast_series.png when logger.plot_series is null: the test split's first ones.
+DEFAULT_SERIES = 4
+
+
+def plot_series_forecasts(predictions: pd.DataFrame, series: Sequence[str], path: Path,
+                          levels: Sequence[float] = (), max_points: int = 500) -> None:
+    series_forecast_figure(predictions, series, levels, max_points).savefig(path, dpi=110)
+
+
+def series_forecast_figure(predictions: pd.DataFrame, series: Sequence[str], levels: Sequence[float] = (),
+                           max_points: int = 500):
+    """One panel per series (its first target) over the test period: the actual values, and the forecasts over
+    their whole horizon of every horizon-th window, counted back from the last, so that they tile the period
+    (one step ahead when the horizon is 1); each central interval of the quantile `levels` as a band."""
+    target = predictions["target"].iloc[0]
+    fig = _grid(len(series))
+    for ax, entity in zip(fig.axes, series, strict=True):
+        rows = predictions[(predictions["entity"] == entity) & (predictions["target"] == target)]
+        window = np.cumsum(rows["step"].to_numpy() == 1) - 1
+        horizon = int(rows["step"].max())
+        tiled = rows[(window[-1] - window) % horizon == 0].tail(max_points)
+        truth = rows[["timestamp", "actual"]].drop_duplicates("timestamp").sort_values("timestamp")
+        truth = truth[truth["timestamp"] >= tiled["timestamp"].iloc[0]]
+        for low, high, coverage in interval_pairs(tuple(levels)):
+            lower, upper = quantile_column(levels[low]), quantile_column(levels[high])
+            ax.fill_between(tiled["timestamp"], tiled[lower], tiled[upper], color="tab:orange",
+                            alpha=0.5 * (1.1 - coverage), linewidth=0, label=f"{100 * coverage:.4g}% interval")
+        ax.plot(truth["timestamp"], truth["actual"], label="actual", linewidth=1.2)
+        ax.plot(tiled["timestamp"], tiled["predicted"], label=f"predicted, {horizon} step(s) from each origin",
+                linewidth=1.2)
+        ax.set(title=f"{target} ({entity})", ylabel=str(target))
+    fig.axes[0].legend()
+    fig.axes[-1].set_xlabel("time")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def chosen_series(names: Sequence[object] | None, bundle: DataBundle) -> list[str]:
+    """The series that forecast_series.png draws: `logger.plot_series`, each a series of the test split
+    (refused by name otherwise), or the first `DEFAULT_SERIES` of it; none for a table."""
+    if not isinstance(bundle.task, Forecast):
+        if names is not None:
+            raise ConfigError("logger.plot_series: names series of a forecast, and this run's data is a table; "
+                              "leave it null")
+        return []
+    available = list(dict.fromkeys(bundle.splits["test"].window_series()))
+    if names is None:
+        return available[:DEFAULT_SERIES]
+    unknown = [str(name) for name in names if str(name) not in available]
+    if unknown or not names:
+        shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "")
+        problem = f"series {unknown[0]!r} is not in the test split" if unknown else "names no series"
+        raise ConfigError(f"logger.plot_series: {problem}; name some of {shown}, or null for the first "
+                          f"{DEFAULT_SERIES}")
+    return [str(name) for name in names]
+
+
 # Each task's test plot: its file in the run directory, and how it is drawn from the task and its predictions.
 TEST_PLOTS: dict[type, tuple[str, Callable[[Task, pd.DataFrame, Path], None]]] = {
     Forecast: ("forecast.png", lambda task, table, path: plot_forecast(table, path, task.outputs.levels)),
@@ -108,10 +170,22 @@ TEST_PLOTS: dict[type, tuple[str, Callable[[Task, pd.DataFrame, Path], None]]] =
 }
 
 
-def plot_test(task: Task, table: pd.DataFrame, run_dir: Path) -> None:
-    """The test plot that fits the task, from the test split's predictions table, into the run directory."""
+def plot_test(task: Task, table: pd.DataFrame, run_dir: Path, series: Sequence[str] = ()) -> None:
+    """The test plot that fits the task, from the test split's predictions table, into the run directory; for
+    a forecast, besides, the `series` chosen (`chosen_series`) over their whole horizon."""
     file, plot = TEST_PLOTS[type(task)]
     plot(task, table, run_dir / file)
+    if isinstance(task, Forecast) and series:
+        plot_series_forecasts(table, series, run_dir / "forecast_series.png", task.outputs.levels)
+
+
+def _grid(n_panels: int):
+    """A figure of `n_panels` panels one under the other, sharing the time axis (see `_figure`)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 1.0 + 2.6 * n_panels))
+    fig.subplots(n_panels, 1, sharex=True, squeeze=False)
+    return fig
 
 
 def _figure(size: tuple[float, float]):

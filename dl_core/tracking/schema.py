@@ -25,6 +25,9 @@ class LoggerConfig:
         wandb: log to Weights & Biases (set by logger=wandb).
         tensorboard: write TensorBoard event files into `<run dir>/tensorboard` (set by logger=tensorboard).
         mlflow: log to MLflow (set by logger=mlflow).
+        plot_series: the series (entity labels, `a|b` for several entity columns) that a forecast's
+            forecast_series.png draws, one panel each, over the whole horizon; null draws the test split's
+            first 4. A name not in the test split is refused before training.
         project: the W&B project, and the MLflow experiment.
         entity: W&B team or user; null uses your default.
         group: run group (W&B group, MLflow tag `group`); null means the sweep's name for multirun jobs.
@@ -43,6 +46,7 @@ class LoggerConfig:
     wandb: bool = False
     tensorboard: bool = False
     mlflow: bool = False
+    plot_series: list[str] | None = None
     project: str = "dl_core"
     entity: str | None = None
     group: str | None = None
