@@ -11,7 +11,7 @@ import pandas as pd
 
 from dl_core.data.bundle import DataBundle
 from dl_core.task import Forecast
-from dl_core.task.series_metrics import per_series, summary
+from dl_core.task.series_metrics import per_series, summary, summary_names
 
 
 def split_metrics(bundle: DataBundle, split: str, outputs: np.ndarray) -> dict[str, float]:
@@ -29,6 +29,11 @@ def split_metrics(bundle: DataBundle, split: str, outputs: np.ndarray) -> dict[s
 def split_metric_names(bundle: DataBundle, split: str) -> list[str]:
     """The names `split_metrics` will give `split`, known before training."""
     return [f"{split}_{name}" for name in bundle.task.metric_names(_targets(bundle, split))]
+
+
+def series_metric_names(bundle: DataBundle, split: str) -> list[str]:
+    """The names `write_series_metrics` will give `split`: a forecast's, none for a table."""
+    return summary_names(split) if isinstance(bundle.task, Forecast) else []
 
 
 def _targets(bundle: DataBundle, split: str) -> np.ndarray:

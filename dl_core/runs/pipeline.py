@@ -17,7 +17,7 @@ from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
-from dl_core.engine.evaluate import split_metric_names, split_metrics, write_series_metrics
+from dl_core.engine.evaluate import series_metric_names, split_metric_names, split_metrics, write_series_metrics
 from dl_core.engine.loop import RunTracker
 from dl_core.errors import CheckpointError, ConfigError, RunInterrupted
 from dl_core.models.build import (
@@ -172,6 +172,7 @@ def model_name(cfg: DictConfig) -> str:
 
 def check_objective(name: str, bundle: DataBundle) -> None:
     """Refuse an objective.metric the run will not report, before training rather than after it."""
-    names = [*RUN_METRICS, *split_metric_names(bundle, "val"), *split_metric_names(bundle, "test")]
+    names = [*RUN_METRICS, *split_metric_names(bundle, "val"), *split_metric_names(bundle, "test"),
+             *series_metric_names(bundle, "test")]
     if name not in names:
         raise ConfigError(f"objective.metric: {name!r} is not a run metric; pick one of {', '.join(sorted(names))}")

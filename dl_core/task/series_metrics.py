@@ -60,6 +60,12 @@ def per_series(table: pd.DataFrame, train: dict[str, np.ndarray], targets: list[
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def summary_names(split: str) -> list[str]:
+    """The keys `summary` gives `split`, known before training (objective.metric is checked against them)."""
+    return [f"{split}_n_series", f"{split}_seasonality",
+            *(f"{split}_{name}{stat}" for name in ("mase", "smape") for stat in ("", "_median", "_max"))]
+
+
 def summary(series: pd.DataFrame, split: str, m: int) -> dict[str, float | int | None]:
     """The pooled MASE and sMAPE (means over series) and their median and worst series, as metrics.json keys
     `<split>_mase`, ...; a mean with no series to average is null."""
