@@ -29,7 +29,14 @@ from dl_core.models.build import (
 )
 from dl_core.models.outputs import declared_kind
 from dl_core.runs.resume import resolve_resume
-from dl_core.runs.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
+from dl_core.runs.rundir import (
+    RunLock,
+    continue_logging_in,
+    location_key,
+    make_writable_dir,
+    record_run,
+    refuse_run_files,
+)
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
 from dl_core.tracking import build_trackers
 from dl_core.tracking.plots import plot_learning_curve, plot_test
@@ -56,7 +63,8 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
 
     Rank 0 holds the run directory's lock while it trains there, so a second process (another run
     pointed at the same directory, a resume of a run still training) is refused before it writes
-    anything there; a new run's `.hydra/` record is written once the lock is held. Ctrl-C ends with
+    anything there, and so is a new run in a directory that holds a run's files; a new run's `.hydra/`
+    record is written once the lock is held. Ctrl-C ends with
     `RunInterrupted`, whose message is the resume command, and so does a checkpoint that cannot be written.
     """
     cfg, resume = resolve_resume(cfg)
@@ -66,6 +74,7 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     try:
         with RunLock(run_dir, key) if ddp.is_main else nullcontext():
             if ddp.is_main and resume is None:
+                refuse_run_files(run_dir, key)
                 record_run(run_dir, cfg)
             elif ddp.is_main:
                 continue_logging_in(run_dir)  # the other ranks log into <run dir>/ranks/ (share_run_dir)

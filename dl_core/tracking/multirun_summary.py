@@ -30,6 +30,8 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from dl_core.errors import multirun_refused
+
 log = logging.getLogger(__name__)
 
 # What a multirun repeats a configuration over: its rows are the other overrides.
@@ -200,6 +202,8 @@ class MultirunSummary(Callback):
         self.over = tuple(over)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if multirun_refused():
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
         objective = str(OmegaConf.select(config, "objective.metric", default="val_loss"))
         table = write_summary(sweep_dir, self.over, objective)
