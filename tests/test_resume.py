@@ -256,3 +256,24 @@ def test_a_resume_that_cannot_write_its_checkpoints_is_refused_before_any_work(m
                f"then resume")
     assert (done.returncode, done.stderr.strip()) == (2, refusal)
     assert pd.read_csv(run_dir / "metrics.csv")["epoch"].tolist() == [1] and not stub.exists()
+
+
+@pytest.mark.parametrize("locked", ["checkpoints", "."])
+def test_a_run_whose_checkpoints_this_user_may_not_read_is_one_line_naming_the_folder(make_cfg, tmp_path, locked):
+    """Was a PermissionError traceback (Python's `is_file` raises for a file under a folder it may not enter),
+    and the resume left a directory of its own."""
+    require_unprivileged(tmp_path)
+    run_dir = tmp_path / "run"
+    train(make_cfg(*TINY, "trainer.max_epochs=1"))
+    folder = (run_dir / locked).resolve()
+    folder.chmod(0)
+    stub = tmp_path / "stub"
+    try:
+        done = run_unprivileged("train.py", f"trainer.resume={run_dir}", "trainer.max_epochs=2",
+                                f"hydra.run.dir={stub}", timeout=120)
+    finally:
+        folder.chmod(0o755)
+    assert (done.returncode, done.stderr.strip()) == (
+        2, (f"error: {folder}: permission denied, so {run_dir}/checkpoints/last.ckpt cannot be read; make the folder "
+           f"readable (chmod u+rx {folder}), then run again"))
+    assert not stub.exists()
