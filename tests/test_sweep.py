@@ -433,6 +433,26 @@ def test_a_study_file_this_user_cannot_write_is_refused_in_one_line(tmp_path: Pa
     assert done.stderr.count("\n") == 1 and sorted(path.name for path in sweep_dir.iterdir()) == ["optuna.db"]
 
 
+@pytest.mark.slow
+def test_a_sweep_on_a_data_file_changed_since_the_study_is_refused(tmp_path: Path) -> None:
+    """The same command on the same path with other numbers joined the study: its trials then mixed two data sets."""
+    sweep_dir = tmp_path / "sweep"
+    data = csv_series(tmp_path)
+    on_csv = [o for o in sweep_command(f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=1", *data)
+              if not o.startswith("data.generator.")]
+    done = run_entry("train.py", *on_csv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    series = tmp_path / "series.csv"
+    pd.read_csv(series).assign(target=lambda frame: frame["target"] * 1000).to_csv(series, index=False)
+
+    [error] = refused(run_entry("train.py", *on_csv, cwd=tmp_path))
+    assert re.fullmatch(rf"error: data\.path: {series} changed since study lstm_optuna ran its trials on it \(sha256 "
+                        rf"[0-9a-f]{{12}}\.\.\. of \d+ bytes then, [0-9a-f]{{12}}\.\.\. of \d+ bytes now\), and a "
+                        rf"study holds trials of one data set; restore that file, or start another study on this data "
+                        rf"with hydra\.sweeper\.study_name=<name>", error), error
+    assert trial_states(sweep_dir) == ["COMPLETE"]  # no trial was asked
+
+
 X = optuna.distributions.FloatDistribution(0.0, 1.0)
 HISTORY = (0.1, 0.4, 0.6, 0.9)  # four complete trials, x -> (x - 0.3)^2
 
