@@ -8,6 +8,7 @@ point once its work is done, so whichever module asks for it needs no entry poin
 
 from __future__ import annotations
 
+import sys
 from types import CodeType
 from typing import Any
 
@@ -17,6 +18,8 @@ _deferred_exits: list[int] = []
 
 class DLCoreError(Exception):
     """Base class for errors the user can fix by changing config or data."""
+
+    in_job = False  # True on one a multirun's job raised (the sweeper re-raises it once the other jobs ran)
 
 
 class ConfigError(DLCoreError):
@@ -91,6 +94,14 @@ def raised_in(err: BaseException, code: CodeType) -> bool:
             return True
         tb = tb.tb_next
     return False
+
+
+def multirun_refused() -> bool:
+    """Whether the multirun is ending on a refusal of the multirun itself, before any job: for the callbacks Hydra
+    calls at its end, in a `finally` while the refusal (a `SystemExit` from a start callback, or the sweeper's
+    `DLCoreError`) unwinds. Nothing ran that they could report, and the refusal's one line stays the last."""
+    err = sys.exc_info()[1]
+    return isinstance(err, SystemExit) or (isinstance(err, DLCoreError) and not err.in_job)
 
 
 def exit_when_done(status: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -278,3 +279,28 @@ def test_evaluate_refuses_a_file_without_the_target_column_naming_it(labelled, t
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: rows: ") and f"['{target}']" in line and "missing" in line, line
     assert not list(tmp_path.glob("preds*"))
+
+
+@pytest.mark.parametrize("locked", ["checkpoints", "checkpoints/best.ckpt"])
+def test_a_checkpoint_this_user_may_not_read_is_one_line_naming_the_permission(trained, tmp_path, locked):
+    """A folder on the way: a PermissionError traceback (from `is_file`). The file itself: "truncated or corrupt;
+    ... train the run again", where the fix is a permission."""
+    require_unprivileged(tmp_path)
+    run_dir, rows = trained
+    shared = tmp_path / "shared_run"
+    shutil.copytree(run_dir, shared, ignore=shutil.ignore_patterns("predictions"))
+    path = shared / locked
+    path.chmod(0)
+    if path.is_dir():
+        expected = (f"error: {path}: permission denied, so {path / 'best.ckpt'} cannot be read; make the folder "
+                    f"readable (chmod u+rx {path}), then run again")
+    else:
+        expected = (f"error: {path}: permission denied, so the checkpoint cannot be read; make it readable "
+                    f"(chmod u+r {path}), then run again")
+    with socket.socket() as probe:  # a free port: serve.py checks it before it loads the run
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for script, args in (("predict.py", (f"data.path={rows}", "threads=1")),
+                         ("serve.py", ("host=127.0.0.1", f"port={port}", "threads=1"))):
+        done = run_unprivileged(script, f"run_dir={shared}", *args, cwd=tmp_path, timeout=120)
+        assert (done.returncode, done.stderr.strip()) == (2, expected), script

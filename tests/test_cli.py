@@ -37,7 +37,8 @@ def test_ctrl_c_prints_the_resume_command_which_resumes_into_the_run_dir(tmp_pat
     run_dir = tmp_path / "run"
     proc = start_entry("train.py", *TINY, "data.generator.length=2500", "trainer.max_epochs=50",
                        "trainer.patience=50", f"hydra.run.dir={run_dir}")
-    wait_until((run_dir / "checkpoints" / "last.ckpt").exists, proc)
+    # metrics.csv is written just after an epoch's checkpoint: on a busy machine Ctrl-C can come in between.
+    wait_until(lambda: (run_dir / "checkpoints" / "last.ckpt").exists() and (run_dir / "metrics.csv").exists(), proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130

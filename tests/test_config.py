@@ -187,3 +187,36 @@ def test_every_search_space_names_keys_of_the_config_it_tunes(preset, tmp_path):
     assert params and cfg.hydra.sweeper.study_name == preset
     missing = [key for key in params if OmegaConf.select(cfg, key, default="<missing>") == "<missing>"]
     assert not missing, f"{preset} sweeps keys the config does not have: {missing}"
+
+
+# Each was a traceback after the run dir was made (the split's dates, numpy's seed), or named another key and fix.
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["data.split.val_start=notadate", "data.split.test_start=alsonot"],
+     ("data.split.val_start: cannot read 'notadate' as a timestamp (Unknown datetime string format, unable to parse: "
+     "notadate); write it as e.g. 2021-06-01 or 2021-06-01 12:00")),
+    (["data.generator.seed=-1"], "data.generator.seed: must be >= 0 (got -1)"),
+    (["data=synthetic_tabular", "data.generator.seed=-5"], "data.generator.seed: must be >= 0 (got -5)"),
+    (["data=synthetic_tabular", "data.split.seed=-1"], "data.split.seed: must be in [0, 4294967295] (got -1)"),
+    (["data=synthetic_tabular", f"data.split.seed={2**40}"],
+     f"data.split.seed: must be in [0, 4294967295] (got {2**40})"),
+], ids=["split_date", "generator_seed", "tabular_generator_seed", "split_seed", "split_seed_too_large"])
+def test_a_value_the_data_cannot_use_is_refused_by_validate_naming_its_key(make_cfg, overrides, expected):
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg(*overrides))
+    assert str(err.value) == expected
+
+
+# Hydra's own words named no fix: "field 'data.entity_columns' is not Optional", or a ConfigKeyError of a preset.
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["data=csv_timeseries", "data.entity_columns=null"],
+     "data.entity_columns: cannot be null; pass data.entity_columns=[] for none"),
+    (["trainer.lr=null"], "trainer.lr: cannot be null; pass a value (its default: 0.001)"),
+    (["experiment=ett_lstm", "model=ft_transformer"],
+     ("model.hidden_dim: experiment/ett_lstm sets this key, which FTTransformerConfig (the model chosen) does not "
+     "have: that preset is made for another model; leave out the model= override to use the preset's, or leave "
+     "out the preset")),
+], ids=["null_list", "null_value", "preset_of_another_model"])
+def test_a_composition_hydra_refuses_names_the_key_and_the_fix(make_cfg, overrides, expected):
+    with pytest.raises(ConfigCompositionException) as err:
+        make_cfg(*overrides)
+    assert composition_error(err.value) == expected

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from dl_core.errors import ConfigError
 from dl_core.runs.pipeline import train
-from helpers import DATA, TINY, TINY_TABULAR, run_entry
+from helpers import DATA, ROOT, TINY, TINY_TABULAR, entry_command, entry_env, run_entry
 
 METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {
     f"{split}_{metric}{scale}" for split in ("val", "test") for metric in ("mse", "mae", "rmse")
@@ -87,3 +90,37 @@ def test_same_seed_gives_the_same_metrics(make_cfg, tmp_path):
     a = pd.read_csv(tmp_path / "a" / "predictions_test.csv")
     b = pd.read_csv(tmp_path / "b" / "predictions_test.csv")
     pd.testing.assert_frame_equal(a, b)
+
+
+def train_with_file_size_limit(run_dir: Path, limit: int) -> subprocess.CompletedProcess[str]:
+    """train.py (TINY, 1 epoch) under a file-size limit of `limit` bytes (`ulimit -f`)."""
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(entry_command("train.py", (*TINY, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}")),
+                          cwd=ROOT, env=entry_env(), capture_output=True, text=True, timeout=120, check=False,
+                          preexec_fn=limit_file_size)
+
+
+def test_a_plot_the_disk_refuses_is_one_line_and_the_checkpoints_are_kept(tmp_path):
+    """Was an OSError traceback (Errno 27) from forecast.png once both checkpoints were written. The limit lets the
+    checkpoints (about 47 kB) through and stops forecast.png (about 59 kB)."""
+    run_dir = tmp_path / "run"
+    done = train_with_file_size_limit(run_dir, 52_000)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-3000:]
+    assert done.stderr.strip() == (
+        f"error: {run_dir}: cannot write the run's files (File too large); free disk space or raise "
+        f"the file-size limit (ulimit -f); resume with: python train.py trainer.resume={run_dir}")
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_leaves_no_directory(tmp_path):
+    """The one line was right (nothing to resume), but the run dir was left: its record, lock, log and an empty
+    checkpoints/."""
+    run_dir = tmp_path / "run"
+    done = train_with_file_size_limit(run_dir, 20_000)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-3000:]
+    assert done.stderr.startswith(f"error: {run_dir / 'checkpoints'}/") and done.stderr.strip().endswith(
+        "cannot write this checkpoint (File too large); free disk space or raise the file-size limit (ulimit -f); "
+        "stopped before the first checkpoint, nothing to resume: run the same command again")
+    assert not run_dir.exists()

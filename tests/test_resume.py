@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -256,3 +257,49 @@ def test_a_resume_that_cannot_write_its_checkpoints_is_refused_before_any_work(m
                f"then resume")
     assert (done.returncode, done.stderr.strip()) == (2, refusal)
     assert pd.read_csv(run_dir / "metrics.csv")["epoch"].tolist() == [1] and not stub.exists()
+
+
+def series_file(path: Path, scale: float = 1.0) -> list[str]:
+    """A CSV of one series at `path`, and the overrides that train on it."""
+    steps = np.arange(400)
+    pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=len(steps), freq="h"),
+                  "target": scale * np.sin(steps / 12)}).to_csv(path, index=False)
+    return ["data=csv_timeseries", f"data.path={path}", "data.timestamp_column=timestamp", "data.target_column=target"]
+
+
+def test_a_resume_on_a_data_file_changed_since_the_run_is_refused_by_name(make_cfg, tmp_path):
+    """The same path with other numbers: the resume refitted the scalers on the new file and went on, and its
+    metrics mixed two data sets."""
+    data = tmp_path / "series.csv"
+    train(make_cfg(*series_file(data), *TINY[1:], "trainer.max_epochs=1"))
+    history = (tmp_path / "run" / "metrics.csv").read_text()
+    series_file(data, scale=100.0)
+    with pytest.raises(ConfigError) as err:
+        train(make_cfg(f"trainer.resume={tmp_path / 'run'}", run="stub"))
+    assert re.fullmatch(rf"data\.path: {data} is not the file this run trained on \(sha256 [0-9a-f]{{12}}\.\.\. of "
+                        rf"\d+ bytes then, [0-9a-f]{{12}}\.\.\. of \d+ bytes now\); restore that file to resume, or "
+                        rf"train a new run on this data \(without trainer\.resume\)", str(err.value)), str(err.value)
+    assert (tmp_path / "run" / "metrics.csv").read_text() == history
+    series_file(data)  # the file the run trained on again (the same bytes): the resume is accepted
+    train(make_cfg(f"trainer.resume={tmp_path / 'run'}", run="stub"))
+
+
+@pytest.mark.parametrize("locked", ["checkpoints", "."])
+def test_a_run_whose_checkpoints_this_user_may_not_read_is_one_line_naming_the_folder(make_cfg, tmp_path, locked):
+    """Was a PermissionError traceback (Python's `is_file` raises for a file under a folder it may not enter),
+    and the resume left a directory of its own."""
+    require_unprivileged(tmp_path)
+    run_dir = tmp_path / "run"
+    train(make_cfg(*TINY, "trainer.max_epochs=1"))
+    folder = (run_dir / locked).resolve()
+    folder.chmod(0)
+    stub = tmp_path / "stub"
+    try:
+        done = run_unprivileged("train.py", f"trainer.resume={run_dir}", "trainer.max_epochs=2",
+                                f"hydra.run.dir={stub}", timeout=120)
+    finally:
+        folder.chmod(0o755)
+    assert (done.returncode, done.stderr.strip()) == (
+        2, (f"error: {folder}: permission denied, so {run_dir}/checkpoints/last.ckpt cannot be read; make the folder "
+           f"readable (chmod u+rx {folder}), then run again"))
+    assert not stub.exists()

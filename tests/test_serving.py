@@ -310,3 +310,27 @@ def test_predict_py_refuses_infinite_numbers_in_one_line(run_dir: Path, raw_fram
                                   "target (1 -inf); replace them with finite numbers; ['driver_1', 'target'] "
                                   "cannot be missing for this run")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_no_rows_through_the_python_api_is_an_input_error(run_dir: Path, raw_frame: pd.DataFrame) -> None:
+    """Was scikit-learn's ValueError from the scaler ("Found array with 0 sample(s)"): predict.py and the server
+    refuse no rows as an input error, and so does the API they share."""
+    with pytest.raises(InputError, match="no rows to predict on; pass at least one row"):
+        load_run(run_dir).predict(raw_frame.head(0))
+
+
+@pytest.mark.parametrize("address", ["port_in_use", "host=nosuchhost.invalid", "host=999.1.1.1"])
+def test_an_address_serve_py_cannot_listen_on_is_one_line_naming_the_key(run_dir: Path, address: str) -> None:
+    """uvicorn logged its own error ("address already in use", "Name or service not known") and exited with 3."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        host = address if address.startswith("host=") else "host=127.0.0.1"
+        done = run_entry("serve.py", f"run_dir={run_dir}", host, f"port={port}", timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    expected = {"port_in_use": f"error: port: {port} is in use on 127.0.0.1; stop what listens there, or pass "
+                               f"another port (e.g. port={port + 1})",
+                "host=nosuchhost.invalid": "error: host: cannot resolve 'nosuchhost.invalid' (",
+                "host=999.1.1.1": "error: host: cannot resolve '999.1.1.1' ("}[address]
+    assert done.stderr.startswith(expected), done.stderr

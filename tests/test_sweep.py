@@ -43,6 +43,7 @@ from dl_core.sweep.sweeper import STUDY_CONFIG_ATTR, config_differences, study_c
 from dl_core.sweep.workers import OWNER_ATTR, owner_name
 from helpers import TINY, run_entry, start_entry
 from postgres_server import throwaway_postgres, unavailable
+from unprivileged import require_unprivileged, run_unprivileged
 from wandb_reader import offline_runs, read_run_record, read_summary
 
 SWEEP_TINY = [*TINY, "trainer.max_epochs=1"]
@@ -398,7 +399,58 @@ def test_a_search_space_optuna_cannot_take_is_refused_before_any_trial(tmp_path:
     sweep_dir = tmp_path / "sweep"
     [line] = refused(sweep(sweep_dir, *overrides))
     assert line.startswith(starts) and line.endswith(ends)
-    assert not (sweep_dir / "optuna.db").exists()
+    assert not sweep_dir.exists()  # nor an empty sweep dir
+
+
+@pytest.mark.parametrize(("overrides", "line"), [
+    (["seed=-3"], "error: seed: must be in [0, 4294967295] (got -3)"),
+    (["+model.foo=choice(1,2)"], "error: model.foo: not a config key (docs/config.md lists them)"),
+    (["model.foo=choice(1,2)"], ("error: model.foo: not a config key (Key 'foo' not in 'LSTMConfig'); docs/config.md "
+                                "lists them")),
+], ids=["seed_out_of_range", "unknown_key_added", "unknown_key"])
+def test_a_config_every_trial_would_refuse_is_refused_before_the_study_is_made(
+        tmp_path: Path, overrides: list[str], line: str) -> None:
+    """A negative seed reached the sampler first (a ValueError traceback); an unknown swept key made the study and
+    ran a trial that failed (exit 3, the reason only in the trial's log), or was refused with trial 0 left RUNNING."""
+    sweep_dir = tmp_path / "sweep"
+    assert refused(sweep(sweep_dir, "hydra.sweeper.n_trials=1", *overrides)) == [line]
+    assert not sweep_dir.exists()
+
+
+def test_a_study_file_this_user_cannot_write_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Was three tracebacks from SQLite ("attempt to write a readonly database") and exit status 1."""
+    require_unprivileged(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    database = sweep_dir / "optuna.db"
+    optuna.create_study(study_name="lstm_optuna", storage=f"sqlite:///{database}")
+    database.chmod(0o444)
+    done = run_unprivileged("train.py", *sweep_command(f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=1"),
+                            cwd=tmp_path, timeout=120)
+    assert refused(done) == [(f"error: hydra.sweeper.storage: cannot write the study's file {database} (permission "
+                             f"denied); make it writable (chmod u+rw {database}), or pass another "
+                             f"hydra.sweeper.storage")]
+    assert done.stderr.count("\n") == 1 and sorted(path.name for path in sweep_dir.iterdir()) == ["optuna.db"]
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_data_file_changed_since_the_study_is_refused(tmp_path: Path) -> None:
+    """The same command on the same path with other numbers joined the study: its trials then mixed two data sets."""
+    sweep_dir = tmp_path / "sweep"
+    data = csv_series(tmp_path)
+    on_csv = [o for o in sweep_command(f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=1", *data)
+              if not o.startswith("data.generator.")]
+    done = run_entry("train.py", *on_csv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    series = tmp_path / "series.csv"
+    pd.read_csv(series).assign(target=lambda frame: frame["target"] * 1000).to_csv(series, index=False)
+
+    [error] = refused(run_entry("train.py", *on_csv, cwd=tmp_path))
+    assert re.fullmatch(rf"error: data\.path: {series} changed since study lstm_optuna ran its trials on it \(sha256 "
+                        rf"[0-9a-f]{{12}}\.\.\. of \d+ bytes then, [0-9a-f]{{12}}\.\.\. of \d+ bytes now\), and a "
+                        rf"study holds trials of one data set; restore that file, or start another study on this data "
+                        rf"with hydra\.sweeper\.study_name=<name>", error), error
+    assert trial_states(sweep_dir) == ["COMPLETE"]  # no trial was asked
 
 
 X = optuna.distributions.FloatDistribution(0.0, 1.0)

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 
 from dl_core.checks import one_line
-from dl_core.errors import DataError, require
+from dl_core.errors import ConfigError, DataError, require
 from dl_core.task.table import quantity_hint
 
 if TYPE_CHECKING:
     from dl_core.task import TableTask
 
 SPLITS = ("train", "val", "test")
+MAX_SPLIT_SEED = 2**32 - 1  # scikit-learn's random_state range
 
 
 @dataclass
@@ -61,6 +62,8 @@ class SplitConfig:
         _require_fold(self.folds, self.fold, prefix)
         require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
                 "set both timestamps for a date split, or neither for a fraction split")
+        for name in ("val_start", "test_start"):
+            _require_timestamp(getattr(self, name), f"{prefix}.{name}")
         rows = {name: getattr(self, name) for name in ("train_rows", "val_rows", "test_rows")}
         given = [v is not None for v in rows.values()]
         require(all(given) or not any(given), f"{prefix}.train_rows/val_rows/test_rows",
@@ -97,8 +100,23 @@ class TabularSplitConfig:
     def validate(self, prefix: str) -> None:
         _require_fractions(self.val_fraction, self.test_fraction, prefix)
         _require_fold(self.folds, self.fold, prefix)
+        require(0 <= self.seed <= MAX_SPLIT_SEED, f"{prefix}.seed",
+                f"must be in [0, {MAX_SPLIT_SEED}] (got {self.seed})")
         require(self.folds == 1 or self.val_fraction < 1 - 1 / self.folds, f"{prefix}.val_fraction",
                 f"must leave training rows besides the test fold (1/{self.folds} of the rows); lower it")
+
+
+def _require_timestamp(value: str | None, key: str) -> None:
+    """A split's border is read as the split reads it (`pd.Timestamp`), so that a date it cannot read is refused
+    before any work rather than halfway through building the data."""
+    if value is None:
+        return
+    example = "write it as e.g. 2021-06-01 or 2021-06-01 12:00"
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{key}: cannot read {value!r} as a timestamp ({one_line(err)}); {example}") from None
+    require(stamp is not pd.NaT, key, f"{value!r} is no timestamp; {example}")
 
 
 def _require_fractions(val_fraction: float, test_fraction: float, prefix: str) -> None:

@@ -103,7 +103,7 @@ class SyntheticConfig:
     seed: int = 0
 
     def validate(self, prefix: str) -> None:
-        require_at_least(self, prefix, noise=0)
+        require_at_least(self, prefix, noise=0, seed=0)  # numpy's generators take non-negative seeds
 
 
 @dataclass

@@ -71,13 +71,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint written by this project (it pickles the fitted preprocessing: trust your files).
 
     A file that cannot be read (truncated by a copy, a full disk, a damaged drive: our own writes are
-    atomic) is refused with one line naming it and how to recover.
+    atomic) is refused with one line naming it and how to recover; one this user may not read, naming
+    what to make readable.
     """
-    if not path.is_file():
+    if not checkpoint_exists(path):
         raise ConfigError(f"checkpoint not found: {path}; point trainer.resume / run_dir at a run directory "
                           f"that has checkpoints/last.ckpt")
     try:
         payload = _read(path)
+    except PermissionError:
+        raise not_permitted(path) from None
     except UNREADABLE as err:
         reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         raise CheckpointError(f"{path}: cannot read this checkpoint, it is truncated or corrupt ({reason}); "
@@ -90,6 +93,27 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint format {found} is not supported (expected {FORMAT_VERSION}); "
                               f"it was written by another version of dl_core: train the run again with this one")
     return payload
+
+
+def checkpoint_exists(path: Path) -> bool:
+    """Whether `path` is a file; a folder on the way this user may not enter is refused naming it (Python raises
+    PermissionError from the `stat` of a file under it)."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        raise not_permitted(path) from None
+
+
+def not_permitted(path: Path) -> CheckpointError:
+    """The refusal of a checkpoint this user may not read: the first folder on its way it may not enter, else
+    the file itself; the fix is a permission, not a new copy."""
+    path = Path(os.path.abspath(path))
+    for folder in reversed(path.parents):
+        if not os.access(folder, os.X_OK):
+            return CheckpointError(f"{folder}: permission denied, so {path} cannot be read; make the folder "
+                                   f"readable (chmod u+rx {folder}), then run again")
+    return CheckpointError(f"{path}: permission denied, so the checkpoint cannot be read; make it readable "
+                           f"(chmod u+r {path}), then run again")
 
 
 class Stateful(Protocol):

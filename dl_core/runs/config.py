@@ -16,7 +16,7 @@ import difflib
 import functools
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from hydra.core.config_store import ConfigStore
@@ -113,6 +113,15 @@ class TrainConfig:
             require(getattr(self, group) is not None, group,
                     f"no config selected; pass e.g. {group}=<name> (see conf/{group}/)")
         require(0 <= self.seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}] (got {self.seed})")
+        check_task_name(self.task_name)
+
+
+def check_task_name(name: str) -> None:
+    """`task_name` names a folder under `paths.log_dir` (outputs/<task_name>/runs/...): an empty one, an absolute
+    path or one that climbs out with `..` would put runs anywhere, e.g. into the repository itself."""
+    path = PurePath(name)
+    require(bool(name.strip()) and not path.is_absolute() and ".." not in path.parts, "task_name",
+            f"must name a folder under paths.log_dir (got {name!r}), e.g. task_name=my_experiment")
 
 
 @functools.cache

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
+from dl_core.data.fingerprint import data_fingerprint
 from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
-from dl_core.engine.checkpoint import seed_everything
+from dl_core.engine.checkpoint import NO_SPACE, seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import series_metric_names, split_metric_names, split_metrics, write_series_metrics
 from dl_core.engine.loop import RunTracker
-from dl_core.errors import CheckpointError, ConfigError, RunInterrupted
+from dl_core.errors import CheckpointError, ConfigError, RunInterrupted, TrainingError
 from dl_core.models.build import (
     apply_data_options,
     build_estimator,
@@ -28,9 +31,17 @@ from dl_core.models.build import (
     model_spec,
 )
 from dl_core.models.outputs import declared_kind
-from dl_core.runs.resume import resolve_resume
+from dl_core.runs.resume import DATA_FINGERPRINT, resolve_resume
 from dl_core.runs.reuse import index_if_finished, reused_objective, run_identity, write_run_record
-from dl_core.runs.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
+from dl_core.runs.rundir import (
+    RunLock,
+    continue_logging_in,
+    discard_unfinished,
+    location_key,
+    make_writable_dir,
+    record_run,
+    refuse_run_files,
+)
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
 from dl_core.tracking import build_trackers
 from dl_core.tracking.plots import chosen_series, plot_learning_curve, plot_test
@@ -57,9 +68,11 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
 
     Rank 0 holds the run directory's lock while it trains there, so a second process (another run
     pointed at the same directory, a resume of a run still training) is refused before it writes
-    anything there; a new run's `.hydra/` record is written once the lock is held. With `reuse=true` a
-    config that finished before under `paths.log_dir` is not trained again (dl_core/runs/reuse.py). Ctrl-C ends with
-    `RunInterrupted`, whose message is the resume command, and so does a checkpoint that cannot be written.
+    anything there, and so is a new run in a directory that holds a run's files; a new run's `.hydra/`
+    record is written once the lock is held. With `reuse=true` a config that finished before under
+    `paths.log_dir` is not trained again (dl_core/runs/reuse.py). Ctrl-C ends with `RunInterrupted`, whose
+    message is the resume command, and so does a checkpoint or another file of the run that cannot be written
+    for want of room; a new run stopped so before its first checkpoint leaves no directory.
     """
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
@@ -69,6 +82,7 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     try:
         with RunLock(run_dir, key) if ddp.is_main else nullcontext():
             if ddp.is_main and resume is None:
+                refuse_run_files(run_dir, key)
                 record_run(run_dir, cfg)
             elif ddp.is_main:
                 continue_logging_in(run_dir)  # the other ranks log into <run dir>/ranks/ (share_run_dir)
@@ -85,9 +99,22 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
                 index_if_finished(cfg, run_dir, identity)
             return score
     except KeyboardInterrupt:
-        raise RunInterrupted(resume_command(run_dir)) from None
+        raise RunInterrupted(stopped(run_dir, ddp)) from None
     except CheckpointError as err:  # a checkpoint the file system refused to write; the previous one is intact
-        raise CheckpointError(f"{err}; {resume_command(run_dir)}") from None
+        raise CheckpointError(f"{err}; {stopped(run_dir, ddp)}") from None
+    except OSError as err:  # metrics, predictions or a plot the file system refused for want of room
+        if err.errno not in NO_SPACE:
+            raise
+        raise TrainingError(f"{err.filename or run_dir}: cannot write the run's files ({err.strerror}); free disk "
+                            f"space or raise the file-size limit (ulimit -f); {stopped(run_dir, ddp)}") from None
+
+
+def stopped(run_dir: Path, ddp: Distributed) -> str:
+    """What to do about a run that stopped early (`resume_command`); a new run stopped before its first checkpoint
+    leaves no directory (`discard_unfinished`)."""
+    if ddp.is_main:
+        discard_unfinished(run_dir)
+    return resume_command(run_dir)
 
 
 def resume_command(run_dir: Path) -> str:
@@ -114,7 +141,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
     config = OmegaConf.to_container(cfg, resolve=True)
     artifacts = {"config": config, "spec": model_spec(cfg.model, bundle.spec), "task": bundle.task,
-                 "preprocessor": bundle.preprocessor}
+                 "preprocessor": bundle.preprocessor, DATA_FINGERPRINT: data_fingerprint(cfg.data)}
     log.info("run dir %s | %s | %d train / %d val / %d test samples", run_dir, hw.describe(),
              len(bundle.splits["train"]), len(bundle.splits["val"]), len(bundle.splits["test"]))
 
@@ -139,7 +166,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         metrics.update(split_metrics(bundle, split, outputs))
         if split == "test" and ddp.is_main:
             table = bundle.predictions_table("test", outputs)
-            table.to_csv(run_dir / "predictions_test.csv", index=False)
+            write_csv(table, run_dir / "predictions_test.csv")
             metrics.update(write_series_metrics(bundle, "test", table, run_dir))
             plot_test(bundle.task, table, run_dir, plot_series)
     if ddp.is_main and result.history:
@@ -150,6 +177,16 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,
              score, run_dir)
     return score
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Write a table whole or not at all (temp file, then rename): a full disk leaves the previous file, or none."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def finish_pruned(pruned: RunPruned, cfg: DictConfig, run_dir: Path, trackers: list[RunTracker],

@@ -2,7 +2,8 @@
 
 The resume command composes a config of its own (the defaults plus its overrides); only what its
 overrides set is compared with the saved config. What extends the run may change, anything that
-would make the continued run a different run than the checkpoint holds is refused by name.
+would make the continued run a different run than the checkpoint holds is refused by name, and so is
+a data file whose content changed since the run trained on it (its fingerprint, in the checkpoint).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from dl_core.data.fingerprint import changed, data_fingerprint, described
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.errors import ConfigError
 
@@ -29,6 +31,8 @@ RESUME_MAY_CHANGE = ("trainer.max_epochs", "trainer.patience", "trainer.checkpoi
                      "hardware.threads")
 # Where the run is, not what it computes.
 RESUME_LOCATION = ("trainer.resume", "paths")
+# The checkpoint's record of the data file the run trained on (dl_core/data/fingerprint.py), None for generated data.
+DATA_FINGERPRINT = "data_fingerprint"
 
 
 def resolve_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
@@ -43,10 +47,23 @@ def resolve_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
             raise ConfigError(f"trainer.resume: cannot write in {directory} (permission denied); make it writable, "
                               f"then resume")
     resumed = resumed_config(state["config"], cfg, command_line_overrides())
+    check_same_data(state.get(DATA_FINGERPRINT), resumed)
     with open_dict(resumed):
         resumed.paths.output_dir = str(run_dir)
         resumed.trainer.resume = str(run_dir)
     return resumed, state
+
+
+def check_same_data(recorded: dict[str, Any] | None, cfg: DictConfig) -> None:
+    """Refuse to continue a run on a data file whose content changed since it trained: the scalers would be
+    refitted on the new rows and the metrics would mix two data sets. (A checkpoint from before fingerprints
+    were recorded has none to compare.)"""
+    current = data_fingerprint(cfg.data)
+    if changed(recorded, current):
+        assert recorded is not None and current is not None
+        raise ConfigError(f"{recorded['key']}: {current['file']} is not the file this run trained on "
+                          f"({described(recorded, current)}); restore that file to resume, or train a new run on "
+                          f"this data (without trainer.resume)")
 
 
 def command_line_overrides() -> list[str]:

@@ -7,10 +7,16 @@ record of the run (`.hydra/`: the config, Hydra's config, the overrides) is turn
 conf/hydra/default.yaml and written by `record_run` once the lock is held, for a new run only (a
 resumed run keeps the record of the run it continues).
 
+A directory holding a run's files (`RUN_FILES`: its checkpoints, its record, its metrics) is that run's:
+a new run is never started in it (`claim` refuses it before Hydra opens its log there), whether the run
+is finished, stopped or still training; `trainer.resume` is the way to continue it.
+
 A run refused before any work, or a resume that continues an older directory, would leave the
 directory Hydra made behind with nothing in it. `discard` removes it, but only a directory this
 process created (`claim`, called before Hydra makes it), that holds nothing but this process's log,
-lock and record, and that no process trains in: never one another process is using or made.
+lock and record, and that no process trains in: never one another process is using or made. A new
+run that stopped before its first checkpoint left nothing to resume or use, and `discard_unfinished`
+removes its directory too, on the same conditions of who made it and who trains there.
 """
 
 from __future__ import annotations
@@ -30,16 +36,47 @@ from dl_core.errors import ConfigError
 LOCK_NAME = ".lock"
 RECORD_DIR = ".hydra"
 RECORD_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+CHECKPOINTS = "checkpoints"
+# What a training run writes in its directory: one of these there makes the directory a run's.
+RUN_FILES = (CHECKPOINTS, RECORD_DIR, "metrics.json", "metrics.csv")
 # The directories this process created (`claim`): the only ones `discard` may remove.
 _claimed: list[Path] = []
 
 
-def claim(directory: Path, key: str) -> None:
+def claim(directory: Path, key: str, resuming: bool = False) -> None:
     """Create the run directory `key` names before Hydra does, so that this process knows it made it (an
-    existing one is used as it is, and never claimed)."""
+    existing one is used as it is, and never claimed). An existing directory that holds a run is refused
+    (`refuse_run_dir`) unless `resuming` names that run: Hydra would append this process's log to the
+    run's, and the new run would replace its checkpoints, metrics and record."""
+    if not str(directory).strip():
+        raise ConfigError(f"{key}: is empty, which would make the current directory the run's; pass a directory "
+                          f"(e.g. {key}=outputs/my_run), or leave {key} out for a new one under outputs/")
     directory = Path(os.path.abspath(directory))
     if make_writable_dir(directory, key):
         _claimed.append(directory)
+    elif not resuming:
+        refuse_run_dir(directory, key)
+
+
+def refuse_run_dir(directory: Path, key: str) -> None:
+    """Refuse a directory a run trains in (naming the process) or holds a run's files: a new run's directory
+    is always a directory of its own."""
+    refuse_if_in_use(directory, key)
+    refuse_run_files(directory, key)
+
+
+def refuse_run_files(directory: Path, key: str) -> None:
+    """Refuse a directory that holds a run's files as a new run's."""
+    found = run_files(directory)
+    if found:
+        raise ConfigError(f"{key}: {directory} holds a run ({', '.join(found)}), and a new run never writes over "
+                          f"another's files; pass another {key} (or none, for a new directory), or continue that "
+                          f"run with trainer.resume={directory}")
+
+
+def run_files(directory: Path) -> list[str]:
+    """The run files (`RUN_FILES`) in `directory`."""
+    return [name for name in RUN_FILES if os.path.lexists(directory / name)]
 
 
 def make_writable_dir(directory: Path, key: str) -> bool:
@@ -154,6 +191,42 @@ def _close_file_logs_in(directory: Path) -> None:
         handler.close()
 
 
+def discard_unfinished(directory: Path) -> None:
+    """Remove the directory of a new run that stopped before its first checkpoint (a checkpoint it could not
+    write, Ctrl-C in its first epoch): nothing in it can be resumed or used, and the run's one line says so.
+    Only a directory this process created (`claim`), and none a process trains in."""
+    directory = Path(os.path.abspath(directory))
+    if directory not in _claimed or os.path.lexists(directory / CHECKPOINTS / "last.ckpt"):
+        return
+    _claimed.remove(directory)
+    try:
+        with RunLock(directory, "paths.output_dir"):
+            _close_file_logs_in(directory)
+            shutil.rmtree(directory, ignore_errors=True)
+    except ConfigError:  # another process took it over and trains there: it is that run's now
+        return
+
+
+def refuse_if_in_use(directory: Path, key: str) -> None:
+    """Refuse `directory` while a process holds its lock (`RunLock`), naming that process, without taking the
+    lock or writing anything there."""
+    lock = directory / LOCK_NAME
+    if not lock.is_file():
+        return
+    with open(lock) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise in_use(directory, key, handle.read().strip() or "?") from None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def in_use(directory: Path, key: str, holder: str) -> ConfigError:
+    fix = ("wait for it to end or stop it, then resume" if key == "trainer.resume" else
+           f"pass another {key} (or none, for a new directory), or wait for it to end")
+    return ConfigError(f"{key}: {directory} is in use by another training process (pid {holder}); {fix}")
+
+
 class RunLock:
     """An exclusive `flock` on `<run dir>/.lock` for as long as a process trains in the directory.
 
@@ -175,10 +248,7 @@ class RunLock:
             handle.seek(0)
             holder = handle.read().strip() or "?"
             handle.close()
-            fix = ("wait for it to end or stop it, then resume" if self.key == "trainer.resume" else
-                   f"pass another {self.key} (or none, for a new directory), or wait for it to end")
-            raise ConfigError(f"{self.key}: {self.path.parent} is in use by another training process "
-                              f"(pid {holder}); {fix}") from None
+            raise in_use(self.path.parent, self.key, holder) from None
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()

@@ -15,9 +15,11 @@ No `from __future__ import annotations` here: FastAPI reads the request model fr
 annotation of a function defined at runtime.
 """
 
+import errno
 import json
 import logging
 import math
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from dl_core.data.inputs import Unseen, UnseenCategoriesError, refuse_unseen
-from dl_core.errors import InputError
+from dl_core.errors import ConfigError, InputError
 from dl_core.serving.load import LoadedRun
 
 MAX_ERRORS, MAX_MESSAGE = 10, 500
@@ -209,7 +211,34 @@ def serve(cfg: Any) -> None:
 
     from dl_core.serving.load import load_run
 
+    check_address(str(cfg.host), int(cfg.port))
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
     uvicorn.run(create_app(load_run(cfg.run_dir), cfg.max_rows, cfg.unseen_categories), host=cfg.host,
                 port=cfg.port)
+
+
+def check_address(host: str, port: int) -> None:
+    """Bind `host`:`port` as uvicorn will (IPv6 for a host with a colon, SO_REUSEADDR) and let it go: a port in use
+    or a host that is not this machine's is refused in one line naming the key, before the run is loaded, where
+    uvicorn would log its own error and exit with status 3."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    examples = "e.g. host=127.0.0.1 (this machine only) or host=0.0.0.0 (every interface)"
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except socket.gaierror as err:
+            raise ConfigError(f"host: cannot resolve {host!r} ({err.strerror}); pass an address of this machine, "
+                              f"{examples}") from None
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port: {port} is in use on {host}; stop what listens there, or pass another port "
+                                  f"(e.g. port={port + 1 if port < 65535 else 8000})") from None
+            if err.errno == errno.EACCES:
+                raise ConfigError(f"port: {port} needs privileges this process lacks (ports below 1024); pass "
+                                  f"another port, e.g. port=8000") from None
+            if err.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"host: {host} is not an address of this machine ({err.strerror}); "
+                                  f"{examples}") from None
+            raise ConfigError(f"host: cannot listen on {host}:{port} ({err.strerror}); {examples}") from None

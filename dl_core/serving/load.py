@@ -21,7 +21,7 @@ import torch
 from dl_core.checks import listing
 from dl_core.data.bundle import Preprocessor
 from dl_core.data.inputs import InputSchema
-from dl_core.engine.checkpoint import load_checkpoint
+from dl_core.engine.checkpoint import checkpoint_exists, load_checkpoint
 from dl_core.engine.estimator import Estimator
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import ConfigError, DataError, InputError
@@ -55,7 +55,10 @@ class LoadedRun:
     def predict(self, frame: pd.DataFrame, id_columns: Sequence[str] = ()) -> pd.DataFrame:
         """Check raw rows (as a file or a notebook gives them), then predict. The `id_columns` of `frame` lead
         each prediction row with the values of the input row it predicts (for a forecast: the row of its
-        target; empty beyond the rows given), so that every prediction can be traced to its row."""
+        target; empty beyond the rows given), so that every prediction can be traced to its row. No rows is an
+        `InputError`, as a file with none is for predict.py and an empty list of rows for the server."""
+        if len(frame) == 0:
+            raise InputError((), "no rows to predict on; pass at least one row")
         ids = id_values(frame, id_columns, "the rows")
         return self.predict_checked(self.schema.validate_frame(frame), ids)
 
@@ -112,7 +115,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     """The run's best state on CPU at full precision, with its task, preprocessing and metrics."""
     run_dir = Path(run_dir).expanduser()
     path = run_dir / "checkpoints" / "best.ckpt"
-    if not path.is_file():
+    if not checkpoint_exists(path):
         raise ConfigError(f"run_dir: no checkpoints/best.ckpt under {run_dir.resolve()}; pass the directory of a "
                           f"finished training run, e.g. run_dir=outputs/train/runs/<timestamp>")
     state = load_checkpoint(path)

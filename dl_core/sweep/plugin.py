@@ -24,6 +24,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from dl_core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 TRIAL_SEEDED_SAMPLERS = ("dl_core.sweep.samplers.TrialSeededTPESampler",
@@ -32,6 +34,7 @@ TRIAL_SEEDED_SAMPLERS = ("dl_core.sweep.samplers.TrialSeededTPESampler",
 SWEEPER_TARGETS = (*TRIAL_SEEDED_SAMPLERS, "dl_core.sweep.workers.claim_trial")
 # The plugin's own allow-list for `hydra.sweeper.sampler` (hydra_optuna_sweeper.optuna_sweeper).
 PLUGIN_SAMPLERS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
+MAX_SAMPLER_SEED = 2**32 - 1  # Optuna's samplers seed numpy's RandomState, which takes [0, 2**32 - 1]
 
 
 class OptunaSweeper(Sweeper):
@@ -56,6 +59,10 @@ class OptunaSweeper(Sweeper):
 
         from dl_core.sweep.sweeper import ReportingSweeperImpl
 
+        seed = sampler.get("seed")
+        if seed is not None and not 0 <= seed <= MAX_SAMPLER_SEED:
+            raise ConfigError(f"hydra.sweeper.sampler.seed: must be in [0, {MAX_SAMPLER_SEED}] (got {seed}); the "
+                              f"presets take the run's seed")
         with execution_whitelist(SWEEPER_TARGETS):
             built = instantiate(sampler, _execution_whitelist_=PLUGIN_SAMPLERS)
             self.sweeper = ReportingSweeperImpl(built, pruner, best_of, **options)

@@ -25,7 +25,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dl_core.errors import ConfigError, exit_when_done
+from dl_core.errors import ConfigError, exit_when_done, multirun_refused
 from dl_core.sweep.workers import (
     OWNER_ATTR,
     Heartbeat,
@@ -81,6 +81,8 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop()
+        if multirun_refused():
+            return
         storage, name = config.hydra.sweeper.storage, config.hydra.sweeper.study_name
         if storage is None:
             log.warning("no Optuna study to summarize: set hydra.sweeper.storage to keep trials")

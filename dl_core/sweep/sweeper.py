@@ -39,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import Trial, TrialState
 
+from dl_core.data.fingerprint import changed, data_fingerprint, described
 from dl_core.errors import ConfigError, raised_in
 from dl_core.sweep.optuna_adapter import PluginSweep, check_distribution, split_overrides
 from dl_core.sweep.trials import PRUNED_ATTR, PRUNER_ATTR
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 BEST_OF_DIR = "best_of"
 # Study user attribute: what the study is about (`study_config`), recorded by its first launch.
 STUDY_CONFIG_ATTR = "fixed_config"
+# Keys that choose the data file: a sweep over one of them has no one file to record.
+DATA_FILE_KEYS = ("data", "data.source", "data.path", "data.name", "data.cache_dir")
 # Differing keys a refusal names before it only counts the rest.
 SHOWN_DIFFERENCES = 3
 # `Study.best_trial`'s getter: for a study without constraints its only ValueError is "no trial is COMPLETE".
@@ -96,7 +99,9 @@ class ReportingSweeperImpl(PluginSweep):
                 raise ConfigError("hydra.sweeper.pruner: jobs reach their trial through the study's storage; set "
                                   "hydra.sweeper.storage (e.g. sqlite:///optuna.db) or hydra.sweeper.pruner=null")
         else:
-            self.open_study(study_config(self.job_config(fixed, fixed_overrides), space))
+            composed = self.compose_job(fixed, fixed_overrides)
+            data = None if any(key.lstrip("+") in DATA_FILE_KEYS for key in space) else data_fingerprint(composed.data)
+            self.open_study(study_config(job_dict(composed), space, data))
         try:
             super().sweep(arguments)
         except ValueError as err:
@@ -135,16 +140,11 @@ class ReportingSweeperImpl(PluginSweep):
                               f"of floats")
         return space, fixed, fixed_overrides
 
-    def job_config(self, fixed: dict[str, Any], fixed_overrides: list[str]) -> dict[str, Any]:
+    def compose_job(self, fixed: dict[str, Any], fixed_overrides: list[str]) -> DictConfig:
         """The config each job of this sweep composes before its trial's parameters are added: Hydra's
-        overrides and the sweep's fixed ones, composed as the launcher composes a job's; interpolations as
-        written, and without the `hydra` node (how the sweep runs, not what a trial computes)."""
+        overrides and the sweep's fixed ones, composed as the launcher composes a job's."""
         overrides = [f"{name}={value}" for name, value in fixed.items()] + fixed_overrides
-        composed = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        job = OmegaConf.to_container(composed, resolve=False, enum_to_str=True)
-        assert isinstance(job, dict)
-        job.pop("hydra", None)
-        return job
+        return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
 
     def open_study(self, config: dict[str, Any]) -> None:
         """Create or load the study on a storage that stores pruned trials as PRUNED, and record the pruner and
@@ -187,6 +187,15 @@ class ReportingSweeperImpl(PluginSweep):
         print_summary(table, folder, f"best trial {best.number} over seeds 0..{self.best_of - 1}")
 
 
+def job_dict(composed: DictConfig) -> dict[str, Any]:
+    """A job's config as a study records it: interpolations as written, and without the `hydra` node (how the
+    sweep runs, not what a trial computes)."""
+    job = OmegaConf.to_container(composed, resolve=False, enum_to_str=True)
+    assert isinstance(job, dict)
+    job.pop("hydra", None)
+    return job
+
+
 def trial_overrides(storage_url: str, study_name: str, number: int) -> tuple[str, ...]:
     """The overrides that tell a job its trial (values quoted: a storage URL holds `:`, `/`, `?` and `=`)."""
     return (f"trial.storage={quote(storage_url)}", f"trial.study_name={quote(study_name)}", f"trial.number={number}")
@@ -221,9 +230,10 @@ def describe(pruner: dict[str, Any] | None) -> str:
     return "{" + ",".join(f"{key}:{value}" for key, value in pruner.items()) + "}"
 
 
-def study_config(job: dict[str, Any], swept: Iterable[str]) -> dict[str, Any]:
-    """What a study is about, as recorded in it: the config all its trials share, and the keys each trial
-    sets for itself.
+def study_config(job: dict[str, Any], swept: Iterable[str], data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a study is about, as recorded in it: the config all its trials share, the keys each trial
+    sets for itself, and the fingerprint of the data file they all read (`data`, dl_core/data/fingerprint.py;
+    None for generated data, or a file the trials sweep).
 
     The shared config is the job config less the swept keys (each trial's own; Optuna keeps them as its
     parameters) and less the keys that cannot change what a trial computes (dl_core.tracking.identity's
@@ -235,7 +245,7 @@ def study_config(job: dict[str, Any], swept: Iterable[str]) -> dict[str, Any]:
     takes is where a trial runs, not what it computes.
     """
     keys = sorted(key.lstrip("+") for key in swept)
-    return {"config": computed_config(job, keys), "swept": keys}
+    return {"config": computed_config(job, keys), "swept": keys, "data": data}
 
 
 def record_study_config(study: optuna.Study, config: dict[str, Any]) -> None:
@@ -258,6 +268,12 @@ def record_study_config(study: optuna.Study, config: dict[str, Any]) -> None:
         more = f", ... ({len(differ)} in all)" if len(differ) > SHOWN_DIFFERENCES else ""
         raise ConfigError(f"study {study.study_name} holds trials of another config than this sweep's: {shown}{more}; "
                           f"pass the same settings as its earlier sweeps, or start another study with "
+                          f"hydra.sweeper.study_name=<name>")
+    recorded, current = study.user_attrs[STUDY_CONFIG_ATTR].get("data"), config["data"]
+    if changed(recorded, current):
+        raise ConfigError(f"{recorded['key']}: {current['file']} changed since study {study.study_name} ran its "
+                          f"trials on it ({described(recorded, current)}), and a study holds trials of one data set; "
+                          f"restore that file, or start another study on this data with "
                           f"hydra.sweeper.study_name=<name>")
 
 

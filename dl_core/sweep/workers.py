@@ -21,6 +21,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from dl_core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 OWNER_ATTR = "sweep_worker"
@@ -43,9 +45,32 @@ def load_study(storage: Any, study_name: Any) -> Any | None:
 
 def storage_exists(url: str) -> bool:
     """False for an SQLite file not created yet: opening it would create it (and its folder must exist)."""
+    file = sqlite_file(url)
+    return file is None or file.exists()
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite storage URL; None for another database."""
     if not url.startswith("sqlite:///"):
-        return True
-    return Path(url[len("sqlite:///"):].split("?", 1)[0]).exists()
+        return None
+    return Path(url[len("sqlite:///"):].split("?", 1)[0])
+
+
+def check_storage_writable(url: str) -> None:
+    """Refuse an SQLite study this process cannot write, before the sweep starts: Optuna writes the file at once
+    (the study, its trials, their heartbeats) and SQLite its journal beside it, and a read-only one fails there
+    with tracebacks. (Another database's permissions are its server's to check.)"""
+    file = sqlite_file(url)
+    if file is None:
+        return
+    if file.exists() and not os.access(file, os.R_OK | os.W_OK):
+        raise ConfigError(f"hydra.sweeper.storage: cannot write the study's file {file} (permission denied); make "
+                          f"it writable (chmod u+rw {file}), or pass another hydra.sweeper.storage")
+    folder = file.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"hydra.sweeper.storage: cannot write in {folder}, where SQLite keeps the study's journal "
+                          f"beside {file.name} (permission denied); make it writable (chmod u+rwx {folder}), or pass "
+                          f"another hydra.sweeper.storage")
 
 
 def process_space() -> str | None:

@@ -29,6 +29,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from dl_core.errors import multirun_refused
 from dl_core.tracking.run_index import finished_metrics
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,8 @@ class MultirunSummary(Callback):
         self.over = tuple(over)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if multirun_refused():
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
         objective = str(OmegaConf.select(config, "objective.metric", default="val_loss"))
         table = write_summary(sweep_dir, self.over, objective)

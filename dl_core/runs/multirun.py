@@ -1,0 +1,70 @@
+"""A multirun of train.py (`-m`), checked before its first job, so that a refusal leaves nothing behind: no job has
+trained, no trial was asked, no directory was made.
+
+Each job a sweeper is about to launch (dl_core/sweep/jobs.py: the basic sweeper's every job, an Optuna sweep's
+representative trial) is composed as its launcher composes it and checked as the job itself would check it
+(`validate`); a job whose directory holds a run (an earlier multirun's job, `hydra.sweep.dir=<it>`) is refused,
+as is a sweep whose jobs would share one directory, and a study file that cannot be written. A job's own checks
+still run in the job: these only bring the refusals a config can tell forward.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from dl_core.errors import ConfigError
+from dl_core.runs.config import check_task_name, validate
+from dl_core.runs.rundir import claim, refuse_run_dir
+from dl_core.sweep.jobs import planned_jobs
+from dl_core.sweep.workers import check_storage_writable
+
+
+def check_multirun(config: DictConfig) -> None:
+    """Refuse a multirun any of whose jobs would be refused, then make its sweep dir (`claim`: one this process
+    made is removed if the sweeper then refuses the sweep before it writes anything there)."""
+    check_task_name(str(config.task_name))
+    sweep_dir = str(config.hydra.sweep.dir)
+    if not sweep_dir.strip():
+        raise ConfigError("hydra.sweep.dir: is empty, which would make the current directory the sweep's; pass a "
+                          "directory (e.g. hydra.sweep.dir=outputs/my_sweep), or leave it out for a new one under "
+                          "outputs/")
+    loader = GlobalHydra.instance().config_loader()
+    taken: dict[Path, int] = {}
+    for job in planned_jobs(config, OverridesParser.create(config_loader=loader)):
+        composed = loader.load_sweep_config(config, job.overrides)
+        with open_dict(composed):
+            composed.hydra.job.num = job.number or 0
+            composed.hydra.job.id = str(job.number or 0)
+            directory = Path(os.path.abspath(Path(sweep_dir) / str(composed.hydra.sweep.subdir)))
+            composed.hydra.runtime.output_dir = str(directory)
+        validate_as_job(composed)
+        if job.number is None:
+            continue
+        if directory in taken:
+            raise ConfigError(f"hydra.sweep.subdir: jobs {taken[directory]} and {job.number} would share the "
+                              f"directory {directory}; name each job's own, e.g. hydra.sweep.subdir=${{hydra.job.num}}")
+        taken[directory] = job.number
+        if directory.is_dir():
+            refuse_run_dir(directory, "hydra.sweep.dir")
+    storage = OmegaConf.select(config, "hydra.sweeper.storage")
+    if storage is not None:
+        check_storage_writable(str(storage))
+    claim(sweep_dir, "hydra.sweep.dir")
+
+
+def validate_as_job(composed: DictConfig) -> None:
+    """`validate` a job's config under its own Hydra config, as the job will be (its `${hydra:...}` interpolations
+    resolve against it)."""
+    hydra = HydraConfig.instance()
+    previous = hydra.cfg
+    hydra.set_config(composed)
+    try:
+        validate(composed)
+    finally:
+        hydra.cfg = previous
