@@ -5,6 +5,9 @@ did (and that trainer.calibrate_intervals=false leaves out)."""
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +16,10 @@ import pytest
 
 import dl_core
 from dl_core.data.synthetic import generate_series
-from dl_core.engine.checkpoint import load_checkpoint
+from dl_core.engine.checkpoint import atomic_save, load_checkpoint
 from dl_core.errors import ConfigError
 from dl_core.runs.pipeline import train
+from dl_core.serving import load_run
 from dl_core.task.conformal import (
     calibration_size_needed,
     check_calibration_size,
@@ -170,3 +174,21 @@ def test_predict_py_and_the_server_apply_the_saved_calibration_as_training_did(r
     served["timestamp"] = pd.to_datetime(served["timestamp"])
     served["actual"] = served["actual"].astype(float)
     pd.testing.assert_frame_equal(served, from_file, check_exact=True, check_dtype=False)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_without_its_calibration_predicts_the_raw_quantiles_and_says_so(runs, tmp_path: Path, caplog):
+    on, _ = runs
+    shutil.copytree(on, tmp_path / "run")
+    path = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    state = load_checkpoint(path)
+    state["task"] = replace(state["task"], calibration=None)  # as best.ckpt is before training ends
+    atomic_save(state, path)
+    with caplog.at_level(logging.WARNING, logger="dl_core.serving.load"):
+        run = load_run(tmp_path / "run")
+    assert "holds no interval calibration" in caplog.text
+    table = run.predict(generate_series(2, 400, 2, 0.3, 0))
+    assert not any(column.startswith("raw_") for column in table.columns)
+    at_training = pd.read_csv(on / "predictions_test.csv", parse_dates=["timestamp"])
+    both = at_training.merge(table, on=KEYS, suffixes=("_training", ""))
+    np.testing.assert_allclose(both["q0.1"], both["raw_q0.1"], rtol=1e-6)  # batched differently
