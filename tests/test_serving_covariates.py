@@ -26,6 +26,7 @@ SETTINGS = ["data=synthetic_covariates", "data.generator.length=300", "data.gene
             "model.num_layers=1", "model.quantiles=[0.1,0.5,0.9]", "trainer=tiny", "trainer.max_epochs=2",
             "trainer.batch_size=64", "hardware=cpu1"]
 QUANTILES = ["q0.1", "q0.5", "q0.9"]
+RAW = ["raw_q0.1", "raw_q0.9"]  # the model's own quantiles beside the calibrated ones (dl_core/task/conformal.py)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_the_run_reports_quantiles_and_their_metrics(run_dir: Path) -> None:
                 "test_mse_scaled", "test_crps_scaled"):
         assert np.isfinite(metrics[key]), key
     table = pd.read_csv(run_dir / "predictions_test.csv")
-    assert list(table.columns) == ["timestamp", "entity", "step", "target", "actual", "predicted", *QUANTILES]
+    assert list(table.columns) == ["timestamp", "entity", "step", "target", "actual", "predicted", *QUANTILES, *RAW]
     assert (table["predicted"] == table["q0.5"]).all()
     assert (table["q0.1"] <= table["q0.5"]).all() and (table["q0.5"] <= table["q0.9"]).all()
     inside = (table["actual"] >= table["q0.1"]) & (table["actual"] <= table["q0.9"])
@@ -103,7 +104,8 @@ def test_served_forecast_beyond_the_last_row_reads_the_future_rows(run_dir: Path
         served["timestamp"] = pd.to_datetime(served["timestamp"])
         served["actual"] = served["actual"].astype(float)
         pd.testing.assert_frame_equal(served, from_file, check_exact=True, check_dtype=False)
-        assert list(served.columns) == ["timestamp", "entity", "step", "target", "actual", "predicted", *QUANTILES]
+        assert list(served.columns) == ["timestamp", "entity", "step", "target", "actual", "predicted", *QUANTILES,
+                                        *RAW]
 
         forecast = served[served["actual"].isna()]
         expected = frame[frame["target"].isna()][["series_id", "timestamp"]].to_numpy()

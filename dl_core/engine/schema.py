@@ -43,6 +43,10 @@ class TrainerConfig:
             hardware.threads may change.
         checkpoint_every: epochs between `last` checkpoints (an improving epoch always writes `best`).
         progress_bar: show a progress bar over epochs.
+        calibrate_intervals: after training, calibrate the central intervals of a model's quantiles (or of
+            a distribution's) on the validation split, per horizon step and target, by conformalized quantile
+            regression (Romano et al. 2019); the run then predicts the calibrated quantiles, and its own as
+            `raw_q<level>` columns and `_raw` metrics. false: the model's own quantiles.
     """
 
     max_epochs: int = 100
@@ -62,6 +66,7 @@ class TrainerConfig:
     resume: bool | str = False
     checkpoint_every: int = 1
     progress_bar: bool = True
+    calibrate_intervals: bool = True
 
     def validate(self, prefix: str) -> None:
         require(self.max_epochs >= 1, f"{prefix}.max_epochs", f"must be >= 1 (got {self.max_epochs})")

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 MEDIAN = 0.5
 MIN_SCALE = 1e-4  # keeps a predicted scale away from 0, where the likelihood has no bound
 MIN_DF = 2.0  # Student-t degrees of freedom above this: the variance stays finite
+SCALED = "_scaled"  # the suffix of metrics on the standardised target scale, where coverage is the same
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
 
 
@@ -238,8 +239,8 @@ def quantile_metric_names(levels: tuple[float, ...], suffix: str = "") -> list[s
     """The names `quantile_metrics` gives for these levels."""
     names = [f"pinball{suffix}", f"crps{suffix}"]
     for *_, coverage in interval_pairs(levels):
-        if not suffix:
-            names.append(f"coverage_{interval_name(coverage)}")
+        if not suffix.endswith(SCALED):
+            names.append(f"coverage_{interval_name(coverage)}{suffix}")
         names.append(f"width_{interval_name(coverage)}{suffix}")
     return names
 
@@ -252,7 +253,8 @@ def interval_name(coverage: float) -> str:
 def quantile_metrics(quantiles: np.ndarray, actual: np.ndarray, levels: tuple[float, ...],
                      suffix: str = "") -> dict[str, float]:
     """Mean pinball loss over the levels; CRPS estimated over them; coverage and mean width of each central
-    interval. `quantiles` is (..., len(levels)), `actual` the matching (...).
+    interval (but for `_scaled` metrics: coverage does not depend on the scale). `quantiles` is
+    (..., len(levels)), `actual` the matching (...).
 
     The CRPS is the integral of twice the pinball loss over all levels (Gneiting & Raftery 2007); its
     estimate here is that mean over the levels given, so it is as coarse as they are.
@@ -263,7 +265,7 @@ def quantile_metrics(quantiles: np.ndarray, actual: np.ndarray, levels: tuple[fl
     for low, high, coverage in interval_pairs(levels):
         name = interval_name(coverage)
         lower, upper = quantiles[..., low], quantiles[..., high]
-        if not suffix:
-            out[f"coverage_{name}"] = float(np.mean((actual[..., 0] >= lower) & (actual[..., 0] <= upper)))
+        if not suffix.endswith(SCALED):
+            out[f"coverage_{name}{suffix}"] = float(np.mean((actual[..., 0] >= lower) & (actual[..., 0] <= upper)))
         out[f"width_{name}{suffix}"] = float(np.mean(upper - lower))
     return out

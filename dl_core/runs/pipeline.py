@@ -18,7 +18,7 @@ from dl_core.data.bundle import DataBundle
 from dl_core.data.fingerprint import data_fingerprint
 from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.batch_size import resolve_batch_size
-from dl_core.engine.checkpoint import NO_SPACE, seed_everything
+from dl_core.engine.checkpoint import NO_SPACE, atomic_save, load_checkpoint, seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import series_metric_names, split_metric_names, split_metrics, write_series_metrics
 from dl_core.engine.loop import RunTracker
@@ -30,7 +30,7 @@ from dl_core.models.build import (
     check_model_takes_covariates,
     model_spec,
 )
-from dl_core.models.outputs import declared_kind
+from dl_core.models.outputs import declared_kind, interval_pairs
 from dl_core.runs.resume import DATA_FINGERPRINT, resolve_resume
 from dl_core.runs.reuse import index_if_finished, reused_objective, run_identity, write_run_record
 from dl_core.runs.rundir import (
@@ -43,6 +43,8 @@ from dl_core.runs.rundir import (
     refuse_run_files,
 )
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
+from dl_core.task import Task
+from dl_core.task.conformal import check_calibration_size
 from dl_core.tracking import build_trackers
 from dl_core.tracking.plots import chosen_series, plot_learning_curve, plot_test
 
@@ -135,6 +137,9 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     bundle = build_bundle(cfg.data).to(hw.device)
     estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
     bundle = replace(bundle, task=bundle.task.with_outputs(declared_kind(estimator)))
+    calibrating = cfg.trainer.calibrate_intervals and bool(interval_pairs(bundle.task.outputs.levels))
+    if calibrating:
+        check_calibration_size(bundle.task.outputs.levels, len(bundle.splits["val"]))
     check_objective(cfg.objective.metric, bundle)
     plot_series = chosen_series(cfg.logger.get("plot_series"), bundle)
     with open_dict(cfg):
@@ -161,11 +166,16 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         "n_parameters": estimator.n_parameters, "batch_size": cfg.trainer.batch_size,
         **hw.describe(),
     }
+    outputs = {split: estimator.predict(bundle.splits[split]) for split in ("val", "test")}
+    if calibrating:
+        val_targets = bundle.splits["val"].targets().cpu().numpy()
+        bundle = replace(bundle, task=bundle.task.calibrated(outputs["val"], val_targets))
+        if ddp.is_main:
+            save_task(run_dir, bundle.task)
     for split in ("val", "test"):
-        outputs = estimator.predict(bundle.splits[split])
-        metrics.update(split_metrics(bundle, split, outputs))
+        metrics.update(split_metrics(bundle, split, outputs[split]))
         if split == "test" and ddp.is_main:
-            table = bundle.predictions_table("test", outputs)
+            table = bundle.predictions_table("test", outputs[split])
             write_csv(table, run_dir / "predictions_test.csv")
             metrics.update(write_series_metrics(bundle, "test", table, run_dir))
             plot_test(bundle.task, table, run_dir, plot_series)
@@ -187,6 +197,15 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_task(run_dir: Path, task: Task) -> None:
+    """The calibrated task into the run's best checkpoint, the one prediction and serving load, so that they
+    report the intervals the run's metrics and predictions_test.csv report."""
+    path = run_dir / "checkpoints" / "best.ckpt"
+    state = load_checkpoint(path)
+    state["task"] = task
+    atomic_save(state, path)
 
 
 def finish_pruned(pruned: RunPruned, cfg: DictConfig, run_dir: Path, trackers: list[RunTracker],

@@ -26,6 +26,7 @@ from dl_core.engine.estimator import Estimator
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.models.build import load_estimator
+from dl_core.models.outputs import interval_pairs
 from dl_core.task import Classification, Forecast, Regression, Task
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,18 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     state = load_checkpoint(path)
     estimator = load_estimator(state, Hardware(torch.device("cpu"), "32", torch.get_num_threads(), False))
     metrics, unavailable = _read_metrics(run_dir / "metrics.json")
+    _warn_uncalibrated(path, state)
     return LoadedRun(run_dir, estimator, state["task"], state["preprocessor"], state["config"], metrics, unavailable)
+
+
+def _warn_uncalibrated(path: Path, state: dict[str, Any]) -> None:
+    """A run asked to calibrate its intervals does so once training ends: a checkpoint from before then
+    predicts the model's own quantiles, which is said rather than left for the client to notice."""
+    task = state["task"]
+    asked = state["config"]["trainer"].get("calibrate_intervals", False)
+    if asked and interval_pairs(task.outputs.levels) and task.calibration is None:
+        log.warning("run_dir: %s holds no interval calibration (the run has not finished); predicting the model's "
+                    "own quantiles", path)
 
 
 def _read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:

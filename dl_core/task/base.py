@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from dl_core.errors import ConfigError
-from dl_core.models.outputs import MembersOutput, OutputKind
+from dl_core.models.outputs import MembersOutput, OutputKind, interval_pairs
+from dl_core.task.conformal import fit_calibration
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 T = TypeVar("T", bound="OutputLosses")
@@ -44,6 +45,10 @@ class Task(Protocol):
     def decode(self, y: np.ndarray) -> np.ndarray:
         """Encoded targets (or point outputs) in the target's own units or labels."""
 
+    def calibrated(self, outputs: np.ndarray, actual: np.ndarray) -> Task:
+        """This task with the central intervals of its outputs calibrated on held-out samples' raw outputs and
+        encoded targets (dl_core/task/conformal.py); itself when its outputs have none."""
+
 
 class OutputLosses(ABC):
     """The part of a task that follows from its outputs' kind (`outputs`, a field of every task, fixed when the
@@ -61,6 +66,14 @@ class OutputLosses(ABC):
 
     def loss(self) -> LossFn:
         return self.loss_of(self.outputs)
+
+    def calibrated(self: T, outputs: np.ndarray, actual: np.ndarray) -> T:
+        """Only a probabilistic task (one with a `calibration` field) takes outputs with central intervals."""
+        levels = self.outputs.levels
+        if not interval_pairs(levels):
+            return self
+        calibration = fit_calibration(self.outputs.quantiles(outputs), actual, levels)
+        return dataclasses.replace(self, calibration=calibration)  # type: ignore[type-var]
 
     def prediction_loss(self) -> LossFn:
         return self.loss_of(self.outputs.predicted)

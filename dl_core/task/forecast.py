@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from dl_core.models.outputs import MEDIAN, POINT, OutputKind, quantile_metric_names, quantile_metrics
 from dl_core.task.base import LossFn, OutputLosses, Task, regression_metric_names, regression_metrics
+from dl_core.task.conformal import IntervalCalibration
 from dl_core.task.scaling import SeriesScaler
 
 if TYPE_CHECKING:
@@ -38,7 +39,9 @@ class ForecastTask(Task, Protocol):
 @dataclass(frozen=True, eq=False)
 class Forecast(OutputLosses):
     """Forecast `target_columns` over the horizon; targets are standardized on the training rows, of all
-    series together, or of each series by its own (`target_scaler` a `SeriesScaler`: data.scaler=per_series)."""
+    series together, or of each series by its own (`target_scaler` a `SeriesScaler`: data.scaler=per_series).
+    The central intervals of quantile or distribution outputs are reported as `calibration` moves them, once it
+    is fitted on the validation split (`calibrated`; dl_core/task/conformal.py), on the standardized scale."""
 
     name: ClassVar[str] = "forecast"
     probabilistic: ClassVar[bool] = True
@@ -48,6 +51,7 @@ class Forecast(OutputLosses):
     outputs: OutputKind = POINT
     # With a scale per series: the series of each entry of the first axis of what `decode` is given.
     series: np.ndarray | None = None
+    calibration: IntervalCalibration | None = None
 
     def fit(self, train_rows: pd.DataFrame) -> Forecast:
         from sklearn.preprocessing import StandardScaler
@@ -92,38 +96,56 @@ class Forecast(OutputLosses):
         the quantiles, and the coverage and mean width of each central interval (`coverage_80`, `width_80`).
 
         The scaled figures are what forecasting papers report (ETT protocol); the original-unit
-        figures are what a user of the forecast cares about.
+        figures are what a user of the forecast cares about. The interval metrics are those of the calibrated
+        quantiles, and again of the model's own as `_raw` (the same when the intervals are not calibrated).
         """
         actual = actual.astype(np.float32)
         if self.outputs.is_point:
             scaled = regression_metrics(outputs, actual, suffix="_scaled")
             return {**regression_metrics(self.decode(outputs), self.decode(actual)), **scaled}
         levels = self.outputs.levels
-        quantiles = self.outputs.quantiles(outputs)
+        raw = self.outputs.quantiles(outputs)
+        quantiles = self.calibrate(raw)
         median = quantiles[..., levels.index(MEDIAN)]
         decoded, decoded_actual = self.decode_quantiles(quantiles), self.decode(actual)
         return {**regression_metrics(decoded[..., levels.index(MEDIAN)], decoded_actual),
                 **regression_metrics(median, actual, suffix="_scaled"),
                 **quantile_metrics(decoded, decoded_actual, levels),
-                **quantile_metrics(quantiles, actual, levels, suffix="_scaled")}
+                **quantile_metrics(quantiles, actual, levels, suffix="_scaled"),
+                **quantile_metrics(self.decode_quantiles(raw), decoded_actual, levels, suffix=RAW)}
 
     def metric_names(self, actual: np.ndarray) -> list[str]:
         names = [*regression_metric_names(), *regression_metric_names("_scaled")]
         if self.outputs.is_point:
             return names
-        return [*names, *quantile_metric_names(self.outputs.levels),
-                *quantile_metric_names(self.outputs.levels, "_scaled")]
+        levels = self.outputs.levels
+        return [*names, *quantile_metric_names(levels), *quantile_metric_names(levels, "_scaled"),
+                *quantile_metric_names(levels, RAW)]
 
     def prediction_columns(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
         """The forecast columns of a predictions table in original units, each (windows, horizon, targets):
         `predicted`, and for quantile or distribution outputs one column per level (`q0.1`), `predicted`
-        being the median."""
+        being the median; calibrated, the model's own quantiles besides, but for the median that calibration
+        never moves (`raw_q0.1`)."""
         if self.outputs.is_point:
             return {"predicted": self.decode(outputs)}
         levels = self.outputs.levels
-        quantiles = self.decode_quantiles(self.outputs.quantiles(outputs))
-        return {"predicted": quantiles[..., levels.index(MEDIAN)],
-                **{quantile_column(level): quantiles[..., k] for k, level in enumerate(levels)}}
+        raw = self.outputs.quantiles(outputs)
+        quantiles = self.decode_quantiles(self.calibrate(raw))
+        columns = {"predicted": quantiles[..., levels.index(MEDIAN)],
+                   **{quantile_column(level): quantiles[..., k] for k, level in enumerate(levels)}}
+        if self.calibration is None:
+            return columns
+        raw = self.decode_quantiles(raw)
+        return {**columns, **{RAW_PREFIX + quantile_column(level): raw[..., k]
+                              for k, level in enumerate(levels) if level != MEDIAN}}
+
+    def calibrate(self, quantiles: np.ndarray) -> np.ndarray:
+        """The quantiles this task reports: the model's own, moved by `calibration` when there is one."""
+        return quantiles if self.calibration is None else self.calibration.apply(quantiles)
+
+
+RAW, RAW_PREFIX = "_raw", "raw_"  # the metrics and the predictions columns of the uncalibrated quantiles
 
 
 def quantile_column(level: float) -> str:
