@@ -13,11 +13,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
-from dl_core.engine import FitContext, resolve_hardware
+from dl_core.engine import FitContext, resolve_hardware, settle_hardware
 from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metric_names, split_metrics
+from dl_core.engine.hardware import concurrent_runs
 from dl_core.errors import CheckpointError, ConfigError, RunInterrupted
 from dl_core.models import (
     apply_data_options,
@@ -89,7 +90,8 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     """The run itself, inside its trackers (only rank 0 has any): a failure here still closes them (W&B
     marks the run failed). A run that is an Optuna trial also reports to it (every rank: they stop together)."""
     seed_everything(cfg.seed)
-    hw = ddp.place(resolve_hardware(cfg.hardware))
+    runs = concurrent_runs()
+    hw = ddp.place(resolve_hardware(cfg.hardware, runs))
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
     check_model_takes_covariates(cfg.model, cfg.data, model_name(cfg))
     apply_data_options(cfg.model, cfg.data, model_name(cfg))
@@ -99,6 +101,9 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     check_objective(cfg.objective.metric, bundle)
     with open_dict(cfg):
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
+        hw = settle_hardware(hw, cfg.hardware, estimator, bundle, cfg.trainer, cfg.model, concurrent_runs=runs,
+                             distributed=ddp.enabled, resumed=resume is not None)
+        cfg.hardware.update(hw.settings())  # what auto chose: the run's saved config keeps it for a resume
     config = OmegaConf.to_container(cfg, resolve=True)
     artifacts = {"config": config, "spec": model_spec(cfg.model, bundle.spec), "task": bundle.task,
                  "preprocessor": bundle.preprocessor}
@@ -119,7 +124,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         "train_time_s": result.train_time_s,
         "train_samples_per_s": result.n_train_samples * result.epochs / max(result.train_time_s, 1e-9),
         "n_parameters": estimator.n_parameters, "batch_size": cfg.trainer.batch_size,
-        **hw.describe(),
+        **hw.record(),
     }
     for split in ("val", "test"):
         outputs = estimator.predict(bundle.splits[split])
