@@ -168,8 +168,9 @@ def other_load(kind: str) -> Iterator[None]:
         command = [sys.executable, str(ROOT / "train.py"), "hardware=cpu", "hardware.threads=1",
                    "trainer.max_epochs=100000", "trainer.patience=100000", "trainer.progress_bar=false",
                    f"hydra.run.dir={tempfile.mkdtemp(prefix='bench_auto_load_')}"]
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+                               env={**os.environ, "PYTHONPATH": path})
     try:
         time.sleep(5 if kind == "train" else 1)  # a training needs its start-up before it loads a core
         yield

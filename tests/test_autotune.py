@@ -27,7 +27,7 @@ from dl_core.engine.autotune import (
     thread_counts,
 )
 from dl_core.engine.checkpoint import load_checkpoint
-from dl_core.engine.hardware import choose_precision, supports_bf16
+from dl_core.engine.hardware import DEFAULT_THREADS, choose_precision, supports_bf16
 from dl_core.models import build_estimator
 from dl_core.pipeline import train
 from helpers import TINY
@@ -65,7 +65,7 @@ def test_candidates_vary_only_what_the_config_leaves_to_auto():
     # on a GPU the threads only launch kernels: torch's default shared among the runs side by side, not timed
     gpu = candidates("auto", "auto", machine(cores=16, runs=4, device="cuda"))
     assert [c.precision for c in gpu] == ["32", "bf16-mixed"]
-    assert {c.threads for c in gpu} == {max(1, min(torch.get_num_threads(), 16) // 4)}
+    assert {c.threads for c in gpu} == {max(1, DEFAULT_THREADS // 4)}
 
 
 def test_an_explicit_16_mixed_off_cuda_is_refused_as_before():

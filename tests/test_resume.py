@@ -256,3 +256,12 @@ def test_a_resume_that_cannot_write_its_checkpoints_is_refused_before_any_work(m
                f"then resume")
     assert (done.returncode, done.stderr.strip()) == (2, refusal)
     assert pd.read_csv(run_dir / "metrics.csv")["epoch"].tolist() == [1] and not stub.exists()
+
+
+@pytest.mark.slow
+def test_a_compiled_run_resumes_like_the_longer_run_from_plain_weights(make_cfg):
+    """hardware.compile=true trains through torch.compile's wrapper; the checkpoints hold the module's own
+    state_dict (no `_orig_mod.` prefix), so a resumed run, a prediction or a run without compile can load them."""
+    assert_resumed_ends_like_straight(make_cfg, [*TINY, "hardware.compile=true"])
+    weights = load_checkpoint(Path(make_cfg(run="short").paths.output_dir) / "checkpoints" / "best.ckpt")["model"]
+    assert weights and not any(key.startswith("_orig_mod") for key in weights)

@@ -43,14 +43,15 @@ from torch import nn
 
 from dl_core.data.bundle import DataBundle, Split
 from dl_core.engine.estimator import Estimator, TorchEstimator
-from dl_core.engine.hardware import Hardware, choose_precision, supports_bf16, usable_cores
+from dl_core.engine.hardware import Hardware, choose_precision, rule_threads, supports_bf16, usable_cores
 from dl_core.engine.loop import parameter_groups, train_step, training_loss
 
 log = logging.getLogger(__name__)
 
 # Bumped when the probe measures differently, so that answers of an older probe are not reused.
 PROBE_VERSION = 1
-ROUNDS = 3  # timed turns per candidate; the median of three is robust to one disturbed turn
+MIN_ROUNDS = 3  # timed turns per candidate at least, however slow its steps: a median of three survives one bad turn
+TURN_S = 0.05  # the shortest turn: fast models take many turns within the budget
 PRECISIONS = ("32", "bf16-mixed")
 
 
@@ -96,21 +97,12 @@ def candidates(requested_threads: int | str | None, requested_precision: int | s
     if requested_threads == "auto" and machine.device.type == "cpu":
         threads = thread_counts(machine.cores, machine.busy_cores, machine.concurrent_runs)
     else:
-        threads = [rule_threads(requested_threads, machine)]
+        threads = [rule_threads(requested_threads, machine.concurrent_runs)]
     if requested_precision == "auto":
         precisions = [p for p in PRECISIONS if p == "32" or machine.native_bf16]
     else:
         precisions = [choose_precision(machine.device.type, machine.native_bf16, requested_precision)]
     return sorted(Candidate(t, p) for t in threads for p in precisions)
-
-
-def rule_threads(requested: int | str | None, machine: Machine) -> int:
-    """The thread count where none is timed: the config's number; torch's default for null; for auto on a GPU
-    (whose threads only launch kernels) torch's default shared among the runs side by side."""
-    if isinstance(requested, int):
-        return requested
-    default = torch.get_num_threads()
-    return default if requested is None else max(1, min(default, machine.cores) // machine.concurrent_runs)
 
 
 def choose(seconds_per_step: dict[Candidate, float]) -> Candidate:
@@ -146,11 +138,13 @@ class ProbeResult:
 
 def time_candidates(step: Callable[[Candidate], None], options: Sequence[Candidate], budget_s: float,
                     synchronize: Callable[[], None], batch_size: int) -> ProbeResult:
-    """Time `step` under each candidate: one untimed warm-up step each (first calls build kernels and
-    thread pools), then `ROUNDS` turns in rotating order of at least one step and budget/(rounds x candidates)
-    seconds; each candidate's figure is the median of its turns' mean step times."""
+    """Time `step` under each candidate: one untimed warm-up step each (first calls build kernels and thread
+    pools), then rounds of turns in rotating order, each turn at least one step and `TURN_S` seconds, until the
+    budget is spent and at least `MIN_ROUNDS` rounds are done. A candidate's figure is the median of its turns'
+    mean step times: many short turns side by side, so that a burst of another process's work spoils a few turns
+    of every candidate rather than all of one. The device is synchronised around each turn only, as the loop
+    never waits for it between steps."""
     tick = time.perf_counter()
-    turn_s = budget_s / (ROUNDS * len(options))
     turns: dict[Candidate, list[float]] = {c: [] for c in options}
     steps = dict.fromkeys(options, 0)
     threads = torch.get_num_threads()
@@ -158,17 +152,19 @@ def time_candidates(step: Callable[[Candidate], None], options: Sequence[Candida
         for candidate in options:
             torch.set_num_threads(candidate.threads)
             step(candidate)
-        synchronize()
-        for r in range(ROUNDS):
+        r = 0
+        while r < MIN_ROUNDS or time.perf_counter() - tick < budget_s:
             for candidate in [*options[r % len(options):], *options[:r % len(options)]]:
                 torch.set_num_threads(candidate.threads)
+                synchronize()
                 start, n = time.perf_counter(), 0
-                while n == 0 or time.perf_counter() - start < turn_s:
+                while n == 0 or time.perf_counter() - start < TURN_S:
                     step(candidate)
                     n += 1
-                    synchronize()
+                synchronize()
                 turns[candidate].append((time.perf_counter() - start) / n)
                 steps[candidate] += n
+            r += 1
     finally:
         torch.set_num_threads(threads)
     return ProbeResult({c: statistics.median(t) for c, t in turns.items()}, steps, time.perf_counter() - tick,

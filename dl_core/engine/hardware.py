@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import logging
 import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -20,6 +21,11 @@ import torch
 
 from dl_core.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
+# torch's thread count as this process started (OMP_NUM_THREADS, else one per physical core), before any run set
+# it: a process that trains several runs one after another (a joblib worker) starts each from it again.
+DEFAULT_THREADS = torch.get_num_threads()
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
@@ -71,13 +77,23 @@ def resolve_hardware(cfg, concurrent_runs: int = 1) -> Hardware:
     requested = str(cfg.precision)  # the schema's int 32 is "32" like the other names
     # The machine is probed only where its answer decides (auto); an explicit precision asks nothing of the device.
     precision = "32" if requested == "auto" else choose_precision(device.type, False, requested)
-    if isinstance(cfg.threads, int):
-        torch.set_num_threads(cfg.threads)
-    elif cfg.threads == "auto":
-        torch.set_num_threads(max(1, torch.get_num_threads() // max(1, concurrent_runs)))
+    torch.set_num_threads(rule_threads(cfg.threads, concurrent_runs))
     if device.type == "cuda" and concurrent_runs > 1:
         torch.cuda.set_per_process_memory_fraction(1 / concurrent_runs, device)
+    if concurrent_runs > 1:
+        log.info("%d runs side by side on this machine (hydra.launcher.n_jobs): %s", concurrent_runs,
+                 f"at most 1/{concurrent_runs} of {device}'s memory each" if device.type == "cuda"
+                 else "the CPU's cores shared among them")
     return Hardware(device, precision, torch.get_num_threads(), cfg.compile is True, str(cfg.compile_mode))
+
+
+def rule_threads(requested: int | str | None, concurrent_runs: int) -> int:
+    """The thread count where none is timed: the config's number; torch's default for null; and for auto (on
+    a GPU, whose threads only launch kernels; on a CPU until timed) torch's default shared among the runs side
+    by side."""
+    if isinstance(requested, int):
+        return requested
+    return DEFAULT_THREADS if requested is None else max(1, DEFAULT_THREADS // max(1, concurrent_runs))
 
 
 def usable_cores() -> int:
