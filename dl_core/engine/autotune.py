@@ -4,17 +4,18 @@ No rule gets this right for every model: on one CPU bf16-mixed trained the LSTM 
 slower; a second thread slowed a small LSTM down on a quiet machine and made an FT-Transformer epoch 21x
 slower beside one other busy job; on a GPU bf16 lost 6-8 % for small, launch-bound models
 (experiments/README.md). So the candidates are timed: each trains a few steps of the run's own model on
-the run's own batches through the loop's own `train_step` (forward, backward, clipping, optimizer), after
-one untimed warm-up step. They take turns in rounds, so a change of load falls on all of them alike, and the
-fastest median step wins. The model, its gradients and the RNG are left exactly as they were: the run
-then trains as it would have with the winning settings given explicitly.
+the run's own batches through the loop's own `train_step` (forward, backward, clipping, optimizer; eager,
+as a run without `hardware.compile` trains), after one untimed warm-up step. They take short turns in
+rounds, so a change of load falls on all of them alike, and the fastest median step wins. The model, its
+gradients and the RNG are left exactly as they were: the run then trains as it would have with the
+winning settings given explicitly.
 
 Candidates: precision `32`, and `bf16-mixed` where the device computes bf16 natively (emulated bf16 is
-slower than fp32 everywhere); threads (CPU only: on a GPU the thread count only feeds kernel launches and
-takes the rule below) 1 and the powers of two up to the cores this run may use: its cores, divided among
+slower than fp32 everywhere); threads (on the CPU; on a GPU they only launch kernels and follow
+`hardware.rule_threads`) 1 and the powers of two up to the cores this run may use: its cores, divided among
 the runs a joblib launcher starts beside it, less the cores other processes keep busy now. More threads
 than idle cores is what made that FT-Transformer epoch 21x slower (a thread waits for a core another
-process holds), so such counts are not even tried. A setting the config gives explicitly is not probed.
+process holds), so such counts are not even tried. A setting the config gives explicitly is not timed.
 
 The answer is cached per model signature (model config, input shapes, batch size, loss, torch version,
 CPU model or GPU name, core count, busy cores, runs side by side, candidates): a sweep or a seeds multirun
@@ -112,19 +113,20 @@ def choose(seconds_per_step: dict[Candidate, float]) -> Candidate:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """Median seconds per training step of each candidate, and the cost of finding out."""
+    """Median seconds per training step of each candidate, by which clock, and the cost of finding out."""
 
     seconds_per_step: dict[Candidate, float]
     steps: dict[Candidate, int]
     probe_s: float
     batch_size: int
+    clock: str = "wall"  # or "thread" (CPU time of the training thread)
 
     @property
     def chosen(self) -> Candidate:
         return choose(self.seconds_per_step)
 
     def to_json(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "probe_s": round(self.probe_s, 3),
+        return {"batch_size": self.batch_size, "probe_s": round(self.probe_s, 3), "clock": self.clock,
                 "candidates": [{**asdict(c), "samples_per_s": round(self.batch_size / s, 2), "steps": self.steps[c]}
                                for c, s in sorted(self.seconds_per_step.items())]}
 
@@ -133,17 +135,20 @@ class ProbeResult:
         rows = record["candidates"]
         batch = record["batch_size"]
         return cls({Candidate(r["threads"], r["precision"]): batch / r["samples_per_s"] for r in rows},
-                   {Candidate(r["threads"], r["precision"]): r["steps"] for r in rows}, record["probe_s"], batch)
+                   {Candidate(r["threads"], r["precision"]): r["steps"] for r in rows}, record["probe_s"], batch,
+                   record["clock"])
 
 
 def time_candidates(step: Callable[[Candidate], None], options: Sequence[Candidate], budget_s: float,
-                    synchronize: Callable[[], None], batch_size: int) -> ProbeResult:
+                    synchronize: Callable[[], None], batch_size: int, thread_clock: bool = False) -> ProbeResult:
     """Time `step` under each candidate: one untimed warm-up step each (first calls build kernels and thread
     pools), then rounds of turns in rotating order, each turn at least one step and `TURN_S` seconds, until the
     budget is spent and at least `MIN_ROUNDS` rounds are done. A candidate's figure is the median of its turns'
     mean step times: many short turns side by side, so that a burst of another process's work spoils a few turns
     of every candidate rather than all of one. The device is synchronised around each turn only, as the loop
-    never waits for it between steps."""
+    never waits for it between steps. With `thread_clock` the turns are measured in this thread's CPU time
+    (the budget is wall time either way)."""
+    clock = time.thread_time if thread_clock else time.perf_counter
     tick = time.perf_counter()
     turns: dict[Candidate, list[float]] = {c: [] for c in options}
     steps = dict.fromkeys(options, 0)
@@ -157,18 +162,18 @@ def time_candidates(step: Callable[[Candidate], None], options: Sequence[Candida
             for candidate in [*options[r % len(options):], *options[:r % len(options)]]:
                 torch.set_num_threads(candidate.threads)
                 synchronize()
-                start, n = time.perf_counter(), 0
+                start, started, n = time.perf_counter(), clock(), 0
                 while n == 0 or time.perf_counter() - start < TURN_S:
                     step(candidate)
                     n += 1
                 synchronize()
-                turns[candidate].append((time.perf_counter() - start) / n)
+                turns[candidate].append((clock() - started) / n)
                 steps[candidate] += n
             r += 1
     finally:
         torch.set_num_threads(threads)
     return ProbeResult({c: statistics.median(t) for c, t in turns.items()}, steps, time.perf_counter() - tick,
-                       batch_size)
+                       batch_size, "thread" if thread_clock else "wall")
 
 
 def probe(module: nn.Module, bundle: DataBundle, trainer: Any, device: torch.device, options: Sequence[Candidate],
@@ -193,10 +198,13 @@ def probe(module: nn.Module, bundle: DataBundle, trainer: Any, device: torch.dev
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    # One thread each on a CPU: its own CPU time ranks them as wall time would, without the noise of sharing
+    # the cores with other processes (the loaded case, where every candidate has one thread).
+    single = device.type == "cpu" and all(c.threads == 1 for c in options)
     module.train()
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            return time_candidates(step, options, budget_s, synchronize, batch_size)
+            return time_candidates(step, options, budget_s, synchronize, batch_size, single)
     finally:
         module.load_state_dict(saved)
         module.zero_grad(set_to_none=True)
@@ -345,8 +353,10 @@ def settle_hardware(hw: Hardware, cfg: Any, estimator: Estimator, bundle: DataBu
               "cache_file": None if where is None else str(where)}
     rates = ", ".join(f"{c.label()} {result.batch_size / s:.0f}" for c, s in sorted(result.seconds_per_step.items()))
     how = f"as cached in {where}" if cached else f"timed in {result.probe_s:.1f} s"
-    log.info("hardware=auto: %s (training samples/s, %s: %s; %d of %d cores busy with other work, %d run(s) "
-             "side by side)", chosen.label(), how, rates, machine.busy_cores, machine.cores, machine.concurrent_runs)
+    per = " per CPU second" if result.clock == "thread" else ""
+    log.info("hardware=auto: %s (training samples/s%s, %s: %s; %d of %d cores busy with other work, %d run(s) "
+             "side by side)", chosen.label(), per, how, rates, machine.busy_cores, machine.cores,
+             machine.concurrent_runs)
     return _applied(replace(hw, precision=chosen.precision, threads=chosen.threads, probe=record))
 
 
