@@ -51,10 +51,10 @@ from dl_core.models import build_estimator
 
 # name -> (overrides, training samples per epoch, epochs): sized so that one measurement takes seconds.
 JOBS = {
-    "default": ((), 2740, 2),
+    "default": ((), 2740, 5),
     "ett_patchtst": (("experiment=ett_patchtst",), 512, 2),
-    "ett_lstm": (("experiment=ett_lstm",), 2048, 2),
-    "california_ft_transformer": (("experiment=california_ft_transformer",), 2048, 2),
+    "ett_lstm": (("experiment=ett_lstm",), 4096, 2),
+    "california_ft_transformer": (("experiment=california_ft_transformer",), 4096, 2),
     "california_tabm": (("experiment=california_tabm",), 4096, 2),
 }
 
@@ -162,21 +162,22 @@ def other_load(kind: str) -> Iterator[None]:
     if kind == "none":
         yield
         return
-    if kind == "spin":
-        command = [sys.executable, "-c", "while True: pass"]
-    else:
-        command = [sys.executable, str(ROOT / "train.py"), "hardware=cpu", "hardware.threads=1",
-                   "trainer.max_epochs=100000", "trainer.patience=100000", "trainer.progress_bar=false",
-                   f"hydra.run.dir={tempfile.mkdtemp(prefix='bench_auto_load_')}"]
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": path})
-    try:
-        time.sleep(5 if kind == "train" else 1)  # a training needs its start-up before it loads a core
-        yield
-    finally:
-        process.terminate()
-        process.wait()
+    with tempfile.TemporaryDirectory(prefix="bench_auto_load_") as run_dir:
+        if kind == "spin":
+            command = [sys.executable, "-c", "while True: pass"]
+        else:
+            command = [sys.executable, str(ROOT / "train.py"), "hardware=cpu", "hardware.threads=1",
+                       "trainer.max_epochs=100000", "trainer.patience=100000", "trainer.progress_bar=false",
+                       f"hydra.run.dir={run_dir}"]
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "PYTHONPATH": path})
+        try:
+            time.sleep(5 if kind == "train" else 1)  # a training needs its start-up before it loads a core
+            yield
+        finally:
+            process.terminate()
+            process.wait()
 
 
 def main() -> None:

@@ -93,7 +93,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} thread(s), inductor cache "
           f"{os.environ['TORCHINDUCTOR_CACHE_DIR']}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(markdown_header(["experiment", "precision", "threads", "batch", "compile s", "eager ms/step",
-                           "compiled ms/step", "eager/compiled", "eager s/epoch", "compiled s/epoch",
+                           "compiled ms/step", "compiled speed-up", "eager s/epoch", "compiled s/epoch",
                            "epochs to pay back"]))
     for experiment in args.experiments:
         for precision in args.precisions:
