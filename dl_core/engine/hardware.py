@@ -1,10 +1,10 @@
 """Resolve `conf/hardware` into a concrete device, precision, thread count and compile setting, and set up the
 process's memory allocator for training.
 
-`resolve_hardware` settles what the config fixes and the device; what it leaves to `auto` takes a provisional
-value (full precision, no compile) until `autotune.settle_hardware` has the model and its batches to time. The
-decisions are pure functions of their inputs (`choose_precision`, `choose_compile`, `autotune.choose`), so
-they are tested on fixed inputs, without the machine.
+`resolve_hardware` settles the device and what the config fixes; what it leaves to `auto` takes a provisional
+value (full precision, torch's threads) until `autotune.settle_hardware` has the model and its batches to time.
+The decisions are pure functions of their inputs (`choose_precision`, `rule_threads`, `autotune.candidates`,
+`autotune.choose`), so they are tested on fixed inputs, without the machine.
 """
 
 from __future__ import annotations
@@ -66,16 +66,16 @@ class Hardware:
 def resolve_hardware(cfg, concurrent_runs: int = 1) -> Hardware:
     """The device, and each setting the config fixes; `auto` precision and threads are full precision and
     torch's threads shared among `concurrent_runs` until `settle_hardware` has timed the model. `compile=auto`
-    does not compile: on the CPU compiled training steps ran at 0.64-1.03x the eager ones for PatchTST and the
-    FT-Transformer after 7-100 s of compiling (experiments/README.md, "torch.compile on the CPU"), which no run
-    pays back; on a GPU, capturing the step (`compile_mode=reduce-overhead`) is not measured yet
-    (experiments/gpu_timing.sh measures it). With several runs side by side on one GPU each may allocate its
+    does not compile: on the CPU compiled training steps of PatchTST, the FT-Transformer and the LSTMs ran at
+    0.71-1.05x the eager steps' speed after 2-107 s of compiling (experiments/README.md, "torch.compile on the
+    CPU"), which no run pays back; on a GPU, capturing the step (`compile_mode=reduce-overhead`) is not
+    measured yet (experiments/gpu_timing.sh measures it). With several runs side by side on one GPU each may allocate its
     share of the GPU's memory, so that none takes what the others need (a batch-size search finds what fits in
     the share)."""
     reuse_freed_memory()
     device = _device(cfg.device)
     requested = str(cfg.precision)  # the schema's int 32 is "32" like the other names
-    # The machine is probed only where its answer decides (auto); an explicit precision asks nothing of the device.
+    # An explicit precision asks nothing of the device (16-mixed is checked against it); auto is timed later.
     precision = "32" if requested == "auto" else choose_precision(device.type, False, requested)
     torch.set_num_threads(rule_threads(cfg.threads, concurrent_runs))
     if device.type == "cuda" and concurrent_runs > 1:
@@ -177,4 +177,3 @@ def supports_bf16(device: torch.device) -> bool:
     if device.type == "cpu":
         return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     return False
-

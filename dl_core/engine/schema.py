@@ -100,7 +100,7 @@ class HardwareConfig:
             where the device computes bf16 natively, bf16-mixed, timed).
         threads: CPU threads for torch; `auto` times 1 and powers of two up to the cores not busy with other
             work (on a GPU: torch's default, shared among the runs side by side); null keeps torch's default.
-        compile: wrap the model in `torch.compile`; `auto` does not (on the CPU it lost at every step, measured).
+        compile: wrap the model in `torch.compile`; `auto` does not (on the CPU it did not pay, measured).
         compile_mode: torch.compile's mode: `default`, `reduce-overhead` (captures the step in CUDA graphs),
             `max-autotune` or `max-autotune-no-cudagraphs`.
         distributed: DistributedDataParallel across the processes torchrun starts (hardware=ddp).
