@@ -13,7 +13,7 @@ auto is judged twice: as it trained, and by its choices as their own rows measur
 measured twice differs by the machine's noise, which is not auto's decision). The probe's own seconds are
 reported beside it (a run pays them once per model signature and machine load).
 
-    python experiments/bench_auto.py --repeats 5         # all five jobs, quiet machine: about 12 min on 2 cores
+    python experiments/bench_auto.py --repeats 5         # all five jobs, quiet machine (3 repeats: 6.9 min on 2 cores)
     python experiments/bench_auto.py --load spin         # beside one busy-loop process (started and stopped here)
     python experiments/bench_auto.py --load train        # beside a second training (the default job, 1 thread)
     python experiments/bench_auto.py --jobs default ett_lstm --repeats 2   # a subset
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,7 @@ from dl_core.engine.autotune import PRECISIONS, Candidate, thread_counts
 from dl_core.engine.hardware import supports_bf16, usable_cores
 from dl_core.models import build_estimator
 
+FAR_BEHIND = 3
 # name -> (overrides, training samples per epoch, epochs): sized so that one measurement takes seconds.
 JOBS = {
     "default": ((), 2740, 5),
@@ -134,7 +136,12 @@ def measure(job: Job, options: list[Candidate], repeats: int) -> None:
     probe_s: list[float] = []
     auto(job)  # untimed: every candidate's first steps (kernels, thread pools) before anything is measured
     for r in range(repeats):
+        # A candidate at under a third of the fastest after the first repeat is far from the best: measured once
+        # (beside a busy job two threads can be 20x slower, and repeating them would take most of the run).
+        fastest = max((v[0] for v in rates.values() if v), default=0.0)
         for name in names[r % len(names):] + names[:r % len(names)]:
+            if r > 0 and name != "auto" and rates[name][0] < fastest / FAR_BEHIND:
+                continue
             if name == "auto":
                 hw, seconds = auto(job)
                 chosen[Candidate(hw.threads, hw.precision).label()] += 1
@@ -147,9 +154,9 @@ def measure(job: Job, options: list[Candidate], repeats: int) -> None:
     best = max(medians[c.label()] for c in options)
     epoch_s = len(job.bundle.splits["train"]) / best
     print(f"\n{job.name}: {len(job.bundle.splits['train'])} training samples x {job.epochs} epochs, batch "
-          f"{job.cfg.trainer.batch_size}, median of {repeats}; auto's probe {statistics.median(probe_s):.1f} s "
+          f"{job.cfg.trainer.batch_size}, median of up to {repeats}; auto's probe {statistics.median(probe_s):.1f} s "
           f"(an epoch of these samples at the best setting: {epoch_s:.1f} s)")
-    print(markdown_header(["setting", "samples/s", "/ best", "all repeats"]))
+    print(markdown_header(["setting", "samples/s", "/ best", "all repeats (one: far behind after the first)"]))
     for name in names:
         label = f"auto ({', '.join(f'{k} x{v}' for k, v in chosen.items())})" if name == "auto" else name
         print(markdown_row([label, f"{medians[name]:.0f}", f"{medians[name] / best:.2f}",
@@ -200,6 +207,7 @@ def main() -> None:
     if args.smoke:
         args.train_samples, args.val_samples, args.epochs, args.repeats = 256, 128, 1, 1
     warnings.filterwarnings("ignore")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: stop the load process too (other_load)
     cores = usable_cores()
     precisions = [p for p in PRECISIONS if p == "32" or supports_bf16(torch.device("cpu"))]
     options = sorted(Candidate(t, p) for t in thread_counts(cores, 0, 1) for p in precisions)
