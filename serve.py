@@ -1,15 +1,9 @@
 """Serve a trained run over HTTP: `python serve.py run_dir=<run> host=127.0.0.1 port=8000` (docs at /docs)."""
 
-import os
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
-os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
-
-import dl_core  # noqa: F401  (registers the config schemas before Hydra composes)
-from dl_core.cli import run, run_job
+from dl_core.runs.cli import run, run_job
 from dl_core.serving.app import serve
 
 

@@ -1,13 +1,18 @@
-"""User-facing error types, and the one way a config check refuses a value.
+"""User-facing error types, the one way a config check refuses a value, and how a process ends.
 
 A `DLCoreError` is a mistake in the user's config or data: the entry points print its one-line
 message (which names the field and the fix) without a traceback. Anything else is a bug and keeps
-its traceback.
+its traceback. An exit status asked for while a run ends (`exit_when_done`) is applied by the entry
+point once its work is done, so whichever module asks for it needs no entry point to do so.
 """
 
 from __future__ import annotations
 
+from types import CodeType
 from typing import Any
+
+# Exit statuses asked for by `exit_when_done`, in this process.
+_deferred_exits: list[int] = []
 
 
 class DLCoreError(Exception):
@@ -69,3 +74,32 @@ def require_dropout(section: object, prefix: str, *names: str) -> None:
     for name in names:
         value = getattr(section, name)
         require(0.0 <= value < 1.0, f"{prefix}.{name}", f"must be in [0, 1) (got {value})")
+
+
+def require_once(names: list[str] | None, key: str) -> None:
+    """`require` each name of a list of columns to be listed once."""
+    names = list(names or [])
+    for i, name in enumerate(names):
+        require(name not in names[:i], key, f"lists {name!r} twice; name each column once")
+
+
+def raised_in(err: BaseException, code: CodeType) -> bool:
+    """Whether `err` was raised inside the function whose code is `code` (its traceback passes through it)."""
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def exit_when_done(status: int) -> None:
+    """End the process with `status` once its work is over (the entry point applies it: `deferred_exit`). For a
+    Hydra callback: a `sys.exit` inside one would skip the callbacks after it (the multirun summary), and an
+    error the sweeper raises wins over it."""
+    _deferred_exits.append(status)
+
+
+def deferred_exit() -> int | None:
+    """The highest exit status asked for by `exit_when_done`, or None."""
+    return max(_deferred_exits, default=None)

@@ -50,7 +50,8 @@ from dl_core.data.bundle import DataBundle
 from dl_core.engine import FitContext, Hardware, fit, resolve_hardware, settle_hardware
 from dl_core.engine.autotune import PRECISIONS, Candidate, thread_counts
 from dl_core.engine.hardware import supports_bf16, usable_cores
-from dl_core.models import build_estimator
+from dl_core.models.build import build_estimator
+from dl_core.models.outputs import declared_kind
 
 FAR_BEHIND = 3
 # name -> (overrides, training samples per epoch, epochs): sized so that one measurement takes seconds.
@@ -104,6 +105,7 @@ def load_job(name: str, train_samples: int | None, val_samples: int, epochs: int
     bundle = DataBundle(bundle.task, {**splits, "test": splits["val"]}, bundle.spec, bundle.preprocessor)
     hw = resolve_hardware(cfg.hardware)
     estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
+    bundle = replace(bundle, task=bundle.task.with_outputs(declared_kind(estimator)))  # as the run's pipeline does
     with open_dict(cfg):
         cfg.trainer.batch_size = int(cfg.trainer.batch_size)
     return Job(name, cfg, bundle, estimator, copy.deepcopy(estimator.module.state_dict()), epochs)

@@ -29,8 +29,9 @@ import dl_core
 from common import markdown_header, markdown_row
 from dl_core.data import build_bundle
 from dl_core.engine import Hardware
-from dl_core.engine.loop import parameter_groups, train_step, training_loss
-from dl_core.models import build_model
+from dl_core.engine.loop import parameter_groups, train_step
+from dl_core.models.build import build_model
+from dl_core.models.outputs import declared_kind
 
 
 def timed_steps(net, batches, loss_fn, optimizer, hw: Hardware, trainer) -> list[float]:
@@ -55,7 +56,7 @@ def measure(experiment: str, precision: str, threads: int, turns: int, turn_step
         return [split.batch(torch.randperm(len(split), generator=draw)[:batch_size]) for _ in range(n)]
 
     hw = Hardware(torch.device("cpu"), precision, threads, False)
-    loss_fn = training_loss(model, bundle.task)
+    loss_fn = bundle.task.with_outputs(declared_kind(model)).loss()
     eager, compiled = copy.deepcopy(model).train(), copy.deepcopy(model).train()
     optimizers = {name: torch.optim.AdamW(parameter_groups(m, cfg.trainer.weight_decay), lr=cfg.trainer.lr)
                   for name, m in (("eager", eager), ("compiled", compiled))}

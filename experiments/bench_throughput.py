@@ -49,8 +49,10 @@ from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
 from dl_core.engine import FitContext, Hardware, fit
 from dl_core.engine.loop import clip_gradients, parameter_groups
-from dl_core.models import build_model
-from dl_core.tasks import LossFn, Regression, members_loss
+from dl_core.models.build import build_model
+from dl_core.models.outputs import MEMBERS
+from dl_core.task import LossFn, Regression
+from dl_core.task.base import members_loss
 
 DATA = ROOT / "data"
 GRAD_CLIP = 1.0
@@ -177,7 +179,7 @@ def tabm_case(n_train: int, n_val: int) -> Case:
     """TabM as experiment=california_tabm configures it (k members trained on the mean of their losses,
     averaged in eval mode), on California."""
     train, val, n_categories = california_tensors(n_train, n_val)
-    bundle = DataBundle(Regression(), {"train": train, "val": val, "test": val}, {}, None)
+    bundle = DataBundle(Regression().with_outputs(MEMBERS), {"train": train, "val": val, "test": val}, {}, None)
     preset = dl_core.compose("experiment=california_tabm").model
     spec = {"n_cont_features": train.features[0].shape[1], "cat_cardinalities": [n_categories], "d_out": 1,
             "predicts_classes": False, "x_num_train": train.features[0]}

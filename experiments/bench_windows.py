@@ -2,7 +2,7 @@
 
 Frame: N rows x 8 float features (the 8th is also the target), L=96, horizon 1.
 - "windows": our window step alone, the like-for-like counterpart of the loop: from the scaled row
-  array to batchable windows (`window_starts` for train/val/test + one `WindowSplit` per split).
+  array to batchable windows (`split_starts` for train/val/test + one `WindowSplit` per split).
 - "data step": the whole `build_timeseries_bundle` (copy, sort, duplicate/NaN checks,
   chronological split, scalers fit on train, transform, window index), which the loop does not do.
 - "loop": how the original design built windows, `np.stack([df.iloc[i-L:i].to_numpy() ...])`,
@@ -29,7 +29,9 @@ import torch
 
 import dl_core
 from common import markdown_header, markdown_row
-from dl_core.data.timeseries import SPLITS, RowKeys, WindowSplit, build_timeseries_bundle, window_starts
+from dl_core.data.splits import SPLITS
+from dl_core.data.timeseries import build_timeseries_bundle
+from dl_core.data.windows import RowKeys, WindowSplit, split_starts
 
 N_FEATURES = 8
 SEQUENCE_LENGTH = 96
@@ -60,7 +62,7 @@ def median_seconds(step, repeats: int) -> float:
 def window_step(x: torch.Tensor, y: torch.Tensor, bounds: tuple[int, int, int],
                 keys: RowKeys) -> dict[str, WindowSplit]:
     """Scaled rows -> one batchable split of windows per split name (one series: offsets 0..N)."""
-    starts = window_starts(np.array([0, len(x)]), [bounds], SEQUENCE_LENGTH, 1)
+    starts = split_starts(np.array([0, len(x)]), [bounds], SEQUENCE_LENGTH, 1)
     return {name: WindowSplit(x, y, torch.from_numpy(starts[name]), SEQUENCE_LENGTH, 1, keys) for name in SPLITS}
 
 

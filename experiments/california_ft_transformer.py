@@ -20,11 +20,9 @@ Longitude: per-household averages instead of block totals, no ocean_proximity):
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
-from common import README, Run, Spread, launch_all, markdown_table, spread, write_section
+from common import README, Run, Spread, launch_all, markdown_table, spread, write_run_section
 
 STUDY = "california_ft_transformer"
 # FT-Transformer, default configuration, single model: Gorishniy et al. 2021, Table 2 (~0.46-0.47).
@@ -84,8 +82,7 @@ def main() -> None:
     text = f"{seed_table(found)}\n\n{against_published(found)}"
     print(text)
     if args.readme:
-        command = shlex.join(["python", "experiments/california_ft_transformer.py", *sys.argv[1:]])
-        write_section(STUDY, f"```bash\n{command}\n```\n\n{text}", args.readme)
+        write_run_section(STUDY, text, args.readme)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,9 @@ a study of its own, to check the script.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
-from common import README, Run, launch_all, markdown_table, spread, write_section
+from common import README, Run, launch_all, markdown_table, spread, write_run_section
 
 STUDY = "california_tabular"
 # model -> (label, published test RMSE and which configuration it is): Gorishniy et al. 2021 (FT-T default),
@@ -115,8 +113,7 @@ def main() -> None:
     text = "\n\n".join(tables)
     print(text)
     if args.readme:
-        command = shlex.join(["python", "experiments/california_tabular.py", *sys.argv[1:]])
-        write_section(STUDY, f"```bash\n{command}\n```\n\n{text}", args.readme)
+        write_run_section(STUDY, text, args.readme)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,13 @@ def section_markers(name: str) -> tuple[str, str]:
             f"<!-- end {name} -->")
 
 
+def write_run_section(name: str, text: str, readme: Path, *prefix: str) -> None:
+    """`text` as the section `name` of `readme`, under the command that wrote it: this script as it was run
+    (after `prefix`, e.g. `nice -n 5`)."""
+    command = shlex.join([*prefix, "python", f"experiments/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    write_section(name, f"```bash\n{command}\n```\n\n{text}", readme)
+
+
 def write_section(name: str, text: str, readme: Path = README) -> None:
     """Replace what lies between the section's markers in the README, and nothing else.
 

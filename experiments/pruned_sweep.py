@@ -38,8 +38,8 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from common import README, ROOT, markdown_table, runs_root, write_section
-from dl_core.sweep import OWNER_ATTR
+from common import README, ROOT, markdown_table, runs_root, write_run_section
+from dl_core.sweep.workers import OWNER_ATTR
 
 STUDY = "pruned_sweep"
 SEARCH = ["model.hidden_dim=int(interval(16,64))", "model.num_layers=int(interval(1,2))",
@@ -214,8 +214,7 @@ def main() -> None:
                  f"{barrier_table(barrier)}")
     print(text)
     if args.readme:
-        shown = shlex.join(["nice", "-n", "5", "python", "experiments/pruned_sweep.py", *sys.argv[1:]])
-        write_section(STUDY, f"```bash\n{shown}\n```\n\n{text}", args.readme)
+        write_run_section(STUDY, text, args.readme, "nice", "-n", "5")
 
 
 if __name__ == "__main__":

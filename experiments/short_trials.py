@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -30,14 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import README, ROOT, markdown_table, write_section
+from common import README, ROOT, markdown_table, write_run_section
 
 OVERRIDES = ["experiment=ett_lstm", "data.sequence_length=60", "trainer.batch_size=32", "hardware=cpu",
              "hardware.threads=1", "hardware.precision=32", "trainer.max_epochs=3", "trainer.patience=10",
              "model.hidden_dim=64", "model.num_layers=2", "trainer.progress_bar=false"]
 IMPORTS = {"torch": "import torch", "numpy + pandas": "import numpy, pandas",
            "scikit-learn + SciPy": "import sklearn.preprocessing, sklearn.metrics, sklearn.model_selection",
-           "Hydra + OmegaConf": "import hydra, omegaconf, hydra.utils", "dl_core": "import dl_core, dl_core.pipeline"}
+           "Hydra + OmegaConf": "import hydra, omegaconf, hydra.utils",
+           "dl_core": "import dl_core, dl_core.runs.pipeline"}
 PHASES = ["interpreter", *IMPORTS, "compose", "data", "model", "first step"]
 
 # Runs in the measured process, on the code under PYTHONPATH; argv: start time, run dir, overrides...
@@ -54,7 +54,7 @@ stamp("interpreter")
 for name, statement in IMPORTS.items():
     exec(statement)
     stamp(name)
-import dl_core.pipeline as pipeline, dl_core.engine.loop as loop
+import dl_core.runs.pipeline as pipeline, dl_core.engine.loop as loop
 cfg = dl_core.compose(*overrides, run_dir=run_dir)
 stamp("compose")
 
@@ -177,8 +177,7 @@ def main() -> None:
             f"{' '.join(f'{v:.2f}' for v in load_after)} after.")
     print(text)
     if args.readme:
-        command = shlex.join(["nice", "-n", "5", "python", "experiments/short_trials.py", *sys.argv[1:]])
-        write_section("short_trials", f"```bash\n{command}\n```\n\n{text}", args.readme)
+        write_run_section("short_trials", text, args.readme, "nice", "-n", "5")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Shared fixtures: compose the real Hydra config the way train.py does, with a run dir under tmp_path.
-And how tests share the cores under pytest-xdist: the order they run in, one torch thread each."""
+And the suite's environment, set once here, and how tests share the cores under pytest-xdist."""
 
 from __future__ import annotations
 
@@ -8,16 +8,40 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-# `make test` runs one xdist worker per core. torch's default is a thread per core in each worker and in
-# each script a test starts, so two workers ran four busy threads on two cores: the notebook test took
-# 36 s beside another worker and 9 s alone. Set before torch is imported; scripts inherit it. A test
-# that needs more threads says so with hardware.threads.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import pytest
 from omegaconf import DictConfig
 
 import dl_core
+
+# The environment of every test and of every script a test starts (they inherit it), unless the shell that
+# started the suite sets a name itself:
+# - OMP_NUM_THREADS: `make test` runs one xdist worker per core. torch's default is a thread per core in each
+#   worker and in each script a test starts, so two workers ran four busy threads on two cores: the notebook
+#   test took 36 s beside another worker and 9 s alone. A test that needs more threads says so with
+#   hardware.threads.
+# - WANDB_MODE, WANDB_SILENT: no test reaches a W&B server, nor prints wandb's banner.
+ENVIRONMENT = {"OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Set `ENVIRONMENT` before any test module is imported: torch reads OMP_NUM_THREADS when it is first imported,
+    which a session fixture would come too late for.
+
+    And a suite started in the background (`make test &` in a script, nohup) inherits SIGINT ignored, and
+    Python leaves an ignored SIGINT ignored, in this process and in every script a test starts: the Ctrl-C
+    test's interrupt would never arrive. A handler of this process's own is reset to the default in its
+    children, so they get Ctrl-C as from a terminal."""
+    for name, value in ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def registered_schemas() -> None:
+    """Some tests compose through Hydra itself, as the entry points do, not through `dl_core.compose`: the
+    schemas the YAML options list must be registered first."""
+    dl_core.register_configs()
 
 
 @pytest.fixture
@@ -28,18 +52,9 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         # hardware=auto's answers go to the test's own folder, not the repository's outputs/, and its timing
         # is short (a test's overrides come after these and win).
         probes = [f"hardware.probe_cache={tmp_path / 'hardware_probes'}", "hardware.probe_seconds=0.2"]
-        return dl_core.compose("trainer.progress_bar=false", *probes, *overrides, run_dir=tmp_path / run)
+        return dl_core.compose(*probes, *overrides, run_dir=tmp_path / run)
 
     return make
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """A suite started in the background (`make test &` in a script, nohup) inherits SIGINT ignored, and
-    Python leaves an ignored SIGINT ignored, in this process and in every script a test starts: the Ctrl-C
-    test's interrupt would never arrive. A handler of this process's own is reset to the default in its
-    children, so they get Ctrl-C as from a terminal."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

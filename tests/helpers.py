@@ -24,23 +24,17 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"  # the benchmark files shipped with the repository
-os.environ.setdefault("PROJECT_ROOT", str(ROOT))
-os.environ.setdefault("WANDB_MODE", "offline")
-os.environ.setdefault("WANDB_SILENT", "true")
 
-import dl_core  # noqa: E402,F401  (registers the schemas)
-
-# Small enough to train in a second or two on one CPU core, big enough to learn something.
+# Small enough to train in a second or two on one CPU core, big enough to learn something. The training settings
+# every test shares are presets of the config tree: trainer=tiny (3 epochs, no progress bar), hardware=cpu1.
 TINY = [
     "data.generator.length=400",
     "data.sequence_length=12",
     "model.hidden_dim=16",
     "model.num_layers=1",
-    "trainer.max_epochs=3",
+    "trainer=tiny",
     "trainer.batch_size=64",
-    "trainer.progress_bar=false",
-    "hardware=cpu",
-    "hardware.threads=1",
+    "hardware=cpu1",
 ]
 
 
@@ -59,12 +53,11 @@ TINY_TABULAR = [
     "model.attention_n_heads=2",
     "data=synthetic_tabular",
     "data.generator.n_rows=800",
+    "trainer=tiny",
     "trainer.max_epochs=12",
     "trainer.batch_size=64",
     "trainer.lr=3e-3",
-    "trainer.progress_bar=false",
-    "hardware=cpu",
-    "hardware.threads=1",
+    "hardware=cpu1",
 ]
 
 

@@ -2,7 +2,7 @@
 
 The tests of dead workers kill a worker mid-trial, then launch more sweeps on the same study, whose trials
 must end. A longer training would make the first trial long, but every launch on a study must sweep the
-same config (dl_core.sweeper refuses another), so the trial is held instead: its job waits at its start,
+same config (dl_core.sweep.sweeper refuses another), so the trial is held instead: its job waits at its start,
 after the sweeper asked the trial and the worker claimed it, while the worker's heartbeat goes on.
 Test code only, passed on the command line as `+hydra.callbacks.hold_job._target_=hold_job.HoldJob`.
 """

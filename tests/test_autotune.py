@@ -28,8 +28,8 @@ from dl_core.engine.autotune import (
 )
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.hardware import DEFAULT_THREADS, choose_precision, supports_bf16
-from dl_core.models import build_estimator
-from dl_core.pipeline import train
+from dl_core.models.build import build_estimator
+from dl_core.runs.pipeline import train
 from helpers import TINY
 
 CPU = torch.device("cpu")

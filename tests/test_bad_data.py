@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, DataError
-from dl_core.pipeline import train
+from dl_core.runs.config import validate
+from dl_core.runs.pipeline import train
 from helpers import TINY, run_entry
 
 MAX_MESSAGE = 400  # characters: a data error is one line of a terminal or two, never a dump of the data
@@ -191,7 +191,7 @@ MODELS = {"csv_timeseries": ["model=lstm", "model.hidden_dim=8", "data.sequence_
 def test_train_py_refuses_bad_data_in_one_line(tmp_path, case, key, says):
     overrides = case(tmp_path)
     model = MODELS[overrides[0].removeprefix("data=")]
-    done = run_entry("train.py", *overrides, *model, "trainer.max_epochs=1", "hardware=cpu", "hardware.threads=1",
+    done = run_entry("train.py", *overrides, *model, "trainer.max_epochs=1", "hardware=cpu1",
                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, timeout=120)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr

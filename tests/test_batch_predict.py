@@ -17,7 +17,7 @@ from dl_core.data import build_bundle
 from dl_core.data.synthetic import generate_series
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.errors import ConfigError, DataError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving.batch import predict_file
 from dl_core.serving.load import load_run
 from helpers import ROOT, TINY, TINY_GPU, needs_gpu, run_entry

@@ -13,8 +13,8 @@ from dl_core.data import build_bundle
 from dl_core.engine import resolve_hardware
 from dl_core.engine.batch_size import DEFAULT_BATCH_SIZE, largest_batch, search_batch_size
 from dl_core.engine.checkpoint import load_checkpoint, seed_everything
-from dl_core.models import build_model
-from dl_core.pipeline import train
+from dl_core.models.build import build_model
+from dl_core.runs.pipeline import train
 from helpers import ROOT, TINY, TINY_GPU, TINY_TABULAR, needs_gpu
 
 

@@ -24,9 +24,8 @@ def test_smoke_writes_one_row_per_model_from_its_runs(tmp_path: Path, monkeypatc
     begin, end = common.section_markers("california_tabular")
     readme.write_text(f"Prose.\n\n{begin}\n{end}\n")
     subprocess.run([sys.executable, "experiments/california_tabular.py", "--smoke", "--seeds", "0", "1",
-                    "--models", "tabm", "catboost", "--readme", str(readme), "--", "hardware=cpu",
-                    "hardware.threads=1"], cwd=ROOT, check=True, capture_output=True,
-                   env=entry_env())
+                    "--models", "tabm", "catboost", "--readme", str(readme), "--", "hardware=cpu1"], cwd=ROOT,
+                   check=True, capture_output=True, env=entry_env())
     found = [common.Run("california_tabular_smoke", tuple(json.loads(path.read_text())))
              for path in sorted((runs / "california_tabular_smoke").glob("*/overrides.json"))]
     assert len(found) == 4 and all(run.finished for run in found)

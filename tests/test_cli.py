@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from dl_core.errors import ConfigError
-from dl_core.pipeline import train
-from dl_core.rundir import LOCK_NAME, RunLock
+from dl_core.runs.pipeline import train
+from dl_core.runs.rundir import LOCK_NAME, RunLock
 from helpers import TINY, run_entry, start_entry
 
 

@@ -11,10 +11,10 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 import dl_core
-from dl_core.cli import composition_error
-from dl_core.config import validate
 from dl_core.engine.hardware import resolve_hardware
 from dl_core.errors import ConfigError
+from dl_core.runs.cli import composition_error
+from dl_core.runs.config import validate
 from helpers import ROOT, run_entry
 
 

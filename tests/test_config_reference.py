@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from dl_core.config_reference import DOC_PATH, documented_fields, render, rows, undocumented
+from dl_core.runs.config_reference import DOC_PATH, documented_fields, render, rows, undocumented
 from helpers import ROOT
 
 
@@ -19,7 +19,7 @@ def test_every_schema_key_has_a_description():
 
 
 def test_committed_reference_matches_the_schema():
-    assert DOC_PATH.read_text() == render(), "run `python -m dl_core.config_reference` and commit docs/config.md"
+    assert DOC_PATH.read_text() == render(), "run `python -m dl_core.runs.config_reference` and commit docs/config.md"
 
 
 def test_a_key_added_without_docs_is_caught():

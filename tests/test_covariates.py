@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
+import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError, DataError
 from dl_core.models.lstm import LSTMConfig, LSTMForecaster
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 
 COVARIATES = ["data=synthetic_covariates", "data.generator.length=300", "data.generator.n_series=3",
               "data.sequence_length=12", "data.horizon=4"]
@@ -71,7 +72,7 @@ def test_a_static_column_that_varies_within_a_series_is_refused_by_name(make_cfg
 ])
 def test_a_covariate_setting_that_cannot_work_is_refused_by_key(make_cfg, overrides, message):
     with pytest.raises(ConfigError, match=message):
-        train(make_cfg("hardware=cpu", *overrides))
+        dl_core.run(make_cfg("hardware=cpu", *overrides))
 
 
 @pytest.mark.parametrize(("model", "overrides", "kind"), [

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from dl_core.engine.distributed import Distributed
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import ROOT, TINY, run_entry
 
 RTOL = 1e-6

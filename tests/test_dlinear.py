@@ -9,7 +9,7 @@ import torch
 
 from dl_core.errors import ConfigError
 from dl_core.models.dlinear import DLinear, MovingAverage
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 
 
 @pytest.mark.parametrize("individual", [False, True])
@@ -45,8 +45,7 @@ def test_moving_average_keeps_length_and_follows_a_ramp():
 
 def test_dlinear_trains_and_beats_its_own_first_epoch(make_cfg, tmp_path):
     cfg = make_cfg("model=dlinear", "data.generator.length=400", "data.sequence_length=24", "data.horizon=4",
-                   "trainer.max_epochs=4", "trainer.batch_size=64", "trainer.lr=0.01", "hardware=cpu",
-                   "hardware.threads=1")
+                   "trainer.max_epochs=4", "trainer.batch_size=64", "trainer.lr=0.01", "hardware=cpu1")
     train(cfg)
     history = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
 
 import pandas as pd
 import pytest
@@ -10,8 +12,8 @@ import torch
 
 from dl_core.engine import checkpoint as ckpt
 from dl_core.engine.checkpoint import atomic_save, load_checkpoint
-from dl_core.errors import ConfigError, TrainingError
-from dl_core.pipeline import train
+from dl_core.errors import CheckpointError, ConfigError, TrainingError
+from dl_core.runs.pipeline import train
 from helpers import TINY
 
 
@@ -52,6 +54,19 @@ def test_interrupted_checkpoint_write_leaves_the_previous_one_loadable(tmp_path,
     restored = load_checkpoint(path)
     assert restored["epoch"] == 1 and torch.equal(restored["w"], torch.arange(5.0))
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temp file left behind
+
+
+def test_a_checkpoint_of_a_class_no_longer_where_it_was_is_refused_in_one_line(tmp_path, monkeypatch):
+    """A run trained before a class it pickles moved (the task, from dl_core.tasks to dl_core.task): refused naming
+    the file and what is missing, as a checkpoint of another format is, not a traceback from unpickling."""
+    moved = types.ModuleType("dl_core_moved")
+    moved.Task = type("Task", (), {"__module__": "dl_core_moved"})
+    monkeypatch.setitem(sys.modules, "dl_core_moved", moved)
+    atomic_save({"format_version": ckpt.FORMAT_VERSION, "task": moved.Task()}, tmp_path / "best.ckpt")
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match=r"best.ckpt: checkpoint written by another version of dl_core \(No "
+                                              r"module named 'dl_core_moved'\); train the run again"):
+        load_checkpoint(tmp_path / "best.ckpt")
 
 
 def test_non_finite_loss_stops_with_a_clear_message(make_cfg):

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from dl_core.cli import composition_error
-from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.errors import ConfigError, DataError
+from dl_core.runs.cli import composition_error
+from dl_core.runs.config import validate
 from helpers import DATA
 
 ETTH1 = DATA / "ETTh1.csv"

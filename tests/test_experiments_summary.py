@@ -18,7 +18,7 @@ import common
 
 def test_a_script_folds_its_seeds_into_the_rows_a_multirun_summary_writes(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(common.RUNS_ENV, str(tmp_path / "runs"))
-    runs = [common.Run("study", (*TINY, "trainer.max_epochs=1", "trainer.progress_bar=false", f"seed={seed}"))
+    runs = [common.Run("study", (*TINY, "trainer.max_epochs=1", f"seed={seed}"))
             for seed in (0, 1)]
     metrics = common.launch_all(runs)
     [row] = common.summary(runs).to_dict("records")

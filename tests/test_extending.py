@@ -15,8 +15,8 @@ import pytest
 from dl_core.data.synthetic import generate_series
 from helpers import ROOT, entry_env, run_entry
 
-TINY_RUN = ["data.generator.length=300", "data.sequence_length=12", "trainer.max_epochs=2", "hardware=cpu",
-            "hardware.threads=1", "trainer.progress_bar=false"]
+TINY_RUN = ["data.generator.length=300", "data.sequence_length=12", "trainer=tiny", "trainer.max_epochs=2",
+            "hardware=cpu1"]
 
 WINDOW_MLP = '''"""A two-layer MLP over the flattened window (the model docs/extending.md walks through)."""
 

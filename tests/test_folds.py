@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.errors import ConfigError, DataError
+from dl_core.runs.config import validate
 
 SERIES = ["data.generator.length=400", "data.sequence_length=12", "data.horizon=3"]
 TABLE = ["data=synthetic_tabular", "model=ft_transformer", "data.task=classification", "data.generator.n_rows=600"]

@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dl_core.outputs import NormalOutput, QuantileOutput
-from dl_core.pipeline import train
-from dl_core.tasks import Forecast
+from dl_core.models.outputs import NormalOutput, QuantileOutput
+from dl_core.runs.pipeline import train
+from dl_core.serving.load import TARGETS
+from dl_core.task import Forecast
 from dl_core.tracking.plots import forecast_figure
 from helpers import TINY
 
 
 def fitted_task(kind) -> Forecast:
     task = Forecast(["load"]).fit(pd.DataFrame({"load": [10.0, 14.0, 12.0, 16.0]}))  # mean 13, std sqrt(5)
-    task.expect(kind)
-    return task
+    return task.with_outputs(kind)
 
 
 def test_quantile_outputs_are_reported_in_original_units_and_on_the_scaled_target():
@@ -50,18 +50,19 @@ def test_distribution_outputs_report_their_derived_quantiles():
     std = task.target_scaler.scale_[0]
     np.testing.assert_allclose([columns[c].item() for c in ("q0.1", "q0.5", "q0.9")],
                                13 + std * np.array([-1.2815516, 0.0, 1.2815516]), rtol=1e-6)
-    assert task.metadata() == {"quantiles": [0.1, 0.5, 0.9]}
+    assert TARGETS[type(task)](task) == {"quantiles": [0.1, 0.5, 0.9]}
 
 
 def test_the_forecast_plot_draws_each_central_interval_as_a_band():
     table = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=4, freq="h"), "entity": "a", "step": 1,
                           "target": "y", "actual": [1.0, 2.0, 3.0, 4.0], "predicted": [1.0, 2.0, 3.0, 4.0],
                           "q0.05": 0.0, "q0.25": 0.5, "q0.5": 1.0, "q0.75": 1.5, "q0.95": 2.0})
-    ax = forecast_figure(table).axes[0]
+    ax = forecast_figure(table, (0.05, 0.25, 0.5, 0.75, 0.95)).axes[0]
     assert len(ax.collections) == 2
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[:2] == ["90% interval", "50% interval"]
-    assert len(forecast_figure(table.drop(columns=[c for c in table if c.startswith("q")])).axes[0].collections) == 0
+    point = table.drop(columns=[c for c in table if c.startswith("q")])
+    assert len(forecast_figure(point, ()).axes[0].collections) == 0
 
 
 @pytest.mark.parametrize("model", [

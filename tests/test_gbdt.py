@@ -22,14 +22,13 @@ from dl_core.engine import FitContext, Hardware
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.distributed import Distributed
 from dl_core.errors import ConfigError
-from dl_core.models import apply_data_options, build_model
-from dl_core.pipeline import train
+from dl_core.models.build import apply_data_options, build_model
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from helpers import ROOT, entry_env, serving
 
 LIBRARIES = ["catboost", "xgboost", "lightgbm"]
-TINY_TABLE = ["data=synthetic_tabular", "data.generator.n_rows=400", "hardware=cpu", "hardware.threads=1",
-              "trainer.progress_bar=false"]
+TINY_TABLE = ["data=synthetic_tabular", "data.generator.n_rows=400", "trainer=tiny", "hardware=cpu1"]
 
 
 def tiny(model: str, *extra: str) -> list[str]:

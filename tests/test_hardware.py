@@ -12,7 +12,7 @@ import pytest
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.hardware import choose_precision
 from dl_core.errors import ConfigError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import TINY_GPU, needs_gpu
 
 

@@ -11,8 +11,8 @@ from dl_core.errors import ConfigError
 from dl_core.models.dlinear import DLinear, DLinearConfig
 from dl_core.models.heads import ForecastHead, ForecastOutputConfig, output_kind
 from dl_core.models.lstm import LSTMConfig, LSTMForecaster
+from dl_core.models.outputs import POINT, NormalOutput, QuantileOutput, StudentTOutput
 from dl_core.models.patchtst import PatchTST, PatchTSTConfig
-from dl_core.outputs import POINT, NormalOutput, QuantileOutput, StudentTOutput
 
 KINDS = {"point": {}, "quantiles": {"quantiles": [0.9, 0.1, 0.5]}, "normal": {"distribution": "normal"},
          "student_t": {"distribution": "student_t", "quantiles": [0.05, 0.5, 0.95]}}

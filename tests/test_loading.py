@@ -8,12 +8,12 @@ import pytest
 
 from dl_core.data.loading import read_table
 from dl_core.errors import DataError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import DATA, TINY
 from unprivileged import require_unprivileged, run_unprivileged
 
 CSV = ["data=csv_timeseries", "data.timestamp_column=date", "data.target_column=OT", "trainer.max_epochs=1",
-       "hardware=cpu", "hardware.threads=1"]
+       "hardware=cpu1"]
 
 
 def test_a_directory_is_named_a_directory_not_a_missing_file(tmp_path):

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.engine import FitContext, resolve_hardware
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.loop import build_scheduler, fit
 from dl_core.errors import ConfigError, TrainingError
-from dl_core.models import build_model
-from dl_core.pipeline import train
+from dl_core.models.build import build_model
+from dl_core.runs.config import validate
+from dl_core.runs.pipeline import train
 from helpers import TINY
 
 

@@ -12,12 +12,12 @@ import pytest
 
 import dl_core
 from dl_core.data import load_frame
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 
 TINY_MLP = ["model=mlp", "model.n_blocks=2", "model.d_block=32", "data=synthetic_tabular",
-            "data.generator.n_rows=600", "trainer.max_epochs=4", "trainer.batch_size=64", "trainer.lr=3e-3",
-            "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
+            "data.generator.n_rows=600", "trainer=tiny", "trainer.max_epochs=4",
+            "trainer.batch_size=64", "trainer.lr=3e-3", "hardware=cpu1"]
 
 
 @pytest.mark.parametrize("embeddings", ["none", "periodic", "piecewise_linear"])
@@ -48,7 +48,7 @@ def test_classification_binary_and_multiclass(n_classes: int, tmp_path: Path) ->
 
 def test_weight_decay_spares_biases_and_the_periodic_frequencies(make_cfg) -> None:
     from dl_core.data import build_bundle
-    from dl_core.models import build_model
+    from dl_core.models.build import build_model
 
     cfg = make_cfg(*TINY_MLP, "model.num_embeddings=periodic")
     model = build_model(cfg.model, build_bundle(cfg.data).spec)

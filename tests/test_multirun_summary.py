@@ -18,8 +18,8 @@ from helpers import ROOT, TINY, entry_env
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *TINY,
-                           "trainer.progress_bar=false", *overrides], cwd=sweep_dir.parent, env=entry_env(),
-                          capture_output=True, text=True, timeout=600, check=False)
+                           *overrides], cwd=sweep_dir.parent, env=entry_env(), capture_output=True, text=True,
+                          timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 

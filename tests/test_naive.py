@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import DATA
 
 L, H, TRAIN, VAL, TEST = 48, 24, 8640, 2880, 2880
@@ -15,7 +15,7 @@ L, H, TRAIN, VAL, TEST = 48, 24, 8640, 2880, 2880
 
 def test_naive_metrics_match_numpy_on_etth1(make_cfg, tmp_path):
     cfg = make_cfg("experiment=ett_naive", f"data.path={DATA / 'ETTh1.csv'}", "data.features=S",
-                   f"data.sequence_length={L}", f"data.horizon={H}", "hardware.threads=1")
+                   f"data.sequence_length={L}", f"data.horizon={H}", "hardware=cpu1")
     train(cfg)
     run_dir = tmp_path / "run"
     metrics = json.loads((run_dir / "metrics.json").read_text())

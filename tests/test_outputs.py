@@ -8,7 +8,14 @@ import pytest
 import torch
 from scipy import stats
 
-from dl_core.outputs import NormalOutput, QuantileOutput, StudentTOutput, interval_pairs, pinball, quantile_metrics
+from dl_core.models.outputs import (
+    NormalOutput,
+    QuantileOutput,
+    StudentTOutput,
+    interval_pairs,
+    pinball,
+    quantile_metrics,
+)
 
 
 def test_pinball_charges_under_forecasts_by_the_level_and_over_forecasts_by_its_complement():

@@ -21,18 +21,17 @@ import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError
-from dl_core.models import build_model
+from dl_core.models.build import build_model
 from dl_core.models.heads import ForecastHead
+from dl_core.models.outputs import MIN_SCALE
 from dl_core.models.patchtst import PatchTST, PatchTSTConfig
-from dl_core.outputs import MIN_SCALE
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from helpers import ROOT, entry_env, serving
 from wandb_reader import offline_runs, read_summary
 
 # Two synthetic series, look-back 24 cut into (24 - 8) / 4 + 2 = 6 patches, one small encoder layer.
 TINY_PATCHTST = [
-    "trainer.progress_bar=false",
     "model=patchtst",
     "data.generator.length=400",
     "data.sequence_length=24",
@@ -43,11 +42,10 @@ TINY_PATCHTST = [
     "model.n_heads=2",
     "model.n_layers=1",
     "model.d_ff=16",
-    "trainer.max_epochs=3",
+    "trainer=tiny",
     "trainer.batch_size=64",
     "trainer.lr=3e-3",
-    "hardware=cpu",
-    "hardware.threads=1",
+    "hardware=cpu1",
 ]
 
 
@@ -166,7 +164,7 @@ def test_a_patch_longer_than_the_padded_look_back_is_refused():
                                                ("model.quantiles=[0.1,0.9]", "model.quantiles")])
 def test_bad_settings_are_one_line_naming_the_key(make_cfg, override, key):
     with pytest.raises(ConfigError, match=rf"^{key}: "):
-        train(make_cfg(*TINY_PATCHTST, override))
+        dl_core.run(make_cfg(*TINY_PATCHTST, override))
 
 
 def test_the_ett_preset_is_patchtst_42_with_the_papers_etth_recipe(tmp_path):
@@ -304,8 +302,7 @@ def test_an_optuna_sweep_of_patchtst_completes_its_trials(tmp_path):
     sweep_dir = tmp_path / "sweep"
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=ett_patchtst_optuna",
                            f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=2",
-                           *(o for o in TINY_PATCHTST if not o.startswith("trainer.lr=")),
-                           "trainer.max_epochs=1", "trainer.progress_bar=false"],
+                           *(o for o in TINY_PATCHTST if not o.startswith("trainer.lr=")), "trainer.max_epochs=1"],
                           cwd=tmp_path, env=entry_env(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_csv(sweep_dir / "trials.csv")
@@ -323,7 +320,7 @@ def test_two_ddp_ranks_train_patchtst_and_the_checkpoint_predicts_what_training_
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                str(ROOT / "train.py"), *TINY_PATCHTST, "trainer.max_epochs=2", "hardware=ddp",
                "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1", "trainer.batch_size=32",
-               "trainer.progress_bar=false", f"paths.log_dir={tmp_path / 'logs'}"]
+               f"paths.log_dir={tmp_path / 'logs'}"]
     done = subprocess.run(command, env=entry_env(), cwd=tmp_path, capture_output=True, text=True, timeout=240,
                           check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

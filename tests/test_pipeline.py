@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dl_core.errors import ConfigError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from helpers import DATA, TINY, TINY_TABULAR, run_entry
 
 METRIC_KEYS = {"best_epoch", "epochs", "n_train_samples", "train_time_s"} | {
@@ -21,7 +21,7 @@ def test_csv_timeseries_on_etth1_writes_all_artifacts(tmp_path):
     run = tmp_path / "etth1"
     proc = run_entry("train.py", "data=csv_timeseries", f"data.path={DATA / 'ETTh1.csv'}",
                      "data.timestamp_column=date", "data.target_column=OT", "model.hidden_dim=8", "model.num_layers=1",
-                     "trainer.max_epochs=1", "trainer.batch_size=256", "hardware.threads=1", f"hydra.run.dir={run}")
+                     "trainer.max_epochs=1", "trainer.batch_size=256", "hardware=cpu1", f"hydra.run.dir={run}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics.keys() >= METRIC_KEYS
@@ -37,7 +37,7 @@ def test_csv_timeseries_on_etth1_writes_all_artifacts(tmp_path):
 
 def test_lstm_with_a_longer_window_as_in_the_readme(make_cfg, tmp_path):
     cfg = make_cfg("model=lstm", "data.sequence_length=60", "data.generator.length=300", "trainer.max_epochs=1",
-                   "model.hidden_dim=8", "hardware.threads=1")
+                   "model.hidden_dim=8", "hardware=cpu1")
     assert cfg.data.sequence_length == 60
     val_loss = train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 import dl_core
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 
 TINY_RESNET = ["model=resnet", "model.n_blocks=1", "model.d_block=32", "data=synthetic_tabular",
-               "data.generator.n_rows=600", "trainer.max_epochs=4", "trainer.batch_size=64", "trainer.lr=3e-3",
-               "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
+               "data.generator.n_rows=600", "trainer=tiny", "trainer.max_epochs=4",
+               "trainer.batch_size=64", "trainer.lr=3e-3", "hardware=cpu1"]
 
 
 @pytest.mark.parametrize("n_classes", [None, 2, 3])

@@ -22,9 +22,9 @@ from dl_core.data import build_bundle
 from dl_core.engine import FitContext, fit, resolve_hardware
 from dl_core.engine.checkpoint import load_checkpoint, seed_everything
 from dl_core.errors import CheckpointError, ConfigError
-from dl_core.models import build_model
-from dl_core.pipeline import train
-from dl_core.resume import resumed_config
+from dl_core.models.build import build_model
+from dl_core.runs.pipeline import train
+from dl_core.runs.resume import resumed_config
 from dl_core.serving.load import load_run
 from helpers import ROOT, TINY, TINY_GPU, TINY_TABULAR, entry_command, entry_env, needs_gpu, run_entry, start_entry
 from unprivileged import require_unprivileged, run_unprivileged

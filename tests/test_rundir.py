@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dl_core.rundir import LOCK_NAME
+from dl_core.runs.rundir import LOCK_NAME
 from helpers import TINY, run_entry
 from unprivileged import require_unprivileged, run_unprivileged
 

@@ -19,7 +19,7 @@ import pytest
 import dl_core
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import ConfigError, InputError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from dl_core.serving.app import create_app
 from helpers import JSON, TINY, connection, run_entry, serving, strict_json, with_token

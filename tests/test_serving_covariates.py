@@ -16,15 +16,15 @@ import pytest
 import dl_core
 from dl_core.data.synthetic import generate_series
 from dl_core.errors import InputError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from helpers import ROOT, entry_env, serving
 
 HORIZON, LOOK_BACK = 3, 12
 SETTINGS = ["data=synthetic_covariates", "data.generator.length=300", "data.generator.n_series=3",
             f"data.sequence_length={LOOK_BACK}", f"data.horizon={HORIZON}", "model.hidden_dim=16",
-            "model.num_layers=1", "model.quantiles=[0.1,0.5,0.9]", "trainer.max_epochs=2", "trainer.batch_size=64",
-            "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
+            "model.num_layers=1", "model.quantiles=[0.1,0.5,0.9]", "trainer=tiny", "trainer.max_epochs=2",
+            "trainer.batch_size=64", "hardware=cpu1"]
 QUANTILES = ["q0.1", "q0.5", "q0.9"]
 
 

@@ -12,7 +12,7 @@ import pytest
 import dl_core
 from dl_core.data import load_frame
 from dl_core.errors import DataError, InputError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from helpers import JSON, TINY_TABULAR, connection, run_entry, serving, strict_json, with_token
 

@@ -1,4 +1,4 @@
-"""Optuna sweeps (dl_core/sweep.py, dl_core/sweep_samplers.py) as real `train.py -m hparams_search=lstm_optuna`
+"""Optuna sweeps (the sweep wing, dl_core/sweep/) as real `train.py -m hparams_search=lstm_optuna`
 subprocesses on tiny data.
 
 One process: the SQLite study persists across launches, failed trials are recorded and the sweep goes
@@ -10,7 +10,7 @@ Several processes ("workers") sharing one study in an RDB storage, SQLite and a 
 What was checked with Optuna 5.0 / SQLAlchemy 2 (experiments/README.md): workers that all start on a
 *fresh* database race in `RDBStorage.__init__` and all but one crash, so the study is created once
 first (`optuna create-study ... --skip-if-exists`, the README's recipe), then the workers start at once,
-all with the same command. The sampler is seeded per trial (dl_core.sweep_samplers), so workers that
+all with the same command. The sampler is seeded per trial (dl_core.sweep.samplers), so workers that
 start together with one seed do not replay each other's trials, as they did when each process seeded
 its sampler once. A worker killed mid-trial leaves a RUNNING trial; the next launch fails it (at once
 on the same machine, after the heartbeat's grace period for a worker elsewhere) and never a live
@@ -37,10 +37,10 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 import dl_core
-from dl_core.sweep import OWNER_ATTR, owner_name
-from dl_core.sweep_samplers import TrialSeededRandomSampler, TrialSeededTPESampler
-from dl_core.sweeper import STUDY_CONFIG_ATTR, config_differences, study_config
-from dl_core.tracking.sweep_summary import EXIT_TRIALS_FAILED
+from dl_core.sweep.samplers import TrialSeededRandomSampler, TrialSeededTPESampler
+from dl_core.sweep.summary import EXIT_TRIALS_FAILED
+from dl_core.sweep.sweeper import STUDY_CONFIG_ATTR, config_differences, study_config
+from dl_core.sweep.workers import OWNER_ATTR, owner_name
 from helpers import TINY, run_entry, start_entry
 from postgres_server import throwaway_postgres, unavailable
 from wandb_reader import offline_runs, read_run_record, read_summary

@@ -1,4 +1,4 @@
-"""The sweep summary (dl_core/tracking/sweep_summary.py) of a study read back from its storage."""
+"""The sweep summary (dl_core/sweep/summary.py) of a study read back from its storage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import optuna
 import pandas as pd
 from omegaconf import OmegaConf
 
-from dl_core.tracking.sweep_summary import write_summary
+from dl_core.sweep.summary import write_summary
 
 
 def test_a_study_without_trials_gets_an_empty_summary(tmp_path: Path) -> None:

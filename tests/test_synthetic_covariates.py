@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 
-STUDY = ["experiment=covariates_lstm", "seed=0", "hardware=cpu", "hardware.threads=1"]
+STUDY = ["experiment=covariates_lstm", "seed=0", "hardware=cpu1"]
 WITHOUT = ["data.future_covariates=[]", "data.calendar_features=[]", "data.static_columns=[]"]
 
 

@@ -16,15 +16,15 @@ from torch.nn import functional as F
 
 import dl_core
 from dl_core.data import build_bundle, load_frame
-from dl_core.engine.loop import prediction_loss, training_loss
-from dl_core.models import build_model
-from dl_core.pipeline import train
-from dl_core.tasks import MEMBERS, Classification, Regression
+from dl_core.models.build import build_model
+from dl_core.models.outputs import MEMBERS, MembersOutput, declared_kind
+from dl_core.runs.pipeline import train
+from dl_core.task import Classification, Regression
 from test_gbdt import served_and_predicted
 
 TINY_TABM = ["model=tabm", "model.k=4", "model.n_blocks=1", "model.d_block=32", "data=synthetic_tabular",
-             "data.generator.n_rows=600", "trainer.max_epochs=3", "trainer.batch_size=64", "trainer.lr=3e-3",
-             "hardware=cpu", "hardware.threads=1", "trainer.progress_bar=false"]
+             "data.generator.n_rows=600", "trainer=tiny", "trainer.batch_size=64",
+             "trainer.lr=3e-3", "hardware=cpu1"]
 
 
 def tabm(tmp_path: Path, *overrides: str):
@@ -58,23 +58,23 @@ def test_prediction_is_the_average_of_the_members(task: str, tmp_path: Path) -> 
 def test_training_loss_is_the_mean_of_the_members_losses(tmp_path: Path) -> None:
     model, bundle = tabm(tmp_path)
     assert model.output_kind == MEMBERS
+    task = bundle.task.with_outputs(declared_kind(model))
     members = torch.randn(16, 4, 1)
     target = torch.randn(16, 1)
-    loss = training_loss(model, bundle.task)(members, target)
+    loss = task.loss()(members, target)
     per_member = torch.stack([F.mse_loss(members[:, i], target) for i in range(4)])
     torch.testing.assert_close(loss, per_member.mean())
     assert not torch.isclose(loss, F.mse_loss(members.mean(dim=1), target))  # not the loss of the mean
     # validation scores what the model predicts: the average, a point output
-    torch.testing.assert_close(prediction_loss(model, bundle.task)(members.mean(dim=1), target),
+    torch.testing.assert_close(task.prediction_loss()(members.mean(dim=1), target),
                                F.mse_loss(members.mean(dim=1), target))
 
     labels = torch.randint(0, 3, (16,))
     logits = torch.randn(16, 4, 3)
-    classified = Classification()
-    classified.classes = ["a", "b", "c"]
-    torch.testing.assert_close(classified.loss(MEMBERS)(logits, labels),
+    classified = Classification(["a", "b", "c"]).with_outputs(MembersOutput())  # recognised by its kind
+    torch.testing.assert_close(classified.loss()(logits, labels),
                                torch.stack([F.cross_entropy(logits[:, i], labels) for i in range(4)]).mean())
-    assert Regression().loss(MEMBERS) is not None
+    assert Regression().with_outputs(MEMBERS).loss() is not None
 
 
 def test_piecewise_linear_bins_come_from_the_training_rows_only(tmp_path: Path) -> None:

@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import dl_core
 from dl_core.data import build_bundle
 from dl_core.data.loading import read_table
 from dl_core.data.synthetic_tabular import generate_table
 from dl_core.data.tabular import RESERVED_CATEGORY, TabularPreprocessor
 from dl_core.errors import ConfigError, DataError, InputError
-from dl_core.pipeline import train
-from dl_core.tasks import Regression
+from dl_core.runs.pipeline import train
+from dl_core.serving.load import TARGETS
+from dl_core.task import Regression
 from helpers import TINY_TABULAR
 
 
@@ -53,7 +55,7 @@ def test_preprocessor_contract_for_prediction(tmp_path):
     x_num, x_cat = restored.transform_features(frame)
     assert x_num.dtype == np.float32 and x_num.shape == (5, 2) and np.isfinite(x_num).all()
     assert x_cat.dtype == np.int64 and x_cat.shape == (5, 1)
-    assert task.metadata() == {"classes": []} and task.d_out == 1
+    assert TARGETS[type(task)](task) == {"classes": []} and task.d_out == 1
     y = _table()["y"].to_numpy()[:5]
     scaled = task.encode(pd.Series(y))
     assert scaled.dtype == np.float32 and scaled.shape == (5, 1)
@@ -179,7 +181,7 @@ def test_task_must_be_chosen(make_cfg, tmp_path):
     cfg = make_cfg("model=ft_transformer", "data=csv_tabular", f"data.path={_csv(tmp_path, _table(60))}",
                    "data.target_column=y")
     with pytest.raises(ConfigError, match=r"data\.task: must be one of regression, classification"):
-        train(cfg)
+        dl_core.run(cfg)
 
 
 def test_infinite_features_are_imputed_and_infinite_targets_dropped_like_missing_ones(make_cfg, tmp_path, caplog):

@@ -10,8 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from dl_core.data.loading import read_table
-from dl_core.data.schema import SplitConfig, TimeSeriesDataConfig
-from dl_core.data.timeseries import SPLITS, build_timeseries_bundle
+from dl_core.data.splits import SPLITS, SplitConfig
+from dl_core.data.timeseries import TimeSeriesDataConfig, build_timeseries_bundle
 from dl_core.errors import DataError
 
 LENGTHS = {"a": 90, "b": 61, "c": 120}

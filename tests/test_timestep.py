@@ -14,12 +14,11 @@ import pytest
 from omegaconf import OmegaConf
 
 import dl_core
-from dl_core.config import validate
 from dl_core.data.covariates import CALENDAR
-from dl_core.data.schema import TimeSeriesDataConfig
-from dl_core.data.timeseries import build_timeseries_bundle
+from dl_core.data.timeseries import TimeSeriesDataConfig, build_timeseries_bundle
 from dl_core.errors import ConfigError, DataError, InputError
-from dl_core.pipeline import train
+from dl_core.runs.config import validate
+from dl_core.runs.pipeline import train
 from helpers import run_entry, serving
 
 HORIZON = 3
@@ -138,7 +137,7 @@ def test_a_monthly_run_dates_its_forecasts_alike_in_training_predict_and_serve(t
     train(dl_core.compose("data=csv_timeseries", f"data.path={source}", "data.timestamp_column=when",
                           "data.target_column=sales", "data.sequence_length=12", f"data.horizon={HORIZON}",
                           "data.calendar_features=[month]", "model.hidden_dim=8", "model.num_layers=1",
-                          "trainer.max_epochs=1", "hardware=cpu", "hardware.threads=1", run_dir=run_dir))
+                          "trainer.max_epochs=1", "hardware=cpu1", run_dir=run_dir))
     out = tmp_path / "predicted.csv"
     done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={source}", f"output={out}", "threads=1")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -16,7 +16,7 @@ import pytest
 
 import dl_core
 from dl_core.errors import ConfigError
-from dl_core.pipeline import train
+from dl_core.runs.pipeline import train
 from dl_core.tracking.wandb_tracker import RUN_ID_FILE, WandbTracker, resolve_mode
 from helpers import TINY, entry_env, run_entry
 from wandb_reader import offline_runs, read_history, read_run_record, read_summary, record_types
@@ -109,7 +109,7 @@ def test_a_tree_model_logs_one_point_per_boosting_round(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_dir = tmp_path / "run"
     train(dl_core.compose("model=xgboost", "model.n_estimators=30", "model.early_stopping_rounds=5",
-                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu", "hardware.threads=1",
+                          "data=synthetic_tabular", "data.generator.n_rows=300", "hardware=cpu1",
                           "logger=wandb", run_dir=run_dir))
     rounds = pd.read_csv(run_dir / "metrics.csv")
     assert len(rounds) > 5
@@ -210,7 +210,7 @@ def test_online_without_credentials_is_one_line_and_exit_status_2(overrides, wan
 
 
 def test_wandb_and_optuna_are_imported_only_when_used():
-    code = ("import sys, dl_core.pipeline, dl_core.tracking.wandb_tracker, dl_core.tracking.sweep_summary; "
+    code = ("import sys, dl_core.runs.pipeline, dl_core.tracking.wandb_tracker, dl_core.sweep.summary; "
             "print(sorted(m for m in ('wandb', 'optuna') if m in sys.modules))")
     done = run_entry("-c", code, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,4 +1,10 @@
-"""The data step: config -> DataBundle. `build_bundle` dispatches on the data config's `kind` and `source`."""
+"""The data step: config -> DataBundle. `build_bundle` dispatches on the data config's `kind` and `source`.
+
+The schemas of `conf/data/` live beside the code that reads them: the time series' in timeseries.py,
+the table's in tabular.py, ETT's in ett.py, the generators' in synthetic.py and synthetic_tabular.py,
+the splits' in splits.py, what every data option says in loading.py. Their field defaults are the one
+source of every default; a YAML option states only what it changes.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,19 @@ import pandas as pd
 from dl_core.data.bundle import DataBundle
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError
-from dl_core.tasks import TABLE_TASKS
+from dl_core.task import TABLE_TASKS
 
-__all__ = ["DataBundle", "build_bundle", "load_frame"]
+__all__ = ["DataBundle", "build_bundle", "load_frame", "schemas"]
+
+
+def schemas() -> dict[str, type]:
+    """`data/<kind>_schema` -> the schema a `conf/data/` option of that kind lists first in its defaults."""
+    from dl_core.data.ett import ETTDataConfig
+    from dl_core.data.tabular import TabularDataConfig
+    from dl_core.data.timeseries import TimeSeriesDataConfig
+
+    return {"data/timeseries_schema": TimeSeriesDataConfig, "data/ett_schema": ETTDataConfig,
+            "data/tabular_schema": TabularDataConfig}
 
 
 def load_frame(cfg: Any) -> pd.DataFrame:

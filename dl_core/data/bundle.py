@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from dl_core.data.inputs import InputSchema
-from dl_core.tasks import Task
+from dl_core.task import Task
 
 
 class Split(Protocol):

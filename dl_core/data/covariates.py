@@ -17,16 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.preprocessing import StandardScaler
 
 from dl_core.checks import short
 from dl_core.data.inputs import LABEL, NUMBER
 from dl_core.errors import DataError
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import StandardScaler
 
 # Each calendar feature: its value at a timestamp (counted from 0) and the length of its cycle.
 CALENDAR: dict[str, tuple[Callable[[Any], Any], float]] = {
@@ -87,6 +89,8 @@ class CovariateEncoder:
                                 f"data.future_covariates instead")
 
     def fit(self, train_rows: pd.DataFrame, labels: np.ndarray) -> CovariateEncoder:
+        from sklearn.preprocessing import StandardScaler
+
         if self.future_columns:
             self.future_scaler = StandardScaler().fit(train_rows[self.future_columns].to_numpy(np.float64))
         first = train_rows[~pd.Series(labels).duplicated().to_numpy()]

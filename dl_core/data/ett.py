@@ -11,15 +11,17 @@ import hashlib
 import logging
 import os
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dl_core.checks import one_line
 from dl_core.data.loading import read_table
-from dl_core.errors import DataError
+from dl_core.data.timeseries import TimeSeriesDataConfig
+from dl_core.errors import DataError, require
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +85,31 @@ def with_mode_columns(cfg: DictConfig, frame: pd.DataFrame) -> DictConfig:
         else:
             out.feature_columns = None
     return out
+
+
+@dataclass
+class ETTDataConfig(TimeSeriesDataConfig):
+    """The ETT benchmark: `features` picks the literature's mode (M: all channels in and out,
+    S: `target_column` only, MS: all channels in, `target_column` out); without `path` the file
+    is downloaded into `cache_dir` and checked against its SHA-256.
+
+    Attributes:
+        source: `ett`: the file is read (or downloaded) by the ETT loader.
+        name: ETTh1, ETTh2 (hourly) or ETTm1, ETTm2 (15 minutes).
+        features: M (all 7 channels in and out), S (`target_column` only) or MS (all in, target out).
+        cache_dir: where a downloaded file is kept (used when `path` is null).
+        sha256: expected checksum of the file; null uses the pinned one for ETTh1/ETTh2.
+    """
+
+    source: Literal["ett"] = "ett"
+    name: Literal["ETTh1", "ETTh2", "ETTm1", "ETTm2"] = "ETTh1"
+    timestamp_column: str | None = "date"
+    target_column: Any = "OT"
+    features: Literal["M", "S", "MS"] = "M"
+    cache_dir: str | None = None
+    sha256: str | None = None
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        require(self.path is not None or self.cache_dir is not None, f"{prefix}.cache_dir",
+                f"is needed to download {self.name} when {prefix}.path is null")

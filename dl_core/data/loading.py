@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
 from dl_core.checks import listing, one_line
-from dl_core.errors import DataError
+from dl_core.errors import DataError, require
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 
@@ -57,3 +59,25 @@ def require_columns(frame: pd.DataFrame, columns: list[str], key: str) -> None:
     if missing:
         raise DataError(f"{key}: column(s) [{listing(map(repr, missing))}] not in the data; available columns: "
                         f"{listing(frame.columns, limit=30)}")
+
+
+@dataclass
+class DataConfig:
+    """What every data option says: its kind and where its rows come from.
+
+    Attributes:
+        kind: `timeseries` or `tabular`, fixed by the schema; tells models and data apart (checked
+            against the model's data kind).
+        source: where rows come from: `synthetic` (built in) or `csv` (a CSV or parquet file).
+        name: a readable name of the data set, used in run names.
+        path: the file to read for `source: csv` (relative to the current directory).
+    """
+
+    kind: Literal["timeseries", "tabular"] = "timeseries"
+    source: Literal["synthetic", "csv"] = "csv"
+    name: str = "csv"
+    path: str | None = None
+
+    def validate(self, prefix: str) -> None:
+        require(self.source != "csv" or bool(self.path), f"{prefix}.path",
+                f"is required for a CSV data source: pass {prefix}.path=/path/to/file.csv")

@@ -13,8 +13,12 @@ from a random stream of their own, so switching them on leaves the rest of each 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+
+from dl_core.errors import require_at_least
 
 REGIONS = ("north", "south", "east")
 EVENT_START = 1 / 48  # chance that an event starts in a given hour
@@ -84,3 +88,49 @@ def _ar_noise(rng: np.random.Generator, length: int, scale: float, phi: float = 
     for i in range(1, length):
         noise[i] = phi * noise[i - 1] + shocks[i]
     return noise
+
+
+@dataclass
+class SyntheticConfig:
+    """What the settings of the built-in generators share.
+
+    Attributes:
+        noise: scale of the noise on the target.
+        seed: generator seed; fixed by default so every training seed sees the same data.
+    """
+
+    noise: float = 0.3
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        require_at_least(self, prefix, noise=0)
+
+
+@dataclass
+class GeneratorConfig(SyntheticConfig):
+    """Parameters of the built-in synthetic time-series generator (data=synthetic).
+
+    Attributes:
+        noise: scale of the AR(1) noise added to the target.
+        n_series: number of independent series (entities, column `series_id`).
+        length: hourly rows per series.
+        n_drivers: exogenous driver columns whose lagged values move the target.
+        calendar_effect: shift of the target on Saturdays and Sundays (known from the timestamp: see
+            `data.calendar_features`); 0 leaves it out.
+        event_effect: shift of the target while a planned event is on: adds the 0/1 column `event`, on
+            for 3-8 hours at a time, about every other day (known in advance: see `data.future_covariates`); 0
+            leaves it out.
+        static_effect: level offset of each series' region (-1, 0 or +1 times this): adds the per-series
+            column `region` (see `data.static_columns`); 0 leaves it out.
+    """
+
+    n_series: int = 2
+    length: int = 2000
+    n_drivers: int = 2
+    calendar_effect: float = 0.0
+    event_effect: float = 0.0
+    static_effect: float = 0.0
+
+    def validate(self, prefix: str) -> None:
+        require_at_least(self, prefix, n_series=1, length=10, n_drivers=0)
+        super().validate(prefix)

@@ -9,8 +9,13 @@ Classification labels are the latent score cut at its quantiles: balanced classe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+
+from dl_core.data.synthetic import SyntheticConfig
+from dl_core.errors import require_at_least
 
 MISSING_FRACTION = 0.02
 
@@ -46,3 +51,27 @@ def generate_table(n_rows: int, n_numeric: int, n_categorical: int, n_categories
 def _blank(frame: pd.DataFrame, column: str, rng: np.random.Generator) -> None:
     rows = rng.random(len(frame)) < MISSING_FRACTION
     frame.loc[rows, column] = None
+
+
+@dataclass
+class TabularGeneratorConfig(SyntheticConfig):
+    """Parameters of the built-in synthetic table (data=synthetic_tabular).
+
+    Attributes:
+        n_rows: number of rows.
+        n_numeric: numeric feature columns (`num_*`, a few values missing).
+        n_categorical: categorical feature columns (`cat_*`).
+        n_categories: distinct values per categorical column.
+        n_classes: classes of the target when `data.task=classification`.
+    """
+
+    noise: float = 0.1
+    n_rows: int = 3000
+    n_numeric: int = 6
+    n_categorical: int = 2
+    n_categories: int = 5
+    n_classes: int = 3
+
+    def validate(self, prefix: str) -> None:
+        require_at_least(self, prefix, n_rows=50, n_numeric=1, n_categorical=0, n_categories=2, n_classes=2)
+        super().validate(prefix)

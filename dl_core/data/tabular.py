@@ -17,13 +17,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-from sklearn.preprocessing import OrdinalEncoder, QuantileTransformer, StandardScaler
 
 from dl_core.checks import (
     INFINITE,
@@ -41,13 +39,17 @@ from dl_core.checks import (
 )
 from dl_core.data.bundle import DataBundle
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
-from dl_core.data.loading import require_columns
-from dl_core.errors import DataError
-from dl_core.tasks import TABLE_TASKS, TableTask, quantity_hint
+from dl_core.data.loading import DataConfig, require_columns
+from dl_core.data.splits import TabularSplitConfig, random_split
+from dl_core.data.synthetic_tabular import TabularGeneratorConfig
+from dl_core.errors import DataError, require, require_once
+from dl_core.task import TABLE_TASKS, TableTask
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import OrdinalEncoder, QuantileTransformer, StandardScaler
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 FEATURE_FIX = ("fix or blank those cells (blank numbers are imputed), or list the column in "
                "data.categorical_columns if it is a category")
 RESERVED_CATEGORY = 0  # missing or unseen in training
@@ -93,6 +95,8 @@ class TabularPreprocessor:
             transformer = _numeric_transformer(self.numeric_transform, len(filled))
             self.numeric_transformer = transformer.fit(self._tie_breaking(filled))
         if self.categorical_columns:
+            from sklearn.preprocessing import OrdinalEncoder
+
             self.category_encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                                    encoded_missing_value=-1)
             self.category_encoder.fit(_category_strings(train, self.categorical_columns))
@@ -222,13 +226,14 @@ def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     target = prep.target_column
     frame = _drop_missing_targets(frame, target)
     task.check_target(frame[target], target)
-    parts = _split_rows(frame, task, target, cfg.split)
+    parts = random_split(frame, task, target, cfg.split)
     prep.fit(frame.loc[parts["train"]])
-    task.fit(frame.loc[parts["train"], target])
+    task = task.fit(frame.loc[parts["train"], target])
     task.check_held_out(frame.loc[np.concatenate([parts["val"], parts["test"]]), target], frame[target], target)
     splits = {name: _to_split(frame.loc[rows], prep, task) for name, rows in parts.items()}
     spec = {"n_cont_features": len(prep.numeric_columns), "cat_cardinalities": prep.cat_cardinalities,
-            "d_out": task.d_out, "predicts_classes": task.predicts_classes, "x_num_train": splits["train"].x_num}
+            "d_out": task.d_out, "predicts_classes": task.predicts_classes, "x_num_train": splits["train"].x_num,
+            "x_cat_train": splits["train"].x_cat, "y_train": splits["train"].y}
     return DataBundle(task, splits, spec, prep)
 
 
@@ -291,32 +296,6 @@ def _drop_missing_targets(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     return frame[keep]
 
 
-def _split_rows(frame: pd.DataFrame, task: TableTask, target: str, split: Any) -> dict[str, np.ndarray]:
-    """Seeded random split of the frame's index labels, or fold `split.fold` of a K-fold split; stratified by the
-    task's labels (classes) if it has any."""
-    rows = frame.index.to_numpy()
-    labels = task.stratify_labels(frame[target]) if split.stratify else None
-    n_hold = split.val_fraction + split.test_fraction
-    try:
-        if split.folds > 1:
-            # Fold `split.fold` of a seeded (stratified) K-fold is the test split; validation comes from the rest.
-            kfold = (KFold if labels is None else StratifiedKFold)(split.folds, shuffle=True, random_state=split.seed)
-            rest, test_positions = list(kfold.split(rows, labels))[split.fold]
-            rest_labels = None if labels is None else task.stratify_labels(frame.loc[rows[rest], target])
-            train, val = train_test_split(rows[rest], test_size=round(split.val_fraction * len(rows)),
-                                          random_state=split.seed, stratify=rest_labels)
-            return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(rows[test_positions])}
-        train, hold = train_test_split(rows, test_size=n_hold, random_state=split.seed, stratify=labels)
-        hold_labels = None if labels is None else task.stratify_labels(frame.loc[hold, target])
-        val, test = train_test_split(hold, test_size=split.test_fraction / n_hold, random_state=split.seed,
-                                     stratify=hold_labels)
-    except ValueError as exc:
-        hint = quantity_hint(frame[target]) if labels is not None else ""
-        raise DataError(f"data.split: cannot split {len(rows)} rows ({one_line(exc)}); {hint}use more rows, larger "
-                        f"data.split fractions, or data.split.stratify=false") from None
-    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
-
-
 def _to_split(rows: pd.DataFrame, prep: TabularPreprocessor, task: TableTask) -> TabularSplit:
     x_num, x_cat = prep.transform_features(rows)
     y = task.encode(rows[prep.target_column])
@@ -325,6 +304,8 @@ def _to_split(rows: pd.DataFrame, prep: TabularPreprocessor, task: TableTask) ->
 
 def _numeric_transformer(kind: str, n_rows: int) -> QuantileTransformer | StandardScaler:
     """The rtdl recipe: quantile-normal with about 30 rows per quantile (at most 1000 quantiles)."""
+    from sklearn.preprocessing import QuantileTransformer, StandardScaler
+
     if kind == "standard":
         return StandardScaler()
     return QuantileTransformer(output_distribution="normal", n_quantiles=max(min(n_rows // 30, 1000), 10),
@@ -343,3 +324,71 @@ def _numeric_values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def _category_strings(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """Categories as strings (3.0 and 3 are one category), missing as NaN, for the ordinal encoder."""
     return np.stack([label_values(frame[c]).to_numpy(object) for c in columns], axis=1)
+
+
+@dataclass
+class TabularDataConfig(DataConfig):
+    """One row per sample: predict `target_column` from the other columns (regression or classification).
+
+    Attributes:
+        target_column: the column to predict; rows whose target is missing (or infinite) are dropped.
+        task: `regression` or `classification` (binary or multiclass); required.
+        feature_columns: input columns; null takes every column but the target and `drop_columns`.
+        drop_columns: columns that are not inputs although `feature_columns: null` would take them (row
+            numbers, ids, a leak of the target); a listed column that is not in the data is refused. An
+            integer or text column with a distinct value in every row is warned about.
+        derived_columns: new numeric columns, each a pandas `DataFrame.eval` expression over the others (e.g.
+            `rooms_per_household: total_rooms / households`), computed before the features are chosen, for
+            training rows and for rows sent to predict or serve alike; a division by zero counts as missing.
+        categorical_columns: columns encoded as categories; null takes the non-numeric ones (true/false
+            columns among them: new rows must then send true or false). A mostly numeric column (at least
+            90 % of its non-missing cells are numbers, but not all), or one of numbers with thousands
+            separators (`"1,234"`), is refused, naming the cells and their file lines, unless it is listed
+            here. Labels that differ only in case or surrounding spaces are warned about.
+        numeric_transform: `quantile` (quantile-normal, as in the rtdl paper) or `standard` scaling, fit on train;
+            `raw` passes numbers as they are, missing ones as NaN (no imputation), for models that read them
+            so: gradient-boosted trees set it themselves (their class's `data_options`), other models refuse it.
+        quantile_noise: Gaussian noise, in units of each feature's training std, added to the training
+            rows only while the quantile transform is fit (seeded by `data.split.seed`), as the rtdl
+            paper does: without it a feature with repeated values maps to extreme quantiles (a 0/1
+            feature to about -5.2/+5.2); 0 fits on the values unchanged.
+        impute: statistic of the training rows that fills missing (or infinite) numbers: `median` or `mean`
+            (not used with `numeric_transform: raw`, which keeps them missing).
+        target_unit: divide a regression target by this before training and reporting (e.g. 100000).
+        split: the random split (see `data.split.*`).
+        generator: settings of the built-in generator (`source: synthetic` only).
+    """
+
+    kind: Literal["tabular"] = "tabular"
+    target_column: str | None = None
+    task: Literal["regression", "classification"] | None = None
+    feature_columns: list[str] | None = None
+    drop_columns: list[str] = field(default_factory=list)
+    derived_columns: dict[str, str] = field(default_factory=dict)
+    categorical_columns: list[str] | None = None
+    numeric_transform: Literal["quantile", "standard", "raw"] = "quantile"
+    quantile_noise: float = 1.0e-3
+    impute: Literal["median", "mean"] = "median"
+    target_unit: float = 1.0
+    split: TabularSplitConfig = field(default_factory=TabularSplitConfig)
+    generator: TabularGeneratorConfig | None = None
+
+    def validate(self, prefix: str) -> None:
+        require(self.task is not None, f"{prefix}.task",
+                f"must be one of {', '.join(TABLE_TASKS)} (got None), e.g. {prefix}.task=regression")
+        require(bool(self.target_column), f"{prefix}.target_column",
+                f"must name the column to predict, e.g. {prefix}.target_column=price")
+        require_once(self.feature_columns, f"{prefix}.feature_columns")
+        require_once(self.categorical_columns, f"{prefix}.categorical_columns")
+        require_once(self.drop_columns, f"{prefix}.drop_columns")
+        require(self.target_column not in (self.categorical_columns or []), f"{prefix}.categorical_columns",
+                f"lists the target {self.target_column!r}, which would make it an input; leave it out")
+        for name in self.drop_columns:
+            for key, names in (("target_column", [self.target_column]), ("feature_columns", self.feature_columns),
+                               ("categorical_columns", self.categorical_columns)):
+                require(name not in (names or []), f"{prefix}.drop_columns",
+                        f"{name!r} is also in {prefix}.{key}; a column plays one part, list it once")
+        require(self.quantile_noise >= 0, f"{prefix}.quantile_noise", f"must be >= 0 (got {self.quantile_noise})")
+        require(self.target_unit > 0, f"{prefix}.target_unit",
+                f"must be > 0 (got {self.target_unit}), e.g. {prefix}.target_unit=100000 to report in $100k")
+        super().validate(prefix)

@@ -1,40 +1,26 @@
-"""Time-series data: clean, split chronologically per entity, scale on train, index windows.
+"""Time-series data: clean, split chronologically per entity (dl_core/data/splits.py), scale on train, index
+windows (dl_core/data/windows.py); and the same for new rows to predict on.
 
-Windows are views: all rows of all entities live in one contiguous input tensor `x` (rows x
-features) and one target tensor `y` (rows x targets); a split is just the array of window start
-rows. A batch gathers `x[start + arange(L)]` and `y[start + L + arange(H)]`, so memory is
-O(rows x features) however many windows there are, and a window never crosses an entity because
-starts are only generated inside each entity's row range.
-
-Splits partition each entity's *target* rows by time (train, then val, then test). A validation
-or test window may look back into earlier rows for its inputs, as the standard ETT protocol does,
-but its targets never overlap another split's targets. The targets are scaled by the `Forecast`
-task, the inputs by the preprocessor; new rows for prediction become windows the same way.
-
-Known-future and static covariates (dl_core/data/covariates.py) travel beside `x` as tensors of their
-own, gathered by the same start index. A forecast beyond a series' last row needs the known-future
-covariates of its horizon: new rows carry them as future rows (targets null, after the last observed
-row); calendar features are derived from the timestamps (stepped on by the run's time step where no
-future row was sent: dl_core/data/timestep.py).
+The targets are scaled by the `Forecast` task, the inputs by the preprocessor; new rows for prediction
+become windows the same way. A forecast beyond a series' last row needs the known-future covariates of
+its horizon (dl_core/data/covariates.py): new rows carry them as future rows (targets null, after the
+last observed row); calendar features are derived from the timestamps (stepped on by the run's time
+step where no future row was sent: dl_core/data/timestep.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.preprocessing import StandardScaler
 
 from dl_core.checks import (
-    INFINITE,
     check_in_range,
-    counts_listing,
-    infinite_as_missing,
     is_boolean,
     listing,
     one_line,
@@ -43,17 +29,22 @@ from dl_core.checks import (
     unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
-from dl_core.data.covariates import CovariateEncoder, Covariates
+from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
-from dl_core.data.loading import require_columns
-from dl_core.data.timestep import TimeStep, fit_time_step
-from dl_core.errors import CheckpointError, DataError, InputError
-from dl_core.tasks import Forecast
+from dl_core.data.loading import DataConfig, require_columns
+from dl_core.data.missing import handle_missing, refuse_empty_columns
+from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
+from dl_core.data.synthetic import GeneratorConfig
+from dl_core.data.timestep import TimeStep, check_freq, fit_time_step
+from dl_core.data.windows import SOURCE_ROW, RowKeys, WindowSplit, split_starts, window_starts
+from dl_core.errors import CheckpointError, DataError, InputError, require, require_once
+from dl_core.task import Forecast
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import StandardScaler
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
-SOURCE_ROW = "\0source_row"  # carried beside new rows through cleaning; no file's column is named so
 FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text column)
     "data.target_column": ("fix or blank those cells (then set data.fillna)", "name a numeric column"),
     "data.feature_columns": (("fix or blank those cells (then set data.fillna), or leave the column out of "
@@ -108,12 +99,14 @@ class TimeSeriesPreprocessor:
 
     def fill(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Missing values filled (or refused) per `fillna`; the covariates checked on what is left."""
-        rows = _handle_missing(rows, self._value_columns(), self.entity_columns, self.fillna)
+        rows = handle_missing(rows, self._value_columns(), self.entity_columns, self.fillna)
         if self.covariates is not None:
             self.covariates.check(rows, self.entity_labels(rows))
         return rows
 
     def fit(self, train_rows: pd.DataFrame) -> TimeSeriesPreprocessor:
+        from sklearn.preprocessing import StandardScaler
+
         self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
         if self.timestamp_column:
             self.time_step = fit_time_step(train_rows[self.timestamp_column], self.entity_labels(train_rows),
@@ -147,7 +140,7 @@ class TimeSeriesPreprocessor:
 
     def new_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
         """Windows of validated new rows: every complete window of each series (its targets are known
-        rows), then its last window, whose targets lie beyond its last row: the forecast. With known-future
+        rows), then the window whose targets are the horizon after its last row: the forecast. With known-future
         covariates, each series' rows after its last observed one (targets null) carry the horizon's."""
         if self.timestamp_column and self.time_step is None:
             raise CheckpointError("this run saved no time step (an earlier dl_core trained it), so its forecasts "
@@ -171,10 +164,11 @@ class TimeSeriesPreprocessor:
             rows, x, y = self._with_horizon(rows, ahead, x, y, observed)
         offsets = _entity_offsets(rows, self)
         ends = offsets[:-1] + np.diff(observed)
-        starts = [np.append(np.arange(lo, end - self.sequence_length - self.horizon + 1), end - self.sequence_length)
-                  for lo, end in zip(offsets[:-1], ends, strict=True)]
+        starts = [window_starts(lo, first, stop, self.sequence_length, self.horizon)
+                  for lo, end in zip(offsets[:-1], ends, strict=True)
+                  for first, stop in ((0, end - lo), (end - lo, end - lo + self.horizon))]
         covariates = self.covariates.tensors(rows, offsets) if self.covariates else None
-        starts = torch.from_numpy(np.concatenate(starts).astype(np.int64))
+        starts = torch.from_numpy(np.concatenate(starts))
         return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), starts, self.sequence_length, self.horizon,
                            RowKeys.of(rows, self, offsets, ends), covariates)
 
@@ -253,121 +247,17 @@ class TimeSeriesPreprocessor:
         return list(dict.fromkeys([*self.feature_columns, *self.target_columns, *future]))
 
 
-@dataclass(frozen=True)
-class RowKeys:
-    """What names each row in a predictions table: its timestamp (its position without a timestamp
-    column) and its entity, where its entity's observed rows end (the index after the last row whose
-    targets are known), where its rows end (after the future rows of known-future covariates), and the
-    run's time step (None without a timestamp column: a step is a row). For new rows, `sources`: each
-    row's position in the frame given to `new_rows` (-1: a horizon row extrapolated past the rows given),
-    so that a prediction can be traced to the row it predicts."""
-
-    times: np.ndarray
-    entities: np.ndarray
-    ends: np.ndarray
-    limits: np.ndarray
-    step: TimeStep | None = None
-    sources: np.ndarray | None = None
-
-    @classmethod
-    def of(cls, rows: pd.DataFrame, prep: TimeSeriesPreprocessor, offsets: np.ndarray,
-           ends: np.ndarray | None = None) -> RowKeys:
-        """`ends`: each entity's end of observed rows, when rows without targets follow them."""
-        times = rows[prep.timestamp_column].to_numpy() if prep.timestamp_column else np.arange(len(rows))
-        counts = np.diff(offsets)
-        limits = np.repeat(offsets[1:], counts)
-        sources = rows[SOURCE_ROW].fillna(-1).to_numpy(np.int64) if SOURCE_ROW in rows else None
-        return cls(times, prep.entity_labels(rows), limits if ends is None else np.repeat(ends, counts), limits,
-                   prep.time_step, sources)
-
-    def target_times(self, target_rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Timestamps of target rows; past an entity's last row (`ends`), its last timestamp stepped on k times
-        by the run's time step (the dates `_horizon_rows` gives the horizon's calendar features)."""
-        ends = np.broadcast_to(ends, target_rows.shape)
-        times = self.times[np.minimum(target_rows, ends - 1)].copy()
-        beyond = target_rows - (ends - 1)
-        for k in np.unique(beyond[beyond > 0]):  # at most `horizon` steps, each for all series at once
-            at = beyond == k
-            last = self.times[ends[at] - 1]
-            if self.step is None:
-                times[at] = last + k
-            elif isinstance(self.step.step, str):
-                times[at] = np.asarray(self.step.after(pd.DatetimeIndex(last), int(k)))
-            else:
-                times[at] = self.step.after(last, int(k))
-        return times
-
-
-class WindowSplit:
-    """Windows over shared row tensors, identified by their start rows. With covariates, a window's inputs
-    are its past rows, then its known-future covariates over look-back and horizon and its series' static
-    numbers and categories (None for a kind the run has not)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, starts: torch.Tensor, sequence_length: int, horizon: int,
-                 keys: RowKeys, covariates: Covariates | None = None):
-        self.x, self.y, self.starts, self.keys, self.covariates = x, y, starts, keys, covariates
-        self.sequence_length, self.horizon = sequence_length, horizon
-        self.input_offsets = torch.arange(sequence_length, device=x.device)
-        self.target_offsets = torch.arange(sequence_length, sequence_length + horizon, device=x.device)
-        self.window_offsets = torch.arange(sequence_length + horizon, device=x.device)
-
-    def __len__(self) -> int:
-        return int(self.starts.numel())
-
-    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        starts = self.starts[idx]
-        window = self.x[starts.unsqueeze(1) + self.input_offsets]
-        if self.covariates is None:
-            return (window,)
-        return (window, *self.covariates.gather(starts, self.window_offsets))
-
-    def batch(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        return self.inputs(idx), self.y[self.starts[idx].unsqueeze(1) + self.target_offsets]
-
-    def to(self, device: torch.device) -> WindowSplit:
-        covariates = None if self.covariates is None else self.covariates.to(device)
-        return WindowSplit(self.x.to(device), self.y.to(device), self.starts.to(device),
-                           self.sequence_length, self.horizon, self.keys, covariates)
-
-    def targets(self) -> torch.Tensor:
-        return self.y[self.starts.unsqueeze(1) + self.target_offsets]
-
-    def target_rows(self) -> np.ndarray:
-        """Row index of every (window, step) target: shape (windows, horizon)."""
-        return (self.starts.unsqueeze(1) + self.target_offsets).cpu().numpy()
-
-    def sources(self) -> np.ndarray:
-        """For each row of `table` (of new rows): the position, in the frame given to `new_rows`, of the row
-        whose target it predicts; -1 past a series' rows (the forecast beyond the rows given)."""
-        starts, rows = self.starts.cpu().numpy(), self.target_rows()
-        inside = rows < self.keys.limits[starts][:, None]
-        sources = np.where(inside, self.keys.sources[np.where(inside, rows, 0)], -1)
-        return np.repeat(sources.ravel(), self.y.shape[1])
-
-    def table(self, task: Forecast, outputs: np.ndarray) -> pd.DataFrame:
-        """The forecasts in original units, in the layout of `forecast_table`. A target beyond its series'
-        last row (the forecast of new rows) has no `actual`, and a timestamp that many of the run's
-        time steps after that row."""
-        starts, rows = self.starts.cpu().numpy(), self.target_rows()
-        known = rows < self.keys.ends[starts][:, None]
-        actual = task.decode(self.y.cpu().numpy()[np.where(known, rows, 0)])
-        actual[~known] = np.nan
-        times = self.keys.target_times(rows, self.keys.limits[starts][:, None])
-        return forecast_table(times, self.keys.entities[starts], task.target_columns, actual,
-                              task.prediction_columns(outputs))
-
-
 def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     """Frame -> cleaned rows -> chronological split per entity -> train-fit scalers -> window index."""
     prep = _preprocessor_from_config(cfg, frame)
-    _refuse_empty_columns(frame, prep)
+    refuse_empty_columns(frame, prep)
     rows = prep.clean(frame)
     if rows.empty:
         raise DataError(f"data.fillna: no rows left once rows with missing values are dropped "
                         f"(data.fillna={prep.fillna}); use ffill, interpolate or zero, or fix the gaps in data.path")
     offsets = _entity_offsets(rows, prep)
     _check_lengths(rows, offsets, prep)
-    bounds = [_split_bounds(rows.iloc[lo:hi], cfg.split, prep.timestamp_column, cfg.horizon)
+    bounds = [chronological_bounds(rows.iloc[lo:hi], cfg.split, prep.timestamp_column, cfg.horizon)
               for lo, hi in itertools.pairwise(offsets)]
     train_mask = np.zeros(len(rows), dtype=bool)
     for lo, (a, _, _) in zip(offsets[:-1], bounds, strict=False):
@@ -376,7 +266,7 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     prep.check_time_line(rows, training=True)  # what predict.py will check of these rows, refused here first
     task = Forecast(prep.target_columns).fit(rows[train_mask])
     x, y = torch.from_numpy(prep.transform(rows)), torch.from_numpy(task.encode(rows))
-    starts = window_starts(offsets, bounds, prep.sequence_length, prep.horizon)
+    starts = split_starts(offsets, bounds, prep.sequence_length, prep.horizon)
     for name in SPLITS:
         if starts[name].size == 0:
             raise DataError(f"data.split: the {name} split has no complete window "
@@ -400,37 +290,6 @@ def target_index(prep: TimeSeriesPreprocessor) -> list[int] | None:
     if not set(prep.target_columns) <= set(prep.feature_columns):
         return None
     return [prep.feature_columns.index(t) for t in prep.target_columns]
-
-
-def window_starts(offsets: np.ndarray, bounds: list[tuple[int, int, int]], sequence_length: int,
-                  horizon: int) -> dict[str, np.ndarray]:
-    """Global start rows per split: a window's targets lie wholly inside one split of one entity."""
-    out: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
-    for lo, (a, b, end) in zip(offsets[:-1], bounds, strict=False):
-        for name, (first_target, stop) in zip(SPLITS, [(0, a), (a, b), (b, end)], strict=False):
-            first = max(first_target - sequence_length, 0)
-            last = stop - sequence_length - horizon
-            out[name].append(np.arange(lo + first, lo + last + 1, dtype=np.int64))
-    return {name: np.concatenate(parts) if parts else np.empty(0, np.int64) for name, parts in out.items()}
-
-
-def forecast_table(times: np.ndarray, entities: np.ndarray, targets: list[str], actual: np.ndarray,
-                   forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per (window, step, target): timestamp, entity, step, target, actual, then the forecast
-    columns (`predicted`, and `q0.1`, ... for quantile forecasts).
-
-    `times` is (windows, horizon), `entities` (windows,), `actual` and each forecast column (windows,
-    horizon, targets). The same layout serves a run's predictions_test.csv, predict.py and the HTTP service.
-    """
-    n_windows, horizon, n_targets = actual.shape
-    return pd.DataFrame({
-        "timestamp": np.repeat(times.ravel(), n_targets),
-        "entity": np.repeat(np.repeat(entities, horizon), n_targets),
-        "step": np.repeat(np.tile(np.arange(1, horizon + 1), n_windows), n_targets),
-        "target": np.tile(targets, n_windows * horizon),
-        "actual": actual.ravel(),
-        **{name: values.ravel() for name, values in forecasts.items()},
-    })
 
 
 def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPreprocessor:
@@ -548,46 +407,6 @@ def _check_numeric(frame: pd.DataFrame, columns: list[str], key: str) -> None:
         raise DataError(f"{key}: column(s) [{listing(map(repr, bad))}] are not numeric; {text_fix}")
 
 
-def _refuse_empty_columns(frame: pd.DataFrame, prep: TimeSeriesPreprocessor) -> None:
-    """A column without a single value cannot be filled: say so before `data.fillna` is suggested."""
-    future = prep.covariates.future_columns if prep.covariates else []
-    for key, columns, fix in (("data.target_column", prep.target_columns, "pick another data.target_column"),
-                              ("data.feature_columns", prep.feature_columns, "leave it out of data.feature_columns"),
-                              ("data.future_covariates", future, "leave it out of data.future_covariates")):
-        for column in columns:
-            values = frame[column]
-            if not (values.notna() & ~values.isin(INFINITE)).any():
-                raise DataError(f"{key}: column {column!r} has no values (all {len(frame)} rows are missing "
-                                f"or infinite); {fix}")
-
-
-def _handle_missing(frame: pd.DataFrame, columns: list[str], entities: list[str], fillna: str | None) -> pd.DataFrame:
-    """Refuse missing (or infinite) values unless a fill is configured; fills never reach across series.
-
-    A forward fill cannot fill a series' leading gaps (nor a backward fill its trailing ones)
-    without borrowing from the other direction, so those rows are dropped instead.
-    """
-    frame, infinite = infinite_as_missing(frame, columns)
-    counts = frame[columns].isna().sum()
-    counts = counts[counts > 0]
-    if counts.empty:
-        return frame
-    if fillna is None:
-        raise DataError(f"data.fillna: missing values in {counts_listing(counts, infinite)}; set data.fillna=ffill "
-                        f"(or bfill, interpolate, zero, drop)")
-    if not infinite.empty:
-        log.warning("data: infinite values in %s are treated as missing (data.fillna=%s)",
-                    counts_listing(infinite), fillna)
-    fills = {"ffill": pd.Series.ffill, "bfill": pd.Series.bfill, "zero": lambda s: s.fillna(0.0),
-             "interpolate": lambda s: s.interpolate(limit_area="inside"), "drop": lambda s: s}
-    fill = fills[fillna]
-    if entities:
-        frame[columns] = frame.groupby(entities, sort=False)[columns].transform(fill)
-    else:
-        frame[columns] = frame[columns].apply(fill)
-    return frame.dropna(subset=columns).reset_index(drop=True)
-
-
 def _entity_offsets(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> np.ndarray:
     """Row offsets of each entity's block in the sorted frame (n_entities + 1 values)."""
     if not prep.entity_columns:
@@ -607,41 +426,100 @@ def _check_lengths(rows: pd.DataFrame, offsets: np.ndarray, prep: TimeSeriesPrep
                             f"drop that series")
 
 
-def _split_bounds(series: pd.DataFrame, split: Any, time_col: str | None, horizon: int) -> tuple[int, int, int]:
-    """(a, b, end): train targets are rows [0, a), val [a, b), test [b, end) of this series.
+@dataclass
+class TimeSeriesDataConfig(DataConfig):
+    """Forecasting data: sliding windows of `sequence_length` past rows predict `horizon` rows.
 
-    With `split.folds` > 1 these are the bounds of fold `split.fold` of a rolling-origin backtest: the
-    single split's, moved (folds - 1 - fold) test periods earlier, so the last fold is the single split.
+    Attributes:
+        timestamp_column: column to sort by and report; null uses row order.
+        freq: the time step of date timestamps, a pandas offset alias (h, 15min, D, B, W-SUN, MS, ME, QS, YS);
+            null infers it from the training rows (refused where they have no regular step). Forecasts past
+            a series' last row are dated by it, calendar-aware (month starts stay month starts), and every
+            timestamp must lie a whole number of steps after the one before it (gaps are missing steps).
+        target_column: the column to forecast, or a list of columns (one output per column); not the
+            timestamp or an entity column.
+        feature_columns: input columns; null takes every numeric or true/false column (read as 1/0; new rows
+            send true or false there) except keys, targets and `drop_columns`. A mostly numeric column (at
+            least 90 % of its non-missing cells are numbers, but not all), or one of numbers with thousands
+            separators (`"1,234"`), is refused, naming the cells and their file lines, rather than left out.
+        drop_columns: columns that are not inputs although `feature_columns: null` would take them (row
+            numbers, ids, a leak of the future); a listed column that is not in the data is refused. An
+            integer column with a distinct value in every row is warned about.
+        entity_columns: columns that tell series apart; windows never cross them.
+        include_target_in_inputs: feed the target's own past to the model as an input.
+        sequence_length: past rows in each input window.
+        horizon: future rows predicted at once from each window.
+        fillna: null refuses missing values; ffill, bfill, interpolate, zero or drop fills them per series.
+            An infinite value counts as missing; a column with no value at all is refused.
+        future_covariates: columns whose values are known for the forecast horizon too (planned events,
+            a weather forecast); the model sees them over the look-back and the horizon. New rows carry
+            the horizon's values as future rows (targets null) after each series' last row.
+        calendar_features: features derived from the timestamp and known for any horizon, each as the
+            sine and cosine of its cycle: minute, hour, dayofweek, dayofmonth, dayofyear, month.
+        static_columns: per-series constants (numbers, or categories that the model embeds); refused if
+            a value varies within a series.
+        split: how each series is split in time (see `data.split.*`).
+        generator: settings of the built-in generator (`source: synthetic` only).
     """
-    a, b, end = _single_split_bounds(series, split, time_col, horizon)
-    shift = (split.folds - 1 - split.fold) * (end - b)
-    if a - shift <= 0:
-        raise DataError(f"data.split.folds: {split.folds} test periods of {end - b} rows leave fold {split.fold} "
-                        f"no training rows in a series of {len(series)} rows; lower data.split.folds or shorten "
-                        f"the test period")
-    return a - shift, b - shift, end - shift
 
+    kind: Literal["timeseries"] = "timeseries"
+    timestamp_column: str | None = None
+    freq: str | None = None
+    target_column: Any = None
+    feature_columns: list[str] | None = None
+    drop_columns: list[str] = field(default_factory=list)
+    entity_columns: list[str] = field(default_factory=list)
+    include_target_in_inputs: bool = True
+    sequence_length: int = 30
+    horizon: int = 1
+    fillna: Literal["ffill", "bfill", "interpolate", "zero", "drop"] | None = None
+    future_covariates: list[str] = field(default_factory=list)
+    calendar_features: list[Literal["minute", "hour", "dayofweek", "dayofmonth", "dayofyear", "month"]] = \
+        field(default_factory=list)
+    static_columns: list[str] = field(default_factory=list)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    generator: GeneratorConfig | None = None
 
-def _single_split_bounds(series: pd.DataFrame, split: Any, time_col: str | None,
-                         horizon: int) -> tuple[int, int, int]:
-    n = len(series)
-    if split.val_start is not None:
-        if not time_col:
-            raise DataError("data.split.val_start: a date split needs data.timestamp_column")
-        times = series[time_col]
-        a = int((times < pd.Timestamp(split.val_start)).sum())
-        b = int((times < pd.Timestamp(split.test_start)).sum())
-        if not 0 < a < b < n:
-            raise DataError(f"data.split: val_start={split.val_start} and test_start={split.test_start} must "
-                            f"fall inside the series ({times.iloc[0]} .. {times.iloc[-1]}) in that order")
-        return a, b, n
-    if split.train_rows is not None:
-        a, b, end = split.train_rows, split.train_rows + split.val_rows, \
-            split.train_rows + split.val_rows + split.test_rows
-        if end > n:
-            raise DataError(f"data.split: train_rows + val_rows + test_rows = {end} but the series has {n} rows; "
-                            f"lower the row counts")
-        return a, b, end
-    n_test = max(round(n * split.test_fraction), horizon)
-    n_val = max(round(n * split.val_fraction), horizon)
-    return n - n_val - n_test, n - n_test, n
+    def validate(self, prefix: str) -> None:
+        require(self.sequence_length >= 1, f"{prefix}.sequence_length",
+                f"must be >= 1 (got {self.sequence_length}), e.g. {prefix}.sequence_length=30")
+        require(self.horizon >= 1, f"{prefix}.horizon", f"must be >= 1 (got {self.horizon}), e.g. {prefix}.horizon=1")
+        targets = [self.target_column] if isinstance(self.target_column, str) else self.target_column
+        require(bool(targets) and all(isinstance(t, str) and t for t in targets), f"{prefix}.target_column",
+                f"must name a column (or a list of columns) to forecast, e.g. {prefix}.target_column=OT")
+        for key, names in (("target_column", targets), ("feature_columns", self.feature_columns),
+                           ("entity_columns", self.entity_columns), ("future_covariates", self.future_covariates),
+                           ("calendar_features", self.calendar_features), ("static_columns", self.static_columns),
+                           ("drop_columns", self.drop_columns)):
+            require_once(names, f"{prefix}.{key}")
+        self._validate_covariates(prefix, targets)
+        require(self.freq is None or self.timestamp_column is not None, f"{prefix}.freq",
+                f"is the step of the timestamps, so set {prefix}.timestamp_column (a column of dates) or leave it null")
+        problem = check_freq(self.freq, f"{prefix}.freq")
+        require(problem is None, f"{prefix}.freq", str(problem))
+        for target in targets:
+            require(target != self.timestamp_column, f"{prefix}.target_column",
+                    f"{target!r} is the timestamp column ({prefix}.timestamp_column), not a value to forecast; "
+                    f"name a numeric column")
+            require(target not in self.entity_columns, f"{prefix}.target_column",
+                    f"{target!r} is an entity column ({prefix}.entity_columns), a key that tells series apart; "
+                    f"name a numeric column")
+        super().validate(prefix)
+
+    def _validate_covariates(self, prefix: str, targets: list[str]) -> None:
+        """A column plays one part: target, key, past input, known-future or static covariate, or none (dropped)."""
+        roles = {"data.target_column": targets, "data.entity_columns": self.entity_columns,
+                 "data.timestamp_column": [self.timestamp_column] if self.timestamp_column else [],
+                 "data.feature_columns": self.feature_columns or []}
+        for key, names in (("future_covariates", self.future_covariates), ("static_columns", self.static_columns),
+                           ("drop_columns", self.drop_columns)):
+            for name in names:
+                for other, columns in roles.items():
+                    require(name not in columns, f"{prefix}.{key}",
+                            f"{name!r} is also in {other}; a column plays one part, list it once")
+            roles[f"{prefix}.{key}"] = names
+        require(not self.calendar_features or self.timestamp_column is not None, f"{prefix}.calendar_features",
+                f"derive from dates, so set {prefix}.timestamp_column (a column of dates) or leave it empty")
+        require(not self.static_columns or bool(self.entity_columns), f"{prefix}.static_columns",
+                f"are constants of each series, which {prefix}.entity_columns tells apart; set it, or leave "
+                f"{prefix}.static_columns empty")

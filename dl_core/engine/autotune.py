@@ -45,7 +45,7 @@ from torch import nn
 from dl_core.data.bundle import DataBundle, Split
 from dl_core.engine.estimator import Estimator, TorchEstimator
 from dl_core.engine.hardware import Hardware, choose_precision, rule_threads, supports_bf16, usable_cores
-from dl_core.engine.loop import parameter_groups, train_step, training_loss
+from dl_core.engine.loop import parameter_groups, train_step
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def probe(module: nn.Module, bundle: DataBundle, trainer: Any, device: torch.dev
     its gradients, its train/eval mode and every RNG as they were."""
     split: Split = bundle.splits["train"]
     batch_size = min(int(trainer.batch_size), len(split))
-    loss_fn = training_loss(module, bundle.task)
+    loss_fn = bundle.task.loss()
     saved = {key: value.to("cpu", copy=True) for key, value in module.state_dict().items()}
     was_training = module.training
     draw = torch.Generator().manual_seed(0)

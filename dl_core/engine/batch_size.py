@@ -17,7 +17,6 @@ from torch import nn
 from dl_core.data.bundle import DataBundle
 from dl_core.engine.estimator import Estimator, TorchEstimator
 from dl_core.engine.hardware import Hardware
-from dl_core.engine.loop import training_loss
 from dl_core.engine.schema import TrainerConfig
 
 # The schema's default, the one source of it (no YAML restates it).
@@ -61,7 +60,7 @@ def _step_fits(model: nn.Module, bundle: DataBundle, hw: Hardware, size: int) ->
     the run exactly as it was.
     """
     split = bundle.splits["train"]
-    loss_fn = training_loss(model, bundle.task)
+    loss_fn = bundle.task.loss()
     try:
         with torch.random.fork_rng(devices=[hw.device] if hw.device.type == "cuda" else []):
             inputs, target = split.batch(torch.arange(size, device=hw.device))

@@ -24,9 +24,12 @@ from torch import nn
 from dl_core.errors import CheckpointError, ConfigError
 
 # 2: the task is an object (its target encoding included), no longer a name.
-FORMAT_VERSION = 2
+# 3: the task is dl_core.task's, built with its model's output kind (dl_core.models.outputs).
+FORMAT_VERSION = 3
 # What torch.load raises on a truncated or damaged file (a zip reader error, a short read, bad pickle data).
 UNREADABLE = (EOFError, OSError, RuntimeError, ValueError, pickle.UnpicklingError)
+# What it raises on a checkpoint that pickles a class this version of dl_core no longer has where it was.
+FOREIGN = (ImportError, AttributeError)
 # A write refused for want of room: a full disk, a full quota, the file-size limit (`ulimit -f`; Python ignores
 # SIGXFSZ, so the write fails with EFBIG rather than the process being killed).
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -79,6 +82,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         raise CheckpointError(f"{path}: cannot read this checkpoint, it is truncated or corrupt ({reason}); "
                               f"{_recovery(path)}") from None
+    except FOREIGN as err:
+        raise CheckpointError(f"{path}: checkpoint written by another version of dl_core ({err}); train the run "
+                              f"again with this one") from None
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         found = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: checkpoint format {found} is not supported (expected {FORMAT_VERSION}); "
@@ -138,7 +144,7 @@ def _recovery(path: Path) -> str:
 def _readable(path: Path) -> bool:
     try:
         _read(path)
-    except UNREADABLE:
+    except (*UNREADABLE, *FOREIGN):
         return False
     return True
 

@@ -17,7 +17,7 @@ from torch import nn
 from dl_core.data.bundle import DataBundle, Split
 from dl_core.engine.hardware import Hardware
 from dl_core.engine.loop import FitContext, FitResult, fit, predict
-from dl_core.outputs import OutputKind, declared_kind
+from dl_core.models.outputs import OutputKind, declared_kind
 
 
 class Estimator(Protocol):
@@ -37,7 +37,7 @@ class Estimator(Protocol):
 
         After each epoch or round it can be judged on, call every `context.trackers`' `log_epoch` with the
         history so far (dicts with `epoch`, `val_loss`, `time_s`): that logs it and, in an Optuna trial,
-        reports it to the pruner, which stops the run by raising `dl_core.pruning.RunPruned` (let it
+        reports it to the pruner, which stops the run by raising `dl_core.sweep.trials.RunPruned` (let it
         propagate). An estimator that never calls them is never pruned."""
 
     def predict(self, split: Split) -> np.ndarray:

@@ -69,9 +69,9 @@ def resolve_hardware(cfg, concurrent_runs: int = 1) -> Hardware:
     does not compile: on the CPU compiled training steps of PatchTST, the FT-Transformer and the LSTMs ran at
     0.71-1.05x the eager steps' speed after 2-107 s of compiling (experiments/README.md, "torch.compile on the
     CPU"), which no run pays back; on a GPU, capturing the step (`compile_mode=reduce-overhead`) is not
-    measured yet (experiments/gpu_timing.sh measures it). With several runs side by side on one GPU each may allocate its
-    share of the GPU's memory, so that none takes what the others need (a batch-size search finds what fits in
-    the share)."""
+    measured yet (experiments/gpu_timing.sh measures it). With several runs side by side on one GPU each may
+    allocate its share of the GPU's memory, so that none takes what the others need (a batch-size search finds
+    what fits in the share)."""
     reuse_freed_memory()
     device = _device(cfg.device)
     requested = str(cfg.precision)  # the schema's int 32 is "32" like the other names

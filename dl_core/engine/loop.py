@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -25,9 +25,17 @@ from dl_core.engine.checkpoint import atomic_save, checkpoint_payload, restore_t
 from dl_core.engine.distributed import SINGLE, Distributed
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import TrainingError
-from dl_core.outputs import MEMBERS, POINT, declared_kind
-from dl_core.tasks import LossFn, Task
-from dl_core.tracking import RunTracker
+from dl_core.models.outputs import declared_kind
+from dl_core.task import LossFn, Task
+
+
+class RunTracker(Protocol):
+    """What a run feeds its trackers (dl_core/tracking/): every epoch's history (the engine), then the final
+    metrics (the pipeline)."""
+
+    def log_epoch(self, history: list[dict[str, float]]) -> None: ...
+
+    def log_summary(self, metrics: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -39,7 +47,7 @@ class FitContext:
     `artifacts` (fitted preprocessing, task, resolved config, data spec) goes into every checkpoint,
     so a checkpoint alone is enough to predict; `resume` is the checkpoint a resumed run continues.
     `trackers` get the history after each epoch's checkpoint is written; in an Optuna trial the last
-    is the pruning hook (dl_core.pruning), on every rank, which raises `RunPruned` to stop the run.
+    is the pruning hook (dl_core.sweep.trials), on every rank, which raises `RunPruned` to stop the run.
     """
 
     trainer: Any
@@ -137,7 +145,9 @@ class DivergenceGuard:
 def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
     """Train `model` on `bundle` in place and leave the best weights loaded."""
     trainer, hw, ddp = context.trainer, context.hw, context.ddp
-    loss_fn, val_loss_fn = training_loss(model, bundle.task), prediction_loss(model, bundle.task)
+    check_outputs(model, bundle.task)
+    # An ensemble trains its members each on its own loss but predicts, and is selected on, their average.
+    loss_fn, val_loss_fn = bundle.task.loss(), bundle.task.prediction_loss()
     if not any(p.requires_grad for p in model.parameters()):
         return fit_nothing(model, bundle, context, loss_fn)
     net = ddp.wrap(model, hw)
@@ -276,16 +286,13 @@ def predict(model: nn.Module, split: Split, hw: Hardware, batch_size: int) -> to
     return torch.cat(outputs)
 
 
-def training_loss(model: nn.Module, task: Task) -> LossFn:
-    """The task's loss for what the model outputs (a model declares `output_kind`; point outputs by default)."""
-    return task.loss(declared_kind(model))
-
-
-def prediction_loss(model: nn.Module, task: Task) -> LossFn:
-    """The task's loss for what the model predicts, on which validation selects: an ensemble trains its
-    members each on its own loss but predicts (and is selected on) their average, a point output."""
-    kind = declared_kind(model)
-    return task.loss(POINT if kind is MEMBERS else kind)
+def check_outputs(model: nn.Module, task: Task) -> None:
+    """The task reads and trains the outputs the model declares (a caller of `fit` builds the task with
+    `task.with_outputs(declared_kind(model))`, as the pipeline does); a mismatch would train on the wrong loss."""
+    kind, read = declared_kind(model), task.outputs
+    if (kind.name, kind.levels) != (read.name, read.levels):
+        raise RuntimeError(f"{type(model).__name__} outputs {kind.name} {kind.levels} but the task reads "
+                           f"{read.name} {read.levels}: build it with task.with_outputs(declared_kind(model))")
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

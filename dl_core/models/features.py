@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dl_core.errors import ConfigError, DataError, require
+from dl_core.errors import ConfigError, DataError, require, require_at_least
 
 
 @dataclass
@@ -47,9 +47,7 @@ class NumEmbeddingsConfig:
     frequency_init_scale: float = 0.01
 
     def validate(self, prefix: str) -> None:
-        require(self.d_embedding >= 1, f"{prefix}.d_embedding", f"must be >= 1 (got {self.d_embedding})")
-        require(self.n_bins >= 2, f"{prefix}.n_bins", f"must be >= 2 (got {self.n_bins})")
-        require(self.n_frequencies >= 1, f"{prefix}.n_frequencies", f"must be >= 1 (got {self.n_frequencies})")
+        require_at_least(self, prefix, d_embedding=1, n_bins=2, n_frequencies=1)
         require(self.frequency_init_scale > 0, f"{prefix}.frequency_init_scale",
                 f"must be > 0 (got {self.frequency_init_scale}), e.g. 0.01")
 

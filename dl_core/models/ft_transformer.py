@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import rtdl_revisiting_models as rtdl
 import torch
 
-from dl_core.errors import require, require_dropout
+from dl_core.errors import require, require_at_least, require_dropout
 
 
 @dataclass
@@ -44,9 +44,7 @@ class FTTransformerConfig:
     residual_dropout: float = 0.0
 
     def validate(self, prefix: str) -> None:
-        require(self.n_blocks >= 1, f"{prefix}.n_blocks", f"must be >= 1 (got {self.n_blocks})")
-        require(self.attention_n_heads >= 1, f"{prefix}.attention_n_heads",
-                f"must be >= 1 (got {self.attention_n_heads})")
+        require_at_least(self, prefix, n_blocks=1, attention_n_heads=1)
         require(self.d_block >= 1 and self.d_block % self.attention_n_heads == 0, f"{prefix}.d_block",
                 f"must be a positive multiple of model.attention_n_heads={self.attention_n_heads} "
                 f"(got {self.d_block}), e.g. {prefix}.d_block=192")

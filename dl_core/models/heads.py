@@ -2,7 +2,7 @@
 
 A forecaster's schema inherits `ForecastOutputConfig` (the keys `quantiles` and `distribution`), and
 its last layer is a `ForecastHead`: a linear map to horizon x outputs x the kind's parameters, whose
-values then take the kind's meaning (dl_core/outputs.py). The model exposes the head's kind as
+values then take the kind's meaning (dl_core/models/outputs.py). The model exposes the head's kind as
 `output_kind`, from which the task picks the loss and reads the outputs; instance normalisation maps
 outputs back with `ForecastHead.rescale`, which moves each kind's values as that kind needs.
 """
@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from dl_core.errors import require
-from dl_core.outputs import DISTRIBUTIONS, MEDIAN, POINT, OutputKind, QuantileOutput
+from dl_core.models.outputs import DISTRIBUTIONS, MEDIAN, POINT, OutputKind, QuantileOutput
 
 # The levels a distribution head reports when `quantiles` is null: the median and the central 80 % interval.
 DISTRIBUTION_LEVELS = (0.1, 0.5, 0.9)

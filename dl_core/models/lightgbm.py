@@ -17,15 +17,7 @@ import numpy as np
 
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import require, require_at_least
-from dl_core.models.trees import (
-    BINARY,
-    MULTICLASS,
-    VALUES,
-    BoostingConfig,
-    Fitted,
-    GradientBoosting,
-    require_shares,
-)
+from dl_core.models.trees import BINARY, MULTICLASS, VALUES, BoostingConfig, Fitted, GradientBoosting, require_shares
 
 log = logging.getLogger(__name__)
 

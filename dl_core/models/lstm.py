@@ -11,6 +11,7 @@ from torch import nn
 from dl_core.errors import ConfigError, require_at_least, require_dropout
 from dl_core.models import require_target_inputs
 from dl_core.models.heads import ForecastHead, ForecastOutputConfig, output_kind
+from dl_core.models.revin import RevIN
 
 
 @dataclass
@@ -83,7 +84,7 @@ class LSTMForecaster(nn.Module):
                  distribution: str | None):
         super().__init__()
         self.horizon, self.n_targets = horizon, n_targets
-        self.instance_norm, self.channel_independent = instance_norm, channel_independent
+        self.channel_independent = channel_independent
         if instance_norm or channel_independent:
             option = "instance_norm" if instance_norm else "channel_independent"
             targets = require_target_inputs(target_index, f"lstm with model.{option}")
@@ -100,6 +101,7 @@ class LSTMForecaster(nn.Module):
                             dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
         directions = 2 if bidirectional else 1
         self.dropout = nn.Dropout(dropout)
+        self.revin = RevIN(n_features, affine=False) if instance_norm else None
         kind = output_kind(quantiles, distribution)
         if n_future:
             self.decoder = nn.LSTM(n_future + n_context, hidden_dim, num_layers=num_layers, batch_first=True,
@@ -114,18 +116,16 @@ class LSTMForecaster(nn.Module):
                 static_codes: torch.Tensor | None = None) -> torch.Tensor:
         """`future`: (batch, sequence_length + horizon, n_future) known-future covariates; `static`: (batch,
         n_static) numbers and `static_codes`: (batch, n_categorical) category indices of each window's series."""
-        if self.instance_norm:
-            mean = x.mean(dim=1, keepdim=True).detach()
-            std = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt().detach()
-            x = (x - mean) / std
+        if self.revin is not None:
+            x, (mean, std) = self.revin.normalise(x)
         context = self._context(static, static_codes)
         if self.channel_independent:
             out = self._forecast_each_target(x, future, context)
         else:
             out = self._forecast(x, future, context)
-        if self.instance_norm:
+        if self.revin is not None:
             targets = self.target_index
-            out = self.head.rescale(out, mean.index_select(2, targets), std.index_select(2, targets))
+            out = self.revin.restore(out, (mean.index_select(2, targets), std.index_select(2, targets)), self.head)
         return out
 
     def _context(self, static: torch.Tensor | None, codes: torch.Tensor | None) -> torch.Tensor | None:

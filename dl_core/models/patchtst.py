@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from dl_core.errors import ConfigError, require, require_at_least, require_dropout
 from dl_core.models import require_target_inputs
 from dl_core.models.heads import ForecastHead, ForecastOutputConfig, output_kind
+from dl_core.models.revin import RevIN
 
 
 @dataclass
@@ -60,36 +61,6 @@ class PatchTSTConfig(ForecastOutputConfig):
                 f"must divide {prefix}.d_model={self.d_model} (got {self.n_heads}), e.g. {prefix}.n_heads=4")
         require_dropout(self, prefix, "dropout", "head_dropout")
         super().validate(prefix)
-
-
-class InstanceNorm(nn.Module):
-    """RevIN (Kim et al., ICLR 2022): each window of each channel standardised by its own statistics,
-    which the forecast gets back, so a level or scale the training months never saw looks familiar."""
-
-    def __init__(self, n_channels: int, affine: bool, eps: float = 1e-5):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(n_channels)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(n_channels)) if affine else None
-
-    def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """(batch, time, channels) -> standardised x and the (mean, std) that `restore` needs."""
-        mean = x.mean(dim=1, keepdim=True).detach()
-        std = (x.var(dim=1, keepdim=True, unbiased=False) + self.eps).sqrt().detach()
-        x = (x - mean) / std
-        if self.weight is not None:
-            x = x * self.weight + self.bias
-        return x, (mean, std)
-
-    def restore(self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor], head: ForecastHead) -> torch.Tensor:
-        """Outputs of `head` on the normalised scale back on the window's, as one map that `head.rescale` applies
-        the way its kind needs (quantiles and locations move and stretch, a distribution's scale stretches)."""
-        mean, std = stats
-        if self.weight is None:
-            return head.rescale(y, mean, std)
-        # (y - bias) / weight * std + mean, written as y * scale + loc.
-        scale = std / (self.weight + self.eps * self.eps)
-        return head.rescale(y, mean - self.bias * scale, scale)
 
 
 class TokenBatchNorm(nn.BatchNorm1d):
@@ -149,7 +120,8 @@ class PatchTST(nn.Module):
     - channel independence: each target channel is a univariate series of its own, and all of them
       go through the same embedding, encoder and head. Input channels that are not targets are
       unused (mode MS reads its target alone; mode M forecasts every channel).
-    - instance normalisation of each series' look-back (`InstanceNorm`), undone on the forecast.
+    - instance normalisation of each series' look-back (`RevIN`, dl_core/models/revin.py), undone on the
+      forecast.
     - patching: the look-back of length L, padded at its end with its last value repeated S times,
       is cut into N = (L - P) / S + 2 patches of length P starting every S steps.
     - a linear projection of each patch to D dimensions plus a learnable positional encoding.
@@ -184,7 +156,7 @@ class PatchTST(nn.Module):
         self.register_buffer("target_index", torch.tensor(targets))
         self.patch_length, self.stride = patch_length, stride
         self.n_patches = (sequence_length - patch_length) // stride + 2
-        self.revin = InstanceNorm(len(targets), affine) if instance_norm else None
+        self.revin = RevIN(len(targets), affine) if instance_norm else None
         self.patch_embedding = nn.Linear(patch_length, d_model)
         # Learnable, one vector per patch position. NOTE[DIFF]: the initial values (uniform in
         # +-0.02) are a choice of ours; the paper only says the encoding is learnable.

@@ -7,7 +7,7 @@ input; `tabm-packed`: k independent MLPs), optionally over numeric embeddings
 
 As the paper trains and predicts: while training the model outputs every member's prediction,
 (batch, k, d_out) (`output_kind = MEMBERS`), and the loss is the mean of the k members' losses
-(`dl_core.tasks.members_loss`), not the loss of their mean; in eval mode it outputs the members'
+(`dl_core.task.base.members_loss`), not the loss of their mean; in eval mode it outputs the members'
 average, (batch, d_out), on which validation selects the best epoch and the run is scored. A
 regression averages the members' values; a classification averages their probabilities, returned
 as log-probabilities so that the outputs stay logits of the task's convention.
@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from dl_core.errors import ConfigError, require, require_at_least, require_dropout
 from dl_core.models.features import NumEmbeddingsConfig, make_num_embeddings, no_decay_parameter_groups
-from dl_core.outputs import MEMBERS
+from dl_core.models.outputs import MEMBERS
 
 
 @dataclass

@@ -41,7 +41,7 @@ from dl_core.data.tabular import RAW
 from dl_core.engine.checkpoint import atomic_save, checkpoint_payload
 from dl_core.engine.hardware import Hardware
 from dl_core.engine.loop import EarlyStopping, FitContext, FitResult
-from dl_core.errors import ConfigError, require
+from dl_core.errors import ConfigError, require, require_at_least
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,7 @@ class BoostingConfig:
     early_stopping_rounds: int = 200
 
     def validate(self, prefix: str) -> None:
-        require(self.n_estimators >= 1, f"{prefix}.n_estimators", f"must be >= 1 (got {self.n_estimators})")
-        require(self.early_stopping_rounds >= 1, f"{prefix}.early_stopping_rounds",
-                f"must be >= 1 (got {self.early_stopping_rounds})")
+        require_at_least(self, prefix, n_estimators=1, early_stopping_rounds=1)
 
 
 @dataclass

@@ -173,14 +173,13 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def serve(cfg: Any) -> None:
-    """Load `cfg.run_dir` and serve it with uvicorn until interrupted (what `serve.py` runs)."""
+    """Load `cfg.run_dir` and serve it with uvicorn until interrupted (what `serve.py` runs, once the entry point
+    has checked the config)."""
     import torch
     import uvicorn
-    from omegaconf import OmegaConf
 
     from dl_core.serving.load import load_run
 
-    OmegaConf.to_object(cfg).validate()
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
     uvicorn.run(create_app(load_run(cfg.run_dir), cfg.max_rows), host=cfg.host, port=cfg.port)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, InputError
@@ -20,8 +20,8 @@ RUN_MARKERS = ("checkpoints", ".hydra")  # a directory holding one of these is a
 
 
 def predict_file(cfg: DictConfig) -> Path:
-    """Validate `data.path` against the run's inputs, predict, write the CSV and return its path."""
-    OmegaConf.to_object(cfg).validate()
+    """Validate `data.path` against the run's inputs, predict, write the CSV and return its path (the config
+    itself is checked by the entry point, dl_core.runs.cli.run_job)."""
     output = output_path(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))

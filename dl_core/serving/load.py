@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,8 +25,8 @@ from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.estimator import Estimator
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import ConfigError, DataError
-from dl_core.models import load_estimator
-from dl_core.tasks import Task
+from dl_core.models.build import load_estimator
+from dl_core.task import Classification, Forecast, Regression, Task
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,18 @@ class LoadedRun:
                          for name, kind in schema.columns.items()],
             "metrics": self.metrics,
             **({"metrics_unavailable": self.metrics_unavailable} if self.metrics is None else {}),
-            **self.preprocessor.metadata(), **self.task.metadata(),
+            **self.preprocessor.metadata(), **TARGETS[type(self.task)](self.task),
         }
+
+
+# What a client of the prediction service is told of each task's targets: the quantile levels of the forecast
+# columns (empty for point forecasts), the classes of a table model (empty for a regression: the key is there so
+# that clients read one shape for every table model).
+TARGETS: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Forecast: lambda task: {"quantiles": list(task.outputs.levels)},
+    Regression: lambda task: {"classes": []},
+    Classification: lambda task: {"classes": list(task.classes)},
+}
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:

@@ -1,4 +1,7 @@
-"""Schemas of `conf/predict.yaml` and `conf/serve.yaml`: the entry configs of predict.py and serve.py."""
+"""Schemas of `conf/predict.yaml` and `conf/serve.yaml`: the entry configs of predict.py and serve.py.
+
+Each is the top level of its config, so its `validate` names keys from the top (`prefix` is empty).
+"""
 
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ class PredictConfig:
     id_columns: list[str] = field(default_factory=list)
     threads: int | None = None
 
-    def validate(self) -> None:
+    def validate(self, prefix: str) -> None:
         require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)
         require(bool(self.data.path), "data.path", "is required: pass data.path=/path/to/new_rows.csv")
         require(self.threads is None or self.threads >= 1, "threads", f"must be >= 1 or null (got {self.threads})")
@@ -66,7 +69,7 @@ class ServeConfig:
     max_rows: int = 10000
     threads: int | None = None
 
-    def validate(self) -> None:
+    def validate(self, prefix: str) -> None:
         require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)
         require(0 <= self.port <= 65535, "port", f"must be in 0..65535 (got {self.port}), e.g. port=8000")
         require(self.max_rows >= 1, "max_rows", f"must be >= 1 (got {self.max_rows})")

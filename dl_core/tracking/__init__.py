@@ -5,20 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
 from dl_core.tracking.files import FileTracker
 
-
-class RunTracker(Protocol):
-    """What a run feeds its trackers: every epoch's history (the engine), then the final metrics."""
-
-    def log_epoch(self, history: list[dict[str, float]]) -> None: ...
-
-    def log_summary(self, metrics: dict[str, Any]) -> None: ...
-
+if TYPE_CHECKING:
+    from dl_core.engine.loop import RunTracker  # what the engine feeds a tracker: the protocol is the engine's
 
 @contextmanager
 def build_trackers(cfg: DictConfig, run_dir: Path) -> Iterator[list[RunTracker]]:
@@ -32,4 +26,4 @@ def build_trackers(cfg: DictConfig, run_dir: Path) -> Iterator[list[RunTracker]]
         yield trackers
 
 
-__all__ = ["FileTracker", "RunTracker", "build_trackers"]
+__all__ = ["FileTracker", "build_trackers"]

@@ -9,7 +9,7 @@ jobs by their overrides without the swept-out keys (`seed`, `data.split.fold`), 
 `<metric>_std`, `<metric>_n` for every numeric metric) and `summary.md` (a Markdown table of the
 objective, the test metrics and the epochs as mean ± std), and logs the table.
 
-The same functions summarise the best trial's re-evaluation of an Optuna sweep (dl_core.sweeper) and
+The same functions summarise the best trial's re-evaluation of an Optuna sweep (dl_core.sweep.sweeper) and
 the runs of experiments/common.py: one aggregation (`aggregate`: mean, sample std, n) for all tables.
 """
 

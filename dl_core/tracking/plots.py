@@ -1,11 +1,16 @@
-"""Run plots: the learning curve, and the test-set plots a task picks from (forecast over time,
-predicted vs actual, or a confusion matrix). matplotlib loads only when a plot is drawn."""
+"""Run plots: the learning curve, and the test-set plot that fits the run's task (`TEST_PLOTS`: a forecast over
+time, predicted vs actual, or a confusion matrix). matplotlib loads only when a plot is drawn."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
+
+from dl_core.models.outputs import interval_pairs
+from dl_core.task import Classification, Forecast, Regression, Task
+from dl_core.task.forecast import quantile_column
 
 
 def plot_predicted_vs_actual(predictions: pd.DataFrame, path: Path) -> None:
@@ -69,21 +74,22 @@ def plot_learning_curve(history: list[dict[str, float]], best_epoch: int, path: 
     fig.savefig(path, dpi=110)
 
 
-def plot_forecast(predictions: pd.DataFrame, path: Path, max_points: int = 500) -> None:
-    forecast_figure(predictions, max_points).savefig(path, dpi=110)
+def plot_forecast(predictions: pd.DataFrame, path: Path, levels: Sequence[float] = (), max_points: int = 500) -> None:
+    forecast_figure(predictions, levels, max_points).savefig(path, dpi=110)
 
 
-def forecast_figure(predictions: pd.DataFrame, max_points: int = 500):
+def forecast_figure(predictions: pd.DataFrame, levels: Sequence[float] = (), max_points: int = 500):
     """First entity, first target, one-step-ahead: actual against predicted over the test period, and each
-    central interval of quantile columns (`q0.1` with `q0.9`, ...) as a band, the widest palest."""
+    central interval of the quantile `levels` (the columns `q0.1` with `q0.9`, ...) as a band, the widest
+    palest."""
     first = predictions[(predictions["entity"] == predictions["entity"].iloc[0])
                         & (predictions["target"] == predictions["target"].iloc[0])
                         & (predictions["step"] == 1)].tail(max_points)
     fig, ax = _figure((10, 4))
-    for low, high in interval_columns(list(predictions.columns)):
-        coverage = float(high[1:]) - float(low[1:])
-        ax.fill_between(first["timestamp"], first[low], first[high], color="tab:orange", alpha=0.5 * (1.1 - coverage),
-                        linewidth=0, label=f"{100 * coverage:.4g}% interval")
+    for low, high, coverage in interval_pairs(tuple(levels)):
+        lower, upper = quantile_column(levels[low]), quantile_column(levels[high])
+        ax.fill_between(first["timestamp"], first[lower], first[upper], color="tab:orange",
+                        alpha=0.5 * (1.1 - coverage), linewidth=0, label=f"{100 * coverage:.4g}% interval")
     ax.plot(first["timestamp"], first["actual"], label="actual", linewidth=1.2)
     ax.plot(first["timestamp"], first["predicted"], label="predicted", linewidth=1.2)
     ax.set(title=f"Test forecast: {first['target'].iloc[0]} ({first['entity'].iloc[0]}), 1 step ahead",
@@ -94,11 +100,18 @@ def forecast_figure(predictions: pd.DataFrame, max_points: int = 500):
     return fig
 
 
-def interval_columns(columns: list[str]) -> list[tuple[str, str]]:
-    """(lower, upper) quantile columns of each central interval, widest first: [("q0.1", "q0.9")]."""
-    levels = {float(c[1:]): c for c in columns if c.startswith("q") and c[1:].replace(".", "", 1).isdigit()}
-    return [(levels[low], levels[high]) for low in sorted(levels) for high in levels
-            if low < 0.5 and abs(low + high - 1.0) < 1e-9]
+# Each task's test plot: its file in the run directory, and how it is drawn from the task and its predictions.
+TEST_PLOTS: dict[type, tuple[str, Callable[[Task, pd.DataFrame, Path], None]]] = {
+    Forecast: ("forecast.png", lambda task, table, path: plot_forecast(table, path, task.outputs.levels)),
+    Regression: ("predicted_vs_actual.png", lambda task, table, path: plot_predicted_vs_actual(table, path)),
+    Classification: ("confusion_matrix.png", lambda task, table, path: plot_confusion_matrix(table, path)),
+}
+
+
+def plot_test(task: Task, table: pd.DataFrame, run_dir: Path) -> None:
+    """The test plot that fits the task, from the test split's predictions table, into the run directory."""
+    file, plot = TEST_PLOTS[type(task)]
+    plot(task, table, run_dir / file)
 
 
 def _figure(size: tuple[float, float]):

@@ -19,8 +19,8 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from dl_core.engine.distributed import SINGLE
-from dl_core.pruning import PRUNED_ATTR, PRUNER_ATTR, RunPruned, trial_reporters
-from dl_core.sweeper import record_pruner, trial_overrides
+from dl_core.sweep.sweeper import record_pruner, trial_overrides
+from dl_core.sweep.trials import PRUNED_ATTR, PRUNER_ATTR, RunPruned, trial_reporters
 from helpers import ROOT, TINY, entry_env
 
 MAX_EPOCHS = 4
@@ -36,7 +36,7 @@ BAD_LR = 1e-7
 def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
     tiny = [o for o in TINY if not o.startswith("trainer.max_epochs")]
     return [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lstm_optuna", f"hydra.sweep.dir={sweep_dir}",
-            *tiny, f"trainer.max_epochs={MAX_EPOCHS}", "trainer.progress_bar=false", *overrides]
+            *tiny, f"trainer.max_epochs={MAX_EPOCHS}", *overrides]
 
 
 def sweep(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
@@ -172,7 +172,7 @@ def test_under_ddp_rank_0_reports_and_both_ranks_stop_at_the_pruned_epoch(tmp_pa
     created.ask()
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                str(ROOT / "train.py"), *TINY, f"trainer.max_epochs={MAX_EPOCHS}", "hardware=ddp",
-               "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1", "trainer.progress_bar=false",
+               "hardware.device=cpu", "hardware.precision=32", "hardware.threads=1",
                f"paths.log_dir={tmp_path / 'logs'}", f"trial.storage='{url}'", "trial.study_name=ddp", "trial.number=0"]
     done = subprocess.run(command, env=entry_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           check=False)

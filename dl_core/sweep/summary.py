@@ -9,7 +9,7 @@ the sweep goes on (`max_failure_rate: 1.0`); this callback counts them and ends 
 status `EXIT_TRIALS_FAILED` when any trial of this launch failed, so scripts can tell. Pruned trials
 (PRUNED) are counted apart and are no failure.
 
-It also keeps this sweep a good citizen of a study shared by several workers (dl_core.sweep): at the
+It also keeps this sweep a good citizen of a study shared by several workers (dl_core.sweep.workers): at the
 start it fails the trials that dead workers left RUNNING (counted as `failed_stale`), and while the
 sweep runs it keeps the heartbeat of this worker's trials.
 """
@@ -25,9 +25,15 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dl_core.cli import exit_when_done, refuse
-from dl_core.errors import ConfigError
-from dl_core.sweep import OWNER_ATTR, Heartbeat, fail_dead_workers_trials, load_study, owned_by_this_process, owner_name
+from dl_core.errors import ConfigError, exit_when_done
+from dl_core.sweep.workers import (
+    OWNER_ATTR,
+    Heartbeat,
+    fail_dead_workers_trials,
+    load_study,
+    owned_by_this_process,
+    owner_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +49,8 @@ class SweepSummary(Callback):
 
     def __init__(self, heartbeat_interval: int = 10, grace_period: int = 60) -> None:
         if not 0 < heartbeat_interval < grace_period:
-            # Raised here, Hydra would print its own traceback around it: one line and exit status 2 instead.
-            refuse(ConfigError(f"hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got "
-                               f"{heartbeat_interval} and {grace_period}), e.g. 10 and 60"))
+            raise ConfigError(f"hydra.callbacks.sweep: need 0 < heartbeat_interval < grace_period (got "
+                              f"{heartbeat_interval} and {grace_period}), e.g. 10 and 60")
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.first_trial = 0
         self.failed_stale: list[int] = []

@@ -1,6 +1,6 @@
 """A run as an Optuna trial: it reports its validation loss every epoch and stops when the study's pruner says so.
 
-The sweeper (dl_core.sweep.OptunaSweeper) asks a trial in its own process and launches the run as a
+The sweeper (dl_core.sweep.plugin.OptunaSweeper) asks a trial in its own process and launches the run as a
 job, in the same process (basic launcher) or another one (joblib, submitit); it tells the job which
 trial it is with three overrides, `trial.storage`, `trial.study_name` and `trial.number`, and the job
 reaches the trial through the study's storage. The pruner is not part of an Optuna study, so the

@@ -4,7 +4,7 @@ Every schema dataclass documents its keys in an `Attributes:` section of its doc
 code that defines them. A group's table shows each key's type, its default (the schema's field
 default, the one source of it) and its meaning; below it, what each option of the group sets, found
 by composing `<group>=<option>` as a run does, so schema default + option = what a run gets. An entry
-point's table shows its config as `python <entry>.py` composes it. `python -m dl_core.config_reference`
+point's table shows its config as `python <entry>.py` composes it. `python -m dl_core.runs.config_reference`
 rewrites docs/config.md; the test suite fails when a key has no description or the committed file is stale.
 """
 
@@ -16,7 +16,6 @@ import re
 import sys
 import typing
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
@@ -24,9 +23,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-import dl_core  # noqa: F401  (registers the schemas)
+from dl_core.runs.config import ROOT, register_configs
 
-ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = ROOT / "docs" / "config.md"
 CONF_DIR = ROOT / "conf"
 ATTRIBUTE = re.compile(r"^\s{4}(\w+):\s*(.+)$")
@@ -52,6 +50,7 @@ def schemas() -> list[Section]:
     `<group>/<name>_schema` entries document the group's keys; root `<name>_schema` entries are the
     configs of the entry points (train.py, predict.py, serve.py), whose keys have no prefix.
     """
+    register_configs()
     found = []
     for group, entries in sorted(ConfigStore.instance().repo.items()):
         if group == "hydra":
@@ -179,7 +178,7 @@ def undocumented() -> list[str]:
 
 def render() -> str:
     out = ["# Config reference", "",
-           "Generated from the schema dataclasses in `dl_core/` by `python -m dl_core.config_reference`;",
+           "Generated from the schema dataclasses in `dl_core/` by `python -m dl_core.runs.config_reference`;",
            "do not edit by hand. Every key can be overridden on the command line, e.g.",
            "`python train.py data.sequence_length=60 trainer.lr=3e-4`. A group's table gives each key's",
            "default (the schema's, its one source); the table below it, what each option of the group",

@@ -13,14 +13,13 @@ Imported only when a sweep builds its sampler: optuna is an optional dependency 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from optuna.samplers import RandomSampler, TPESampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
-if TYPE_CHECKING:
-    from optuna.samplers._lazy_random_state import LazyRandomState
+from dl_core.sweep.optuna_adapter import reseed, use_random_sampler
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -31,18 +30,17 @@ def trial_seed(seed: int, number: int) -> int:
 
 
 class TrialSeeded:
-    """Reseeds the sampler's `_rng` (Optuna's LazyRandomState) from (seed, trial number) in
-    `before_trial`, which Optuna calls inside `study.ask()` once the trial has its number.
+    """Reseeds the sampler's random state from (seed, trial number) in `before_trial`, which Optuna calls
+    inside `study.ask()` once the trial has its number.
 
     With seed None the sampler keeps Optuna's behaviour: a random state per process, never reseeded.
     """
 
-    _rng: LazyRandomState
-    _base_seed: int | None
+    base_seed: int | None
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        if self._base_seed is not None:
-            self._rng.rng.seed(trial_seed(self._base_seed, trial.number))
+        if self.base_seed is not None:
+            reseed(self, trial_seed(self.base_seed, trial.number))
         super().before_trial(study, trial)  # type: ignore[misc]
 
 
@@ -51,7 +49,7 @@ class TrialSeededRandomSampler(TrialSeeded, RandomSampler):
 
     def __init__(self, seed: int | None = None) -> None:
         super().__init__(seed=seed)
-        self._base_seed = seed
+        self.base_seed = seed
 
 
 class TrialSeededTPESampler(TrialSeeded, TPESampler):
@@ -64,5 +62,5 @@ class TrialSeededTPESampler(TrialSeeded, TPESampler):
 
     def __init__(self, *, seed: int | None = None, **tpe_options: Any) -> None:
         super().__init__(seed=seed, **tpe_options)
-        self._base_seed = seed
-        self._random_sampler = TrialSeededRandomSampler(seed=seed)
+        self.base_seed = seed
+        use_random_sampler(self, TrialSeededRandomSampler(seed=seed))

@@ -1,18 +1,12 @@
-"""Optuna sweep helpers behind `conf/hparams_search`: the sweeper, a config resolver, trial liveness.
+"""Sweep workers: who runs a trial, whether that worker still lives, and failing the trials of dead ones.
 
-Several sweep processes ("workers", on one machine or many) may share one study in an RDB storage,
-started with the same command and nothing to tell them apart. Two things make that safe:
-- the presets' sampler is seeded per trial, from the seed and the trial's number
-  (dl_core.sweep_samplers): the storage numbers trials one at a time, so workers never draw the same
-  random numbers, and one process on a fresh study stays reproducible. `OptunaSweeper` lets the
-  Optuna sweeper build that sampler (and adds pruning, dl_core.sweeper);
-- every worker stamps the trials it runs with its owner (`claim_trial`) and keeps an Optuna heartbeat
-  for them (`Heartbeat`), so that a trial whose worker died (kill -9, a lost node) is told FAIL the
-  next time a sweep opens the study (`fail_dead_workers_trials`), while a live worker's trial is left
-  alone.
+Several sweep processes ("workers", on one machine or many) may share one study in an RDB storage. Every
+worker stamps the trials it runs with its owner (`claim_trial`) and keeps an Optuna heartbeat for them
+(`Heartbeat`), so that a trial whose worker died (kill -9, a lost node) is told FAIL the next time a sweep
+opens the study (`fail_dead_workers_trials`), while a live worker's trial is left alone.
 
-This module imports neither optuna nor the sweeper plugin at import time: both come with the optional
-`sweep` extra, and dl_core.config imports this module for its resolver.
+optuna (and the adapter to its private API) is imported where it is used: it comes with the optional `sweep`
+extra, and the sweep summary imports this module in every sweep.
 """
 
 from __future__ import annotations
@@ -25,69 +19,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
 OWNER_ATTR = "sweep_worker"
-TRIAL_SEEDED_SAMPLERS = ("dl_core.sweep_samplers.TrialSeededTPESampler",
-                         "dl_core.sweep_samplers.TrialSeededRandomSampler")
-# What the Optuna sweeper may build from its config besides Optuna's samplers.
-SWEEPER_TARGETS = (*TRIAL_SEEDED_SAMPLERS, "dl_core.sweep.claim_trial")
-# The plugin's own allow-list for `hydra.sweeper.sampler` (hydra_optuna_sweeper.optuna_sweeper).
-PLUGIN_SAMPLERS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
-
-
-class OptunaSweeper(Sweeper):
-    """hydra-optuna-sweeper's sweep, with trials that report every epoch to a pruner and a re-evaluation of the
-    best trial (`hydra/sweeper=optuna_pruning`, the presets' sweeper; registered with Hydra by the
-    `hydra.plugins` entry point in pyproject.toml).
-
-    `pruner`: any Optuna pruner by `_target_` (`hydra/sweeper/pruner=median|hyperband|successive_halving`),
-    null for none; `best_of`: run the best trial's parameters again with seeds 0..best_of-1 after the
-    trials (0: not). The sweep itself is dl_core.sweeper's `ReportingSweeperImpl`, the plugin's with
-    those two additions.
-
-    The plugin instantiates `hydra.sweeper.sampler` under an execution whitelist of Optuna's samplers
-    and its own factories only, and Hydra adds to it the targets of an enclosing `execution_whitelist`
-    context: this class opens one for the two samplers of dl_core.sweep_samplers and the
-    `custom_search_space` hook (which the context makes subject to the whitelist too).
-    """
-
-    def __init__(self, sampler: DictConfig, pruner: DictConfig | None = None, best_of: int = 0,
-                 **options: Any) -> None:
-        from hydra.utils import execution_whitelist, instantiate
-
-        from dl_core.sweeper import ReportingSweeperImpl
-
-        with execution_whitelist(SWEEPER_TARGETS):
-            built = instantiate(sampler, _execution_whitelist_=PLUGIN_SAMPLERS)
-            self.sweeper = ReportingSweeperImpl(built, pruner, best_of, **options)
-        warn_if_seeded_per_process(sampler)
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
-
-    def sweep(self, arguments: list[str]) -> None:
-        return self.sweeper.sweep(arguments)
-
-
-def warn_if_seeded_per_process(sampler: DictConfig) -> None:
-    """Samplers other than the trial-seeded ones (random, cmaes, grid, ... chosen by hand) draw from one
-    stream seeded once per process: say once what that costs on a shared study."""
-    if sampler.get("seed") is None or sampler._target_ in TRIAL_SEEDED_SAMPLERS:
-        return
-    log.warning("hydra.sweeper.sampler: %s is seeded once per process: sweep processes started together on one "
-                "study repeat each other's suggestions (a random sampler also repeats a re-launch's); "
-                "hydra/sweeper/sampler=tpe_workers or random_workers seed each trial by its number",
-                str(sampler._target_).rsplit(".", 1)[-1])
-
-
-def sweep_batch(launcher_jobs: int) -> int:
-    """Trials the Optuna sweeper asks per batch: the launcher's parallelism (joblib's -1 = all CPUs)."""
-    return (os.cpu_count() or 1) if launcher_jobs < 1 else launcher_jobs
 
 
 def load_study(storage: Any, study_name: Any) -> Any | None:
@@ -157,10 +93,12 @@ def claim_trial(config: DictConfig, trial: Any) -> None:
     """`hydra.sweeper.custom_search_space` hook, called by the sweeper in this process for every trial it
     asks: record this process as the trial's owner and beat once at once, since Optuna never finds a
     trial stale that has no heartbeat at all (an in-memory study has no heartbeat, and no other worker)."""
+    from dl_core.sweep.optuna_adapter import trial_id
+
     trial.set_user_attr(OWNER_ATTR, owner_record())
     record_heartbeat = getattr(trial.storage, "record_heartbeat", None)
     if record_heartbeat is not None:
-        record_heartbeat(trial._trial_id)
+        record_heartbeat(trial_id(trial))
 
 
 def fail_dead_workers_trials(storage_url: str, study_name: str, heartbeat_interval: int,
@@ -233,11 +171,10 @@ class Heartbeat:
     def beat(self, storage: Any) -> None:
         from optuna.trial import TrialState
 
+        from dl_core.sweep.optuna_adapter import trial_id
+
         study_id = storage.get_study_id_from_name(self.study_name)
         for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
             if owned_by_this_process(trial.user_attrs.get(OWNER_ATTR)):
-                storage.record_heartbeat(trial._trial_id)
+                storage.record_heartbeat(trial_id(trial))
 
-
-def register_resolvers() -> None:
-    OmegaConf.register_resolver("sweep_batch", sweep_batch, replace=True)

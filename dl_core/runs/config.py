@@ -1,34 +1,40 @@
 """The config's top level: the schema of conf/train.yaml, the registration of every schema, and `validate`.
 
-Each group's schema lives with the code that reads it (`dl_core/data/schema.py`, `engine/schema.py`,
-`tracking/schema.py`, `serving/schema.py`, and each model's module under `dl_core/models/`). Its field
-defaults are the one source of every default; a YAML option lists its schema first in its defaults
-list (`defaults: [lstm_schema, _self_]`) and states only what it changes. Hydra checks types, choices
-(`Literal`) and unknown keys when it composes the config, naming the key; `validate` checks ranges
-and combinations before any work starts and raises `ConfigError` naming the full key and a valid value.
+Each group's schema lives with the code that reads it (the data loaders' in `dl_core/data/`,
+`engine/schema.py`, `tracking/schema.py`, `serving/schema.py`, each model's module under
+`dl_core/models/`, the sweeper's in `dl_core/sweep/schema.py`). Its field defaults are the one source of
+every default; a YAML option lists its schema first in its defaults list (`defaults: [lstm_schema,
+_self_]`) and states only what it changes. Hydra checks types, choices (`Literal`) and unknown keys when
+it composes the config, naming the key; `validate`, the one check every entry runs, checks ranges and
+combinations before any work starts and raises `ConfigError` naming the full key and a valid value.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from dl_core import models
-from dl_core.data import schema as data_schema
+from dl_core import data
 from dl_core.engine import schema as engine_schema
 from dl_core.errors import ConfigError, require
-from dl_core.pruning import TrialConfig
+from dl_core.models.build import schemas as model_schemas
 from dl_core.serving import schema as serving_schema
-from dl_core.sweep import register_resolvers
+from dl_core.sweep.plugin import sweep_batch
+from dl_core.sweep.trials import TrialConfig
 from dl_core.tracking import schema as tracking_schema
 
-GROUPS = ("data", "model", "trainer", "hardware", "logger", "objective", "trial")
+# The groups of train.yaml's defaults list that must each have an option.
+GROUPS = ("data", "model", "trainer", "hardware", "logger")
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding dl_core/: the repository of a checkout
 MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32 - 1]
 
 
@@ -50,13 +56,13 @@ class PathsConfig:
     """Where the repository, the shipped data and the outputs are.
 
     Attributes:
-        root_dir: the repository root (the entry points set PROJECT_ROOT to it).
+        root_dir: the repository root: PROJECT_ROOT where set, else the folder holding dl_core/.
         data_dir: the benchmark files shipped with the repository (data/README.md).
         log_dir: where Hydra's run and sweep directories go.
         output_dir: this run's directory (Hydra's run dir; a resumed run's own directory).
     """
 
-    root_dir: str = "${oc.env:PROJECT_ROOT,.}"
+    root_dir: str = "${project_root:}"
     data_dir: str = "${paths.root_dir}/data"
     log_dir: str = "${paths.root_dir}/outputs"
     output_dir: str = "${hydra:runtime.output_dir}"
@@ -93,13 +99,21 @@ class TrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
 
+    def validate(self, prefix: str) -> None:
+        for group in GROUPS:
+            require(getattr(self, group) is not None, group,
+                    f"no config selected; pass e.g. {group}=<name> (see conf/{group}/)")
+        require(0 <= self.seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}] (got {self.seed})")
 
+
+@functools.cache
 def register_configs() -> None:
-    """Put every schema where the YAML defaults lists look for it (`<group>/<name>_schema`)."""
+    """Put every schema where the YAML defaults lists look for it (`<group>/<name>_schema`), and register the
+    config's resolvers: once per process, before the first config is composed (cli.run, api.compose)."""
     register_resolvers()
     store = ConfigStore.instance()
     found = {"train_schema": TrainConfig, "paths/paths_schema": PathsConfig, **serving_schema.SCHEMAS,
-             **data_schema.SCHEMAS, **engine_schema.SCHEMAS, **tracking_schema.SCHEMAS, **models.schemas()}
+             **data.schemas(), **engine_schema.SCHEMAS, **tracking_schema.SCHEMAS, **model_schemas()}
     for path, node in found.items():
         group, _, name = path.rpartition("/")
         store.store(group=group or None, name=name, node=node)
@@ -110,7 +124,7 @@ def register_configs() -> None:
 def _register_sweeper_schema(store: ConfigStore) -> None:
     """The `sweep` extra's Optuna sweeper with pruning (`hydra/sweeper=optuna_pruning`), when installed."""
     try:
-        from dl_core.sweep_config import OptunaPruningSweeperConf
+        from dl_core.sweep.schema import OptunaPruningSweeperConf
     except ImportError:
         return
     store.store(group="hydra/sweeper", name="optuna_pruning", node=OptunaPruningSweeperConf)
@@ -125,19 +139,33 @@ def _register_slurm_launcher_schema(store: ConfigStore) -> None:
     store.store(group="hydra/launcher", name="submitit_slurm_schema", node=SlurmQueueConf)
 
 
+def register_resolvers() -> None:
+    """The config's own resolvers: `${project_root:}` (paths.root_dir), `${sweep_batch:...}` (conf/hparams_search)."""
+    OmegaConf.register_resolver("project_root", project_root, replace=True)
+    OmegaConf.register_resolver("sweep_batch", sweep_batch, replace=True)
+
+
+def project_root() -> str:
+    """The repository: PROJECT_ROOT where set (to run this package on another checkout's data and outputs),
+    else the folder holding dl_core/, the checkout the entry point was started from."""
+    return os.environ.get("PROJECT_ROOT") or str(ROOT)
+
+
 def validate(cfg: DictConfig) -> None:
-    """Check every key, range and choice in the composed config; raise `ConfigError` on the first bad one."""
+    """The one check of an entry's config (train.py, predict.py and serve.py through `cli.run_job`, the Python
+    API in `api.run`), before any work: keys no schema declares, then every section's ranges and combinations,
+    its schema's own `validate(prefix)` and those of the sections nested in it; raises `ConfigError` naming the
+    full key on the first bad one."""
     check_known_keys(cfg)
-    for group in GROUPS:
-        node = cfg.get(group)
-        if node is None:
-            raise ConfigError(f"{group}: no config selected; pass e.g. {group}=<name> (see conf/{group}/)")
-        try:
-            section = OmegaConf.to_object(node)
-        except OmegaConfBaseException as err:  # e.g. a mandatory value left at ???
-            raise ConfigError(f"{err.full_key}: {str(err).splitlines()[0]}") from None
-        check_ranges(section, group)
-    require(0 <= cfg.seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}] (got {cfg.seed})")
+    if "hydra" in cfg:  # Hydra's own node (a config composed as a multirun sees it) is Hydra's to check
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            del cfg["hydra"]
+    try:
+        config = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as err:  # e.g. a mandatory value left at ???
+        raise ConfigError(f"{err.full_key}: {str(err).splitlines()[0]}") from None
+    check_ranges(config, "")
 
 
 def check_ranges(section: object, prefix: str) -> None:
@@ -148,7 +176,7 @@ def check_ranges(section: object, prefix: str) -> None:
     for f in dataclasses.fields(section):
         value = getattr(section, f.name)
         if dataclasses.is_dataclass(value):
-            check_ranges(value, f"{prefix}.{f.name}")
+            check_ranges(value, f"{prefix}.{f.name}" if prefix else f.name)
 
 
 def check_known_keys(cfg: DictConfig) -> None:

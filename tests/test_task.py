@@ -15,9 +15,9 @@ from torch.nn import functional as F
 
 from dl_core.engine.checkpoint import FORMAT_VERSION, atomic_save, load_checkpoint
 from dl_core.errors import CheckpointError, ConfigError
-from dl_core.outputs import QuantileOutput
-from dl_core.pipeline import train
-from dl_core.tasks import Classification, Forecast, Regression
+from dl_core.models.outputs import QuantileOutput
+from dl_core.runs.pipeline import train
+from dl_core.task import Classification, Forecast, Regression
 from helpers import ROOT, TINY_TABULAR
 
 
@@ -67,7 +67,7 @@ def test_forecast_metrics_are_in_original_units_and_on_the_scaled_axis():
 
 def test_a_model_output_the_task_has_no_loss_for_is_refused_by_name():
     with pytest.raises(ConfigError, match="its outputs are 'quantiles', for which the regression task has no loss"):
-        Regression().expect(QuantileOutput((0.1, 0.5, 0.9)))
+        Regression().with_outputs(QuantileOutput((0.1, 0.5, 0.9)))
 
 
 def test_the_checkpoint_stores_the_fitted_task_and_refuses_an_older_format(make_cfg, tmp_path):
@@ -81,8 +81,8 @@ def test_the_checkpoint_stores_the_fitted_task_and_refuses_an_older_format(make_
     pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(task)).predictions(outputs), task.predictions(outputs))
     old = tmp_path / "old.ckpt"
     atomic_save({**state, "format_version": FORMAT_VERSION - 1, "task": "classification"}, old)
-    with pytest.raises(CheckpointError, match=r"old.ckpt: checkpoint format 1 is not supported \(expected 2\); it "
-                                              r"was written by another version of dl_core"):
+    with pytest.raises(CheckpointError, match=rf"old.ckpt: checkpoint format {FORMAT_VERSION - 1} is not supported "
+                                              rf"\(expected {FORMAT_VERSION}\); it was written by another version"):
         load_checkpoint(old)
 
 
@@ -95,6 +95,7 @@ def test_no_module_but_the_tasks_names_a_task():
         if lines:
             found[str(path.relative_to(ROOT))] = lines
     assert found == {
-        "dl_core/data/schema.py": ['task: Literal["regression", "classification"] | None = None'],
-        "dl_core/tasks.py": ['name = "forecast"', 'name = "regression"', 'name = "classification"'],
+        "dl_core/data/tabular.py": ['task: Literal["regression", "classification"] | None = None'],
+        "dl_core/task/forecast.py": ['name: ClassVar[str] = "forecast"'],
+        "dl_core/task/table.py": ['name: ClassVar[str] = "regression"', 'name: ClassVar[str] = "classification"'],
     }

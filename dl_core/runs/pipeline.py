@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import shlex
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dl_core.config import validate
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
 from dl_core.engine import FitContext, resolve_hardware, settle_hardware
@@ -19,20 +19,21 @@ from dl_core.engine.checkpoint import seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import split_metric_names, split_metrics
 from dl_core.engine.hardware import concurrent_runs
+from dl_core.engine.loop import RunTracker
 from dl_core.errors import CheckpointError, ConfigError, RunInterrupted
-from dl_core.models import (
+from dl_core.models.build import (
     apply_data_options,
     build_estimator,
     check_model_fits_data,
     check_model_takes_covariates,
     model_spec,
 )
-from dl_core.outputs import declared_kind
-from dl_core.pruning import RunPruned, pruned_metrics, trial_reporters
-from dl_core.resume import resolve_resume
-from dl_core.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
-from dl_core.tracking import RunTracker, build_trackers
-from dl_core.tracking.plots import plot_learning_curve
+from dl_core.models.outputs import declared_kind
+from dl_core.runs.resume import resolve_resume
+from dl_core.runs.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
+from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
+from dl_core.tracking import build_trackers
+from dl_core.tracking.plots import plot_learning_curve, plot_test
 
 log = logging.getLogger(__name__)
 # The run's own numbers in metrics.json; with each split's task metrics (`split_metric_names`), what
@@ -42,7 +43,8 @@ RUN_METRICS = ("val_loss", "best_epoch", "epochs", "n_train_samples", "train_tim
 
 
 def train(cfg: DictConfig) -> float:
-    """Train and evaluate one run; return the objective metric for a sweeper.
+    """Train and evaluate one run of a checked config (the entry point's `validate`); return the objective metric
+    for a sweeper.
 
     Under `torchrun ... hardware=ddp` every rank runs this in rank 0's run dir; only rank 0 writes.
     """
@@ -58,7 +60,6 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     anything there; a new run's `.hydra/` record is written once the lock is held. Ctrl-C ends with
     `RunInterrupted`, whose message is the resume command, and so does a checkpoint that cannot be written.
     """
-    validate(cfg)
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
     key = location_key(run_dir) if resume is None else "trainer.resume"
@@ -97,7 +98,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     apply_data_options(cfg.model, cfg.data, model_name(cfg))
     bundle = build_bundle(cfg.data).to(hw.device)
     estimator = build_estimator(cfg.model, bundle.spec, hw, cfg.trainer.eval_batch_size)
-    bundle.task.expect(declared_kind(estimator))
+    bundle = replace(bundle, task=bundle.task.with_outputs(declared_kind(estimator)))
     check_objective(cfg.objective.metric, bundle)
     with open_dict(cfg):
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
@@ -132,7 +133,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         if split == "test" and ddp.is_main:
             table = bundle.predictions_table("test", outputs)
             table.to_csv(run_dir / "predictions_test.csv", index=False)
-            bundle.task.plot_test(table, run_dir)
+            plot_test(bundle.task, table, run_dir)
     for tracker in trackers:
         tracker.log_summary(metrics)
     if ddp.is_main and result.history:

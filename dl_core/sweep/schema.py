@@ -1,6 +1,6 @@
 """The schema of `hydra/sweeper=optuna_pruning`: hydra-optuna-sweeper's, plus `pruner` and `best_of`.
 
-Imported only where the optional `sweep` extra is installed (dl_core.config registers it then).
+Imported only where the optional `sweep` extra is installed (the run wing's config registers it then).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class OptunaPruningSweeperConf(OptunaSweeperConf):
     """`pruner`: an Optuna pruner by `_target_` (or `hydra/sweeper/pruner=<name>`), null for none.
     `best_of`: after the trials, run the best trial's parameters with seeds 0..best_of-1 (0: not)."""
 
-    _target_: str = "dl_core.sweep.OptunaSweeper"
+    _target_: str = "dl_core.sweep.plugin.OptunaSweeper"
     # `_self_` first: the option chosen in the `pruner` group must be merged over the null default, not under it.
     defaults: list[Any] = field(default_factory=lambda: ["_self_", {"sampler": "tpe"}, {"pruner": None}])
     pruner: Any = None

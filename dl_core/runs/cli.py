@@ -2,7 +2,7 @@
 
 A refused config, ours or Hydra's (unknown option, bad override syntax, wrong type, unknown key),
 ends with one `error:` line and exit status 2, and leaves no run directory behind (only one this
-process created: dl_core/rundir.py); Ctrl-C ends with one line (for training: the resume command) and
+process created: dl_core/runs/rundir.py); Ctrl-C ends with one line (for training: the resume command) and
 status 130. Programming errors keep their traceback. In a multirun the job raises instead, so the
 sweeper records a failed trial and goes on.
 
@@ -30,19 +30,18 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from dl_core.config import check_known_keys
-from dl_core.errors import DLCoreError
-from dl_core.rundir import claim, discard_claimed, make_writable_dir
+from dl_core.errors import DLCoreError, deferred_exit, raised_in
+from dl_core.runs.config import register_configs, validate
+from dl_core.runs.rundir import claim, discard_claimed, make_writable_dir
 
 T = TypeVar("T")
 USAGE_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, the shell's status for a process stopped by Ctrl-C
-# Exit statuses asked for by Hydra callbacks (`exit_when_done`), applied once `main` has returned.
-_deferred_exits: list[int] = []
 
 
 def run(main: Callable[[], Any]) -> None:
-    """Call a `@hydra.main` function as the script's entry point."""
+    """Call a `@hydra.main` function as the script's entry point, once the schemas it composes with are registered."""
+    register_configs()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors here instead of printing a report and exiting 1
     # Hydra instantiates `hydra.callbacks` without an execution whitelist and warns about each target, in
     # every run (conf/hydra/default.yaml configures the multirun summary); dl_core's are this package's code.
@@ -50,10 +49,11 @@ def run(main: Callable[[], Any]) -> None:
                             category=UserWarning)
     try:
         main()
-        if _deferred_exits:
-            sys.exit(max(_deferred_exits))
+        status = deferred_exit()  # asked for by a Hydra callback (dl_core.errors.exit_when_done)
+        if status is not None:
+            sys.exit(status)
     except (HydraException, OmegaConfBaseException) as err:
-        if _raised_in_job(err):
+        if raised_in(err, run_job.__code__):
             raise  # a bug in the job, not a config Hydra refused: keep the traceback
         _exit(f"error: {composition_error(err)}", USAGE_ERROR)
     except DLCoreError as err:  # a multirun job's, re-raised by the sweeper
@@ -63,10 +63,10 @@ def run(main: Callable[[], Any]) -> None:
 
 
 def run_job(task: Callable[[DictConfig], T], cfg: DictConfig) -> T:
-    """The body of a `@hydra.main` function: check the config's keys, then run `task` on it."""
+    """The body of a `@hydra.main` function: check the config (`validate`, once), then run `task` on it."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        check_known_keys(cfg)
+        validate(cfg)
         return task(cfg)
     except DLCoreError as err:
         if multirun:
@@ -118,24 +118,8 @@ def composition_error(err: Exception) -> str:
     return "; ".join(line for line in lines if line)
 
 
-def _raised_in_job(err: BaseException) -> bool:
-    """Whether `err` came out of a task running under `run_job` (its traceback passes through it)."""
-    tb = err.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code is run_job.__code__:
-            return True
-        tb = tb.tb_next
-    return False
-
-
 def _interrupted(err: KeyboardInterrupt) -> str:
     return f"interrupted: {err}" if str(err) else "interrupted"
-
-
-def exit_when_done(status: int) -> None:
-    """End the process with `status` once the run is over. For a Hydra callback: a `sys.exit` inside one
-    would skip the callbacks after it (the multirun summary), and an error the sweeper raises wins over it."""
-    _deferred_exits.append(status)
 
 
 def refuse(err: DLCoreError) -> NoReturn:

@@ -8,7 +8,6 @@ trains it and returns the run directory with its metrics.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +18,8 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from dl_core.pipeline import train
-
-PROJECT_ROOT = Path(os.environ.get("PROJECT_ROOT", Path(__file__).resolve().parents[1]))
+from dl_core.runs.config import project_root, register_configs, validate
+from dl_core.runs.pipeline import train
 
 
 @dataclass(frozen=True)
@@ -36,12 +34,13 @@ def compose(*overrides: str, run_dir: str | Path | None = None, with_hydra: bool
 
     `with_hydra` keeps the `hydra` node (sweeper, launcher, callbacks), as a multirun sees it.
     """
+    root = Path(project_root())
     if run_dir is None:
-        run_dir = PROJECT_ROOT / "outputs" / "api" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-    os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
+        run_dir = root / "outputs" / "api" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+    register_configs()
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(str(PROJECT_ROOT / "conf")):
+        with initialize_config_dir(str(root / "conf")):
             return hydra_compose("train", overrides=[f"paths.output_dir={Path(run_dir).resolve()}", *overrides],
                                  return_hydra_config=with_hydra)
     finally:
@@ -49,7 +48,8 @@ def compose(*overrides: str, run_dir: str | Path | None = None, with_hydra: bool
 
 
 def run(cfg: DictConfig) -> RunResult:
-    """Train one composed config; return where it wrote and what it measured."""
+    """Check and train one composed config; return where it wrote and what it measured."""
+    validate(cfg)
     objective = train(cfg)
     run_dir = Path(cfg.paths.output_dir)
     return RunResult(run_dir, objective, json.loads((run_dir / "metrics.json").read_text()))

@@ -1,7 +1,7 @@
 """What a forecaster's outputs are: point values, quantiles, or the parameters of a distribution.
 
 A model declares its kind in `output_kind` (its output head builds it, dl_core/models/heads.py); the
-task trains with the kind's loss and reads the outputs through it. Point outputs are (..., horizon,
+task is built with that kind, trains with its loss and reads the outputs through it. Point outputs are (..., horizon,
 targets); the others carry one more axis of `n_params` values per step and target: the quantiles
 themselves (trained with the pinball loss), or a distribution's parameters (trained by negative
 log-likelihood), from which quantiles at the reported `levels` are derived. Everything here works on
@@ -11,7 +11,7 @@ the standardised target scale; the task decodes to original units.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from torch.nn import functional as F
 MEDIAN = 0.5
 MIN_SCALE = 1e-4  # keeps a predicted scale away from 0, where the likelihood has no bound
 MIN_DF = 2.0  # Student-t degrees of freedom above this: the variance stays finite
+Array = TypeVar("Array", torch.Tensor, np.ndarray)
 
 
 class OutputKind(ABC):
@@ -49,6 +50,12 @@ class OutputKind(ABC):
         """Outputs for a series standardised by `loc` and `scale` (broadcast to (..., targets)) mapped back to
         the series' own level: every value moves with the level and the scale (instance normalisation)."""
         return output * scale.unsqueeze(-1) + loc.unsqueeze(-1)
+
+    @property
+    def predicted(self) -> OutputKind:
+        """The kind of what the model outputs in eval mode, which is predicted and selected on: this one (an
+        ensemble's members are averaged into a point output)."""
+        return self
 
     @abstractmethod
     def quantiles(self, outputs: np.ndarray) -> np.ndarray:
@@ -191,6 +198,10 @@ class MembersOutput(PointOutput):
 
     name = "members"
 
+    @property
+    def predicted(self) -> OutputKind:
+        return POINT
+
 
 POINT = PointOutput()
 MEMBERS = MembersOutput()
@@ -200,13 +211,17 @@ def declared_kind(model: object) -> OutputKind:
     """What a model's (or estimator's) outputs are: the `output_kind` it declares, else point values (or
     logits): models without a quantile, distribution or ensemble head declare none."""
     return getattr(model, "output_kind", POINT)
+
+
 DISTRIBUTIONS: dict[str, type[DistributionOutput]] = {kind.name: kind for kind in (NormalOutput, StudentTOutput)}
 
 
-def pinball(quantile: torch.Tensor, actual: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """The pinball (quantile) loss, elementwise: under-forecasts cost `level`, over-forecasts `1 - level`."""
+def pinball(quantile: Array, actual: Array, level: Array) -> Array:
+    """The pinball (quantile) loss, elementwise: under-forecasts cost `level`, over-forecasts `1 - level`. On
+    tensors (the training loss) or arrays (the metrics) alike."""
     error = actual - quantile
-    return torch.maximum(level * error, (level - 1) * error)
+    maximum = torch.maximum if isinstance(error, torch.Tensor) else np.maximum
+    return maximum(level * error, (level - 1) * error)
 
 
 def interval_pairs(levels: tuple[float, ...]) -> list[tuple[int, int, float]]:
@@ -243,9 +258,7 @@ def quantile_metrics(quantiles: np.ndarray, actual: np.ndarray, levels: tuple[fl
     estimate here is that mean over the levels given, so it is as coarse as they are.
     """
     actual = actual.astype(np.float64)[..., None]
-    error = actual - quantiles
-    level = np.asarray(levels)
-    loss = np.maximum(level * error, (level - 1) * error).mean(axis=tuple(range(error.ndim - 1)))
+    loss = pinball(quantiles, actual, np.asarray(levels)).mean(axis=tuple(range(quantiles.ndim - 1)))
     out = {f"pinball{suffix}": float(loss.mean()), f"crps{suffix}": float(2 * loss.mean())}
     for low, high, coverage in interval_pairs(levels):
         name = interval_name(coverage)

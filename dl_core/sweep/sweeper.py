@@ -2,10 +2,10 @@
 re-evaluation of the best trial over seeds.
 
 `ReportingSweeperImpl` is the plugin's `OptunaSweeperImpl` with three changes, each at a seam the
-plugin already has:
-- each job's overrides (`_configure_trials`) also say which trial it is (`trial.storage`,
-  `trial.study_name`, `trial.number`), so the job reports to it through the study's storage
-  (dl_core.pruning);
+plugin already has (reached through dl_core.sweep.optuna_adapter, the one module that touches its
+private API):
+- each job's overrides also say which trial it is (`trial.storage`, `trial.study_name`,
+  `trial.number`), so the job reports to it through the study's storage (dl_core.sweep.trials);
 - the study's storage is a `PrunedTrialsStorage`: the plugin tells COMPLETE every job that returned a
   number and FAIL every job that raised, so a job its pruner stopped returns its best value so far and
   marks its trial, and the storage writes that trial's state as PRUNED (with its last reported value,
@@ -35,17 +35,13 @@ from typing import Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra_plugins.hydra_optuna_sweeper._impl import (
-    OptunaSweeperImpl,
-    create_optuna_distribution_from_override,
-    create_params_from_overrides,
-)
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import Trial, TrialState
 
-from dl_core.errors import ConfigError
-from dl_core.pruning import PRUNED_ATTR, PRUNER_ATTR
+from dl_core.errors import ConfigError, raised_in
+from dl_core.sweep.optuna_adapter import PluginSweep, check_distribution, split_overrides
+from dl_core.sweep.trials import PRUNED_ATTR, PRUNER_ATTR
 from dl_core.tracking.multirun_summary import SWEPT_OUT, print_summary, write_summary
 
 log = logging.getLogger(__name__)
@@ -80,7 +76,7 @@ class PrunedTrialsStorage(optuna.storages.RDBStorage):
         return super().set_trial_state_values(trial_id, state, values)
 
 
-class ReportingSweeperImpl(OptunaSweeperImpl):
+class ReportingSweeperImpl(PluginSweep):
     """The plugin's sweep with reporting trials, a recorded pruner and config, and the best trial's re-evaluation."""
 
     def __init__(self, sampler: Any, pruner: DictConfig | None, best_of: int, **options: Any) -> None:
@@ -124,17 +120,17 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         search space, the fixed parameters (a key given both ways is fixed, as in the plugin's sweep) and the
         other overrides. A space Optuna cannot sample is refused here, before any trial, naming its key: the
         plugin's sweep would raise a ValueError halfway, once the study is open."""
-        overrides = self._parse_sweeper_params_config() + arguments
+        overrides = self.params_overrides() + arguments
         for override in OverridesParser.create().parse_overrides(overrides):
             if override.is_delete():
                 continue
             try:
-                create_optuna_distribution_from_override(override)
+                check_distribution(override)
             except ValueError as err:
                 raise ConfigError(f"{override.input_line}: Optuna cannot sample this search space: "
                                   f"{str(err).rstrip('.')}; README.md (\"Sweep hyperparameters\") lists the forms"
                                   ) from None
-        space, fixed, fixed_overrides = create_params_from_overrides(overrides)
+        space, fixed, fixed_overrides = split_overrides(overrides)
         space = {name: distribution for name, distribution in space.items() if name not in fixed}
         continuous = [name for name, distribution in space.items()
                       if isinstance(distribution, FloatDistribution) and distribution.step is None]
@@ -160,7 +156,7 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         the config the study is about (`study_config`)."""
         self.storage_url = str(self.storage)
         self.storage = PrunedTrialsStorage(self.storage_url)
-        direction = self._get_directions()
+        direction = self.directions()
         if self.pruner is not None and direction != ["minimize"]:
             raise ConfigError(f"hydra.sweeper.pruner: trials report their validation loss each epoch (lower is "
                               f"better), so pruning needs objective.direction=minimize (got {direction}); prune "
@@ -171,12 +167,11 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         record_pruner(study, self.pruner)
         record_study_config(study, config)
 
-    def _configure_trials(self, trials: list[Trial], *args: Any) -> Sequence[Sequence[str]]:
-        overrides = super()._configure_trials(trials, *args)
+    def trial_overrides(self, trial: Trial) -> tuple[str, ...]:
+        """Which trial the job is, when the study has a storage the job can reach it through."""
         if self.storage_url is None:
-            return overrides
-        return [(*job, *trial_overrides(self.storage_url, str(self.study_name), trial.number))
-                for job, trial in zip(overrides, trials, strict=True)]
+            return ()
+        return trial_overrides(self.storage_url, str(self.study_name), trial.number)
 
     def reevaluate_best(self, arguments: list[str]) -> None:
         """Run the best trial's parameters with seeds 0..best_of-1 (not as trials: nothing is pruned or told)
@@ -195,16 +190,6 @@ class ReportingSweeperImpl(OptunaSweeperImpl):
         folder = Path(self.sweep_dir) / subdir
         table = write_summary(folder, SWEPT_OUT, str(self.config.objective.metric))
         print_summary(table, folder, f"best trial {best.number} over seeds 0..{self.best_of - 1}")
-
-
-def raised_in(err: BaseException, code: CodeType) -> bool:
-    """Whether `err` was raised inside the function whose code is `code` (its traceback passes through it)."""
-    tb = err.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code is code:
-            return True
-        tb = tb.tb_next
-    return False
 
 
 def trial_overrides(storage_url: str, study_name: str, number: int) -> tuple[str, ...]:
@@ -227,7 +212,7 @@ def record_pruner(study: optuna.Study, pruner: dict[str, Any] | None) -> None:
     """
     if PRUNER_ATTR not in study.user_attrs:
         study.set_user_attr(PRUNER_ATTR, pruner)
-    recorded = optuna.load_study(study_name=study.study_name, storage=study._storage).user_attrs[PRUNER_ATTR]
+    recorded = study.user_attrs[PRUNER_ATTR]  # read from the storage, as every `user_attrs` is
     if recorded != pruner:
         raise ConfigError(f"hydra.sweeper.pruner: study {study.study_name} prunes with {describe(recorded)}, and every "
                           f"process on a study must prune alike; pass the same pruner (hydra.sweeper.pruner="
