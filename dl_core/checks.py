@@ -7,19 +7,22 @@ A column is *mostly numeric* when at least `MOSTLY_NUMERIC` of its non-missing c
 numbers but not all of them do: one `abc` among 20,000 numbers is a typo, and taking the column
 for text (a category with thousands of levels, or an input silently left out) would hide it.
 Such a column is refused, naming the column, a few of the stray cells and where they are. So is
-a column of numbers written with thousands separators (`"1,234"`, as spreadsheets quote them): read
-as text, it would become a category of a level per value, and parsing it here alone would leave
+a column of numbers written for people rather than for a parser (`NUMBER_TEXT`): with thousands
+separators (`"1,234"`, as spreadsheets quote them), a decimal comma (`"47,5"`), a currency sign
+(`"$46,526"`) or a unit (`"0.13 kW"`, `"12 %"`). Read as text, it would become a category of a level
+per value (or, in a time series, an input silently left out), and parsing it here alone would leave
 predict.py and the server, which see the same text, to read it otherwise.
 
 Two signs that a column is not what it looks like are only warned about, since either can be meant:
-labels that differ only in case or surrounding spaces (`' yes'`, `'yes '`), which are distinct
-classes or categories, and a column with a distinct value in every row, which is an input, not a
-row id, unless the run is told so (`data.drop_columns`).
+labels that differ only in case, surrounding spaces or invisible characters (`' yes'`, `'Yes'`,
+`'yes\u200b'`), which are distinct classes or categories, and a column with a distinct value in
+every row, which is an input, not a row id, unless the run is told so (`data.drop_columns`).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,7 +35,17 @@ MOSTLY_NUMERIC = 0.9
 LISTED = 5  # items quoted in a message before "... (N in all)"
 WIDTH = 40  # characters quoted from one value
 INFINITE = [np.inf, -np.inf]
-THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")  # 1,234 and -12,345.6; not 1,5 or 1,2345
+MINUS = "+\\-\u2212"  # signs, the typographic minus among them
+# A number written for people: a sign, a currency sign ($, US$, €), digits in groups of three (1,234 1.234 1 234
+# 1'234; the first group does not start with 0) or not, a decimal part after a point or a comma, and a unit
+# (12 %, 20 °C, 5 €, 0.13 kW, 63 years). Letters glued to the digits (2B, 3rd) make a code, not a unit.
+NUMBER_TEXT = re.compile(
+    rf"[{MINUS}]?\s*(?P<currency>[A-Za-z]{{0,2}}[^\w\s'.,{MINUS}])?\s*[{MINUS}]?"
+    r"(?:[1-9]\d{0,2}(?P<group>[,.'\u00a0\u202f ])\d{3}(?:(?P=group)\d{3})*|\d+)(?:(?P<decimal>[.,])\d+)?"
+    rf"(?P<unit>\s*[%\u2030\u00b0]\S{{0,3}}|\s*[^\w\s'.,{MINUS}%\u2030\u00b0]|\s+[^\W\d_][^\s\d]{{0,9}})?")
+# The ways of writing a number NUMBER_TEXT tells apart, in the order a message names them.
+SEPARATORS, DECIMAL_COMMA, CURRENCY, UNIT, TYPOGRAPHIC_MINUS = (
+    "thousands separators", "a decimal comma", "a currency sign", "a unit", "a typographic minus")
 
 
 def listing(items: Iterable[Any], limit: int = LISTED) -> str:
@@ -73,22 +86,49 @@ def is_boolean(series: pd.Series) -> bool:
 
 
 def refuse_stray_text(frame: pd.DataFrame, column: str, key: str, fix: str) -> None:
-    """Refuse a mostly numeric column, or one of numbers with thousands separators (see the module docstring),
+    """Refuse a mostly numeric column, or one of numbers written for people (see the module docstring),
     naming its stray cells and rows."""
     series = frame[column]
     if pd.api.types.is_numeric_dtype(series):
         return
     present = series.dropna()
     text = present[pd.to_numeric(present, errors="coerce").isna()]
-    separated = text[[isinstance(value, str) and THOUSANDS.fullmatch(value.strip()) is not None for value in text]]
-    stray = text.drop(separated.index)
-    if len(separated) and len(stray) <= (1.0 - MOSTLY_NUMERIC) * len(present):
-        raise DataError(f"{key}: column {column!r} holds numbers with thousands separators in {len(separated)} of "
-                        f"{len(present)} cells: {_cells(frame, separated)}; write them without separators, e.g. "
-                        f"pandas.read_csv(path, thousands=',').to_csv(path, index=False)")
-    if 0 < len(text) <= (1.0 - MOSTLY_NUMERIC) * len(present):
-        raise DataError(f"{key}: column {column!r} holds numbers except in {len(text)} of {len(present)} "
-                        f"cells: {_cells(frame, text)}; {fix}")
+    if text.empty:
+        return
+    ways = {value: number_text(value) for value in text.unique()}
+    written = text[[bool(ways[value]) for value in text]]
+    stray = text.drop(written.index)
+    if len(stray) > (1.0 - MOSTLY_NUMERIC) * len(present):
+        return
+    if len(written) > len(stray):
+        found = set().union(*(ways[value] for value in written.unique()))
+        kinds = " and ".join(kind for kind in (SEPARATORS, DECIMAL_COMMA, CURRENCY, UNIT, TYPOGRAPHIC_MINUS)
+                            if kind in found)
+        commas = found == {SEPARATORS} and all("," in value for value in written)
+        how = ("write them without separators, e.g. pandas.read_csv(path, thousands=',').to_csv(path, index=False)"
+               if commas else "write them as plain numbers (digits and a decimal point, no thousands separators, "
+                              "currency signs or units: name the unit in the column instead)")
+        raise DataError(f"{key}: column {column!r} holds numbers with {kinds} in {len(written)} of {len(present)} "
+                        f"cells: {_cells(frame, written)}; {how}")
+    raise DataError(f"{key}: column {column!r} holds numbers except in {len(text)} of {len(present)} "
+                    f"cells: {_cells(frame, text)}; {fix}")
+
+
+def number_text(value: Any) -> frozenset[str]:
+    """How a text cell writes a number for people (`NUMBER_TEXT`): the ways, empty when it is no such number."""
+    match = NUMBER_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or (match["group"] and match["group"] == match["decimal"]):
+        return frozenset()
+    symbols = [part.strip()[-1 if name == "currency" else 0] for name, part in match.groupdict().items()
+               if name in ("currency", "unit") and part]
+    if any(not symbol.isalpha() and symbol not in "%\u2030\u00b0" and unicodedata.category(symbol) != "Sc"
+           for symbol in symbols):
+        return frozenset()  # #3, 12) or <5: not a currency sign nor a unit
+    ways = {SEPARATORS: bool(match["group"]), DECIMAL_COMMA: match["decimal"] == ",",
+            CURRENCY: any(unicodedata.category(symbol) == "Sc" for symbol in symbols),
+            UNIT: bool(match["unit"]) and unicodedata.category(match["unit"].strip()[0]) != "Sc",
+            TYPOGRAPHIC_MINUS: "\u2212" in value}
+    return frozenset(way for way, used in ways.items() if used)
 
 
 def _cells(frame: pd.DataFrame, values: pd.Series) -> str:
@@ -96,22 +136,33 @@ def _cells(frame: pd.DataFrame, values: pd.Series) -> str:
 
 
 def unique_per_row(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
-    """The integer or text columns with a distinct value in every row: row numbers, ids or names, which a
-    model learns nothing general from (a text one is a category seen once). Fractional numbers are left
-    out, being distinct by nature."""
+    """The whole-number or text columns with a distinct value in every row: row numbers, ids or names, which a
+    model learns nothing general from (a text one is a category seen once). A column of floats counts when
+    every value is whole (0.0, 1.0, ...: a row number a spreadsheet wrote as a float); fractional numbers are
+    left out, being distinct by nature."""
     def id_like(series: pd.Series) -> bool:
+        if len(series) < 2 or series.isna().any() or not series.is_unique:
+            return False
         kind = pd.api.types.infer_dtype(series, skipna=True)
-        return kind in ("integer", "string") and len(series) > 1 and series.notna().all() and series.is_unique
+        return kind in ("integer", "string") or (kind == "floating" and bool(np.all(np.mod(series, 1.0) == 0.0)))
 
     return [c for c in columns if id_like(frame[c])]
 
 
 def near_duplicate_labels(series: pd.Series) -> list[list[str]]:
-    """Groups of distinct labels that are one label but for case and surrounding spaces (`' yes'`, `'Yes'`)."""
+    """Groups of distinct labels that are one label but for case, surrounding spaces and invisible characters
+    (`' yes'`, `'Yes'`, `'yes\u200b'`)."""
     groups: dict[str, list[str]] = {}
     for value in label_values(series).dropna().unique():
-        groups.setdefault(value.strip().casefold(), []).append(value)
+        groups.setdefault(label_key(value), []).append(value)
     return [sorted(group) for group in groups.values() if len(group) > 1]
+
+
+def label_key(label: str) -> str:
+    """What a reader sees of a label: its compatibility form (NFKC: a full-width `\uff32` is `R`) without invisible
+    format characters (a zero-width space, a soft hyphen, a byte-order mark), surrounding spaces or case."""
+    seen = "".join(c for c in unicodedata.normalize("NFKC", label) if unicodedata.category(c) != "Cf")
+    return seen.strip().casefold()
 
 
 def infinite_as_missing(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.Series]:

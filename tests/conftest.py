@@ -1,11 +1,14 @@
-"""Shared fixtures: compose the real Hydra config the way train.py does, with a run dir under tmp_path.
-And the suite's environment, set once here, and how tests share the cores under pytest-xdist."""
+"""Shared fixtures: compose the real Hydra config the way train.py does, with a run dir under tmp_path; servers
+that are down or never answer, for the trackers that must not wait on them. And the suite's environment, set
+once here, and how tests share the cores under pytest-xdist."""
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,41 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return dl_core.compose(*probes, *overrides, run_dir=tmp_path / run)
 
     return make
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A loopback port with nothing listening (a server that is down): connections are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.fixture
+def black_hole_url() -> Iterator[str]:
+    """A loopback server that accepts connections and never answers (a firewall that drops, a dead proxy)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        server.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -91,12 +91,13 @@ def start_entry(script: str | Path, *args: str, cwd: Path = ROOT, env: dict[str,
 
 
 @contextmanager
-def serving(run_dir: Path) -> Iterator[httpx.Client]:
-    """serve.py as a real process on 127.0.0.1 and a free port; yields an HTTP client bound to it."""
+def serving(run_dir: Path, *overrides: str) -> Iterator[httpx.Client]:
+    """serve.py (with `overrides`) as a real process on 127.0.0.1 and a free port; yields an HTTP client bound
+    to it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = start_entry("serve.py", f"run_dir={run_dir}", "host=127.0.0.1", f"port={port}", "threads=1")
+    proc = start_entry("serve.py", f"run_dir={run_dir}", "host=127.0.0.1", f"port={port}", "threads=1", *overrides)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
         deadline = time.monotonic() + 90

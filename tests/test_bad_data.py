@@ -89,6 +89,8 @@ def test_time_series_column_roles_are_checked_by_key(make_cfg, overrides, messag
     (["data.categorical_columns=[coast,coast]"], r"^data.categorical_columns: lists 'coast' twice"),
     (["data.categorical_columns=[coast,price]"], (r"^data.categorical_columns: lists the target 'price', which "
                                                  r"would make it an input")),
+    (["data.feature_columns=[income,price,coast]"], (r"^data.feature_columns: lists the target 'price', which "
+                                                    r"would make it an input; leave it out$")),
     (["data.drop_columns=[id,id]"], r"^data.drop_columns: lists 'id' twice"),
     (["data.drop_columns=[price]"], (r"^data.drop_columns: 'price' is also in data.target_column; a column plays "
                                      r"one part, list it once$")),
@@ -99,6 +101,32 @@ def test_tabular_column_roles_are_checked_by_key(make_cfg, overrides, message):
                    *overrides)
     with pytest.raises(ConfigError, match=message):
         validate(cfg)
+
+
+@pytest.mark.parametrize("include", ["true", "false"])
+def test_a_time_series_target_listed_among_the_features_is_refused(make_cfg, tmp_path, include):
+    """It was dropped from the list without a word (with data.include_target_in_inputs=false: not an input)."""
+    cfg = make_cfg("data=csv_timeseries", f"data.path={write(tmp_path, series_frame())}",
+                   "data.timestamp_column=date", "data.target_column=OT", "data.feature_columns=[load,OT]",
+                   f"data.include_target_in_inputs={include}")
+    with pytest.raises(ConfigError) as err:
+        build_bundle(cfg.data)
+    assert str(err.value) == (f"data.feature_columns: lists the target 'OT'; a target's past is an input by "
+                              f"data.include_target_in_inputs (now {include}), not by this list: leave it out")
+
+
+@pytest.mark.parametrize(("cell", "ways"), [(lambda v: f"{v:.2f}".replace(".", ","), "a decimal comma"),
+                                            (lambda v: f"{v:.2f} kW", "a unit")])
+def test_time_series_numbers_with_a_decimal_comma_or_a_unit_are_refused_not_left_out(tmp_path, make_cfg, cell, ways):
+    """The column was silently left out of the inputs (feature_columns=null takes the numeric columns)."""
+    frame = series_frame().assign(load=lambda f: f["load"].map(cell))
+    cfg = make_cfg("data=csv_timeseries", f"data.path={write(tmp_path, frame)}", "data.timestamp_column=date",
+                   "data.target_column=OT")
+    with pytest.raises(DataError) as err:
+        build_bundle(cfg.data)
+    assert str(err.value).startswith(f"data.feature_columns: column 'load' holds numbers with {ways} in 80 of 80 "
+                                     f"cells: {frame.loc[0, 'load']!r} (line 2), ")
+    assert "; write them as plain numbers" in str(err.value)
 
 
 WIDE = [f"column_with_a_long_name_{i}" for i in range(300)]

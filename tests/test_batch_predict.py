@@ -1,8 +1,10 @@
 """predict.py's output file: never over anything a run wrote, never over a file predict.py did not write,
-one file per input file; id columns carried through; an unwritable place refused in one line."""
+one file per input file; id columns carried through; an unwritable place refused in one line; CSV or parquet.
+evaluate=true: a run's own test rows score as its metrics.json says, beside the predictions."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,14 +15,14 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import dl_core
-from dl_core.data import build_bundle
+from dl_core.data import build_bundle, load_frame
 from dl_core.data.synthetic import generate_series
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.errors import ConfigError, DataError
 from dl_core.runs.pipeline import train
 from dl_core.serving.batch import predict_file
 from dl_core.serving.load import load_run
-from helpers import ROOT, TINY, TINY_GPU, needs_gpu, run_entry
+from helpers import ROOT, TINY, TINY_GPU, TINY_TABULAR, needs_gpu, run_entry
 from unprivileged import require_unprivileged, run_unprivileged
 
 # One xdist worker runs the whole module, so that its trained run is built once.
@@ -50,7 +52,7 @@ def test_predict_refuses_to_write_over_the_model(trained):
     best = run_dir / "checkpoints" / "best.ckpt"
     before = best.read_bytes()
     for output in (best, run_dir / "checkpoints" / "preds.csv"):
-        with pytest.raises(ConfigError, match=r"^output: .* (is not a \.csv file|is inside the run directory)"):
+        with pytest.raises(ConfigError, match=r"^output: .* (is not a \.csv or \.parquet file|is inside the run dir)"):
             predict(run_dir, rows, f"output={output}")
     assert best.read_bytes() == before and load_checkpoint(best)["epoch"] == 1
     assert not (run_dir / "checkpoints" / "preds.csv").exists()
@@ -61,7 +63,8 @@ def test_predict_cli_refuses_the_model_path_in_one_line(trained):
     best = run_dir / "checkpoints" / "best.ckpt"
     done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={rows}", f"output={best}", timeout=120)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
-        f"error: output: {best} is not a .csv file; predictions are written as CSV, e.g. output=preds.csv"]
+        (f"error: output: {best} is not a .csv or .parquet file; predictions are written as CSV or parquet, e.g. "
+         f"output=preds.csv")]
     assert load_checkpoint(best)["epoch"] == 1
 
 
@@ -193,3 +196,85 @@ def test_an_unwritable_output_is_refused_in_one_line(trained, tmp_path):
         for path in [*read_only, tmp_path / "sealed"]:
             path.chmod(0o755)
     assert not list((tmp_path / "sealed").iterdir())
+
+
+def test_predictions_are_written_as_parquet_from_a_parquet_file(trained, tmp_path):
+    """The same predictions as CSV; ids as the file holds them; a parquet file predict.py did not write is kept."""
+    run_dir, rows = trained
+    frame = pd.read_csv(rows, parse_dates=["timestamp"]).assign(row_id=lambda f: np.arange(len(f)) * 10)
+    frame.to_parquet(tmp_path / "rows.parquet")
+    as_csv = pd.read_csv(predict(run_dir, rows, f"output={tmp_path / 'preds.csv'}"), parse_dates=["timestamp"])
+    output = predict(run_dir, tmp_path / "rows.parquet", "id_columns=[row_id]", f"output={tmp_path / 'preds.parquet'}")
+    as_parquet = pd.read_parquet(output)
+    pd.testing.assert_frame_equal(as_parquet.drop(columns="row_id"), as_csv, check_dtype=False)
+    known = as_parquet["row_id"].notna()
+    assert (as_parquet.loc[known, "row_id"] % 10 == 0).all() and as_parquet["row_id"].isna().sum() == 2
+    assert predict(run_dir, tmp_path / "rows.parquet", "id_columns=[row_id]", f"output={output}") == output
+
+    pd.DataFrame({"name": ["a"]}).to_parquet(tmp_path / "notes.parquet")
+    with pytest.raises(ConfigError, match=r"^output: .*notes.parquet exists and is not a predictions file"):
+        predict(run_dir, rows, f"output={tmp_path / 'notes.parquet'}")
+    assert list(pd.read_parquet(tmp_path / "notes.parquet").columns) == ["name"]
+
+
+def run_horizon(run_dir: Path) -> int:
+    """A forecast's horizon (its predictions table has a row per step of each window); 1 for a table."""
+    return int(load_checkpoint(run_dir / "checkpoints" / "best.ckpt")["config"]["data"].get("horizon", 1))
+
+
+def tabular_test_rows(run_dir: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a table run's test split: predictions_test.csv names them (`row`)."""
+    return frame.loc[pd.read_csv(run_dir / "predictions_test.csv")["row"]]
+
+
+def forecast_test_rows(run_dir: Path, frame: pd.DataFrame, entity: str, sequence_length: int) -> pd.DataFrame:
+    """The rows a forecast run's test windows read: each series from `sequence_length` rows before its first test
+    target (predictions_test.csv dates them) to its end."""
+    test = pd.read_csv(run_dir / "predictions_test.csv", parse_dates=["timestamp"])
+    first = test.groupby("entity")["timestamp"].min()
+    parts = []
+    for name, series in frame.groupby(entity):
+        start = series.index.get_loc(series.index[series["timestamp"] == first[name]][0])
+        parts.append(series.iloc[start - sequence_length:])
+    return pd.concat(parts)
+
+
+@pytest.fixture(scope="module", params=["table", "forecast"])
+def labelled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A tiny trained run, the file of its own test rows, and its target column."""
+    root = tmp_path_factory.mktemp(request.param)
+    if request.param == "table":
+        cfg = dl_core.compose(*TINY_TABULAR, "trainer.max_epochs=3", run_dir=root / "run")
+        train(cfg)
+        rows = tabular_test_rows(root / "run", load_frame(cfg.data))
+    else:
+        cfg = dl_core.compose(*TINY, "trainer.max_epochs=2", "data.horizon=3", run_dir=root / "run")
+        train(cfg)
+        rows = forecast_test_rows(root / "run", load_frame(cfg.data), "series_id", cfg.data.sequence_length)
+    rows.to_csv(root / "test_rows.csv", index=False)
+    return root / "run", root / "test_rows.csv", str(cfg.data.target_column)
+
+
+def test_evaluate_scores_a_runs_own_test_rows_as_its_metrics_say(labelled, tmp_path):
+    """The same metrics functions on the same rows and windows: the test metrics of metrics.json. Prediction runs
+    on the CPU in its own batches; to a float tolerance for kernels that may differ with the batch."""
+    run_dir, rows, _ = labelled
+    output = predict(run_dir, rows, "evaluate=true", f"output={tmp_path / 'preds.csv'}")
+    scores = json.loads((tmp_path / "preds.metrics.json").read_text())
+    trained_with = json.loads((run_dir / "metrics.json").read_text())
+    test = {name.removeprefix("test_"): value for name, value in trained_with.items() if name.startswith("test_")}
+    samples = len(pd.read_csv(run_dir / "predictions_test.csv")) // run_horizon(run_dir)  # rows, or windows
+    assert scores == {"n_samples": samples, **{name: pytest.approx(value, rel=1e-9) for name, value in test.items()}}
+    assert len(test) >= 4
+    assert pd.read_csv(output)["predicted"].notna().all()
+
+
+def test_evaluate_refuses_a_file_without_the_target_column_naming_it(labelled, tmp_path):
+    run_dir, rows, target = labelled
+    pd.read_csv(rows).drop(columns=target).to_csv(tmp_path / "unlabelled.csv", index=False)
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={tmp_path / 'unlabelled.csv'}", "evaluate=true",
+                     f"output={tmp_path / 'preds.csv'}", "threads=1", timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: rows: ") and f"['{target}']" in line and "missing" in line, line
+    assert not list(tmp_path.glob("preds*"))

@@ -103,7 +103,7 @@ def test_an_unknown_key_close_to_a_real_one_is_pointed_at_it(make_cfg):
 
 def group_options() -> list[tuple[str, str]]:
     return [(group.name, option.stem) for group in sorted((ROOT / "conf").iterdir())
-            if group.is_dir() and group.name not in ("hydra", "experiment", "hparams_search")
+            if group.is_dir() and group.name not in ("hydra", "experiment", "benchmark", "hparams_search")
             for option in sorted(group.glob("*.yaml"))]
 
 
@@ -134,6 +134,8 @@ def assert_refused_in_one_line(proc: subprocess.CompletedProcess[str], *expected
     ("data.sequence_length=abc", ["data.sequence_length:", "abc"]),
     ("data.sequence_length=-3", ["data.sequence_length: must be >= 1 (got -3)"]),
     ("hardware.precision=fp8", ["hardware.precision: Invalid value 'fp8'", "'bf16-mixed'"]),
+    ("logger=[wandb,mlfow]", ["Could not load 'logger/mlfow'"]),
+    ("logger.tracking_uri=http://127.0.0.1:5000", ["logger.tracking_uri: is for MLflow", "logger=[wandb,mlflow]"]),
     # numpy's seed range: these were a ValueError traceback from seeding, after the run dir was made.
     ("seed=-1", ["seed: must be in [0, 4294967295] (got -1)"]),
     (f"seed={2**40}", [f"seed: must be in [0, 4294967295] (got {2**40})"]),

@@ -123,7 +123,7 @@ def test_no_option_restates_what_it_starts_from():
     tables, _ = reference()
     for group, option in group_options():
         written = OmegaConf.load(ROOT / "conf" / group / f"{option}.yaml")
-        extends = [name for name in written.pop("defaults") if (ROOT / "conf" / group / f"{name}.yaml").is_file()]
+        extends = [name for name in written.pop("defaults", []) if (ROOT / "conf" / group / f"{name}.yaml").is_file()]
         cfg = composed(f"{group}={extends[0] if extends else option}")
         before = leaves(cfg[group], group) if extends else tables[OmegaConf.get_type(cfg[group]).__name__]
         for key, value in leaves(written, group).items():

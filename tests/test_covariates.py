@@ -129,3 +129,14 @@ def test_static_columns_are_scaled_or_indexed_on_the_training_series_and_a_new_c
     np.testing.assert_allclose(covariates.static.numpy().ravel(), [-1.0, 3.0])  # (x - 3) / 1
     assert covariates.codes.numpy().ravel().tolist() == [1, 0]  # "a" is the first known; "c" was never seen
     np.testing.assert_array_equal(covariates.entity.numpy(), [0, 1, 1])
+
+
+def test_a_static_category_no_training_series_had_is_found_with_its_near_miss():
+    """`"store_type": "huge"` was embedded as UNSEEN without a word; predict.py and the server now say so."""
+    train_rows = pd.DataFrame({"size": [2.0, 2.0, 4.0, 4.0], "kind": ["big", "big", "small", "small"]})
+    encoder = CovariateEncoder([], [], ["size", "kind"], None).fit(train_rows, np.array(["s0", "s0", "s1", "s1"]))
+    new = pd.DataFrame({"size": [2.0] * 5, "kind": ["small", "huge", "huge", "Big", "big"]})
+    (unseen,) = encoder.unseen(new)
+    assert (unseen.column, unseen.rows, unseen.values, unseen.similar, unseen.first) == (
+        "kind", 3, ["huge", "Big"], {"Big": "big"}, 1)
+    assert encoder.unseen(train_rows) == []

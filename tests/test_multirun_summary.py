@@ -25,7 +25,8 @@ def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess[st
 
 
 def run_metrics(sweep_dir: Path) -> list[dict]:
-    return [json.loads((sweep_dir / str(job) / "metrics.json").read_text()) for job in range(3)]
+    """Jobs 0, 1, 2 (their folders: the job number, then the model and data, as `0_lstm_synthetic`)."""
+    return [json.loads(next(sweep_dir.glob(f"{job}_*/metrics.json")).read_text()) for job in range(3)]
 
 
 def assert_row_matches(row: pd.Series, runs: list[dict]) -> None:

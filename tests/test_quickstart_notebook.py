@@ -21,5 +21,9 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     assert (tmp_path / "lstm" / "metrics.json").is_file() and (tmp_path / "ft_transformer" / "metrics.json").is_file()
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # curves, forecast, scatter
-    last = notebook.cells[-1].outputs[0]["data"]["text/plain"]
-    assert "predicted" in last and "actual" in last
+    predicted = next(cell for cell in notebook.cells if "predict(rows)" in cell.source).outputs[0]["data"]
+    assert "predicted" in predicted["text/plain"] and "actual" in predicted["text/plain"]
+    # Trained on a DataFrame (kept under paths.log_dir/frames), scored on labelled rows.
+    assert (tmp_path / "from_frame" / "metrics.json").is_file() and len(list((tmp_path / "frames").iterdir())) == 1
+    scored = notebook.cells[-1].outputs[0]["data"]["text/plain"]
+    assert "'n_samples': 200" in scored and "'rmse'" in scored and "'r2'" in scored

@@ -160,7 +160,7 @@ BAD_CELLS = {
     "1e400": ("driver_1", "1e400", "driver_1", "like 1e400, read as infinity"),
     "NaN where the run cannot impute": ("target", "NaN", "target", "cannot be missing"),
     "NaN string": ("driver_2", '"NaN"', "driver_2", "cannot be missing"),
-    "Infinity timestamp": ("timestamp", "Infinity", "timestamp", "finite number"),
+    "Infinity timestamp": ("timestamp", "Infinity", "timestamp", "the run's timestamps are dates, not numbers"),
     "1e39, beyond float32 once scaled": ("driver_1", "1e39", "rows", "['driver_1'] hold values too large"),
 }
 
@@ -196,15 +196,18 @@ def test_a_request_over_max_rows_gets_a_small_strict_json_422(server, raw_frame:
                                         "error_count": 1}
 
 
-@pytest.mark.parametrize("case", ["not UTF-8", "nested too deeply"])
+@pytest.mark.parametrize("case", ["not UTF-8", "nested too deeply", "an integer of 5,000 digits"])
 def test_unreadable_bodies_are_422_in_the_documented_shape(server, raw_frame: pd.DataFrame, case: str) -> None:
-    """A body that is not UTF-8, or JSON nested past the parser's recursion limit, got FastAPI's 400
-    `{"detail": "There was an error parsing the body"}` instead of the documented 422 shape."""
+    """A body that is not UTF-8, JSON nested past the parser's recursion limit, or an integer past Python's
+    4,300-digit limit got FastAPI's 400 `{"detail": "There was an error parsing the body"}` instead of the
+    documented 422 shape."""
     good_rows = request_rows(raw_frame.groupby("series_id").head(14))
     body, message = {
         "not UTF-8": (json.dumps({"rows": [{**good_rows[0], "series_id": "@"}]}).encode().replace(b'"@"', b'"caf\xe9"'),
                       "not UTF-8 text"),
         "nested too deeply": (b'{"rows": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+        "an integer of 5,000 digits": (with_token([{**good_rows[0], "driver_1": "@"}], "1" + "0" * 4999).encode(),
+                                       "an integer of more than 4300 digits"),
     }[case]
     bad = server.post("/predict", content=body, headers=JSON)
     assert bad.status_code == 422, bad.text
@@ -216,6 +219,23 @@ def test_unreadable_bodies_are_422_in_the_documented_shape(server, raw_frame: pd
     good = server.post("/predict", json={"rows": good_rows})
     assert good.status_code == 200, good.text
     assert connection(good) == connection(bad)
+
+
+@pytest.mark.parametrize("column", ["series_id", "timestamp"])
+def test_a_lone_surrogate_in_a_text_field_is_422_naming_the_field(server, raw_frame: pd.DataFrame,
+                                                                  column: str) -> None:
+    """JSON may escape half of a surrogate pair ("\\ud800"), which no UTF-8 text holds: pandas then failed to
+    encode it and the server answered 500."""
+    good_rows = request_rows(raw_frame.groupby("series_id").head(14))
+    rows = [dict(row) for row in good_rows]
+    rows[2][column] = "@"
+    bad = server.post("/predict", content=with_token(rows, '"s\\ud800"'), headers=JSON)
+    assert bad.status_code == 422, bad.text
+    assert strict_json(bad.text) == {"error_count": 1, "detail": [{
+        "loc": ["body", "rows", 2, column], "type": "string_unicode",
+        "msg": "Input should be Unicode text, not a lone surrogate (\\ud800) at position 1"}]}
+    good = server.post("/predict", json={"rows": good_rows})
+    assert good.status_code == 200 and connection(good) == connection(bad)
 
 
 @pytest.mark.slow

@@ -208,3 +208,108 @@ def test_true_and_false_are_no_numbers_in_json_or_in_a_file(server, runs) -> Non
     with pytest.raises(InputError, match=r"^rows\[0\]\['num_0'\]: Input should be a number, not a boolean \(got "
                                          r"False\)$"):
         load_run(run_dir).predict(table.head(2).drop(columns="target").assign(num_0=[False, True]))
+
+
+def _with_country(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """A table whose target moves by two spreads of the rest with a country code, NA (Namibia) among them."""
+    rng = np.random.default_rng(seed)
+    x, country = rng.normal(size=n), rng.choice(["NA", "FR", "IT"], n)
+    return pd.DataFrame({"x": x, "country": country, "price": x + 4.0 * (country == "NA") + rng.normal(0, 0.1, n)})
+
+
+@pytest.fixture(scope="module")
+def coded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.DataFrame]:
+    """A run trained on `_with_country`: its directory, its training file and the table."""
+    table = _with_country()
+    folder = tmp_path_factory.mktemp("coded")
+    source, run_dir = folder / "table.csv", folder / "run"
+    table.to_csv(source, index=False)
+    overrides = [o for o in TINY_TABULAR if not o.startswith("data")]
+    train(dl_core.compose(*overrides, "data=csv_tabular", f"data.path={source}", "data.target_column=price",
+                          "data.task=regression", run_dir=run_dir))
+    return run_dir, source, table
+
+
+@pytest.mark.slow
+def test_a_category_named_na_predicts_as_in_training_and_is_no_missing_value(coded, tmp_path: Path) -> None:
+    """pandas read the code NA as a missing value: a third of the rows lost their country to the index of missing
+    (and unseen) ones, which a JSON "NA" then met too. Now NA is the category it says, in training, in
+    predict.py's reading of the file and in JSON, and the run's own rows give training's predictions."""
+    run_dir, source, table = coded
+    at_training = pd.read_csv(run_dir / "predictions_test.csv")
+    output = tmp_path / "predicted.csv"
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={source}", f"output={output}", timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "holds 'NA' in" in done.stdout  # the reading is said once, in a warning line
+    from_file = pd.read_csv(output).loc[at_training["row"], "predicted"]
+    rows = table.loc[at_training["row"]].drop(columns="price")
+    with serving(run_dir) as client:
+        answer = client.post("/predict", json={"rows": rows.to_dict("records")})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["warnings"] == []
+        served = pd.DataFrame(answer.json()["predictions"])["predicted"]
+        first = rows.iloc[0].to_dict()
+        na_and_missing = client.post("/predict", json={"rows": [{**first, "country": "NA"},
+                                                                {**first, "country": None}]})
+    # Other batches than training's: float32 sums in another order differ in the last bits (see the flag test).
+    tolerance = 1e-5 * table["price"].std()
+    np.testing.assert_allclose(from_file, at_training["predicted"], rtol=0, atol=tolerance)
+    np.testing.assert_allclose(served, at_training["predicted"], rtol=0, atol=tolerance)
+    na, missing = (p["predicted"] for p in na_and_missing.json()["predictions"])
+    assert abs(na - missing) > 0.5, (na, missing)  # NA moves the target by 4; a missing country does not
+
+
+@pytest.mark.slow
+def test_unseen_categories_are_warned_about_by_predict_py_and_the_server_or_refused(coded, tmp_path: Path) -> None:
+    """A category training never saw (`zzz`, or `fr` for `FR`) was read as unknown without a word: predict.py
+    now logs a line per column, the server's answer lists it under `warnings`, and unseen_categories=refuse
+    refuses it naming the column and the values."""
+    run_dir, _, table = coded
+    rows = table.head(6).drop(columns="price").reset_index(drop=True)
+    rows.loc[[2, 3, 5], "country"] = ["zzz", "fr", "zzz"]
+    source = tmp_path / "new.csv"
+    rows.to_csv(source, index=False)
+    said = ("column 'country' has categories that training never saw in 3 row(s), read as unknown (as a missing "
+            "value is): 'zzz', 'fr' (training has 'FR')")
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={source}", f"output={tmp_path / 'out.csv'}",
+                     timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"data.path: {said}; pass unseen_categories=refuse to refuse them" in done.stdout
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 6
+    refused = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={source}", f"output={tmp_path / 'no.csv'}",
+                        "unseen_categories=refuse", timeout=180)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+    assert refused.stderr.strip().splitlines() == [(
+        f"error: rows[2]['country']: {said}; send categories the run was trained on, or pass "
+        f"unseen_categories=encode to predict them as unknown (in data.path={source})")]
+    assert not (tmp_path / "no.csv").exists()
+    payload = rows.to_dict("records")
+    with serving(run_dir) as client:
+        answer = client.post("/predict", json={"rows": payload})
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 6
+    assert answer.json()["warnings"] == [{"loc": ["body", "rows", 2, "country"], "type": "unseen_category",
+                                          "msg": said, "rows": 3, "values": ["zzz", "fr"]}]
+    with serving(run_dir, "unseen_categories=refuse") as client:
+        bad = client.post("/predict", json={"rows": payload})
+        good = client.post("/predict", json={"rows": payload[:2]})
+    assert bad.status_code == 422, bad.text
+    assert strict_json(bad.text) == {"error_count": 1, "detail": [{
+        "loc": ["body", "rows", 2, "country"], "type": "unseen_category",
+        "msg": f"{said}; send categories the run was trained on, or start the server with unseen_categories=encode"}]}
+    assert good.status_code == 200 and good.json()["warnings"] == []
+
+
+def test_predict_py_refuses_a_file_that_names_a_column_twice(runs, tmp_path: Path) -> None:
+    """The file's second `num_0` became `num_0.1` and was silently left out (training refuses such a header too)."""
+    run_dir, table = runs["regression"]
+    source = tmp_path / "rows.csv"
+    rows = table.head(5).drop(columns="target")
+    source.write_text(rows.to_csv(index=False).replace("num_1", "num_0", 1))
+    done = run_entry("predict.py", f"run_dir={run_dir}", f"data.path={source}", timeout=180)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [(f"error: data.path: the header of {source} names column(s) "
+                                                 f"'num_0' more than once; give each column its own name")]
+    with pytest.raises(InputError, match=r"^rows: column\(s\) \['num_0'\] appear more than once; give each column "
+                                         r"its own name$"):
+        load_run(run_dir).predict(rows.rename(columns={"num_1": "num_0"}))

@@ -340,9 +340,9 @@ def test_labels_that_differ_only_in_case_or_spaces_are_warned_about(make_cfg, tm
     with caplog.at_level("WARNING"):
         bundle = build_bundle(cfg.data)
     assert bundle.task.classes == [" yes", "no", "yes "]  # still three classes: only the user knows
-    assert ("classes ' yes', 'yes ' of target 'label' differ only in case or surrounding spaces and are distinct "
-            "classes; if they are one, write them alike in data.path") in caplog.text
-    assert "categories 'Red', 'red' of column 'color' differ only in case or surrounding spaces" in caplog.text
+    assert ("classes ' yes', 'yes ' of target 'label' differ only in case, surrounding spaces or invisible "
+            "characters and are distinct classes; if they are one, write them alike in data.path") in caplog.text
+    assert "categories 'Red', 'red' of column 'color' differ only in case, surrounding spaces or" in caplog.text
 
 
 def test_drop_columns_leaves_a_row_id_out_and_a_column_with_a_value_per_row_is_warned_about(make_cfg, tmp_path,
@@ -365,3 +365,79 @@ def test_drop_columns_leaves_a_row_id_out_and_a_column_with_a_value_per_row_is_w
     assert sorted(dropped.input_schema().columns) == ["color", "x", "z"] and not caplog.text
     with pytest.raises(DataError, match=r"^data.drop_columns: column\(s\) \['rownames2'\] not in the data; "):
         build_bundle(make_cfg(*base, "data.drop_columns=[rownames2]").data)
+
+
+@pytest.mark.parametrize(("derived", "message"), [
+    ("leak='y * 1'", (r"^data.derived_columns.leak: 'y \* 1' reads the target 'y', which would make the target an "
+                      r"input \(a leak\) that rows to predict do not have; derive it from other columns$")),
+    ("x='z * 2'", (r"^data.derived_columns.x: 'x' is a column of the data already; give the derived column a name "
+                   r"of its own, e.g. data.derived_columns.x_derived$")),
+])
+def test_a_derived_column_that_reads_the_target_or_replaces_a_column_is_refused(make_cfg, tmp_path, derived,
+                                                                                message):
+    """The target became an input (and predict then required it); a derived `x` silently replaced the file's x."""
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, _table())}", "data.target_column=y",
+                   "data.task=regression", f"+data.derived_columns.{derived}")
+    with pytest.raises(DataError, match=message):
+        build_bundle(cfg.data)
+
+
+@pytest.mark.parametrize(("cells", "ways"), [
+    (lambda v: f"{v:.1f}".replace(".", ","), "a decimal comma"),
+    (lambda v: f"${v * 1000:,.0f}", "thousands separators and a currency sign"),
+    (lambda v: f"{v:.2f} kW", "a unit"),
+])
+def test_numbers_with_a_decimal_comma_a_currency_or_a_unit_are_refused_not_made_a_category(make_cfg, tmp_path,
+                                                                                             cells, ways):
+    """Each became a category of a level per number, without a word (only thousands separators were refused)."""
+    frame = _table(300)
+    frame["income"] = [cells(v) for v in np.random.default_rng(1).uniform(20, 90, 300)]
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=y",
+                   "data.task=regression")
+    with pytest.raises(DataError) as err:
+        build_bundle(cfg.data)
+    assert str(err.value).startswith(f"data.feature_columns: column 'income' holds numbers with {ways} in 300 of "
+                                     f"300 cells: {frame.loc[0, 'income']!r} (line 2), ")
+    assert str(err.value).endswith("; write them as plain numbers (digits and a decimal point, no thousands "
+                                   "separators, currency signs or units: name the unit in the column instead)")
+
+
+def test_labels_that_differ_only_by_an_invisible_character_are_warned_about(make_cfg, tmp_path, caplog):
+    """A zero-width space made a fourth class and an extra category without a word (case and spaces were warned)."""
+    rng = np.random.default_rng(0)
+    frame = _table(300).assign(label=rng.choice(["yes", "yes\u200b", "no"], 300),
+                               color=rng.choice(["red", "red\u200b", "blue"], 300))
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=label",
+                   "data.task=classification")
+    with caplog.at_level("WARNING"):
+        bundle = build_bundle(cfg.data)
+    assert bundle.task.classes == ["no", "yes", "yes\u200b"]
+    assert ("classes 'yes', 'yes\\u200b' of target 'label' differ only in case, surrounding spaces or invisible "
+            "characters and are distinct classes") in caplog.text
+    assert "categories 'red', 'red\\u200b' of column 'color' differ only in case, surrounding spaces or" in caplog.text
+
+
+def test_a_float_column_numbering_the_rows_is_warned_about_like_an_integer_one(make_cfg, tmp_path, caplog):
+    frame = _table(300)
+    frame.insert(0, "rowid", np.arange(300.0))
+    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=y",
+                   "data.task=regression")
+    with caplog.at_level("WARNING", logger="dl_core.data.tabular"):
+        build_bundle(cfg.data)
+    assert ("column 'rowid' has a distinct value in every row and is an input; if it numbers or names the rows, "
+            "list it in data.drop_columns") in caplog.text
+
+
+def test_unseen_categories_are_found_per_column_with_their_near_misses():
+    train_rows = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "city": ["rome", "oslo", "rome", "NA"],
+                               "size": ["S", "M", "L", "M"], "y": [0.0, 1.0, 2.0, 3.0]})
+    prep = TabularPreprocessor("y", ["x"], ["city", "size"], "standard", "median").fit(train_rows)
+    new = pd.DataFrame({"x": [0.5] * 6, "city": ["ROME", "zzz", None, "rome", "zzz", "na"],
+                        "size": ["S", "M", "L", "S", None, "M"]})
+    (unseen,) = prep.unseen_categories(new)
+    assert (unseen.column, unseen.rows, unseen.values, unseen.first) == ("city", 4, ["zzz", "ROME", "na"], 0)
+    assert unseen.similar == {"ROME": "rome", "na": "NA"}
+    assert unseen.message() == ("column 'city' has categories that training never saw in 4 row(s), read as unknown "
+                                "(as a missing value is): 'zzz', 'ROME' (training has 'rome'), 'na' (training has "
+                                "'NA')")
+    assert prep.unseen_categories(train_rows) == []

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from dl_core.data.loading import read_table
 from dl_core.data.splits import SPLITS, SplitConfig
 from dl_core.data.timeseries import TimeSeriesDataConfig, build_timeseries_bundle
-from dl_core.errors import DataError
+from dl_core.errors import DataError, InputError
 
 LENGTHS = {"a": 90, "b": 61, "c": 120}
 
@@ -106,7 +106,7 @@ def test_scaler_is_fit_on_training_rows_only():
     assert prep.feature_scaler.mean_[prep.feature_columns.index("price")] == pytest.approx(expected)
 
     # wrecking every non-training row changes nothing the scaler or the train windows see
-    future = clean.copy()
+    future = clean[frame.columns].copy()  # the rows as a file holds them
     others = sorted(set(range(len(clean))) - train_rows)
     future.loc[others, ["price", "sales"]] = 1e6
     again = build_timeseries_bundle(data_cfg(), future)
@@ -234,8 +234,8 @@ def test_a_numeric_column_with_a_stray_text_cell_is_refused_naming_the_cell(tmp_
                               "'abc' (line 19)")
     assert "abc" in lines[19 - 1].split(",")
     assert "leave the column out of data.feature_columns" in message
-    with pytest.raises(DataError, match=r"^data.target_column: column 'sales' holds numbers except in 1 of "
-                                        r"271 cells: '12,5' \(row 40\)"):
+    with pytest.raises(DataError, match=r"^data.target_column: column 'sales' holds numbers with a decimal comma in "
+                                        r"1 of 271 cells: '12,5' \(row 40\); write them as plain numbers"):
         build_timeseries_bundle(data_cfg(), _with_text(random_frame(), "sales", 40, "12,5"))
     words = random_frame().assign(note=["good", "bad", "7"] * 90 + ["x"])  # mostly text: not an input, no error
     assert "note" not in build_timeseries_bundle(data_cfg(), words).preprocessor.feature_columns
@@ -308,3 +308,33 @@ def test_true_false_covariates_are_read_back_from_the_training_rows():
                                enumerate(itertools.pairwise([0, *np.cumsum(list(LENGTHS.values()))]))])
     np.testing.assert_array_equal(new.covariates.future.numpy()[observed], trained.future.numpy())
     np.testing.assert_array_equal(new.covariates.static.numpy(), trained.static.numpy())
+
+
+def test_a_series_sent_with_only_its_future_rows_is_refused_naming_the_history_it_needs():
+    """Rows that were all future rows (targets null) reached the scaler empty: a 500 from the server."""
+    frame = random_frame()
+    bundle = build_timeseries_bundle(data_cfg(future_covariates=["promo"]), frame)
+    last = frame[frame["shop"] == "a"].sort_values("when").tail(1)
+    ahead = last.assign(when=last["when"] + pd.Timedelta(days=1), price=np.nan, sales=np.nan)
+    with pytest.raises(InputError, match=r"^rows: series 'a' has 0 row\(s\) after cleaning but the model needs "
+                                         r"sequence_length=7 rows of history"):
+        bundle.preprocessor.new_rows(bundle.preprocessor.input_schema().validate_frame(ahead), bundle.task)
+
+
+def test_an_entity_sent_as_a_number_and_as_text_is_refused_naming_the_column():
+    """1 and "1" sorted apart, and the error blamed a timestamp off the time line."""
+    frame = random_frame().assign(shop=lambda f: f["shop"].map({"a": 1, "b": 2, "c": 3}))
+    bundle = build_timeseries_bundle(data_cfg(), frame)
+    rows = bundle.preprocessor.input_schema().validate_frame(frame).astype({"shop": object})
+    rows.loc[rows.index[::2][rows["shop"].iloc[::2] == 1], "shop"] = "1"
+    with pytest.raises(InputError, match=r"^rows: column 'shop' names series by numbers and by text \(1 and '1'\)"):
+        bundle.preprocessor.new_rows(rows, bundle.task)
+
+
+def test_missing_entity_values_in_training_are_refused_naming_the_column():
+    """A missing entity became the series 'nan', and the error blamed data.sequence_length."""
+    frame = random_frame().astype({"shop": object})
+    frame.loc[[4, 9], "shop"] = np.nan
+    with pytest.raises(DataError, match=r"^data\.entity_columns: column 'shop' is missing in 2 rows \(first: row 4\); "
+                                        r"fill those cells or drop those rows"):
+        build_timeseries_bundle(data_cfg(), frame)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 import dl_core
 from dl_core.errors import ConfigError
 from dl_core.runs.pipeline import train
-from dl_core.tracking.wandb_tracker import RUN_ID_FILE, WandbTracker, resolve_mode
+from dl_core.tracking.wandb_tracker import MAX_TABLE_ROWS, RUN_ID_FILE, WandbTracker, resolve_mode
 from helpers import TINY, entry_env, run_entry
 from wandb_reader import offline_runs, read_history, read_run_record, read_summary, record_types
 
@@ -32,41 +30,6 @@ def fresh_wandb() -> Iterator[None]:
     wandb.teardown()
     yield
     wandb.teardown()
-
-
-@pytest.fixture
-def refused_url() -> str:
-    """A loopback port with nothing listening: connections are refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
-
-
-@pytest.fixture
-def black_hole_url() -> Iterator[str]:
-    """A loopback server that accepts connections and never answers (a firewall that drops, a dead proxy)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        for connection in accepted:
-            connection.close()
-        server.close()
 
 
 @pytest.mark.slow
@@ -89,13 +52,22 @@ def test_offline_run_holds_config_history_summary_and_model(make_cfg, monkeypatc
     assert run["run_id"] == (run_dir / RUN_ID_FILE).read_text().strip()
     assert run["config"]["model"]["hidden_dim"] == 16 and run["config"]["trainer"]["max_epochs"] == 4
     assert run["tags"] == ["tiny"]
-    assert run["step"] == 4
     assert run["summary"]["val_loss"] == pytest.approx(objective)
     history = read_history(offline)
-    assert [row["_step"] for row in history] == [1, 2, 3, 4]
-    np.testing.assert_allclose([row["val_loss"] for row in history], epochs["val_loss"], rtol=1e-12)
+    *per_epoch, media = history
+    assert [row["_step"] for row in per_epoch] == [1, 2, 3, 4]
+    np.testing.assert_allclose([row["val_loss"] for row in per_epoch], epochs["val_loss"], rtol=1e-12)
     assert run["summary"]["test_mse"] == pytest.approx(metrics["test_mse"])
     assert run["summary"]["best_epoch"] == metrics["best_epoch"]
+
+    # The run's plots as images and its test predictions as a table, after the last epoch.
+    assert media["_step"] == 5 and "val_loss" not in media
+    assert media["learning_curve._type"] == media["forecast._type"] == "image-file"
+    predictions = pd.read_csv(run_dir / "predictions_test.csv")
+    table = json.loads((offline / "files" / media["predictions_test.path"]).read_text())
+    assert table["columns"] == list(predictions.columns) and len(table["data"]) == len(predictions) <= MAX_TABLE_ROWS
+    np.testing.assert_allclose([row[-1] for row in table["data"]], predictions["predicted"], rtol=1e-12)
+    assert run["summary"]["predictions_test_rows"] == run["summary"]["predictions_test_rows_logged"] == len(predictions)
 
     record = read_run_record(offline)
     assert record["project"] == "dl_core" and record["job_type"] == "train"
@@ -114,8 +86,9 @@ def test_a_tree_model_logs_one_point_per_boosting_round(tmp_path, monkeypatch):
     rounds = pd.read_csv(run_dir / "metrics.csv")
     assert len(rounds) > 5
     (offline,) = offline_runs(run_dir)
-    history = read_history(offline)
+    *history, media = read_history(offline)
     assert [row["_step"] for row in history] == list(rounds["epoch"])
+    assert media["predicted_vs_actual._type"] == "image-file"
     np.testing.assert_allclose([row["val_loss"] for row in history], rounds["val_loss"], rtol=1e-12)
     assert read_summary(offline)["summary"]["val_loss"] == pytest.approx(rounds["val_loss"].min(), rel=1e-4)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dl_core.data.inputs import InputSchema
+from dl_core.data.inputs import InputSchema, Unseen
 from dl_core.task import Task
 
 
@@ -43,11 +43,22 @@ class Split(Protocol):
 class Preprocessor(Protocol):
     """Fitted on the training rows only; pickled into every checkpoint for prediction and serving."""
 
+    @property
+    def target_columns(self) -> list[str]:
+        """The columns whose values the run predicts."""
+
     def input_schema(self) -> InputSchema:
         """The columns new rows must carry, and their types."""
 
+    def unseen_categories(self, frame: pd.DataFrame) -> list[Unseen]:
+        """Per categorical input of validated new rows, the values no training row had (read as unknown)."""
+
     def new_rows(self, frame: pd.DataFrame, task: Any) -> Split:
         """Validated new rows as a split to predict on (raises `InputError` naming what is wrong)."""
+
+    def labelled_rows(self, frame: pd.DataFrame, task: Any) -> Split:
+        """Validated new rows with their target columns as a split of the samples whose targets they hold,
+        with those targets encoded as in training: what a run is scored on (`LoadedRun.evaluate`)."""
 
     def metadata(self) -> dict[str, Any]:
         """What a client of the prediction service should know about the inputs."""

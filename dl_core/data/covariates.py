@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from dl_core.checks import short
-from dl_core.data.inputs import LABEL, NUMBER
+from dl_core.data.inputs import LABEL, NUMBER, Unseen, find_unseen
 from dl_core.errors import DataError
 
 if TYPE_CHECKING:
@@ -99,6 +99,12 @@ class CovariateEncoder:
             self.static_scaler = StandardScaler().fit(first[self.static_numbers].to_numpy(np.float64))
         self.categories = {c: sorted(first[c].astype(str).unique().tolist()) for c in self.static_labels}
         return self
+
+    def unseen(self, rows: pd.DataFrame) -> list[Unseen]:
+        """Per static category column, the values of `rows` that no training series had (embedded as UNSEEN)."""
+        found = (find_unseen(c, rows[c].astype(str).where(rows[c].notna()), self.categories[c])
+                 for c in self.static_labels)
+        return [unseen for unseen in found if unseen is not None]
 
     def input_columns(self) -> dict[str, str]:
         """The request columns of the covariates and their types (calendar features need none)."""

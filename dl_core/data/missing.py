@@ -1,6 +1,10 @@
 """Missing (and infinite) values of a time series' value columns: refused, naming the columns and the fix, or
 filled per series as `data.fillna` says. An infinity carries no more than a missing value, so it gets what a
 missing value gets.
+
+Missing steps of a series' time line (no row between two timestamps more than one step apart) are missing rows:
+a window over them would take rows days apart for consecutive steps. They are refused naming the series and the
+timestamps, or added as rows whose values are missing, for `data.fillna` to fill (or drop) like any other.
 """
 
 from __future__ import annotations
@@ -8,10 +12,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from dl_core.checks import INFINITE, counts_listing, infinite_as_missing
-from dl_core.errors import DataError
+from dl_core.checks import INFINITE, counts_listing, infinite_as_missing, short
+from dl_core.data.timestep import time_text
+from dl_core.errors import DataError, InputError
 
 if TYPE_CHECKING:
     from dl_core.data.timeseries import TimeSeriesPreprocessor
@@ -57,3 +63,33 @@ def handle_missing(frame: pd.DataFrame, columns: list[str], entities: list[str],
     else:
         frame[columns] = frame[columns].apply(fill)
     return frame.dropna(subset=columns).reset_index(drop=True)
+
+
+def fill_gaps(rows: pd.DataFrame, prep: TimeSeriesPreprocessor, training: bool) -> pd.DataFrame:
+    """Ordered rows on the run's time line, with a row at each missing step: its series' keys and static
+    columns copied from the row before, its values missing. Without `data.fillna` missing steps are refused: in
+    the training rows naming data.fillna, in new rows as the request's fault."""
+    step, time = prep.time_step, prep.timestamp_column
+    if step is None:
+        return rows
+    labels = prep.entity_labels(rows)
+    after = np.flatnonzero(step.missing(rows[time], labels))
+    if after.size == 0:
+        return rows
+    gaps = [step.line(rows[time].iloc[at - 1], rows[time].iloc[at])[1:-1] for at in after]
+    if prep.fillna is None:
+        first = labels[after[0]]
+        count = sum(len(gap) for at, gap in zip(after, gaps, strict=True) if labels[at] == first)
+        shown = ", ".join(time_text(value) for value in gaps[0][:2]) + (", ..." if len(gaps[0]) > 2 else "")
+        problem = (f"series {short(first)} misses {count} step{'s' if count != 1 else ''} of its time line ({step}), "
+                   f"first {shown} (after {time_text(rows[time].iloc[after[0] - 1])})")
+        if training:
+            raise DataError(f"data.fillna: {problem}; set data.fillna (ffill, bfill, interpolate, zero or drop) to "
+                            f"fill those rows, or add them to data.path")
+        raise InputError((), f"{problem}; send the rows of those steps (this run has no data.fillna to fill them)")
+    kept = [*prep.entity_columns, *(prep.covariates.static_columns if prep.covariates else [])]
+    added = pd.concat([pd.DataFrame({**{c: rows[c].iloc[at - 1] for c in kept}, time: gap}, index=range(len(gap)))
+                       for at, gap in zip(after, gaps, strict=True)], ignore_index=True)
+    keys = [*prep.entity_columns, time]
+    added = added.reindex(columns=rows.columns).astype({c: rows[c].dtype for c in [*kept, time]})
+    return pd.concat([rows, added], ignore_index=True).sort_values(keys, kind="stable").reset_index(drop=True)

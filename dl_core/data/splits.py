@@ -33,7 +33,8 @@ class SplitConfig:
     Attributes:
         val_fraction: share of each series' rows whose targets form the validation split.
         test_fraction: share of each series' last rows whose targets form the test split.
-        val_start: first timestamp of the validation split (a date split; set test_start too).
+        val_start: first timestamp of the validation split (a date split; set test_start too); without a UTC
+            offset, a date of the run's time zone where its timestamps have one.
         test_start: first timestamp of the test split.
         train_rows: rows of each series whose targets form the training split (a row split, as the
             fixed borders of benchmark protocols such as ETT's; set val_rows and test_rows too).
@@ -129,6 +130,14 @@ def chronological_bounds(series: pd.DataFrame, split: Any, time_col: str | None,
     return a - shift, b - shift, end - shift
 
 
+def _in_zone(date: str, times: pd.Series) -> pd.Timestamp:
+    """A split date as a timestamp of the run's: one written without an offset is a date of the run's time zone (its
+    wall clock), as the zoned timestamps' calendar features are."""
+    stamp = pd.Timestamp(date)
+    zone = times.dt.tz if pd.api.types.is_datetime64_any_dtype(times) else None
+    return stamp.tz_localize(zone) if zone is not None and stamp.tz is None else stamp
+
+
 def _single_split_bounds(series: pd.DataFrame, split: Any, time_col: str | None,
                          horizon: int) -> tuple[int, int, int]:
     n = len(series)
@@ -136,8 +145,8 @@ def _single_split_bounds(series: pd.DataFrame, split: Any, time_col: str | None,
         if not time_col:
             raise DataError("data.split.val_start: a date split needs data.timestamp_column")
         times = series[time_col]
-        a = int((times < pd.Timestamp(split.val_start)).sum())
-        b = int((times < pd.Timestamp(split.test_start)).sum())
+        a = int((times < _in_zone(split.val_start, times)).sum())
+        b = int((times < _in_zone(split.test_start, times)).sum())
         if not 0 < a < b < n:
             raise DataError(f"data.split: val_start={split.val_start} and test_start={split.test_start} must "
                             f"fall inside the series ({times.iloc[0]} .. {times.iloc[-1]}) in that order")

@@ -38,11 +38,11 @@ from dl_core.checks import (
     unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
-from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema
+from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, InputSchema, Unseen, find_unseen
 from dl_core.data.loading import DataConfig, require_columns
 from dl_core.data.splits import TabularSplitConfig, random_split
 from dl_core.data.synthetic_tabular import TabularGeneratorConfig
-from dl_core.errors import DataError, require, require_once
+from dl_core.errors import DataError, InputError, require, require_once
 from dl_core.task import TABLE_TASKS, TableTask
 
 if TYPE_CHECKING:
@@ -132,6 +132,14 @@ class TabularPreprocessor:
                    **{c: BOOLEAN if c in self.boolean_columns else LABEL for c in self.categorical_columns}}
         return InputSchema(columns, frozenset(columns))
 
+    def unseen_categories(self, frame: pd.DataFrame) -> list[Unseen]:
+        """Per categorical input, the values of `frame` no training row had (encoded as `RESERVED_CATEGORY`)."""
+        if self.category_encoder is None:
+            return []
+        found = (find_unseen(column, label_values(frame[column]), [c for c in known if not pd.isna(c)])
+                 for column, known in zip(self.categorical_columns, self.category_encoder.categories_, strict=True))
+        return [unseen for unseen in found if unseen is not None]
+
     def new_rows(self, frame: pd.DataFrame, task: TableTask) -> TabularSplit:
         """Validated new rows as a split without targets (derived columns computed as for training)."""
         if self.derived is not None:
@@ -142,6 +150,25 @@ class TabularPreprocessor:
                        self.numeric_columns)
         return TabularSplit(torch.tensor(x_num, dtype=torch.float32), torch.tensor(x_cat, dtype=torch.int64), None,
                             frame.index.to_numpy())
+
+    def labelled_rows(self, frame: pd.DataFrame, task: TableTask) -> TabularSplit:
+        """Validated new rows with their target column as a split of the rows that have a target: a row without
+        one (missing or infinite) is left out, as in training, and counted in the log."""
+        target = self.target_column
+        known = frame[target].notna() & ~frame[target].isin(INFINITE)
+        if not known.any():
+            raise InputError((), f"target column {target!r} has no values (all {len(frame)} rows are missing or "
+                                 f"infinite); give the rows their actual {target}")
+        if not known.all():
+            log.warning("data: %d row(s) without a target %s are not scored", int((~known).sum()), target)
+        rows = frame[known]
+        task.check_new_targets(rows[target], target)
+        split = self.new_rows(rows, task)
+        return TabularSplit(split.x_num, split.x_cat, torch.tensor(task.encode(rows[target])), split.rows)
+
+    @property
+    def target_columns(self) -> list[str]:
+        return [self.target_column]
 
     def metadata(self) -> dict[str, Any]:
         return {"target": self.target_column}
@@ -157,11 +184,23 @@ class DerivedColumns:
     sources: list[str]
 
     @classmethod
-    def from_config(cls, expressions: dict[str, str], frame: pd.DataFrame) -> DerivedColumns:
-        """The expressions and the frame's columns they name (bare or in backticks)."""
-        names = {quoted or bare for expression in expressions.values()
-                 for quoted, bare in re.findall(r"`([^`]+)`|([A-Za-z_]\w*)", expression)}
-        return cls(dict(expressions), [c for c in frame.columns if c in names and c not in expressions])
+    def from_config(cls, expressions: dict[str, str], frame: pd.DataFrame, target: str) -> DerivedColumns:
+        """The expressions and the frame's columns they name (bare or in backticks). A derived column has a
+        name of its own (one that replaced a column of the file would leave the file's values unused, and
+        ignored in every row sent to predict), and never reads the target: the target would be an input
+        (a leak), which rows to predict do not have."""
+        names = {}
+        for name, expression in expressions.items():
+            names[name] = {quoted or bare for quoted, bare in re.findall(r"`([^`]+)`|([A-Za-z_]\w*)", expression)}
+            if name in frame.columns:
+                raise DataError(f"data.derived_columns.{name}: {name!r} is a column of the data already; give the "
+                                f"derived column a name of its own, e.g. data.derived_columns.{name}_derived")
+            if target in names[name]:
+                raise DataError(f"data.derived_columns.{name}: {expression!r} reads the target {target!r}, which "
+                                f"would make the target an input (a leak) that rows to predict do not have; "
+                                f"derive it from other columns")
+        read = set().union(*names.values())
+        return cls(dict(expressions), [c for c in frame.columns if c in read and c not in expressions])
 
     def add_to(self, frame: pd.DataFrame) -> pd.DataFrame:
         require_columns(frame, self.sources, "data.derived_columns")
@@ -215,7 +254,8 @@ class TabularSplit:
 def build_tabular_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     """Frame -> checked target -> seeded (stratified) split -> train-fit preprocessing -> tensors."""
     task = TABLE_TASKS[cfg.task].from_config(cfg)
-    derived = DerivedColumns.from_config(cfg.derived_columns, frame) if cfg.derived_columns else None
+    derived = DerivedColumns.from_config(cfg.derived_columns, frame, cfg.target_column) if cfg.derived_columns \
+        else None
     if derived is not None:
         frame = derived.add_to(frame)
     prep = _preprocessor_from_config(cfg, frame, task, derived)
@@ -244,7 +284,7 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame, task: TableTask,
     drop = list(cfg.drop_columns)
     require_columns(frame, drop, "data.drop_columns")
     features = [c for c in frame.columns if c != target and c not in drop] if cfg.feature_columns is None \
-        else [c for c in cfg.feature_columns if c != target]
+        else list(cfg.feature_columns)
     require_columns(frame, features, "data.feature_columns")
     task.check_column(frame, target)
     listed = cfg.categorical_columns is not None
@@ -274,8 +314,8 @@ def _warn_of_doubtful_features(frame: pd.DataFrame, categorical: list[str], unas
     (`unasked`) that look like row ids (see dl_core.checks)."""
     for column in categorical:
         for labels in near_duplicate_labels(frame[column]):
-            log.warning("data: categories %s of column %r differ only in case or surrounding spaces and are "
-                        "distinct categories; if they are one, write them alike in data.path",
+            log.warning("data: categories %s of column %r differ only in case, surrounding spaces or invisible "
+                        "characters and are distinct categories; if they are one, write them alike in data.path",
                         listing(map(repr, labels)), column)
     for column in unique_per_row(frame, unasked):
         log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
@@ -381,8 +421,9 @@ class TabularDataConfig(DataConfig):
         require_once(self.feature_columns, f"{prefix}.feature_columns")
         require_once(self.categorical_columns, f"{prefix}.categorical_columns")
         require_once(self.drop_columns, f"{prefix}.drop_columns")
-        require(self.target_column not in (self.categorical_columns or []), f"{prefix}.categorical_columns",
-                f"lists the target {self.target_column!r}, which would make it an input; leave it out")
+        for key in ("feature_columns", "categorical_columns"):
+            require(self.target_column not in (getattr(self, key) or []), f"{prefix}.{key}",
+                    f"lists the target {self.target_column!r}, which would make it an input; leave it out")
         for name in self.drop_columns:
             for key, names in (("target_column", [self.target_column]), ("feature_columns", self.feature_columns),
                                ("categorical_columns", self.categorical_columns)):

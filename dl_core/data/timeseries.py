@@ -1,11 +1,17 @@
 """Time-series data: clean, split chronologically per entity (dl_core/data/splits.py), scale on train, index
 windows (dl_core/data/windows.py); and the same for new rows to predict on.
 
-The targets are scaled by the `Forecast` task, the inputs by the preprocessor; new rows for prediction
-become windows the same way. A forecast beyond a series' last row needs the known-future covariates of
-its horizon (dl_core/data/covariates.py): new rows carry them as future rows (targets null, after the
-last observed row); calendar features are derived from the timestamps (stepped on by the run's time
-step where no future row was sent: dl_core/data/timestep.py).
+Cleaning reads the timestamps as the run's (numbers, or dates in its zone: dl_core/data/timestep.py), sorts
+each series by them, puts every row on the run's time line (missing steps refused or filled:
+dl_core/data/missing.py) and handles missing values. The targets are scaled by the `Forecast` task, the
+inputs by the preprocessor; new rows for prediction become windows the same way, so a run's own training
+rows sent back give training's windows, and its predictions.
+
+A forecast beyond a series' last row needs the known-future covariates of its horizon
+(dl_core/data/covariates.py): new rows carry them as future rows (targets null, after the last observed
+row); calendar features are derived from the timestamps (stepped on by the run's time step where no future
+row was sent). A series sent without future rows (a run's own training file) still gets every complete
+window; only its forecast past the last row is left out, with one warning line that says how to get it.
 """
 
 from __future__ import annotations
@@ -23,20 +29,29 @@ from dl_core.checks import (
     check_in_range,
     is_boolean,
     listing,
-    one_line,
     refuse_stray_text,
+    row_name,
     short,
     unique_per_row,
 )
 from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder
-from dl_core.data.inputs import BOOLEAN, LABEL, NUMBER, TIME, InputSchema
+from dl_core.data.inputs import BOOLEAN, DATE, DATE_TEXT, LABEL, NUMBER, TIME, InputSchema, Unseen
 from dl_core.data.loading import DataConfig, require_columns
-from dl_core.data.missing import handle_missing, refuse_empty_columns
+from dl_core.data.missing import fill_gaps, handle_missing, refuse_empty_columns
 from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
 from dl_core.data.synthetic import GeneratorConfig
-from dl_core.data.timestep import TimeStep, check_freq, fit_time_step
-from dl_core.data.windows import SOURCE_ROW, RowKeys, WindowSplit, split_starts, window_starts
+from dl_core.data.timestep import Timestamps, TimeStep, check_freq, check_timezone, fit_time_step, refusal, time_text
+from dl_core.data.windows import (
+    POSITION,
+    SOURCE_ROW,
+    RowKeys,
+    WindowSplit,
+    positions,
+    split_starts,
+    unbroken,
+    window_starts,
+)
 from dl_core.errors import CheckpointError, DataError, InputError, require, require_once
 from dl_core.task import Forecast
 
@@ -57,8 +72,9 @@ FIXES = {  # key -> (the fix for a few stray text cells, the fix for a text colu
 @dataclass
 class TimeSeriesPreprocessor:
     """The fitted, picklable recipe that turns a raw frame into scaled input arrays (the `Forecast` task
-    scales the targets), and the run's time step (`data.freq`, or fitted on the training rows), which
-    dates forecasts beyond a series' last row."""
+    scales the targets); what the run's timestamps are (numbers, or dates in a zone or without one), told
+    from the training file, and its time step (`data.freq`, or fitted on the training rows), which dates
+    forecasts beyond a series' last row."""
 
     timestamp_column: str | None
     entity_columns: list[str]
@@ -73,15 +89,20 @@ class TimeSeriesPreprocessor:
     boolean_columns: frozenset[str] = frozenset()
     freq: str | None = None
     time_step: TimeStep | None = None
+    timestamps: Timestamps | None = None
 
-    def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Sorted by entity then time, missing values handled, every used column numeric."""
-        return self.fill(self.order(frame))
+    def clean(self, frame: pd.DataFrame, training: bool = False) -> pd.DataFrame:
+        """Sorted by entity then time, on the run's time line, missing values handled, every used column numeric."""
+        return self.fill(self.on_time_line(self.order(frame, training), training))
 
-    def order(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Sorted by entity then time, every used column present and numeric; missing values left as they are."""
+    def order(self, frame: pd.DataFrame, training: bool = False) -> pd.DataFrame:
+        """Sorted by entity then time, every used column present and numeric, the timestamps read as the run's;
+        missing values left as they are. What cannot be read is refused: in the training rows (`training`)
+        naming the data key, in new rows as the request's fault."""
         keys = [c for c in [*self.entity_columns, self.timestamp_column] if c]
         require_columns(frame, keys, "data.timestamp_column/entity_columns")
+        _refuse_missing_keys(frame, self.entity_columns, self.timestamp_column, training)
+        _refuse_mixed_names(frame, self.entity_columns, training)
         require_columns(frame, self.target_columns, "data.target_column")
         require_columns(frame, self.feature_columns, "data.feature_columns")
         future = self.covariates.future_columns if self.covariates else []
@@ -92,25 +113,43 @@ class TimeSeriesPreprocessor:
         _check_numeric(frame, self.feature_columns, "data.feature_columns")  # are named as in the file
         _check_numeric(frame, future, "data.future_covariates")
         if self.timestamp_column:
-            frame[self.timestamp_column] = _parse_time(frame[self.timestamp_column], self.timestamp_column)
+            time = self.timestamp_column
+            frame[time] = self.timestamps.read(frame[time], time, training)
         frame = frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame
         _check_duplicate_times(frame, self.timestamp_column, self.entity_columns)
         return frame
 
+    def on_time_line(self, rows: pd.DataFrame, training: bool) -> pd.DataFrame:
+        """Ordered rows on the run's time line: a row off it is refused, missing steps refused or added as rows
+        whose values `fill` fills (dl_core/data/missing.py)."""
+        self.check_time_line(rows, training)
+        return fill_gaps(rows, self, training)
+
     def fill(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Missing values filled (or refused) per `fillna`; the covariates checked on what is left."""
+        """Missing values filled (or refused) per `fillna`; the covariates checked on what is left. Each row keeps
+        its position on its series' time line (`POSITION`), so that no window spans the rows `drop` leaves out."""
+        rows = rows.assign(**{POSITION: positions(self.entity_labels(rows))})
         rows = handle_missing(rows, self._value_columns(), self.entity_columns, self.fillna)
         if self.covariates is not None:
             self.covariates.check(rows, self.entity_labels(rows))
         return rows
 
+    def fit_time(self, rows: pd.DataFrame, split: Any) -> None:
+        """The time step, from the ordered `rows` whose targets fall in the training split (before missing values
+        are handled: dropped rows would leave gaps)."""
+        time = self.timestamp_column
+        if not time:
+            return
+        offsets = _entity_offsets(rows, self)
+        train = np.zeros(len(rows), bool)
+        for lo, hi in itertools.pairwise(offsets):
+            train[lo:lo + chronological_bounds(rows.iloc[lo:hi], split, time, self.horizon)[0]] = True
+        self.time_step = fit_time_step(rows[time][train], self.entity_labels(rows)[train], self.freq)
+
     def fit(self, train_rows: pd.DataFrame) -> TimeSeriesPreprocessor:
         from sklearn.preprocessing import StandardScaler
 
         self.feature_scaler = StandardScaler().fit(train_rows[self.feature_columns].to_numpy(np.float64))
-        if self.timestamp_column:
-            self.time_step = fit_time_step(train_rows[self.timestamp_column], self.entity_labels(train_rows),
-                                           self.freq)
         if self.covariates is not None:
             self.covariates.fit(train_rows, self.entity_labels(train_rows))
         return self
@@ -126,13 +165,24 @@ class TimeSeriesPreprocessor:
         values = self._value_columns()
         covariates = self.covariates.input_columns() if self.covariates else {}
         columns = {**dict.fromkeys(self.entity_columns, LABEL),
-                   **({self.timestamp_column: TIME} if self.timestamp_column else {}),
+                   **({self.timestamp_column: self._time_kind()} if self.timestamp_column else {}),
                    **dict.fromkeys(values, NUMBER), **covariates}
         columns |= dict.fromkeys(self.boolean_columns, BOOLEAN)
         nullable = set(values) if self.fillna or self.knows_future else set()
         if self.knows_future:
             nullable |= set(self.covariates.future_columns)
-        return InputSchema(columns, frozenset(nullable), self.timestamp_column)
+        return InputSchema(columns, frozenset(nullable), self.timestamp_column,
+                           self.timestamps.fmt if self.timestamps else None)
+
+    def _time_kind(self) -> str:
+        """The timestamp's type in a request: what training saw (numbers, or dates as ISO text or in its format)."""
+        if not self.timestamps.dates:
+            return TIME
+        return DATE if self.timestamps.fmt is None else DATE_TEXT
+
+    def unseen_categories(self, frame: pd.DataFrame) -> list[Unseen]:
+        """The static categories of new rows that no training series had."""
+        return self.covariates.unseen(frame) if self.covariates else []
 
     @property
     def knows_future(self) -> bool:
@@ -141,52 +191,84 @@ class TimeSeriesPreprocessor:
     def new_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
         """Windows of validated new rows: every complete window of each series (its targets are known
         rows), then the window whose targets are the horizon after its last row: the forecast. With known-future
-        covariates, each series' rows after its last observed one (targets null) carry the horizon's."""
-        if self.timestamp_column and self.time_step is None:
-            raise CheckpointError("this run saved no time step (an earlier dl_core trained it), so its forecasts "
-                                  "cannot be dated as in training; train it again to predict")
+        covariates, each series' rows after its last observed one (targets null) carry the horizon's; a series
+        sent without any gets no forecast past its last row (one warning says how to get it)."""
+        if self.timestamp_column and (self.time_step is None or self.timestamps is None):
+            raise CheckpointError("this run saved no time step or timestamp kind (an earlier dl_core trained it), so "
+                                  "its timestamps cannot be read as in training; train it again to predict")
         try:
-            rows = self.order(frame.assign(**{SOURCE_ROW: np.arange(len(frame))}))
-            self.check_time_line(rows, training=False)
+            rows = self.on_time_line(self.order(frame.assign(**{SOURCE_ROW: np.arange(len(frame))})), False)
             rows, ahead = _split_ahead(rows, self) if self.knows_future else (rows, rows.iloc[:0])
             rows = self.fill(rows)
         except InputError:
             raise
         except DataError as err:
             raise InputError((), str(err)) from None  # e.g. duplicate timestamps: the request's fault
-        self._check_history(rows)
+        self._check_history(rows, ahead)
         with np.errstate(over="ignore"):  # refused by column just below
             x, y = self.transform(rows), task.encode(rows)
         check_in_range(x, self.feature_columns)
         check_in_range(y, task.target_columns)
         observed = _entity_offsets(rows, self)
+        forecast = np.ones(len(observed) - 1, bool)
         if self.knows_future:
-            rows, x, y = self._with_horizon(rows, ahead, x, y, observed)
+            rows, x, y, forecast = self._with_horizon(rows, ahead, x, y, observed)
         offsets = _entity_offsets(rows, self)
         ends = offsets[:-1] + np.diff(observed)
-        starts = [window_starts(lo, first, stop, self.sequence_length, self.horizon)
-                  for lo, end in zip(offsets[:-1], ends, strict=True)
-                  for first, stop in ((0, end - lo), (end - lo, end - lo + self.horizon))]
+        position = rows[POSITION].to_numpy()
+        past = np.concatenate([window_starts(lo, 0, end - lo, self.sequence_length, self.horizon)
+                               for lo, end in zip(offsets[:-1], ends, strict=True)])
+        ahead_starts = np.array([end - self.sequence_length for end, known in zip(ends, forecast, strict=True)
+                                 if known], np.int64)
+        self._refuse_broken_forecast(rows, ahead_starts, position)
+        kept = unbroken(past, position, self.sequence_length + self.horizon)
+        _warn_left_out(int((~kept).sum()), self.fillna)
         covariates = self.covariates.tensors(rows, offsets) if self.covariates else None
-        starts = torch.from_numpy(np.concatenate(starts))
+        starts = torch.from_numpy(np.sort(np.concatenate([past[kept], ahead_starts])))
         return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), starts, self.sequence_length, self.horizon,
                            RowKeys.of(rows, self, offsets, ends), covariates)
 
+    def labelled_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
+        """The complete windows of validated new rows: those whose targets are all rows given (not the forecast
+        beyond a series' last row, which has nothing to be scored against)."""
+        windows = self.new_rows(frame, task).complete()
+        if not len(windows):
+            raise InputError((), f"no series has a complete window to score: that needs sequence_length + horizon = "
+                                 f"{self.sequence_length + self.horizon} rows of a series; send more rows")
+        return windows
+
+    def _refuse_broken_forecast(self, rows: pd.DataFrame, starts: np.ndarray, position: np.ndarray) -> None:
+        """The forecast past a series' last row reads its last `sequence_length` rows: they must lie on consecutive
+        steps, which rows dropped for missing values (data.fillna=drop) may break."""
+        broken = ~unbroken(starts, position, self.sequence_length)
+        if broken.any():
+            label = short(self.entity_labels(rows.iloc[starts[broken][:1]])[0])
+            raise InputError((), f"series {label}: the forecast past its last row reads its last "
+                                 f"{self.sequence_length} rows, but rows among them were dropped for missing values "
+                                 f"(data.fillna=drop), so they are not consecutive steps; send those rows' values")
+
     def _with_horizon(self, rows: pd.DataFrame, ahead: pd.DataFrame, x: np.ndarray, y: np.ndarray,
-                      offsets: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+                      offsets: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
         """Each series' observed rows followed by its `horizon` rows of known-future covariates (their
-        inputs and targets zero: no window reads them), with `x` and `y` laid out alike."""
+        inputs and targets zero: no window reads them), with `x` and `y` laid out alike; and which series have
+        them. A series sent without future rows, in a run with known-future columns, has none: its forecast past
+        the last row is left out, with one warning for all such series."""
         labels, ahead_labels = self.entity_labels(rows), self.entity_labels(ahead)
-        strangers = sorted(set(ahead_labels) - set(labels))
-        if strangers:
-            raise InputError((), f"series {short(strangers[0])} has future rows (targets null) but no observed row; "
-                                 f"send its history too")
-        blocks, observed = [], []
+        blocks, observed, forecast, unknown = [], [], [], []
         for lo, hi in itertools.pairwise(offsets):
             series = rows.iloc[lo:hi]
             sent = ahead[ahead_labels == labels[lo]]
-            blocks += [series, _horizon_rows(series, sent, self)]
-            observed += [np.ones(hi - lo, bool), np.zeros(self.horizon, bool)]
+            known = not sent.empty or not self.covariates.future_columns
+            blocks += [series, _horizon_rows(series, sent, self)] if known else [series]
+            observed += [np.ones(hi - lo, bool), np.zeros(self.horizon if known else 0, bool)]
+            forecast.append(known)
+            if not known:
+                unknown.append(short(labels[lo]))
+        if unknown:
+            log.warning("rows: no future rows (targets null, after the last observed row) for series %s: the forecast "
+                        "past %s last row needs %s over its %d steps and is left out; send those rows to get it",
+                        listing(unknown, 5), "their" if len(unknown) > 1 else "its",
+                        listing(map(repr, self.covariates.future_columns)), self.horizon)
         is_observed = np.concatenate(observed)
         out_x = np.zeros((len(is_observed), x.shape[1]), np.float32)
         out_y = np.zeros((len(is_observed), y.shape[1]), np.float32)
@@ -196,7 +278,7 @@ class TimeSeriesPreprocessor:
             self.covariates.check(combined, self.entity_labels(combined))  # the future rows' static values too
         except DataError as err:
             raise InputError((), str(err)) from None
-        return combined, out_x, out_y
+        return combined, out_x, out_y, np.array(forecast, bool)
 
     def check_time_line(self, rows: pd.DataFrame, training: bool) -> None:
         """Every timestamp a whole number of the run's time steps after the one before it in its series (gaps
@@ -208,9 +290,9 @@ class TimeSeriesPreprocessor:
         if off is None:
             return
         series, at, before = off
-        where = f"after {_time_text(before)}, the row before" if before is not None else "its first row"
+        where = f"after {time_text(before)}, the row before" if before is not None else "its first row"
         source = "data.freq" if self.time_step.given else "inferred from the training rows"
-        problem = (f"series {short(series)} has timestamp {_time_text(at)} ({where}), off the run's time line of "
+        problem = (f"series {short(series)} has timestamp {time_text(at)} ({where}), off the run's time line of "
                    f"{self.time_step} steps ({source})")
         if training:
             raise DataError(f"data.freq: {problem}; fix that timestamp, or set data.freq to the rows' frequency")
@@ -220,19 +302,21 @@ class TimeSeriesPreprocessor:
         return {"sequence_length": self.sequence_length, "horizon": self.horizon, "targets": self.target_columns,
                 "timestamp_column": self.timestamp_column, "entity_columns": self.entity_columns,
                 "freq": None if self.time_step is None else str(self.time_step),
+                **(self.timestamps.metadata() if self.timestamps else {"timezone": None, "timestamp_format": None}),
                 **(self.covariates.metadata() if self.covariates else {})}
 
-    def _check_history(self, rows: pd.DataFrame) -> None:
-        """Every series needs a full input window; name the first that is too short."""
-        if not self.entity_columns:
-            counts = pd.Series({"all": len(rows)})
-        else:
-            counts = rows.groupby(list(self.entity_columns), sort=False).size()
+    def _check_history(self, rows: pd.DataFrame, ahead: pd.DataFrame) -> None:
+        """Every series needs a full input window of observed rows; name the first that is too short (one sent with
+        only its future rows has none)."""
+        counts = pd.Series(self.entity_labels(rows)).value_counts(sort=False)
+        counts = counts.reindex(list(dict.fromkeys([*counts.index, *self.entity_labels(ahead)])), fill_value=0)
+        if counts.empty:
+            counts = pd.Series({"all": 0})
         too_short = counts[counts < self.sequence_length]
         if not too_short.empty:
-            raise InputError((), f"series {too_short.index[0]!r} has {int(too_short.iloc[0])} row(s) after cleaning "
-                                 f"but the model needs sequence_length={self.sequence_length} rows of history; "
-                                 f"send more rows")
+            raise InputError((), f"series {short(too_short.index[0])} has {int(too_short.iloc[0])} row(s) after "
+                                 f"cleaning but the model needs sequence_length={self.sequence_length} rows of "
+                                 f"history; send more rows")
 
     def entity_labels(self, frame: pd.DataFrame) -> np.ndarray:
         if not self.entity_columns:
@@ -248,10 +332,18 @@ class TimeSeriesPreprocessor:
 
 
 def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
-    """Frame -> cleaned rows -> chronological split per entity -> train-fit scalers -> window index."""
+    """Frame -> ordered rows -> the run's timestamps and time step -> rows on its time line, missing values handled
+    -> chronological split per entity -> train-fit scalers -> window index."""
     prep = _preprocessor_from_config(cfg, frame)
     refuse_empty_columns(frame, prep)
-    rows = prep.clean(frame)
+    if prep.timestamp_column:
+        require_columns(frame, [prep.timestamp_column], "data.timestamp_column")
+        _refuse_missing_keys(frame, [], prep.timestamp_column, training=True)
+        prep.timestamps = Timestamps.of(frame[prep.timestamp_column], prep.timestamp_column, cfg.timezone,
+                                        cfg.timestamp_format)
+    rows = prep.order(frame, training=True)
+    prep.fit_time(rows, cfg.split)
+    rows = prep.fill(prep.on_time_line(rows, training=True))
     if rows.empty:
         raise DataError(f"data.fillna: no rows left once rows with missing values are dropped "
                         f"(data.fillna={prep.fillna}); use ffill, interpolate or zero, or fix the gaps in data.path")
@@ -263,10 +355,9 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     for lo, (a, _, _) in zip(offsets[:-1], bounds, strict=False):
         train_mask[lo:lo + a] = True
     prep.fit(rows[train_mask])
-    prep.check_time_line(rows, training=True)  # what predict.py will check of these rows, refused here first
     task = Forecast(prep.target_columns).fit(rows[train_mask])
     x, y = torch.from_numpy(prep.transform(rows)), torch.from_numpy(task.encode(rows))
-    starts = split_starts(offsets, bounds, prep.sequence_length, prep.horizon)
+    starts = _unbroken_starts(split_starts(offsets, bounds, prep.sequence_length, prep.horizon), rows, prep)
     for name in SPLITS:
         if starts[name].size == 0:
             raise DataError(f"data.split: the {name} split has no complete window "
@@ -311,7 +402,12 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
             log.warning("data: column %r has a distinct value in every row and is an input; if it numbers or "
                         "names the rows, list it in data.drop_columns", column)
     else:
-        features = [c for c in cfg.feature_columns if c not in targets]
+        features = list(cfg.feature_columns)
+        listed = [c for c in targets if c in features]
+        require(not listed, "data.feature_columns",
+                f"lists the target {listing(map(repr, listed))}; a target's past is an input by "
+                f"data.include_target_in_inputs (now {str(cfg.include_target_in_inputs).lower()}), not by this "
+                f"list: leave it out")
         require_columns(frame, features, "data.feature_columns")
     if cfg.include_target_in_inputs:
         features = [*features, *targets]
@@ -323,6 +419,21 @@ def _preprocessor_from_config(cfg: Any, frame: pd.DataFrame) -> TimeSeriesPrepro
     return TimeSeriesPreprocessor(cfg.timestamp_column, entities, features, targets, cfg.fillna,
                                   cfg.sequence_length, cfg.horizon, covariates=covariates, boolean_columns=boolean,
                                   freq=cfg.freq)
+
+
+def _unbroken_starts(starts: dict[str, np.ndarray], rows: pd.DataFrame,
+                     prep: TimeSeriesPreprocessor) -> dict[str, np.ndarray]:
+    """Each split's windows less those that span rows dropped for missing values (data.fillna=drop)."""
+    position = rows[POSITION].to_numpy()
+    kept = {name: unbroken(part, position, prep.sequence_length + prep.horizon) for name, part in starts.items()}
+    _warn_left_out(sum(int((~keep).sum()) for keep in kept.values()), prep.fillna)
+    return {name: starts[name][keep] for name, keep in kept.items()}
+
+
+def _warn_left_out(count: int, fillna: str | None) -> None:
+    if count:
+        log.warning("data: %d windows span rows dropped for missing values (data.fillna=%s) and are left out; "
+                    "data.fillna=ffill, bfill, interpolate or zero fills those rows instead", count, fillna)
 
 
 def _covariates_from_config(cfg: Any) -> CovariateEncoder | None:
@@ -360,7 +471,7 @@ def _horizon_rows(series: pd.DataFrame, sent: pd.DataFrame, prep: TimeSeriesPrep
         extra[time] = pd.Series([prep.time_step.after(last, k) for k in range(1, n_extra + 1)],
                                 dtype=series[time].dtype)
     ahead = pd.concat([sent, extra], ignore_index=True).reindex(columns=series.columns)
-    where = ahead[time].map(_time_text) if time else pd.Series(range(len(series), len(series) + prep.horizon))
+    where = ahead[time].map(time_text) if time else pd.Series(range(len(series), len(series) + prep.horizon))
     for column in prep.covariates.future_columns:
         missing = ahead[column].isna().to_numpy()
         if missing.any():
@@ -371,19 +482,30 @@ def _horizon_rows(series: pd.DataFrame, sent: pd.DataFrame, prep: TimeSeriesPrep
     return ahead
 
 
-def _time_text(value: Any) -> str:
-    """A timestamp as a client wrote it: ISO for dates, the number otherwise."""
-    return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
+def _refuse_missing_keys(frame: pd.DataFrame, entities: list[str], time: str | None, training: bool) -> None:
+    """A row without its series or its timestamp belongs nowhere: refused naming the column and the first row."""
+    for key, column in [*(("data.entity_columns", c) for c in entities), ("data.timestamp_column", time)]:
+        missing = frame[column].isna() if column else None
+        if missing is not None and missing.any():
+            n = int(missing.sum())
+            raise refusal(training, key, f"column {column!r} is missing in {n} row{'s' if n != 1 else ''} (first: "
+                                         f"{row_name(frame, missing.idxmax())}); fill those cells or drop those rows")
 
 
-def _parse_time(column: pd.Series, name: str) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
-        return column
-    try:
-        return pd.to_datetime(column)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"data.timestamp_column: column {name!r} cannot be parsed as dates ({one_line(exc)}); "
-                        f"fix the values or set data.timestamp_column=null to use row order") from None
+def _refuse_mixed_names(frame: pd.DataFrame, columns: list[str], training: bool) -> None:
+    """A series named 1 in one row and "1" in another is one series to a CSV file, two to pandas' sort: refused."""
+    for column in columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        text = values.map(lambda value: isinstance(value, str)).to_numpy(bool)
+        if text.any() and not text.all():
+            words, others = values[text].unique(), values[~text].unique()
+            clash = next((v for v in others if str(v) in set(words)), others[0])
+            word = str(clash) if str(clash) in set(words) else words[0]
+            raise refusal(training, "data.entity_columns",
+                          f"column {column!r} names series by numbers and by text ({clash!r} and {word!r}); name each "
+                          f"series one way, as in training")
 
 
 def _check_duplicate_times(frame: pd.DataFrame, time_col: str | None, entities: list[str]) -> None:
@@ -431,11 +553,20 @@ class TimeSeriesDataConfig(DataConfig):
     """Forecasting data: sliding windows of `sequence_length` past rows predict `horizon` rows.
 
     Attributes:
-        timestamp_column: column to sort by and report; null uses row order.
+        timestamp_column: column to sort by and report; null uses row order. It holds numbers or dates, and
+            rows sent for prediction must hold the same kind. Whole numbers that all read as dates written
+            yyyymmdd (20200131) are refused: set `timestamp_format`. A missing timestamp is refused.
+        timezone: the time zone of date timestamps written with a UTC offset (an IANA name: Europe/Paris, UTC):
+            they are read as the instants they name, in this zone, whose wall clock the calendar features read;
+            needed when offsets change within the column (daylight saving time). Null keeps the offset the
+            timestamps are written with. Timestamps without an offset are read as written, and then rows sent
+            for prediction may carry no offset either (and rows sent to a zoned run must carry one).
+        timestamp_format: how dates are written when not as ISO 8601, a strftime format (`%Y%m%d` for 20200131,
+            `%d/%m/%Y %H:%M`); rows sent for prediction are read with it too. Null: ISO 8601 or what pandas infers.
         freq: the time step of date timestamps, a pandas offset alias (h, 15min, D, B, W-SUN, MS, ME, QS, YS);
             null infers it from the training rows (refused where they have no regular step). Forecasts past
             a series' last row are dated by it, calendar-aware (month starts stay month starts), and every
-            timestamp must lie a whole number of steps after the one before it (gaps are missing steps).
+            timestamp must lie a whole number of steps after the one before it (missing steps: see `fillna`).
         target_column: the column to forecast, or a list of columns (one output per column); not the
             timestamp or an entity column.
         feature_columns: input columns; null takes every numeric or true/false column (read as 1/0; new rows
@@ -450,7 +581,9 @@ class TimeSeriesDataConfig(DataConfig):
         sequence_length: past rows in each input window.
         horizon: future rows predicted at once from each window.
         fillna: null refuses missing values; ffill, bfill, interpolate, zero or drop fills them per series.
-            An infinite value counts as missing; a column with no value at all is refused.
+            An infinite value counts as missing; a column with no value at all is refused. Missing steps of a
+            regular time line (rows absent between two timestamps) are missing rows: refused naming the series
+            and the timestamps, or added and filled alike; `drop` drops them, and no window spans a dropped row.
         future_covariates: columns whose values are known for the forecast horizon too (planned events,
             a weather forecast); the model sees them over the look-back and the horizon. New rows carry
             the horizon's values as future rows (targets null) after each series' last row.
@@ -464,6 +597,8 @@ class TimeSeriesDataConfig(DataConfig):
 
     kind: Literal["timeseries"] = "timeseries"
     timestamp_column: str | None = None
+    timezone: str | None = None
+    timestamp_format: str | None = None
     freq: str | None = None
     target_column: Any = None
     feature_columns: list[str] | None = None
@@ -497,6 +632,7 @@ class TimeSeriesDataConfig(DataConfig):
                 f"is the step of the timestamps, so set {prefix}.timestamp_column (a column of dates) or leave it null")
         problem = check_freq(self.freq, f"{prefix}.freq")
         require(problem is None, f"{prefix}.freq", str(problem))
+        self._validate_time(prefix)
         for target in targets:
             require(target != self.timestamp_column, f"{prefix}.target_column",
                     f"{target!r} is the timestamp column ({prefix}.timestamp_column), not a value to forecast; "
@@ -505,6 +641,17 @@ class TimeSeriesDataConfig(DataConfig):
                     f"{target!r} is an entity column ({prefix}.entity_columns), a key that tells series apart; "
                     f"name a numeric column")
         super().validate(prefix)
+
+    def _validate_time(self, prefix: str) -> None:
+        """How the timestamps are read: a zone pandas knows, a format with a directive, both only with dates."""
+        for key, value in (("timezone", self.timezone), ("timestamp_format", self.timestamp_format)):
+            require(value is None or self.timestamp_column is not None, f"{prefix}.{key}",
+                    f"says how to read the timestamps, so set {prefix}.timestamp_column (a column of dates) or leave "
+                    f"it null")
+        problem = check_timezone(self.timezone, f"{prefix}.timezone")
+        require(problem is None, f"{prefix}.timezone", str(problem))
+        require(self.timestamp_format is None or "%" in self.timestamp_format, f"{prefix}.timestamp_format",
+                f"{self.timestamp_format!r} has no strftime directive; e.g. {prefix}.timestamp_format=%Y%m%d")
 
     def _validate_covariates(self, prefix: str, targets: list[str]) -> None:
         """A column plays one part: target, key, past input, known-future or static covariate, or none (dropped)."""

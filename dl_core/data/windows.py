@@ -27,6 +27,20 @@ if TYPE_CHECKING:
     from dl_core.task import ForecastTask
 
 SOURCE_ROW = "\0source_row"  # carried beside new rows through cleaning; no file's column is named so
+POSITION = "\0position"  # a row's step on its series' time line, carried through missing-value handling
+
+
+def positions(labels: np.ndarray) -> np.ndarray:
+    """Each row's step on its series' time line, counted from the series' first row: rows sorted by series, every
+    step present (missing steps added, dl_core/data/missing.py), before `data.fillna=drop` drops any."""
+    first = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    return np.arange(len(labels)) - np.repeat(first, np.diff(np.r_[first, len(labels)]))
+
+
+def unbroken(starts: np.ndarray, position: np.ndarray, span: int) -> np.ndarray:
+    """Which windows of `span` rows from `starts` lie on consecutive steps of their series' time line: none of
+    their rows was dropped for missing values (a window never crosses a series, `window_starts`)."""
+    return position[starts + span - 1] - position[starts] == span - 1
 
 
 def window_starts(lo: int, first_target: int, stop: int, sequence_length: int, horizon: int) -> np.ndarray:
@@ -127,6 +141,13 @@ class WindowSplit:
 
     def targets(self) -> torch.Tensor:
         return self.y[self.starts.unsqueeze(1) + self.target_offsets]
+
+    def complete(self) -> WindowSplit:
+        """The windows whose targets all lie in their series' observed rows."""
+        starts = self.starts.cpu().numpy()
+        inside = starts + self.sequence_length + self.horizon <= self.keys.ends[starts]
+        return WindowSplit(self.x, self.y, self.starts[torch.from_numpy(inside).to(self.starts.device)],
+                           self.sequence_length, self.horizon, self.keys, self.covariates)
 
     def target_rows(self) -> np.ndarray:
         """Row index of every (window, step) target: shape (windows, horizon)."""

@@ -31,7 +31,7 @@ from dl_core.task import LossFn, Task
 
 class RunTracker(Protocol):
     """What a run feeds its trackers (dl_core/tracking/): every epoch's history (the engine), then the final
-    metrics (the pipeline)."""
+    metrics (the pipeline), once the run's files (plots, test predictions, checkpoints) are written."""
 
     def log_epoch(self, history: list[dict[str, float]]) -> None: ...
 

@@ -28,9 +28,11 @@ from dl_core.engine import schema as engine_schema
 from dl_core.errors import ConfigError, require
 from dl_core.models.build import schemas as model_schemas
 from dl_core.serving import schema as serving_schema
+from dl_core.sweep import grids
 from dl_core.sweep.plugin import sweep_batch
 from dl_core.sweep.trials import TrialConfig
 from dl_core.tracking import schema as tracking_schema
+from dl_core.tracking.run_index import run_label
 
 # The groups of train.yaml's defaults list that must each have an option.
 GROUPS = ("data", "model", "trainer", "hardware", "logger")
@@ -85,6 +87,11 @@ class TrainConfig:
         tags: labels for the run (given to W&B).
         objective: the metric returned to a sweeper (see `objective.*`).
         trial: the Optuna trial this run reports to, set by the sweeper (see `trial.*`).
+        reuse: when a run of the same config (the same fingerprint in run.json: the composed config less where it
+            writes, its name, tracking, display, threads) finished under `paths.log_dir`, return its objective
+            and point this run's directory at it instead of training (the suites of conf/benchmark/ set it).
+        benchmark: the table a suite of conf/benchmark/ renders from its runs (its rows, the metric it chooses on,
+            the published figures; read by `python -m dl_core.runs.benchmark`); it changes nothing a run computes.
     """
 
     data: Any = MISSING
@@ -98,6 +105,8 @@ class TrainConfig:
     tags: list[str] = field(default_factory=list)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
+    reuse: bool = False
+    benchmark: Any = None
 
     def validate(self, prefix: str) -> None:
         for group in GROUPS:
@@ -119,6 +128,7 @@ def register_configs() -> None:
         store.store(group=group or None, name=name, node=node)
     _register_slurm_launcher_schema(store)
     _register_sweeper_schema(store)
+    store.store(group="hydra/sweeper", name="grids", node=grids.register())  # the suites' (conf/benchmark/)
 
 
 def _register_sweeper_schema(store: ConfigStore) -> None:
@@ -140,8 +150,10 @@ def _register_slurm_launcher_schema(store: ConfigStore) -> None:
 
 
 def register_resolvers() -> None:
-    """The config's own resolvers: `${project_root:}` (paths.root_dir), `${sweep_batch:...}` (conf/hparams_search)."""
+    """The config's own resolvers: `${project_root:}` (paths.root_dir), `${sweep_batch:...}` (conf/hparams_search),
+    `${run_label:}` (run directory names, conf/hydra/default.yaml)."""
     OmegaConf.register_resolver("project_root", project_root, replace=True)
+    OmegaConf.register_resolver("run_label", run_label, replace=True)
     OmegaConf.register_resolver("sweep_batch", sweep_batch, replace=True)
 
 

@@ -30,6 +30,7 @@ from dl_core.models.build import (
 )
 from dl_core.models.outputs import declared_kind
 from dl_core.runs.resume import resolve_resume
+from dl_core.runs.reuse import index_if_finished, reused_objective, run_identity, write_run_record
 from dl_core.runs.rundir import RunLock, continue_logging_in, location_key, make_writable_dir, record_run
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
 from dl_core.tracking import build_trackers
@@ -57,11 +58,13 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
 
     Rank 0 holds the run directory's lock while it trains there, so a second process (another run
     pointed at the same directory, a resume of a run still training) is refused before it writes
-    anything there; a new run's `.hydra/` record is written once the lock is held. Ctrl-C ends with
+    anything there; a new run's `.hydra/` record is written once the lock is held. With `reuse=true` a
+    config that finished before under `paths.log_dir` is not trained again (dl_core/runs/reuse.py). Ctrl-C ends with
     `RunInterrupted`, whose message is the resume command, and so does a checkpoint that cannot be written.
     """
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
+    identity = run_identity(cfg)
     key = location_key(run_dir) if resume is None else "trainer.resume"
     make_writable_dir(run_dir, key)
     try:
@@ -70,10 +73,18 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
                 record_run(run_dir, cfg)
             elif ddp.is_main:
                 continue_logging_in(run_dir)  # the other ranks log into <run dir>/ranks/ (share_run_dir)
+            reused = None if resume is not None else reused_objective(cfg, run_dir, identity, write=ddp.is_main)
+            if reused is not None:
+                return reused
             if resume is not None:
                 log.info("resuming %s from epoch %d", run_dir, resume["epoch"])
+            if ddp.is_main:
+                write_run_record(run_dir, cfg, identity)
             with build_trackers(cfg, run_dir) if ddp.is_main else nullcontext([]) as trackers:
-                return train_tracked(cfg, run_dir, resume, trackers, ddp)
+                score = train_tracked(cfg, run_dir, resume, trackers, ddp)
+            if ddp.is_main:
+                index_if_finished(cfg, run_dir, identity)
+            return score
     except KeyboardInterrupt:
         raise RunInterrupted(resume_command(run_dir)) from None
     except CheckpointError as err:  # a checkpoint the file system refused to write; the previous one is intact
@@ -134,10 +145,10 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
             table = bundle.predictions_table("test", outputs)
             table.to_csv(run_dir / "predictions_test.csv", index=False)
             plot_test(bundle.task, table, run_dir)
-    for tracker in trackers:
-        tracker.log_summary(metrics)
     if ddp.is_main and result.history:
         plot_learning_curve(result.history, result.best_epoch, run_dir / "learning_curve.png")
+    for tracker in trackers:  # last: the trackers log the run's files (plots, predictions, checkpoint) too
+        tracker.log_summary(metrics)
     score = float(metrics[cfg.objective.metric])  # there: `check_objective` refused any other name before training
     log.info("best epoch %d of %d | %s %.5f | %s", result.best_epoch, result.epochs, cfg.objective.metric,
              score, run_dir)
@@ -149,10 +160,10 @@ def finish_pruned(pruned: RunPruned, cfg: DictConfig, run_dir: Path, trackers: l
     """A pruned trial keeps what it has: its checkpoints, metrics.csv, and metrics.json marked pruned; its
     objective is its best validation loss so far (the sweeper stores the trial PRUNED)."""
     metrics = pruned_metrics(pruned.history)
-    for tracker in trackers:
-        tracker.log_summary(metrics)
     if ddp.is_main:
         plot_learning_curve(pruned.history, metrics["best_epoch"], run_dir / "learning_curve.png")
+    for tracker in trackers:
+        tracker.log_summary(metrics)
     log.info("%s | best val_loss %.5f | %s", pruned, metrics["val_loss"], run_dir)
     return float(metrics["val_loss"])
 

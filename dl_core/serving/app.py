@@ -3,7 +3,10 @@
 Request rows are validated by the run's own row model, so a wrong type, a non-finite number or a
 missing column is a 422 naming the field before any work is done; checks that need the whole
 request (history per series) raise `InputError`, answered as a 422 of the same shape, as is a body
-that cannot be read as JSON (not UTF-8, nested past the parser's limit, bad syntax). A 422 body
+that cannot be read as JSON (not UTF-8, nested past the parser's limit, an integer past Python's
+digit limit, bad syntax). A 200 body is `{"predictions": [...], "warnings": [...]}`: a warning names
+a column whose categories no training row had (read as unknown; `unseen_categories=refuse` makes
+it a 422 instead), so a prediction the client cannot trust as usual never comes silently. A 422 body
 never echoes the request (only loc, msg and type of at most `MAX_ERRORS` errors), so it stays
 small and is always strict JSON. The app holds no state besides the run, so one bad request never
 affects the next, and a bug answers a JSON 500 without closing the client's connection.
@@ -15,20 +18,24 @@ annotation of a function defined at runtime.
 import json
 import logging
 import math
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pandas as pd
 
+from dl_core.data.inputs import Unseen, UnseenCategoriesError, refuse_unseen
 from dl_core.errors import InputError
 from dl_core.serving.load import LoadedRun
 
 MAX_ERRORS, MAX_MESSAGE = 10, 500
+MAX_VALUES, MAX_VALUE = 5, 100  # unseen categories a warning lists, and characters of each
 LOG = logging.getLogger("uvicorn.error")
 
 
-def create_app(run: LoadedRun, max_rows: int = 10_000):
-    """A FastAPI app predicting with `run`; requests may carry 1..max_rows rows."""
+def create_app(run: LoadedRun, max_rows: int = 10_000, unseen_categories: str = "encode"):
+    """A FastAPI app predicting with `run`; requests may carry 1..max_rows rows; categories training never saw
+    are encoded as unknown with a warning (`unseen_categories=encode`) or refused (`refuse`)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -43,6 +50,9 @@ def create_app(run: LoadedRun, max_rows: int = 10_000):
 
     class PredictResponse(BaseModel):
         predictions: list[dict[str, Any]]
+        warnings: list[dict[str, Any]] = Field(description="what the client should know of the predictions: "
+                                                           "one entry per column with categories training never "
+                                                           "saw (type unseen_category), read as unknown")
 
     app = FastAPI(title="dl_core prediction service", version="1",
                   description=f"{run.task.name} model from run {run.name}")
@@ -55,8 +65,12 @@ def create_app(run: LoadedRun, max_rows: int = 10_000):
 
     @app.exception_handler(InputError)
     def invalid_rows(_: Request, err: InputError) -> JSONResponse:
-        error = {"loc": ["body", "rows", *err.loc], "msg": err.reason, "type": "value_error"}
-        return JSONResponse(status_code=422, content=error_body([error]))
+        errors = [{"loc": ["body", "rows", *err.loc], "msg": err.reason, "type": "value_error"}]
+        if isinstance(err, UnseenCategoriesError):
+            errors = [{**unseen_entry(unseen), "msg": f"{unseen.message()}; send categories the run was trained "
+                                                      f"on, or start the server with unseen_categories=encode"}
+                      for unseen in err.unseen]
+        return JSONResponse(status_code=422, content=error_body(errors))
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -67,11 +81,19 @@ def create_app(run: LoadedRun, max_rows: int = 10_000):
         return run.metadata()
 
     def predict(request: predict_request) -> PredictResponse:
-        frame = run.predict_checked(run.schema.frame(request.rows))
-        return PredictResponse(predictions=records(frame))
+        rows = run.schema.frame(request.rows)
+        unseen = refuse_unseen(run.preprocessor.unseen_categories(rows), unseen_categories)
+        warnings = [{**unseen_entry(u), "msg": u.message(), "rows": u.rows,
+                     "values": [_shorten(value, MAX_VALUE) for value in u.values[:MAX_VALUES]]} for u in unseen]
+        return PredictResponse(predictions=records(run.predict_checked(rows)), warnings=warnings)
 
     app.post("/predict", response_model=PredictResponse)(predict)
     return app
+
+
+def unseen_entry(unseen: Unseen) -> dict[str, Any]:
+    """Where a column's unseen categories are: the column, at the first row holding one."""
+    return {"loc": ["body", "rows", unseen.first, unseen.column], "type": "unseen_category"}
 
 
 def error_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -91,16 +113,17 @@ def _message(error: dict[str, Any]) -> str:
     return f"{error['msg']}: {reason}" if reason else str(error["msg"])
 
 
-def _shorten(message: str) -> str:
-    return message if len(message) <= MAX_MESSAGE else f"{message[:MAX_MESSAGE]}... ({len(message)} characters)"
+def _shorten(message: str, width: int = MAX_MESSAGE) -> str:
+    return message if len(message) <= width else f"{message[:width]}... ({len(message)} characters)"
 
 
 def json_body_route() -> type:
     """FastAPI's route class, reading request bodies so that every body that is not JSON gets the 422 of a
     JSON syntax error: FastAPI answers its own 400 (`There was an error parsing the body`) when the parser
-    raises anything but a `JSONDecodeError`, i.e. for a body that is not UTF-8 (as RFC 8259 requires) and
-    for one nested past the parser's recursion limit. The documented way to change how a route reads
-    requests is a custom route class and request class (FastAPI's "Custom Request and APIRoute class")."""
+    raises anything but a `JSONDecodeError`, i.e. for a body that is not UTF-8 (as RFC 8259 requires), for
+    one nested past the parser's recursion limit and for an integer past Python's digit limit. The documented
+    way to change how a route reads requests is a custom route class and request class (FastAPI's "Custom
+    Request and APIRoute class")."""
     from fastapi.routing import APIRoute
     from starlette.requests import Request
 
@@ -114,6 +137,12 @@ def json_body_route() -> type:
             except RecursionError:
                 raise json.JSONDecodeError("nested too deeply for the JSON parser; send rows as a list of flat "
                                            "objects", "", 0) from None
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # the one other ValueError of json.loads: an int past Python's digit limit
+                raise json.JSONDecodeError(f"an integer of more than {sys.get_int_max_str_digits()} digits, "
+                                           f"more than any number the model can use; send numbers of ordinary "
+                                           f"size", "", 0) from None
 
     class JSONBodyRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Awaitable[Any]]:
@@ -182,4 +211,5 @@ def serve(cfg: Any) -> None:
 
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
-    uvicorn.run(create_app(load_run(cfg.run_dir), cfg.max_rows), host=cfg.host, port=cfg.port)
+    uvicorn.run(create_app(load_run(cfg.run_dir), cfg.max_rows, cfg.unseen_categories), host=cfg.host,
+                port=cfg.port)

@@ -1,27 +1,38 @@
-"""Batch prediction on a file: what `predict.py` runs."""
+"""Batch prediction on a file: what `predict.py` runs. With `evaluate=true`, also the run's metrics on the
+file's labelled rows, written beside the predictions."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 from omegaconf import DictConfig
 
+from dl_core.data.inputs import refuse_unseen
 from dl_core.data.loading import read_table
 from dl_core.errors import ConfigError, InputError
 from dl_core.serving.load import id_values, load_run
 
+log = logging.getLogger(__name__)
+
 PREDICTIONS = "predictions"  # the one folder of a run directory that predict.py writes; training never does
 RUN_MARKERS = ("checkpoints", ".hydra")  # a directory holding one of these is a training run's
+FORMATS = (".csv", ".parquet")  # what predictions are written as, by the output's suffix
+METRICS_SUFFIX = ".metrics.json"
 
 
 def predict_file(cfg: DictConfig) -> Path:
-    """Validate `data.path` against the run's inputs, predict, write the CSV and return its path (the config
-    itself is checked by the entry point, dl_core.runs.cli.run_job)."""
+    """Validate `data.path` against the run's inputs, predict, write the predictions and return their path;
+    with `evaluate`, score the file's labelled rows first and write the metrics beside the predictions (the
+    config itself is checked by the entry point, dl_core.runs.cli.run_job)."""
     output = output_path(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
@@ -29,11 +40,27 @@ def predict_file(cfg: DictConfig) -> Path:
     frame = read_table(cfg.data.path)
     ids = file_ids(cfg.data.path, frame, list(cfg.id_columns))
     try:
-        predictions = run.predict_checked(run.schema.validate_frame(frame), ids)
+        rows = run.schema.validate_frame(frame)
+        for unseen in refuse_unseen(run.preprocessor.unseen_categories(rows), cfg.unseen_categories):
+            log.warning("data.path: %s; pass unseen_categories=refuse to refuse them", unseen.message())
+        metrics = run.evaluate(frame) if cfg.evaluate else None
+        predictions = run.predict_checked(rows, ids)
     except InputError as err:
         raise InputError(err.loc, f"{err.reason} (in data.path={cfg.data.path})") from None
+    scores = metrics_path(output)
+    if metrics is not None:  # refused before the predictions are written, if it must be
+        refuse_foreign(scores, _json_keys, sorted(metrics), "a metrics file")
     write_predictions(predictions, output)
+    if metrics is not None:
+        write_metrics(metrics, scores)
+        log.info("%d samples of %s scored: %s; %s", metrics["n_samples"], cfg.data.path,
+                 ", ".join(f"{name} {value:.6g}" for name, value in metrics.items() if name != "n_samples"), scores)
     return output
+
+
+def metrics_path(output: Path) -> Path:
+    """Beside the predictions: `preds.csv` -> `preds.metrics.json`."""
+    return output.with_name(output.stem + METRICS_SUFFIX)
 
 
 def file_ids(path: str, frame: pd.DataFrame, id_columns: list[str]) -> pd.DataFrame | None:
@@ -56,19 +83,21 @@ def output_path(cfg: DictConfig) -> Path:
     source = Path(cfg.data.path).expanduser().resolve()
     digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
     output = Path(cfg.output).expanduser() if cfg.output else run_dir / PREDICTIONS / f"{source.stem}-{digest}.csv"
-    if output.suffix.lower() != ".csv":
-        raise ConfigError(f"output: {output} is not a .csv file; predictions are written as CSV, e.g. output=preds.csv")
+    if output.suffix.lower() not in FORMATS:
+        raise ConfigError(f"output: {output} is not a .csv or .parquet file; predictions are written as CSV or "
+                          f"parquet, e.g. output=preds.csv")
     resolved = output.resolve()
+    written = [output, metrics_path(output)] if cfg.evaluate else [output]
     try:
         owner = _run_holding(resolved, run_dir.resolve())
-        taken = output.exists() and not output.is_file()
+        taken = [path for path in written if path.exists() and not path.is_file()]
     except OSError as err:  # a folder on the way this user may not enter
         raise _unwritable(output, err) from None
     if owner is not None and not resolved.is_relative_to(owner / PREDICTIONS):
         raise ConfigError(f"output: {output} is inside the run directory {owner}, whose files are the run's own; "
                           f"pass output={owner / PREDICTIONS}/<name>.csv or a path outside the run")
     if taken:
-        raise ConfigError(f"output: {output} exists and is not a file; pass output=<file>.csv")
+        raise ConfigError(f"output: {taken[0]} exists and is not a file; pass output=<file>.csv")
     return output
 
 
@@ -82,22 +111,57 @@ def _run_holding(path: Path, run_dir: Path) -> Path | None:
 
 
 def write_predictions(predictions: pd.DataFrame, output: Path) -> None:
-    """Write atomically (temp file + rename), replacing an existing file only if predict.py wrote it:
-    a CSV whose header is the one written now. Anything else at `output` is kept and refused."""
-    columns = [str(column) for column in predictions.columns]
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    """Write atomically (temp file + rename) as CSV or parquet by the suffix, replacing an existing file only if
+    predict.py wrote it: a file of that format whose header is the one written now. Anything else at `output`
+    is kept and refused."""
+    parquet = output.suffix.lower() == ".parquet"
+    refuse_foreign(output, _parquet_header if parquet else _csv_header, [str(c) for c in predictions.columns],
+                   "a predictions file")
+    if parquet:
+        _write(output, lambda tmp: _to_parquet(predictions, tmp))
+    else:
+        _write(output, lambda tmp: predictions.to_csv(tmp, index=False))
+
+
+def write_metrics(metrics: dict[str, Any], path: Path) -> None:
+    """Write the metrics as JSON, atomically, replacing an existing file only if predict.py wrote it: a JSON
+    object of the same metrics."""
+    refuse_foreign(path, _json_keys, sorted(metrics), "a metrics file")
+    _write(path, lambda tmp: tmp.write_text(json.dumps(metrics, indent=2) + "\n"))
+
+
+def refuse_foreign(path: Path, header: Callable[[Path], list[str] | None], expected: list[str], kind: str) -> None:
+    """Refuse to replace an existing `path` whose `header` (columns, keys) is not `expected`: a file predict.py
+    did not write for this run."""
     try:
-        if output.exists() and _csv_header(output) != columns:
-            raise ConfigError(f"output: {output} exists and is not a predictions file of this run (its header is "
-                              f"not {','.join(columns)}); pass another output= path, or remove the file first")
-        output.parent.mkdir(parents=True, exist_ok=True)
+        foreign = path.exists() and header(path) != expected
+    except OSError as err:  # a file or folder this user may not read
+        raise _unwritable(path, err) from None
+    if foreign:
+        raise ConfigError(f"output: {path} exists and is not {kind} of this run (its header is not "
+                          f"{','.join(expected)}); pass another output= path, or remove the file first")
+
+
+def _write(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write(tmp)` then rename over `path`; a place that cannot be written is one error naming it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            predictions.to_csv(tmp, index=False)
-            os.replace(tmp, output)
+            write(tmp)
+            os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
     except OSError as err:  # a read-only directory or file system, a full disk: the place, not the predictions
-        raise _unwritable(output, err) from None
+        raise _unwritable(path, err) from None
+
+
+def _to_parquet(predictions: pd.DataFrame, path: Path) -> None:
+    try:
+        predictions.to_parquet(path, index=False)
+    except ImportError:
+        raise ConfigError("output: writing parquet needs pyarrow, which is not installed; `pip install -e "
+                          "'.[parquet]'`, or pass output=<file>.csv") from None
 
 
 def _unwritable(output: Path, err: OSError) -> ConfigError:
@@ -112,3 +176,24 @@ def _csv_header(path: Path) -> list[str] | None:
             return next(csv.reader([handle.readline(65536)]), None)
     except (UnicodeDecodeError, csv.Error):
         return None
+
+
+def _parquet_header(path: Path) -> list[str] | None:
+    """The column names of a parquet file, or None when the file is not one."""
+    try:
+        import pyarrow.parquet
+    except ImportError:
+        return None
+    try:
+        return list(pyarrow.parquet.read_schema(path).names)
+    except (OSError, ValueError):  # pyarrow's ArrowInvalid (not parquet) is a ValueError
+        return None
+
+
+def _json_keys(path: Path) -> list[str] | None:
+    """The sorted keys of a JSON object file, or None when the file is not one."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return sorted(found) if isinstance(found, dict) else None

@@ -24,7 +24,7 @@ from dl_core.data.inputs import InputSchema
 from dl_core.engine.checkpoint import load_checkpoint
 from dl_core.engine.estimator import Estimator
 from dl_core.engine.hardware import Hardware
-from dl_core.errors import ConfigError, DataError
+from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.models.build import load_estimator
 from dl_core.task import Classification, Forecast, Regression, Task
 
@@ -66,6 +66,22 @@ class LoadedRun:
         rows = self.preprocessor.new_rows(frame, self.task)
         table = rows.table(self.task, self.estimator.predict(rows))
         return table if ids is None else _with_ids(ids, rows.sources(), table)
+
+    def evaluate(self, frame: pd.DataFrame) -> dict[str, float]:
+        """Score the run on labelled rows: its input columns and its target column(s), as a file or a notebook
+        gives them. The metrics are the run's task's, those metrics.json reports for each split, named without
+        the split (the run's own test rows give `rmse` = metrics.json's `test_rmse`), with `n_samples`, the rows
+        (tables; those without a target are left out) or complete windows (forecasts) scored."""
+        targets = list(self.preprocessor.target_columns)
+        missing = [column for column in targets if column not in frame.columns]
+        if missing:
+            raise InputError((), f"target column(s) {missing} missing; evaluating scores each prediction against its "
+                                 f"row's actual value, so the rows need the run's target column(s) {targets}")
+        rows = self.schema.validate_frame(frame)
+        rows = rows.assign(**{column: frame[column].to_numpy() for column in targets if column not in rows.columns})
+        split = self.preprocessor.labelled_rows(rows, self.task)
+        metrics = self.task.metrics(self.estimator.predict(split), split.targets().cpu().numpy())
+        return {"n_samples": len(split), **metrics}
 
     def metadata(self) -> dict[str, Any]:
         """Task, model, input columns with types, what the inputs and targets are, and the run's final metrics."""

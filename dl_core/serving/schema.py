@@ -6,10 +6,12 @@ Each is the top level of its config, so its `validate` names keys from the top (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from dl_core.errors import require
 
 RUN_DIR_HINT = "is required: pass run_dir=outputs/train/runs/<timestamp>"
+UnseenPolicy = Literal["encode", "refuse"]
 
 
 @dataclass
@@ -30,20 +32,29 @@ class PredictConfig:
     Attributes:
         run_dir: the trained run (its checkpoints/best.ckpt is used).
         data: the rows to predict on (see `data.path`).
-        output: where to write predictions (a .csv; inside a run directory only under its `predictions/`);
-            null writes `<run_dir>/predictions/<file stem>-<8 hex digits of the file's absolute path>.csv`, one
-            file per input file.
+        output: where to write predictions, a .csv or .parquet file (inside a run directory only under its
+            `predictions/`); null writes `<run_dir>/predictions/<file stem>-<8 hex digits of the file's absolute
+            path>.csv`, one file per input file.
         id_columns: columns of `data.path` copied, as written there, to the front of each prediction row from
             the input row it predicts (for a forecast: the row of its target; empty beyond a series' last
             row), e.g. id_columns=[order_id].
+        evaluate: also score the predictions against the file's target column(s) with the run's own metrics
+            (metrics.json's, named without the split: `rmse`, `accuracy`, ...), written beside the predictions
+            as `<output stem>.metrics.json`; a file without the target column(s) is refused.
         threads: CPU threads for torch; null keeps torch's default.
+        unseen_categories: a category no training row had is read as unknown (the index a missing category
+            gets); `encode` predicts and logs one warning line per such column, with its count of rows and a
+            few of the values (`'ROME' (training has 'rome')` for a near miss); `refuse` refuses the file in
+            one line naming the columns and values.
     """
 
     run_dir: str | None = None
     data: PredictDataConfig = field(default_factory=PredictDataConfig)
     output: str | None = None
     id_columns: list[str] = field(default_factory=list)
+    evaluate: bool = False
     threads: int | None = None
+    unseen_categories: UnseenPolicy = "encode"
 
     def validate(self, prefix: str) -> None:
         require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)
@@ -61,6 +72,9 @@ class ServeConfig:
         port: port to listen on.
         max_rows: most rows accepted in one request; larger requests get 422.
         threads: CPU threads for torch; null keeps torch's default.
+        unseen_categories: a category no training row had is read as unknown (the index a missing category
+            gets); `encode` predicts and lists each such column in the response's `warnings`, with its count
+            of rows and a few of the values; `refuse` answers 422 naming the columns and values.
     """
 
     run_dir: str | None = None
@@ -68,6 +82,7 @@ class ServeConfig:
     port: int = 8000
     max_rows: int = 10000
     threads: int | None = None
+    unseen_categories: UnseenPolicy = "encode"
 
     def validate(self, prefix: str) -> None:
         require(bool(self.run_dir), "run_dir", RUN_DIR_HINT)

@@ -42,6 +42,7 @@ from optuna.trial import Trial, TrialState
 from dl_core.errors import ConfigError, raised_in
 from dl_core.sweep.optuna_adapter import PluginSweep, check_distribution, split_overrides
 from dl_core.sweep.trials import PRUNED_ATTR, PRUNER_ATTR
+from dl_core.tracking.identity import computed_config
 from dl_core.tracking.multirun_summary import SWEPT_OUT, print_summary, write_summary
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,6 @@ log = logging.getLogger(__name__)
 BEST_OF_DIR = "best_of"
 # Study user attribute: what the study is about (`study_config`), recorded by its first launch.
 STUDY_CONFIG_ATTR = "fixed_config"
-# Keys of a job's config that cannot change what a trial computes, so launches of one study may differ in
-# them: where files go, the run's name and labels, tracking, display, how often `last` is written, CPU
-# threads (these move the last bits of some kernels at most, as another machine would: resume.py lets a
-# resumed run change them for the same reason), and the trial's bookkeeping, which the sweeper sets.
-NOT_WHAT_A_TRIAL_COMPUTES = ("paths", "task_name", "tags", "logger", "trial", "trainer.progress_bar",
-                             "trainer.checkpoint_every", "hardware.threads")
 # Differing keys a refusal names before it only counts the rest.
 SHOWN_DIFFERENCES = 3
 # `Study.best_trial`'s getter: for a study without constraints its only ValueError is "no trial is COMPLETE".
@@ -231,21 +226,16 @@ def study_config(job: dict[str, Any], swept: Iterable[str]) -> dict[str, Any]:
     sets for itself.
 
     The shared config is the job config less the swept keys (each trial's own; Optuna keeps them as its
-    parameters) and less the keys that cannot change what a trial computes (`NOT_WHAT_A_TRIAL_COMPUTES`);
-    two launches whose trials would not be comparable must differ in it. Values are kept as written,
+    parameters) and less the keys that cannot change what a trial computes (dl_core.tracking.identity's
+    `computed_config`, the rule a run's fingerprint follows too); two launches whose trials would not be
+    comparable must differ in it. Values are kept as written,
     interpolations unresolved: a path built from `${paths.data_dir}` or `${oc.env:HOME}` names the same file
     for workers whose checkouts or homes differ, while another file given by its path is another config.
     The card's index in `hardware.device` (cuda:0, cuda:1) is kept out: which card of a kind a worker
     takes is where a trial runs, not what it computes.
     """
-    config = copy.deepcopy(job)
     keys = sorted(key.lstrip("+") for key in swept)
-    for key in (*NOT_WHAT_A_TRIAL_COMPUTES, *keys):
-        _pop(config, key)
-    hardware = config.get("hardware")
-    if isinstance(hardware, dict) and isinstance(hardware.get("device"), str):
-        hardware["device"] = hardware["device"].split(":")[0]
-    return {"config": config, "swept": keys}
+    return {"config": computed_config(job, keys), "swept": keys}
 
 
 def record_study_config(study: optuna.Study, config: dict[str, Any]) -> None:
@@ -329,11 +319,3 @@ def _shown(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
-
-def _pop(tree: dict[str, Any], key: str) -> None:
-    *parents, last = key.split(".")
-    node: Any = tree
-    for part in parents:
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict):
-        node.pop(last, None)

@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from dl_core.checks import is_numeric, label_values, listing, near_duplicate_labels, refuse_stray_text, short
-from dl_core.errors import DataError
+from dl_core.errors import DataError, InputError
 from dl_core.models.outputs import POINT, OutputKind
 from dl_core.task.base import LossFn, OutputLosses, Task, regression_metric_names, regression_metrics
 
@@ -63,6 +63,9 @@ class TableTask(Task, Protocol):
 
     def check_held_out(self, held: pd.Series, target: pd.Series, column: str) -> None:
         """Refuse validation or test targets the fitted encoding cannot represent."""
+
+    def check_new_targets(self, target: pd.Series, column: str) -> None:
+        """Refuse the (present) targets of labelled new rows that the run cannot score, naming the column."""
 
 
 class TableDefaults(OutputLosses):
@@ -110,6 +113,15 @@ class Regression(TableDefaults):
         if len(counts) < 2:
             raise DataError(f"data.target_column: target {column!r} is constant ({first}), nothing to "
                             f"learn; pick a data.target_column whose values vary")
+
+    def check_new_targets(self, target: pd.Series, column: str) -> None:
+        """A word or a true/false is no quantity to compare a prediction with."""
+        numbers = pd.to_numeric(target, errors="coerce") if not pd.api.types.is_bool_dtype(target) else None
+        text = target if numbers is None else target[numbers.isna()]
+        if len(text):
+            raise InputError((), f"target column {column!r} holds {len(text)} value(s) that are not numbers (e.g. "
+                                 f"{short(text.iloc[0])}); fix them, or leave them empty (a row without a target "
+                                 f"is not scored)")
 
     def fit(self, target: pd.Series) -> Regression:
         from sklearn.preprocessing import StandardScaler
@@ -174,8 +186,8 @@ class Classification(TableDefaults):
                             f"{'some fractional' if fractional else 'most seen once'} (e.g. {examples}), which "
                             f"looks continuous; use data.task=regression")
         for labels in near_duplicate_labels(target):
-            log.warning("data: classes %s of target %r differ only in case or surrounding spaces and are "
-                        "distinct classes; if they are one, write them alike in data.path",
+            log.warning("data: classes %s of target %r differ only in case, surrounding spaces or invisible "
+                        "characters and are distinct classes; if they are one, write them alike in data.path",
                         listing(map(repr, labels)), column)
 
     def fit(self, target: pd.Series) -> Classification:
@@ -192,6 +204,14 @@ class Classification(TableDefaults):
 
     def stratify_labels(self, target: pd.Series) -> np.ndarray:
         return label_values(target).to_numpy()
+
+    def check_new_targets(self, target: pd.Series, column: str) -> None:
+        """A class the run never trained on has no output to predict it, so its rows cannot be scored."""
+        unseen = sorted(set(label_values(target)) - set(self.classes))
+        if unseen:
+            raise InputError((), f"target column {column!r} holds {len(unseen)} class(es) the run was not trained "
+                                 f"on ({listing(map(repr, unseen), limit=3)}; its classes: "
+                                 f"{listing(map(repr, self.classes), limit=10)}); leave those rows out")
 
     def check_held_out(self, held: pd.Series, target: pd.Series, column: str) -> None:
         """A class that no training row shows has no output to predict it: refuse before training on it."""

@@ -15,7 +15,6 @@ the runs of experiments/common.py: one aggregation (`aggregate`: mean, sample st
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -29,6 +28,8 @@ from typing import Any
 import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from dl_core.tracking.run_index import finished_metrics
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +89,18 @@ def natural_key(path: Path) -> list[Any]:
 
 
 def find_jobs(sweep_dir: Path) -> tuple[list[Job], int]:
-    """Every job under `sweep_dir` that wrote metrics.json, and how many jobs did not (failed or running)."""
+    """Every job under `sweep_dir` that wrote metrics.json (or reused a run that did), and how many jobs did not
+    (failed or running)."""
     jobs, unfinished = [], 0
     for overrides_file in sorted(sweep_dir.rglob(".hydra/overrides.yaml"), key=natural_key):
         job_dir = overrides_file.parent.parent
-        metrics = job_dir / "metrics.json"
         if job_dir.parent.name == "ranks":  # a DDP rank's own Hydra files inside its run dir
             continue
-        if not metrics.is_file():
+        metrics = finished_metrics(job_dir)  # a job that reused a finished run (reuse=true): that run's
+        if metrics is None:
             unfinished += 1
             continue
-        jobs.append(Job(parse_overrides(OmegaConf.load(overrides_file)), json.loads(metrics.read_text())))
+        jobs.append(Job(parse_overrides(OmegaConf.load(overrides_file)), metrics))
     return jobs, unfinished
 
 

@@ -1,4 +1,6 @@
-"""Weights & Biases tracking: one W&B run per training run, fed by the engine like the file tracker.
+"""Weights & Biases tracking: one W&B run per training run, fed by the engine like the file tracker: the
+resolved config, each epoch's row, the final metrics as its summary, the run's plots as images and its test
+predictions as a table (a bounded sample), the best checkpoint as an artifact with `logger.log_model`.
 
 `wandb` is imported only inside `wandb_run`, so runs without `logger=wandb` never load it. The run is
 a context manager: it is finished when training ends and marked failed when training raises, so the
@@ -15,58 +17,67 @@ from __future__ import annotations
 import logging
 import netrc
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dl_core.errors import ConfigError
+from dl_core.tracking.shared import (
+    BEST_CHECKPOINT,
+    NewEpochs,
+    plot_files,
+    predictions_sample,
+    run_group,
+    run_name,
+    unreachable,
+)
 
 log = logging.getLogger(__name__)
 
 RUN_ID_FILE = "wandb_run_id.txt"
-# Long enough for a real server across the world, short enough that an offline node trains at once.
-PROBE_TIMEOUT_S = 3.0
 ONLINE_MODES = ("online", "run")
+# Rows of the test predictions logged as a W&B table: a table is stored and drawn whole, and a forecast's
+# predictions run to millions of rows. A larger file is sampled (the summary says how many rows of how many).
+MAX_TABLE_ROWS = 2000
 
 
 class WandbTracker:
     """Logs each epoch's (or boosting round's) row with the epoch as W&B step, then the final metrics as the
-    run summary. `resumed`: the W&B run continues one whose earlier epochs a process before this one logged."""
+    run summary, the run's plots as images and its test predictions as a table. `resumed`: the W&B run
+    continues one whose earlier epochs a process before this one logged."""
 
     def __init__(self, run: Any, run_dir: Path, log_model: bool, resumed: bool = False):
         self.run, self.run_dir, self.log_model = run, run_dir, log_model
-        self.next_step: int | None = None if resumed else 0
+        self.new_epochs = NewEpochs(None if resumed else 0)
 
     def log_epoch(self, history: list[dict[str, float]]) -> None:
-        """Every row not logged yet: the epoch engine reports after each epoch, a boosted-tree fit all its rounds
-        at once when the library returns. The first report of a resumed run carries the epochs logged before
-        it: only its last row is new.
-
-        Each row is committed at once: W&B holds a step's row until a later step or the end of the run, and a
-        last row released at the end landed after the summary, whose `val_loss` then read the last epoch's
-        instead of the best one's."""
-        if self.next_step is None:
-            self.next_step = int(history[-1]["epoch"])
-        for row in history:
-            if int(row["epoch"]) >= self.next_step:
-                self.run.log(dict(row), step=int(row["epoch"]), commit=True)
-        self.next_step = int(history[-1]["epoch"]) + 1
+        """Every row not logged yet, each committed at once: W&B holds a step's row until a later step or the
+        end of the run, and a last row released at the end landed after the summary, whose `val_loss` then
+        read the last epoch's instead of the best one's."""
+        for row in self.new_epochs(history):
+            self.run.log(dict(row), step=int(row["epoch"]), commit=True)
 
     def log_summary(self, metrics: dict[str, Any]) -> None:
+        """The final metrics as the summary, then (one step after the last epoch) the plots and the test
+        predictions, and with `log_model` the best checkpoint as an artifact."""
+        import wandb
+
         self.run.summary.update({key: value for key, value in metrics.items()
                                  if isinstance(value, (bool, int, float, str))})
-        best = self.run_dir / "checkpoints" / "best.ckpt"
+        media: dict[str, Any] = {path.stem: wandb.Image(str(path)) for path in plot_files(self.run_dir)}
+        sample = predictions_sample(self.run_dir, MAX_TABLE_ROWS)
+        if sample is not None:
+            table, rows = sample
+            media["predictions_test"] = wandb.Table(dataframe=table)
+            self.run.summary.update({"predictions_test_rows": rows, "predictions_test_rows_logged": len(table)})
+        if media:
+            self.run.log(media, commit=True)
+        best = self.run_dir / BEST_CHECKPOINT
         if self.log_model and best.exists():
-            import wandb
-
             artifact = wandb.Artifact(f"model-{self.run.id}", type="model",
                                       metadata={"best_epoch": metrics.get("best_epoch"),
                                                 "val_loss": metrics.get("val_loss")})
@@ -92,7 +103,7 @@ def wandb_run(cfg: DictConfig, run_dir: Path) -> Iterator[WandbTracker]:
     run_id = id_file.read_text().strip() if id_file.exists() else None
     run = wandb.init(
         project=settings.project, entity=settings.entity, group=run_group(cfg), job_type=settings.job_type,
-        name=settings.name or run_name(cfg, run_dir), tags=list(settings.tags), mode=mode,
+        name=run_name(cfg, run_dir), tags=list(settings.tags), mode=mode,
         dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True), id=run_id,
         resume="allow" if run_id else None,
     )
@@ -127,22 +138,6 @@ def base_url() -> str:
     return str(wandb.setup().settings.base_url)
 
 
-def unreachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """Why the server at `url` cannot be reached within `timeout` s, or None when it answers at all.
-
-    Any HTTP answer counts, an error status included: only a refused or silent connection means there
-    is no network to the server. Proxies from the environment apply, as they do for wandb.
-    """
-    try:
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
-    except urllib.error.HTTPError:
-        return None
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        return f"no answer in {timeout:g} s" if isinstance(reason, TimeoutError) else str(reason)
-    return None
-
-
 def logged_in() -> bool:
     """Whether wandb has a key without asking: WANDB_API_KEY, or the netrc entry `wandb login` writes."""
     if os.environ.get("WANDB_API_KEY"):
@@ -152,19 +147,3 @@ def logged_in() -> bool:
         return netrc.netrc(os.environ.get("NETRC")).authenticators(host or "") is not None
     except (OSError, netrc.NetrcParseError):
         return False
-
-
-def run_group(cfg: DictConfig) -> str | None:
-    """`logger.group` if set; for a multirun job the study name (or the sweep dir's name)."""
-    if cfg.logger.group:
-        return str(cfg.logger.group)
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    hydra = HydraConfig.get()
-    return str(hydra.sweeper.get("study_name") or Path(hydra.sweep.dir).name)
-
-
-def run_name(cfg: DictConfig, run_dir: Path) -> str:
-    """Readable and unique: model class, data name, run dir name (a time stamp, plus job number in sweeps)."""
-    model = str(cfg.model.get("_target_", "model")).rsplit(".", 1)[-1]
-    return f"{model}-{cfg.data.name}-{run_dir.name}"
