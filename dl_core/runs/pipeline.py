@@ -64,7 +64,7 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     """
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    identity = run_identity(cfg)
+    identity = run_identity(cfg, None if resume is None else run_dir)
     key = location_key(run_dir) if resume is None else "trainer.resume"
     make_writable_dir(run_dir, key)
     try:
