@@ -149,5 +149,5 @@ def test_seeds_packed_side_by_side_score_as_seeds_one_after_another(tmp_path: Pa
     done = run_entry("experiments/packed_seeds.py", "--smoke", "--rtol", "0", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "largest relative difference of test_mse: 0.0e+00" in done.stdout
-    logs = [(tmp_path / "packed" / job / "train.log").read_text() for job in ("0", "1")]
-    assert all("2 runs side by side on this machine (hydra.launcher.n_jobs)" in log for log in logs)
+    logs = [path.read_text() for path in (tmp_path / "packed").glob("*/train.log")]  # job dirs: <num>_<label>
+    assert len(logs) == 2 and all("2 runs side by side on this machine (hydra.launcher.n_jobs)" in log for log in logs)
