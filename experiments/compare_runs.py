@@ -9,6 +9,8 @@ the last epoch's speed, which excludes one-off costs such as compiling).
 
     python experiments/compare_runs.py --seeds 0 1 \\
         --variants hardware.precision=32 hardware.precision=bf16-mixed [-- <common overrides>]
+    python experiments/compare_runs.py --seeds 0 \\
+        --variants hardware.compile=false "hardware.compile=true hardware.compile_mode=reduce-overhead" -- ...
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def run_once(run: Run) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", required=True, help="one override per variant")
+    parser.add_argument("--variants", nargs="+", required=True,
+                        help="one argument per variant: an override, or several separated by spaces")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--max-epochs", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="a small LSTM (with --max-epochs 1), its own study")
@@ -57,7 +60,7 @@ def main() -> None:
     results: dict[str, list[dict]] = {variant: [] for variant in args.variants}
     for seed in args.seeds:
         for variant in args.variants:
-            metrics = run_once(Run(study, (*common, variant, f"seed={seed}")))
+            metrics = run_once(Run(study, (*common, *variant.split(), f"seed={seed}")))
             results[variant].append(metrics)
             print(f"seed {seed} {variant}: " + ", ".join(f"{k}={metrics.get(k)}" for k in COLUMNS), flush=True)
     print(f"\ncommon overrides: {' '.join(common)}\nmean ± std over seeds {' '.join(map(str, args.seeds))}:\n")

@@ -52,7 +52,10 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """`make_cfg("model.hidden_dim=8", run="a")` -> composed config writing to tmp_path/<run>."""
 
     def make(*overrides: str, run: str = "run") -> DictConfig:
-        return dl_core.compose(*overrides, run_dir=tmp_path / run)
+        # hardware=auto's answers go to the test's own folder, not the repository's outputs/, and its timing
+        # is short (a test's overrides come after these and win).
+        probes = [f"hardware.probe_cache={tmp_path / 'hardware_probes'}", "hardware.probe_seconds=0.2"]
+        return dl_core.compose(*probes, *overrides, run_dir=tmp_path / run)
 
     return make
 

@@ -140,3 +140,14 @@ def test_california_smoke_writes_its_section_from_the_runs(runs: Path, tmp_path:
     assert text.startswith(f"Prose.\n\n{begin}\n```bash\npython experiments/california_ft_transformer.py --smoke")
     assert f"**{rmse:.4f}**" in text and f"Mean test RMSE {rmse:.4f} over 2 seeds" in text
     assert all(run.metrics()["epochs"] == 1 for run in seeds)  # the overrides after -- reach every run
+
+
+@pytest.mark.slow
+def test_seeds_packed_side_by_side_score_as_seeds_one_after_another(tmp_path: Path) -> None:
+    """Two seeds as one joblib multirun (each job knows it shares the machine: hydra.launcher.n_jobs) and as a
+    multirun of one job at a time: the same test MSE per seed, to the last bit (CPU, fixed threads)."""
+    done = run_entry("experiments/packed_seeds.py", "--smoke", "--rtol", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "largest relative difference of test_mse: 0.0e+00" in done.stdout
+    logs = [path.read_text() for path in (tmp_path / "packed").glob("*/train.log")]  # job dirs: <num>_<label>
+    assert len(logs) == 2 and all("2 runs side by side on this machine (hydra.launcher.n_jobs)" in log for log in logs)

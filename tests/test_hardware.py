@@ -1,4 +1,5 @@
-"""hardware=auto resolves device, threads and precision from the machine and records the choice."""
+"""The precision rule where nothing is timed (DDP; runs resumed from before auto timed its choice), and 16-mixed's
+grad scaler on a GPU. What hardware=auto times and records: test_autotune.py."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
-from omegaconf import OmegaConf
 
 from dl_core.engine.checkpoint import load_checkpoint
-from dl_core.engine.hardware import choose_precision, resolve_hardware
+from dl_core.engine.hardware import choose_precision
 from dl_core.errors import ConfigError
 from dl_core.runs.pipeline import train
-from helpers import TINY, TINY_GPU, needs_gpu
+from helpers import TINY_GPU, needs_gpu
 
 
 @pytest.mark.parametrize(("device", "native_bf16", "requested", "expected"), [
@@ -36,22 +35,6 @@ def test_16_mixed_off_cuda_is_refused_naming_the_key(device):
     with pytest.raises(ConfigError, match=rf"^hardware\.precision: 16-mixed needs a CUDA GPU; use bf16-mixed or 32 on "
                                           rf"{device}$"):
         choose_precision(device, True, "16-mixed")
-
-
-def test_hardware_auto_records_what_it_chose_in_metrics(make_cfg):
-    """The recorded precision is the one the run resolved (the decision itself: the fixed-input test above)."""
-    overrides = [o for o in TINY if not o.startswith("hardware")]
-    cfg = make_cfg(*overrides, "hardware=auto", "hardware.threads=1", "trainer.max_epochs=1")
-    train(cfg)
-    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    assert metrics["device"] == str(device)
-    assert metrics["precision"] in ("bf16-mixed", "32")
-    assert metrics["precision"] == resolve_hardware(OmegaConf.create(
-        {"device": "auto", "precision": "auto", "threads": 1, "compile": False})).precision
-    assert metrics["threads"] == 1
-    for key in ("n_train_samples", "epochs", "train_time_s"):
-        assert metrics[key] > 0
 
 
 @needs_gpu

@@ -29,7 +29,8 @@ class MallInfo2(ctypes.Structure):
 libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = MallInfo2
 if sys.argv[1] == "resolved":
-    resolve_hardware(OmegaConf.create({"device": "cpu", "precision": 32, "threads": 1, "compile": False}))
+    resolve_hardware(OmegaConf.create({"device": "cpu", "precision": 32, "threads": 1, "compile": False,
+                                       "compile_mode": "default"}))
 mapped_before = libc.mallinfo2().hblkhd
 block = torch.ones(24 << 18)
 mapped = libc.mallinfo2().hblkhd - mapped_before

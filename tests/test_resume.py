@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 import dl_core
 from dl_core.data import build_bundle
@@ -114,6 +115,20 @@ def test_resume_applies_what_extends_the_run_and_accepts_repeated_values(saved, 
     untouched = resumed_config(saved, make_cfg("trainer.max_epochs=7"), ["trainer.max_epochs=7"])
     assert untouched.model.hidden_dim == 16 and untouched.data.generator.length == 400
 
+
+
+@pytest.mark.parametrize("preset", ["hardware=auto", "hardware=ddp"])
+def test_a_resume_that_repeats_the_hardware_preset_keeps_what_auto_decided(make_cfg, preset):
+    """The saved config holds what `auto` chose at the run's start (precision, threads, compile); a resume command
+    repeating the preset (`torchrun ... hardware=ddp trainer.resume=...`) gives `auto` again, which changes
+    nothing: the run goes on with its choice. Another explicit value is still refused."""
+    tiny = [o for o in TINY if not o.startswith("hardware")]
+    saved = OmegaConf.to_container(make_cfg(*tiny, preset), resolve=True)
+    saved["hardware"].update(precision="bf16-mixed", threads=2, compile=False)  # as the pipeline records them
+    cfg = resumed_config(saved, make_cfg(*tiny, preset), ["trainer.resume=x", preset])
+    assert (cfg.hardware.precision, cfg.hardware.threads, cfg.hardware.compile) == ("bf16-mixed", 2, False)
+    with pytest.raises(ConfigError, match=r"^hardware\.precision \(saved bf16-mixed, given 32\): cannot change"):
+        resumed_config(saved, make_cfg(*tiny, preset, "hardware.precision=32"), [preset, "hardware.precision=32"])
 
 def fit_run(cfg, resume: dict | None = None) -> torch.nn.Module:
     """The epoch engine alone on a composed config (the Python API resumes under the saved config as it is,
@@ -303,3 +318,12 @@ def test_a_run_whose_checkpoints_this_user_may_not_read_is_one_line_naming_the_f
         2, (f"error: {folder}: permission denied, so {run_dir}/checkpoints/last.ckpt cannot be read; make the folder "
            f"readable (chmod u+rx {folder}), then run again"))
     assert not stub.exists()
+
+
+@pytest.mark.slow
+def test_a_compiled_run_resumes_like_the_longer_run_from_plain_weights(make_cfg):
+    """hardware.compile=true trains through torch.compile's wrapper; the checkpoints hold the module's own
+    state_dict (no `_orig_mod.` prefix), so a resumed run, a prediction or a run without compile can load them."""
+    assert_resumed_ends_like_straight(make_cfg, [*TINY, "hardware.compile=true"])
+    weights = load_checkpoint(Path(make_cfg(run="short").paths.output_dir) / "checkpoints" / "best.ckpt")["model"]
+    assert weights and not any(key.startswith("_orig_mod") for key in weights)

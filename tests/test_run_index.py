@@ -10,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from dl_core import compose
+from dl_core.runs.pipeline import train as train_in_process
 from dl_core.tracking.identity import fingerprint
 from helpers import TINY, run_entry
 
@@ -21,6 +22,7 @@ def identity(*overrides: str) -> str:
 def test_the_fingerprint_ignores_where_a_run_writes_and_its_threads_not_what_it_computes(tmp_path: Path) -> None:
     base = identity()
     assert identity(f"paths.log_dir={tmp_path}", "hardware.threads=2", "task_name=other", "reuse=true") == base
+    assert identity(f"hardware.probe_cache={tmp_path}") == base  # where hardware=auto keeps its answers
     assert identity("trainer.lr=0.02") != base
     assert identity("seed=1") != base
 
@@ -81,3 +83,17 @@ def test_list_shows_every_finished_run_and_compare_the_keys_two_runs_differ_in(r
 
     missing = run_entry("-m", "dl_core.runs", "compare", str(first), "--metrics", "nope")
     assert missing.returncode == 2 and missing.stderr.startswith("error: --metrics: no run has nope")
+
+
+def test_a_resumed_run_keeps_the_fingerprint_it_started_with(make_cfg) -> None:
+    """The checkpoint's config holds what the run resolved (hardware=auto's precision and compile, the batch
+    size): a resume computes what the run's composed config asked, so its run.json and index entry keep the
+    fingerprint of that config, where a later `reuse=true` run of the same command looks."""
+    auto = [*(o for o in TINY if not o.startswith("hardware")), "hardware=auto", "hardware.threads=1"]
+    cfg = make_cfg(*auto, "trainer.max_epochs=1")
+    train_in_process(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    started = json.loads((run_dir / "run.json").read_text())["fingerprint"]
+    assert started == fingerprint(OmegaConf.to_container(make_cfg(*auto, "trainer.max_epochs=1"), resolve=True))
+    train_in_process(make_cfg(*auto, f"trainer.resume={run_dir}", run="resumed"))
+    assert json.loads((run_dir / "run.json").read_text())["fingerprint"] == started

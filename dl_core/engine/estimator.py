@@ -67,6 +67,7 @@ class TorchEstimator:
         return declared_kind(self.module)
 
     def fit(self, bundle: DataBundle, context: FitContext) -> FitResult:
+        self.hw = context.hw  # predictions at the precision the model trained at
         return fit(self.module, bundle, context)
 
     def predict(self, split: Split) -> np.ndarray:

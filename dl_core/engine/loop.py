@@ -151,7 +151,7 @@ def fit(model: nn.Module, bundle: DataBundle, context: FitContext) -> FitResult:
     if not any(p.requires_grad for p in model.parameters()):
         return fit_nothing(model, bundle, context, loss_fn)
     net = ddp.wrap(model, hw)
-    net = torch.compile(net) if hw.compile else net
+    net = torch.compile(net, mode=hw.compile_mode) if hw.compile else net
     optimizer = torch.optim.AdamW(parameter_groups(model, trainer.weight_decay), lr=trainer.lr)
     scheduler = build_scheduler(optimizer, trainer)
     scaler = torch.amp.GradScaler(hw.device.type, enabled=hw.needs_grad_scaler)
@@ -216,9 +216,6 @@ def train_epoch(net: nn.Module, split: Split, loss_fn: LossFn, optimizer: torch.
                 context: FitContext) -> tuple[float, torch.Tensor]:
     """One pass over this rank's shard of a fresh permutation; the mean training loss over all ranks, and
     the loss of this rank's first batch, taken before its step (left on the device: read once per run).
-
-    One mixed-precision path: the grad scaler is enabled for fp16 only, and a disabled scaler passes
-    the loss, the gradients and the step through unchanged.
     """
     trainer, hw, ddp = context.trainer, context.hw, context.ddp
     batch_size = int(trainer.batch_size)
@@ -228,20 +225,33 @@ def train_epoch(net: nn.Module, split: Split, loss_fn: LossFn, optimizer: torch.
     perm = ddp.shard(torch.randperm(len(split), generator=shuffle)).to(hw.device)
     for start in range(0, len(perm), batch_size):
         idx = perm[start:start + batch_size]
-        inputs, target = split.batch(idx)
-        with hw.autocast():
-            output = net(*inputs)
-        loss = loss_fn(output.float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        clip_gradients(net, trainer.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        total += loss.detach() * idx.numel()
+        loss = train_step(net, split.batch(idx), loss_fn, optimizer, scaler, trainer.grad_clip, hw)
+        total += loss * idx.numel()
         if start == 0:
-            first = loss.detach()
+            first = loss
     return ddp.average(total, len(perm)), first
+
+
+def train_step(net: nn.Module, batch: tuple[Sequence[torch.Tensor], torch.Tensor], loss_fn: LossFn,
+               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, grad_clip: float | None,
+               hw: Hardware) -> torch.Tensor:
+    """One optimizer step on one batch; its loss, detached (left on the device). `hardware=auto` times this
+    very function to choose the run's settings (dl_core/engine/autotune.py), so what it measures is what trains.
+
+    One mixed-precision path: the grad scaler is enabled for fp16 only, and a disabled scaler passes
+    the loss, the gradients and the step through unchanged.
+    """
+    inputs, target = batch
+    with hw.autocast():
+        output = net(*inputs)
+    loss = loss_fn(output.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    clip_gradients(net, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
 
 
 def fit_nothing(model: nn.Module, bundle: DataBundle, context: FitContext, loss_fn: LossFn) -> FitResult:

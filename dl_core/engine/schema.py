@@ -95,27 +95,40 @@ class TrainerConfig:
 
 @dataclass
 class HardwareConfig:
-    """Where and how the math runs.
+    """Where and how the math runs. What is left to `auto` is chosen for this model on this machine: its training
+    steps are timed under each candidate (threads x precision, a couple of seconds in all) and the fastest is
+    kept, recorded in the run's config (a resume keeps it) and in metrics.json with what it was measured against.
 
     Attributes:
         device: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N` or `mps`.
-        precision: `32`, `bf16-mixed`, `16-mixed` (CUDA, with a grad scaler) or `auto` (bf16 where native).
-        threads: CPU threads for torch; null keeps torch's default.
-        compile: wrap the model in `torch.compile`.
+        precision: `32`, `bf16-mixed`, `16-mixed` (CUDA, with a grad scaler) or `auto` (the faster of 32 and,
+            where the device computes bf16 natively, bf16-mixed, timed).
+        threads: CPU threads for torch; `auto` times 1 and powers of two up to the cores not busy with other
+            work (on a GPU: torch's default, shared among the runs side by side); null keeps torch's default.
+        compile: wrap the model in `torch.compile`; `auto` does not (on the CPU it did not pay, measured).
+        compile_mode: torch.compile's mode: `default`, `reduce-overhead` (captures the step in CUDA graphs),
+            `max-autotune` or `max-autotune-no-cudagraphs`.
         distributed: DistributedDataParallel across the processes torchrun starts (hardware=ddp).
+        probe_seconds: the time budget of auto's timing (each candidate gets at least a warm-up and three steps).
+        probe_cache: the directory where auto's answers are kept per model signature and machine load, so a
+            sweep or a seeds multirun times once; null times every run.
     """
 
     device: str = "auto"
     precision: Literal[32, "bf16-mixed", "16-mixed", "auto"] = "auto"
-    threads: int | None = None
-    compile: bool = False
+    threads: int | Literal["auto"] | None = "auto"
+    compile: bool | Literal["auto"] = "auto"
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
     distributed: bool = False
+    probe_seconds: float = 2.0
+    probe_cache: str | None = "${paths.log_dir}/hardware_probes"
 
     def validate(self, prefix: str) -> None:
         require(self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
                 f"{prefix}.device", f"must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
-        require(self.threads is None or self.threads >= 1, f"{prefix}.threads",
-                f"must be >= 1 or null for the default (got {self.threads})")
+        require(self.threads in (None, "auto") or self.threads >= 1, f"{prefix}.threads",
+                f"must be >= 1, auto, or null for torch's default (got {self.threads})")
+        require(self.probe_seconds > 0, f"{prefix}.probe_seconds", f"must be > 0 (got {self.probe_seconds})")
 
 
 SCHEMAS = {"trainer/trainer_schema": TrainerConfig, "hardware/hardware_schema": HardwareConfig}

@@ -16,11 +16,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
 from dl_core.data.fingerprint import data_fingerprint
-from dl_core.engine import FitContext, resolve_hardware
+from dl_core.engine import FitContext, resolve_hardware, settle_hardware
 from dl_core.engine.batch_size import resolve_batch_size
 from dl_core.engine.checkpoint import NO_SPACE, atomic_save, load_checkpoint, seed_everything
 from dl_core.engine.distributed import Distributed, process_group
 from dl_core.engine.evaluate import series_metric_names, split_metric_names, split_metrics, write_series_metrics
+from dl_core.engine.hardware import concurrent_runs
 from dl_core.engine.loop import RunTracker
 from dl_core.errors import CheckpointError, ConfigError, RunInterrupted, TrainingError
 from dl_core.models.build import (
@@ -78,7 +79,7 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     """
     cfg, resume = resolve_resume(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    identity = run_identity(cfg)
+    identity = run_identity(cfg, None if resume is None else run_dir)
     key = location_key(run_dir) if resume is None else "trainer.resume"
     make_writable_dir(run_dir, key)
     try:
@@ -130,7 +131,8 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     """The run itself, inside its trackers (only rank 0 has any): a failure here still closes them (W&B
     marks the run failed). A run that is an Optuna trial also reports to it (every rank: they stop together)."""
     seed_everything(cfg.seed)
-    hw = ddp.place(resolve_hardware(cfg.hardware))
+    runs = concurrent_runs()
+    hw = ddp.place(resolve_hardware(cfg.hardware, runs))
     check_model_fits_data(cfg.model, cfg.data.kind, model_name(cfg))
     check_model_takes_covariates(cfg.model, cfg.data, model_name(cfg))
     apply_data_options(cfg.model, cfg.data, model_name(cfg))
@@ -144,6 +146,9 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
     plot_series = chosen_series(cfg.logger.get("plot_series"), bundle)
     with open_dict(cfg):
         cfg.trainer.batch_size = resolve_batch_size(cfg.trainer.batch_size, estimator, bundle, hw)
+        hw = settle_hardware(hw, cfg.hardware, estimator, bundle, cfg.trainer, cfg.model, concurrent_runs=runs,
+                             distributed=ddp.enabled, resumed=resume is not None)
+        cfg.hardware.update(hw.settings())  # what auto chose: the run's saved config keeps it for a resume
     config = OmegaConf.to_container(cfg, resolve=True)
     artifacts = {"config": config, "spec": model_spec(cfg.model, bundle.spec), "task": bundle.task,
                  "preprocessor": bundle.preprocessor, DATA_FINGERPRINT: data_fingerprint(cfg.data)}
@@ -164,7 +169,7 @@ def train_tracked(cfg: DictConfig, run_dir: Path, resume: dict[str, Any] | None,
         "train_time_s": result.train_time_s,
         "train_samples_per_s": result.n_train_samples * result.epochs / max(result.train_time_s, 1e-9),
         "n_parameters": estimator.n_parameters, "batch_size": cfg.trainer.batch_size,
-        **hw.describe(),
+        **hw.record(),
     }
     outputs = {split: estimator.predict(bundle.splits[split]) for split in ("val", "test")}
     if calibrating:

@@ -33,6 +33,9 @@ RESUME_MAY_CHANGE = ("trainer.max_epochs", "trainer.patience", "trainer.checkpoi
 RESUME_LOCATION = ("trainer.resume", "paths")
 # The checkpoint's record of the data file the run trained on (dl_core/data/fingerprint.py), None for generated data.
 DATA_FINGERPRINT = "data_fingerprint"
+# What `hardware=auto` decides once, at the run's start, and the run's saved config records: a resume given `auto`
+# again (a command that repeats `hardware=ddp` or `hardware=auto`) asks for that decision, which the saved value is.
+DECIDED_AT_START = ("hardware.precision", "hardware.threads", "hardware.compile")
 
 
 def resolve_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
@@ -76,14 +79,16 @@ def resumed_config(saved: dict[str, Any], cfg: DictConfig, overrides: list[str])
     """The saved config, with the overrides a resume may apply (`RESUME_MAY_CHANGE`) applied.
 
     Only keys an override sets are compared (the rest of `cfg` is just the defaults the resume command
-    composed): an override that repeats the saved value is fine, one that changes anything else is
-    refused, naming the keys. A cosine schedule ends at the saved max_epochs, so it cannot be extended.
+    composed): an override that repeats the saved value (or gives `auto` for what auto decided at the start)
+    is fine, one that changes anything else is refused, naming the keys. A cosine schedule ends at the saved
+    max_epochs, so it cannot be extended.
     """
     given, kept = _leaves(OmegaConf.to_container(cfg, resolve=True)), _leaves(saved)
     touched = _overridden(overrides, cfg)
     changed = sorted(key for key in given.keys() | kept.keys()
                      if _under(key, touched) and not _under(key, RESUME_LOCATION)
-                     and given.get(key, "<unset>") != kept.get(key, "<unset>"))
+                     and given.get(key, "<unset>") != kept.get(key, "<unset>")
+                     and not (key in DECIDED_AT_START and given.get(key) == "auto"))
     refused = [key for key in changed if key not in RESUME_MAY_CHANGE]
     if refused:
         what = ", ".join(f"{key} (saved {kept.get(key, '<unset>')}, given {given.get(key, '<unset>')})"

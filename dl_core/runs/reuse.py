@@ -36,8 +36,13 @@ from dl_core.tracking.run_index import (
 log = logging.getLogger(__name__)
 
 
-def run_identity(cfg: DictConfig) -> str:
-    """The fingerprint of the config as composed (before the run resolves `trainer.batch_size=auto`)."""
+def run_identity(cfg: DictConfig, resumed_dir: Path | None = None) -> str:
+    """The fingerprint of the config as composed (before the run resolves `trainer.batch_size=auto` and what
+    `hardware=auto` decides). A resumed run's config is the one its checkpoint saved, with those resolved: it
+    keeps the fingerprint its run.json holds, of the config it started from."""
+    record = read_record(resumed_dir) if resumed_dir is not None else None
+    if record is not None and "fingerprint" in record:
+        return str(record["fingerprint"])
     return fingerprint(OmegaConf.to_container(cfg, resolve=True))
 
 

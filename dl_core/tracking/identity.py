@@ -17,11 +17,13 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-# Keys of a run's config that cannot change what it computes: where files go (and the run to continue), the
-# run's name and labels, tracking, display, how often `last` is written, CPU threads, the trial's bookkeeping
-# (which the sweeper sets), whether a finished run may be reused, and the table a suite renders.
+# Keys of a run's config that cannot change what it computes: where files go (and the run to continue, and
+# hardware=auto's answers), the run's name and labels, tracking, display, how often `last` is written, CPU threads,
+# the trial's bookkeeping (which the sweeper sets), whether a finished run may be reused, and the table a suite
+# renders.
 NOT_WHAT_A_RUN_COMPUTES = ("paths", "task_name", "tags", "logger", "trial", "reuse", "benchmark",
-                           "trainer.resume", "trainer.progress_bar", "trainer.checkpoint_every", "hardware.threads")
+                           "trainer.resume", "trainer.progress_bar", "trainer.checkpoint_every", "hardware.threads",
+                           "hardware.probe_cache")
 
 
 def computed_config(config: dict[str, Any], also: Iterable[str] = ()) -> dict[str, Any]:
