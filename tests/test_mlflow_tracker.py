@@ -74,7 +74,7 @@ def check_run(uri: str, run_dir: Path) -> str:
         assert run.data.metrics[name] == pytest.approx(metrics[name], rel=1e-12), name
     client = client_for(uri)
     assert {artifact.path for artifact in client.list_artifacts(run.info.run_id, "plots")} == {
-        "plots/learning_curve.png", "plots/forecast.png"}
+        "plots/learning_curve.png", "plots/forecast.png", "plots/forecast_series.png"}
     config = client.download_artifacts(run.info.run_id, "config.yaml", str(run_dir.parent))
     assert "hidden_dim: 16" in Path(config).read_text()
     return run.info.run_id

@@ -137,14 +137,16 @@ def test_a_run_dir_outside_where_runs_go_is_refused_by_name(tmp_path, override, 
 
 
 def test_a_multirun_into_an_earlier_multiruns_dir_is_refused_before_any_job(finished_run, tmp_path):
-    """A job's directory (`<sweep dir>/<job number>`) got no check: job 0 trained into the earlier multirun's 0/."""
+    """A job's directory (`<sweep dir>/<job number>_<model>_<data>`) got no check: job 0 trained into the earlier
+    multirun's."""
     sweep_dir = tmp_path / "multirun"
-    shutil.copytree(finished_run, sweep_dir / "0")
+    shutil.copytree(finished_run, sweep_dir / "0_lstm_synthetic")
     before = files(sweep_dir)
     refused = run_entry("train.py", "-m", *TINY, "seed=5,6", f"hydra.sweep.dir={sweep_dir}", timeout=120)
-    assert refused.returncode == 2
-    assert one_line(refused.stderr).startswith(f"error: hydra.sweep.dir: {sweep_dir / '0'} holds a run (checkpoints")
-    assert files(sweep_dir) == before and not (sweep_dir / "1").exists()
+    assert refused.returncode == 2, refused.stdout[-2000:]
+    assert one_line(refused.stderr).startswith(
+        f"error: hydra.sweep.dir: {sweep_dir / '0_lstm_synthetic'} holds a run (checkpoints")
+    assert files(sweep_dir) == before and not list(sweep_dir.glob("1_*"))
 
 
 @pytest.mark.parametrize(("overrides", "line"), [

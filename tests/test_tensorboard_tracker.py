@@ -49,7 +49,7 @@ def test_a_run_holds_its_curves_final_metrics_plots_and_config(make_cfg):
         assert series(events, name) == ([4], [pytest.approx(metrics[name], rel=1e-6)]), name
 
     images = {tag: events.Images(tag) for tag in events.Tags()["images"]}
-    assert set(images) == {"learning_curve", "forecast"}
+    assert set(images) == {"learning_curve", "forecast", "forecast_series"}
     assert all(len(image) == 1 and image[0].width > 100 and image[0].step == 4 for image in images.values())
 
     texts = {tag: events.Tensors(tag)[0].tensor_proto.string_val[0].decode() for tag in events.Tags()["tensors"]

@@ -32,6 +32,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dl_core.errors import ConfigError
+from dl_core.tracking.run_index import RUN_FILE
 
 LOCK_NAME = ".lock"
 RECORD_DIR = ".hydra"
@@ -126,8 +127,9 @@ def record_run(run_dir: Path, cfg: DictConfig) -> None:
 
 
 def untouched(directory: Path) -> bool:
-    """True when `directory` holds nothing but a job's log file, the lock and the run's record."""
-    ours = {RECORD_DIR, LOCK_NAME}
+    """True when `directory` holds nothing but a job's log file, the lock and the run's records (`.hydra/`,
+    run.json)."""
+    ours = {RECORD_DIR, LOCK_NAME, RUN_FILE}
     if HydraConfig.initialized():
         ours.add(f"{HydraConfig.get().job.name}.log")
     if not {entry.name for entry in directory.iterdir()} <= ours:
