@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 import torch
 
@@ -115,6 +116,14 @@ def serving(run_dir: Path, *overrides: str) -> Iterator[httpx.Client]:
         client.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def served_forecast(response: httpx.Response) -> pd.DataFrame:
+    """A /predict forecast answer as predict.py's CSV reads back: dates as dates, `actual` (null beyond a series'
+    last row) as floats."""
+    assert response.status_code == 200, response.text
+    served = pd.DataFrame(response.json()["predictions"])
+    return served.assign(timestamp=pd.to_datetime(served["timestamp"]), actual=served["actual"].astype(float))
 
 
 JSON = {"content-type": "application/json"}

@@ -27,7 +27,7 @@ from dl_core.task.conformal import (
     fit_calibration,
     widen_to_monotone,
 )
-from helpers import TINY, run_entry, serving
+from helpers import TINY, run_entry, served_forecast, serving
 
 pytestmark = pytest.mark.xdist_group("test_conformal")
 
@@ -169,10 +169,7 @@ def test_predict_py_and_the_server_apply_the_saved_calibration_as_training_did(r
     with serving(on) as client:
         response = client.post("/predict", json={"rows": rows.assign(timestamp=rows["timestamp"].astype(str))
                                                  .to_dict("records")})
-    assert response.status_code == 200, response.text
-    served = pd.DataFrame(response.json()["predictions"])
-    served["timestamp"] = pd.to_datetime(served["timestamp"])
-    served["actual"] = served["actual"].astype(float)
+    served = served_forecast(response)
     pd.testing.assert_frame_equal(served, from_file, check_exact=True, check_dtype=False)
 
 

@@ -27,7 +27,7 @@ from dl_core.models.outputs import MIN_SCALE
 from dl_core.models.patchtst import PatchTST, PatchTSTConfig
 from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, entry_env, serving
+from helpers import ROOT, entry_env, served_forecast, serving
 from wandb_reader import offline_runs, read_summary
 
 # Two synthetic series, look-back 24 cut into (24 - 8) / 4 + 2 = 6 patches, one small encoder layer.
@@ -277,10 +277,7 @@ def test_predict_py_the_server_and_the_reloaded_run_agree(run_dir: Path, tmp_pat
         assert client.get("/metadata").json()["model"]["class"] == "PatchTST"
         frame = rows.assign(timestamp=rows["timestamp"].astype(str))
         response = client.post("/predict", json={"rows": frame.to_dict("records")})
-    assert response.status_code == 200, response.text
-    served = pd.DataFrame(response.json()["predictions"])
-    served["timestamp"] = pd.to_datetime(served["timestamp"])
-    served["actual"] = served["actual"].astype(float)
+    served = served_forecast(response)
     pd.testing.assert_frame_equal(served, from_file, check_exact=True, check_dtype=False)
 
 

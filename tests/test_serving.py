@@ -22,7 +22,7 @@ from dl_core.errors import ConfigError, InputError
 from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from dl_core.serving.app import create_app
-from helpers import JSON, TINY, connection, run_entry, serving, strict_json, with_token
+from helpers import JSON, TINY, connection, run_entry, served_forecast, serving, strict_json, with_token
 
 # One xdist worker runs the whole module, so that its trained run and server are built once.
 pytestmark = pytest.mark.xdist_group("test_serving")
@@ -87,10 +87,7 @@ def test_predict_py_and_server_give_identical_predictions(run_dir: Path, raw_fra
     assert done.stdout.strip().endswith(str(out))
     from_file = pd.read_csv(out, parse_dates=["timestamp"])
     response = server.post("/predict", json={"rows": request_rows(pd.read_csv(tmp_path / "new.csv"))})
-    assert response.status_code == 200, response.text
-    served = pd.DataFrame(response.json()["predictions"])
-    served["timestamp"] = pd.to_datetime(served["timestamp"])
-    served["actual"] = served["actual"].astype(float)
+    served = served_forecast(response)
     assert len(served) == 2 * (40 - 12 - 2 + 1 + 1) * 2
     pd.testing.assert_frame_equal(served, from_file, check_exact=True, check_dtype=False)
 

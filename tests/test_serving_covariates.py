@@ -18,7 +18,7 @@ from dl_core.data.synthetic import generate_series
 from dl_core.errors import InputError
 from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
-from helpers import ROOT, entry_env, serving
+from helpers import ROOT, entry_env, served_forecast, serving
 
 HORIZON, LOOK_BACK = 3, 12
 SETTINGS = ["data=synthetic_covariates", "data.generator.length=300", "data.generator.n_series=3",
@@ -99,10 +99,7 @@ def test_served_forecast_beyond_the_last_row_reads_the_future_rows(run_dir: Path
     from_file = pd.read_csv(out, parse_dates=["timestamp"])
     with serving(run_dir) as client:
         response = client.post("/predict", json={"rows": request_rows(frame)})
-        assert response.status_code == 200, response.text
-        served = pd.DataFrame(response.json()["predictions"])
-        served["timestamp"] = pd.to_datetime(served["timestamp"])
-        served["actual"] = served["actual"].astype(float)
+        served = served_forecast(response)
         pd.testing.assert_frame_equal(served, from_file, check_exact=True, check_dtype=False)
         assert list(served.columns) == ["timestamp", "entity", "step", "target", "actual", "predicted", *QUANTILES,
                                         *RAW]

@@ -154,8 +154,12 @@ def discard_claimed() -> None:
 
 
 def _remove_if_untouched(directory: Path) -> None:
-    if not directory.is_dir() or not untouched(directory):
-        return
+    if directory.is_dir() and untouched(directory):
+        _remove_unless_in_use(directory)
+
+
+def _remove_unless_in_use(directory: Path) -> None:
+    """Remove `directory` under its lock, its log file closed first; one a process trains in is left alone."""
     try:
         with RunLock(directory, "paths.output_dir"):
             _close_file_logs_in(directory)
@@ -201,12 +205,7 @@ def discard_unfinished(directory: Path) -> None:
     if directory not in _claimed or os.path.lexists(directory / CHECKPOINTS / "last.ckpt"):
         return
     _claimed.remove(directory)
-    try:
-        with RunLock(directory, "paths.output_dir"):
-            _close_file_logs_in(directory)
-            shutil.rmtree(directory, ignore_errors=True)
-    except ConfigError:  # another process took it over and trains there: it is that run's now
-        return
+    _remove_unless_in_use(directory)
 
 
 def refuse_if_in_use(directory: Path, key: str) -> None:
