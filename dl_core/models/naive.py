@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
-from dl_core.models import require_target_inputs
+from dl_core.models.seasonal_naive import SeasonalNaiveForecaster
 
 
 @dataclass
@@ -22,18 +19,9 @@ class NaiveConfig:
     _target_: str = "dl_core.models.naive.NaiveForecaster"
 
 
-class NaiveForecaster(nn.Module):
-    """(batch, sequence_length, n_features) -> (batch, horizon, n_targets), the last value repeated."""
+class NaiveForecaster(SeasonalNaiveForecaster):
+    """(batch, sequence_length, n_features) -> (batch, horizon, n_targets), the last value repeated: the seasonal
+    naive forecast of a one-step season."""
 
-    data_kind = "timeseries"
-    accepts_future_covariates = False
-    accepts_static_covariates = False
-
-    def __init__(self, horizon: int, target_index: list[int] | None):
-        super().__init__()
-        self.horizon = horizon
-        self.register_buffer("target_index", torch.tensor(require_target_inputs(target_index, "naive")))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = x[:, -1:, :].index_select(2, self.target_index)
-        return last.expand(-1, self.horizon, -1)
+    def __init__(self, horizon: int, sequence_length: int, target_index: list[int] | None):
+        super().__init__(horizon, sequence_length, 1, target_index, name="naive")

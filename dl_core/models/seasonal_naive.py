@@ -31,13 +31,14 @@ class SeasonalNaiveForecaster(nn.Module):
     accepts_future_covariates = False
     accepts_static_covariates = False
 
-    def __init__(self, horizon: int, sequence_length: int, seasonality: int, target_index: list[int] | None):
+    def __init__(self, horizon: int, sequence_length: int, seasonality: int, target_index: list[int] | None,
+                 name: str = "seasonal_naive"):
         super().__init__()
         if sequence_length < seasonality:
             raise ConfigError(f"model=seasonal_naive repeats the last cycle of data.seasonality={seasonality} steps, "
                               f"but data.sequence_length={sequence_length} holds less; set data.sequence_length >= "
                               f"{seasonality} or a shorter data.seasonality")
-        self.register_buffer("target_index", torch.tensor(require_target_inputs(target_index, "seasonal_naive")))
+        self.register_buffer("target_index", torch.tensor(require_target_inputs(target_index, name)))
         # Step h (1-based) reads the input row of its season in the last cycle: L - m*ceil(h/m) + h - 1.
         steps = torch.arange(1, horizon + 1)
         self.register_buffer("source", sequence_length - seasonality * torch.ceil(steps / seasonality).long()
