@@ -350,3 +350,20 @@ def test_a_run_on_paris_time_predicts_its_own_rows_and_the_same_instants_in_utc_
     served = served.assign(timestamp=pd.to_datetime(served["timestamp"], utc=True))
     assert list(served["timestamp"]) == list(predicted["timestamp"])
     np.testing.assert_allclose(served["predicted"], predicted["predicted"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("fillna", [None, "ffill"])
+def test_a_timestamp_a_trillion_steps_off_is_refused_without_listing_the_steps(fillna):
+    """Nanoseconds sent to a run on seconds: the missing steps were listed before the refusal (the kernel killed
+    predict.py at 24 GB; here numpy's MemoryError), and data.fillna would have filled them all."""
+    numbers = np.arange(80)
+    whole = build_timeseries_bundle(data_cfg(fillna=fillna), series(numbers))
+    far = series(numbers).assign(when=np.r_[numbers[:-1], 10**12])
+    shown = "first 79, 80, ... (after 78)"
+    reason = ("send the rows" if fillna is None else
+              "999999999921 missing steps in all, more than 100 per row given, which reads like a timestamp in "
+              "another unit or a typo; check the timestamps sent")
+    with pytest.raises(InputError) as refused:
+        whole.preprocessor.new_rows(far, whole.task)
+    assert str(refused.value).startswith(f"rows: series 'a' misses 999999999921 steps of its time line (1), {shown}")
+    assert reason in str(refused.value)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from dl_core.data.timeseries import TimeSeriesPreprocessor
 
 log = logging.getLogger(__name__)
+# data.fillna fills missing steps, but not a gap no data set has: more filled rows than this many per row given
+# (and at least MIN_FILLED) is a timestamp in another unit or a typo, refused before its rows are listed.
+MAX_FILLED_PER_ROW, MIN_FILLED = 100, 1_000_000
 
 
 def refuse_empty_columns(frame: pd.DataFrame, prep: TimeSeriesPreprocessor) -> None:
@@ -76,17 +79,24 @@ def fill_gaps(rows: pd.DataFrame, prep: TimeSeriesPreprocessor, training: bool) 
     after = np.flatnonzero(step.missing(rows[time], labels))
     if after.size == 0:
         return rows
-    gaps = [step.line(rows[time].iloc[at - 1], rows[time].iloc[at])[1:-1] for at in after]
+    sizes = np.array([step.gap(rows[time].iloc[at - 1], rows[time].iloc[at]) for at in after])
+    first = labels[after[0]]
+    count = int(sizes[labels[after] == first].sum())
+    shown = ", ".join(time_text(step.after(rows[time].iloc[after[0] - 1], k + 1)) for k in range(min(sizes[0], 2)))
+    problem = (f"series {short(first)} misses {count} step{'s' if count != 1 else ''} of its time line ({step}), "
+               f"first {shown}{', ...' if sizes[0] > 2 else ''} (after {time_text(rows[time].iloc[after[0] - 1])})")
     if prep.fillna is None:
-        first = labels[after[0]]
-        count = sum(len(gap) for at, gap in zip(after, gaps, strict=True) if labels[at] == first)
-        shown = ", ".join(time_text(value) for value in gaps[0][:2]) + (", ..." if len(gaps[0]) > 2 else "")
-        problem = (f"series {short(first)} misses {count} step{'s' if count != 1 else ''} of its time line ({step}), "
-                   f"first {shown} (after {time_text(rows[time].iloc[after[0] - 1])})")
         if training:
             raise DataError(f"data.fillna: {problem}; set data.fillna (ffill, bfill, interpolate, zero or drop) to "
                             f"fill those rows, or add them to data.path")
         raise InputError((), f"{problem}; send the rows of those steps (this run has no data.fillna to fill them)")
+    if sizes.sum() > max(MAX_FILLED_PER_ROW * len(rows), MIN_FILLED):
+        implausible = (f"{problem}: {int(sizes.sum())} missing steps in all, more than {MAX_FILLED_PER_ROW} per row "
+                       f"given, which reads like a timestamp in another unit or a typo")
+        if training:
+            raise DataError(f"data.fillna: {implausible}; check data.path's timestamps")
+        raise InputError((), f"{implausible}; check the timestamps sent")
+    gaps = [step.line(rows[time].iloc[at - 1], rows[time].iloc[at])[1:-1] for at in after]
     kept = [*prep.entity_columns, *(prep.covariates.static_columns if prep.covariates else [])]
     added = pd.concat([pd.DataFrame({**{c: rows[c].iloc[at - 1] for c in kept}, time: gap}, index=range(len(gap)))
                        for at, gap in zip(after, gaps, strict=True)], ignore_index=True)

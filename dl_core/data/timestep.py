@@ -111,6 +111,16 @@ class TimeStep:
                 jump = np.asarray(stamps[1:] != stamps[:-1] + self.offset)
         return np.r_[False, (labels[1:] == labels[:-1]) & jump]
 
+    def gap(self, first: Any, last: Any) -> int:
+        """How many steps of the time line lie strictly between `first` and `last` (both on it), counted without
+        listing them: one far-off timestamp (a unit slip: nanoseconds to a run on seconds) would otherwise ask
+        for billions of rows. A calendar step lists them: pandas' dates span at most ~600 years of its steps."""
+        duration = _duration(self.offset) if isinstance(self.step, str) else None
+        if isinstance(self.step, str) and duration is None:
+            return len(self.line(first, last)) - 2
+        elapsed = (pd.Timestamp(last) - pd.Timestamp(first)) / duration if duration is not None else last - first
+        return round(elapsed / (1 if duration is not None else self.step)) - 1
+
     def line(self, first: Any, last: Any) -> Any:
         """Every timestamp of the time line from `first` to `last`, both on it: a DatetimeIndex, or numbers."""
         if isinstance(self.step, str):
