@@ -372,6 +372,7 @@ def test_drop_columns_leaves_a_row_id_out_and_a_column_with_a_value_per_row_is_w
                       r"input \(a leak\) that rows to predict do not have; derive it from other columns$")),
     ("x='z * 2'", (r"^data.derived_columns.x: 'x' is a column of the data already; give the derived column a name "
                    r"of its own, e.g. data.derived_columns.x_derived$")),
+    ("leak='\uff59 * 1'", r"^data.derived_columns.leak: '\uff59 \* 1' reads the target 'y'"),  # fullwidth y
 ])
 def test_a_derived_column_that_reads_the_target_or_replaces_a_column_is_refused(make_cfg, tmp_path, derived,
                                                                                 message):

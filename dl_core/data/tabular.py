@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -191,7 +192,9 @@ class DerivedColumns:
         (a leak), which rows to predict do not have."""
         names = {}
         for name, expression in expressions.items():
-            names[name] = {quoted or bare for quoted, bare in re.findall(r"`([^`]+)`|([A-Za-z_]\w*)", expression)}
+            # Python (and so pandas' eval) reads a name as its NFKC form: a fullwidth p (U+FF50) in `price` reads as p.
+            names[name] = {unicodedata.normalize("NFKC", quoted or bare) for quoted, bare in
+                           re.findall(r"`([^`]+)`|([^\W\d]\w*)", expression)}
             if name in frame.columns:
                 raise DataError(f"data.derived_columns.{name}: {name!r} is a column of the data already; give the "
                                 f"derived column a name of its own, e.g. data.derived_columns.{name}_derived")
