@@ -367,3 +367,13 @@ def test_a_timestamp_a_trillion_steps_off_is_refused_without_listing_the_steps(f
         whole.preprocessor.new_rows(far, whole.task)
     assert str(refused.value).startswith(f"rows: series 'a' misses 999999999921 steps of its time line (1), {shown}")
     assert reason in str(refused.value)
+
+
+def test_months_written_as_numbers_are_refused_and_read_as_months_with_data_timestamp_format():
+    """202001 .. 202012 were a numeric time line of step 1, and the forecast after 202012 was dated 202013."""
+    months = pd.date_range("2020-01-01", periods=12, freq="MS")
+    frame = pd.concat([series(months, f"s{k}", seed=k) for k in range(20)]).assign(
+        when=lambda rows: rows["when"].dt.strftime("%Y%m").astype(int))
+    with pytest.raises(DataError, match=r"^data\.timestamp_format: column 'when' holds numbers that read as dates "
+                                        r"written yyyymm \(202001, 202002, \.\.\.\); set data\.timestamp_format=%Y%m"):
+        build_timeseries_bundle(data_cfg(sequence_length=3), frame)

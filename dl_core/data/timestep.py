@@ -315,18 +315,28 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
+# Whole numbers that read as dates: (lowest, highest, format, how it is written, what reading them as numbers does).
+DATES_AS_NUMBERS = (
+    (10000101, 99991231, "%Y%m%d", "yyyymmdd", "20200131 to 20200201 would be a step of 70"),
+    (100001, 999912, "%Y%m", "yyyymm", "202012 to 202101 would be a step of 89, and the month after 202012 202013"),
+)
+
+
 def _refuse_yyyymmdd(column: pd.Series, name: str) -> None:
-    """Whole numbers that every one reads as a date written yyyymmdd are dates, not a count: refused with the fix."""
+    """Whole numbers that every one reads as a date written yyyymmdd (or a month written yyyymm) are dates, not a
+    count: refused with the fix."""
     values = pd.Series(np.asarray(column, np.float64))
-    if not ((values % 1 == 0) & (values >= 10000101) & (values <= 99991231)).all():
+    if not (values % 1 == 0).all():
         return
     text = values.astype(np.int64).astype(str)
-    if pd.to_datetime(text, format="%Y%m%d", errors="coerce").isna().any():
-        return
-    shown = ", ".join(text.iloc[:2])
-    raise DataError(f"data.timestamp_format: column {name!r} holds numbers that read as dates written yyyymmdd "
-                    f"({shown}, ...); set data.timestamp_format=%Y%m%d to read them as dates, or write them as ISO "
-                    f"dates (2020-01-31): as numbers, 20200131 to 20200201 would be a step of 70")
+    for low, high, fmt, written, as_numbers in DATES_AS_NUMBERS:
+        if not ((values >= low) & (values <= high)).all():
+            continue
+        if pd.to_datetime(text, format=fmt, errors="coerce").isna().any():
+            continue
+        raise DataError(f"data.timestamp_format: column {name!r} holds numbers that read as dates written {written} "
+                        f"({', '.join(text.iloc[:2])}, ...); set data.timestamp_format={fmt} to read them as dates, "
+                        f"or write them as ISO dates (2020-01-31): as numbers, {as_numbers}")
 
 
 def _parse_dates(column: pd.Series, name: str, fmt: str | None,
