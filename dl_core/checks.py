@@ -44,8 +44,11 @@ NUMBER_TEXT = re.compile(
     r"(?:[1-9]\d{0,2}(?P<group>[,.'\u00a0\u202f ])\d{3}(?:(?P=group)\d{3})*|\d+)(?:(?P<decimal>[.,])\d+)?"
     rf"(?P<unit>\s*[%\u2030\u00b0]\S{{0,3}}|\s*[^\w\s'.,{MINUS}%\u2030\u00b0]|\s+[^\W\d_][^\s\d]{{0,9}})?")
 # The ways of writing a number NUMBER_TEXT tells apart, in the order a message names them.
-SEPARATORS, DECIMAL_COMMA, CURRENCY, UNIT, TYPOGRAPHIC_MINUS = (
-    "thousands separators", "a decimal comma", "a currency sign", "a unit", "a typographic minus")
+SEPARATORS, DECIMAL_COMMA, CURRENCY, UNIT, TYPOGRAPHIC_MINUS, PARENTHESES = (
+    "thousands separators", "a decimal comma", "a currency sign", "a unit", "a typographic minus",
+    "parentheses for a minus sign")
+# An accountant's negative number: `(46,526.45)` is -46526.45.
+PARENTHESISED = re.compile(r"\(\s*([^()]*\d[^()]*?)\s*\)")
 
 
 def listing(items: Iterable[Any], limit: int = LISTED) -> str:
@@ -102,7 +105,8 @@ def refuse_stray_text(frame: pd.DataFrame, column: str, key: str, fix: str) -> N
         return
     if len(written) > len(stray):
         found = set().union(*(ways[value] for value in written.unique()))
-        kinds = " and ".join(kind for kind in (SEPARATORS, DECIMAL_COMMA, CURRENCY, UNIT, TYPOGRAPHIC_MINUS)
+        kinds = " and ".join(kind for kind in (SEPARATORS, DECIMAL_COMMA, CURRENCY, UNIT, TYPOGRAPHIC_MINUS,
+                                               PARENTHESES)
                             if kind in found)
         commas = found == {SEPARATORS} and all("," in value for value in written)
         how = ("write them without separators, e.g. pandas.read_csv(path, thousands=',').to_csv(path, index=False)"
@@ -115,7 +119,17 @@ def refuse_stray_text(frame: pd.DataFrame, column: str, key: str, fix: str) -> N
 
 
 def number_text(value: Any) -> frozenset[str]:
-    """How a text cell writes a number for people (`NUMBER_TEXT`): the ways, empty when it is no such number."""
+    """How a text cell writes a number for people (`NUMBER_TEXT`, or in an accountant's parentheses): the ways,
+    empty when it is no such number."""
+    enclosed = PARENTHESISED.fullmatch(value.strip()) if isinstance(value, str) else None
+    if enclosed is not None:
+        inner = enclosed[1]
+        if inner.lstrip().startswith("-"):
+            return frozenset()
+        if not pd.isna(pd.to_numeric(inner, errors="coerce")):  # a plain number: `1.234` is no thousands here
+            return frozenset({PARENTHESES})
+        ways = number_text(inner)
+        return frozenset({PARENTHESES, *ways}) if ways else frozenset()
     match = NUMBER_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None or (match["group"] and match["group"] == match["decimal"]):
         return frozenset()

@@ -116,7 +116,8 @@ def test_a_time_series_target_listed_among_the_features_is_refused(make_cfg, tmp
 
 
 @pytest.mark.parametrize(("cell", "ways"), [(lambda v: f"{v:.2f}".replace(".", ","), "a decimal comma"),
-                                            (lambda v: f"{v:.2f} kW", "a unit")])
+                                            (lambda v: f"{v:.2f} kW", "a unit"),
+                                            (lambda v: f"({abs(v):.3f})", "parentheses for a minus sign")])
 def test_time_series_numbers_with_a_decimal_comma_or_a_unit_are_refused_not_left_out(tmp_path, make_cfg, cell, ways):
     """The column was silently left out of the inputs (feature_columns=null takes the numeric columns)."""
     frame = series_frame().assign(load=lambda f: f["load"].map(cell))

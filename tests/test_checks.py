@@ -30,12 +30,15 @@ from dl_core.errors import DataError
     ("12%", {"a unit"}),
     ("20 °C", {"a unit"}),
     ("\u22125", {"a typographic minus"}),
+    ("(46526.45)", {"parentheses for a minus sign"}),
+    ("(5)", {"parentheses for a minus sign"}),
+    ("($1,234)", {"parentheses for a minus sign", "a currency sign", "thousands separators"}),
 ])
 def test_numbers_written_for_people_are_recognised_with_how_they_are_written(text, ways):
     assert number_text(text) == ways
 
 
-@pytest.mark.parametrize("text", ["2B", "3rd", "5kg", "1.2.3", "10.0.0.1", "#3", "12)", "<5", "(5)", "1.234.5",
+@pytest.mark.parametrize("text", ["2B", "3rd", "5kg", "1.2.3", "10.0.0.1", "#3", "12)", "<5", "(a5)", "(-5)", "1.234.5",
                                   "12 Main St", "abc", "?", "-", "", "A12"])
 def test_codes_versions_and_words_are_no_numbers(text):
     """Letters glued to the digits make a code (an apartment 2B), not a unit: such columns stay categories."""

@@ -387,6 +387,7 @@ def test_a_derived_column_that_reads_the_target_or_replaces_a_column_is_refused(
     (lambda v: f"{v:.1f}".replace(".", ","), "a decimal comma"),
     (lambda v: f"${v * 1000:,.0f}", "thousands separators and a currency sign"),
     (lambda v: f"{v:.2f} kW", "a unit"),
+    (lambda v: f"({v:.2f})", "parentheses for a minus sign"),  # an accountant's negatives
 ])
 def test_numbers_with_a_decimal_comma_a_currency_or_a_unit_are_refused_not_made_a_category(make_cfg, tmp_path,
                                                                                              cells, ways):
