@@ -9,9 +9,10 @@ for text (a category with thousands of levels, or an input silently left out) wo
 Such a column is refused, naming the column, a few of the stray cells and where they are. So is
 a column of numbers written for people rather than for a parser (`NUMBER_TEXT`): with thousands
 separators (`"1,234"`, as spreadsheets quote them), a decimal comma (`"47,5"`), a currency sign
-(`"$46,526"`) or a unit (`"0.13 kW"`, `"12 %"`). Read as text, it would become a category of a level
-per value (or, in a time series, an input silently left out), and parsing it here alone would leave
-predict.py and the server, which see the same text, to read it otherwise.
+(`"$46,526"`), a unit (`"0.13 kW"`, `"12 %"`) or an accountant's parentheses for a minus sign
+(`"(46526.45)"`). Read as text, it would become a category of a level per value (or, in a time series,
+an input silently left out), and parsing it here alone would leave predict.py and the server, which see
+the same text, to read it otherwise.
 
 Two signs that a column is not what it looks like are only warned about, since either can be meant:
 labels that differ only in case, surrounding spaces or invisible characters (`' yes'`, `'Yes'`,
