@@ -61,20 +61,8 @@ class CatBoost(GradientBoosting):
     library = "CatBoost"
     package = "catboost"
 
-    def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool, *,
-                 n_estimators: int, early_stopping_rounds: int, learning_rate: float | None, depth: int,
-                 l2_leaf_reg: float, bagging_temperature: float, leaf_estimation_iterations: int | None):
-        super().__init__(n_cont_features, cat_cardinalities, d_out, predicts_classes, n_estimators,
-                         early_stopping_rounds)
-        self.params = {"learning_rate": learning_rate, "depth": depth, "l2_leaf_reg": l2_leaf_reg,
-                       "bagging_temperature": bagging_temperature,
-                       "leaf_estimation_iterations": leaf_estimation_iterations}
-
-    @property
-    def n_parameters(self) -> int:
+    def count_parameters(self) -> int:
         """Leaf values, plus one split per level of every symmetric tree (a tree of 2^d leaves has d)."""
-        if self.booster is None:
-            return 0
         splits = sum(int(n).bit_length() - 1 for n in self.booster.get_tree_leaf_counts())
         return len(self.booster.get_leaf_values()) + splits
 
@@ -106,8 +94,7 @@ class CatBoost(GradientBoosting):
         booster.fit(self.pool(*train), eval_set=self.pool(*val))
         results = booster.get_evals_result()
         metric = LOSSES[self.objective]
-        return Fitted(booster, self.to_task_loss(results["learn"][metric]),
-                      self.to_task_loss(results["validation"][metric]))
+        return self.fitted(booster, results["learn"][metric], results["validation"][metric])
 
     def predict_library(self, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:
         return self.booster.predict(self.pool(x_num, x_cat), prediction_type="RawFormulaVal")

@@ -64,21 +64,8 @@ class LightGBM(GradientBoosting):
     library = "LightGBM"
     package = "lightgbm"
 
-    def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool, *,
-                 n_estimators: int, early_stopping_rounds: int, learning_rate: float, num_leaves: int,
-                 min_data_in_leaf: int, min_sum_hessian_in_leaf: float, feature_fraction: float,
-                 bagging_fraction: float, bagging_freq: int, lambda_l2: float):
-        super().__init__(n_cont_features, cat_cardinalities, d_out, predicts_classes, n_estimators,
-                         early_stopping_rounds)
-        self.params = {"learning_rate": learning_rate, "num_leaves": num_leaves, "min_data_in_leaf": min_data_in_leaf,
-                       "min_sum_hessian_in_leaf": min_sum_hessian_in_leaf, "feature_fraction": feature_fraction,
-                       "bagging_fraction": bagging_fraction, "bagging_freq": bagging_freq, "lambda_l2": lambda_l2}
-
-    @property
-    def n_parameters(self) -> int:
+    def count_parameters(self) -> int:
         """Nodes of every tree: num_leaves leaf values and num_leaves - 1 splits each."""
-        if self.booster is None:
-            return 0
         return sum(2 * tree["num_leaves"] - 1 for tree in self.booster.dump_model()["tree_info"])
 
     def device_params(self, hw: Hardware) -> dict[str, Any]:
@@ -113,7 +100,7 @@ class LightGBM(GradientBoosting):
                                             lightgbm.record_evaluation(results)])
         metric = OBJECTIVES[self.objective][1]
         best = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
-        return Fitted(best, self.to_task_loss(results["train"][metric]), self.to_task_loss(results["val"][metric]))
+        return self.fitted(best, results["train"][metric], results["val"][metric])
 
     def predict_library(self, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:
         features = np.concatenate([x_num.astype(np.float64), self.categories_as_missing(x_cat)], axis=1)

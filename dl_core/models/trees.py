@@ -81,9 +81,12 @@ class GradientBoosting(ABC):
     data_options: ClassVar[dict[str, str]] = {"numeric_transform": RAW}
     library: ClassVar[str]
     package: ClassVar[str]  # what to import
+    library_names: ClassVar[dict[str, str]] = {}  # a setting of the schema -> the library's name, where they differ
 
-    def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool,
-                 n_estimators: int, early_stopping_rounds: int):
+    def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool, *,
+                 n_estimators: int, early_stopping_rounds: int, **params: Any):
+        """`params` are the library's settings, the schema's fields besides the rounds (checked by its `validate`,
+        so the schema stays their one list), kept under the library's names for its parameters."""
         if importlib.util.find_spec(self.package) is None:
             raise ConfigError(f"model={self.package}: needs the {self.package} package; install the gbdt extra: "
                               f"pip install -e '.[gbdt]'")
@@ -91,11 +94,16 @@ class GradientBoosting(ABC):
         self.d_out = d_out
         self.objective = MULTICLASS if d_out > 1 else BINARY if predicts_classes else VALUES
         self.n_estimators, self.early_stopping_rounds = n_estimators, early_stopping_rounds
+        self.params = {self.library_names.get(name, name): value for name, value in params.items()}
         self.booster: Any = None
 
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    @property
+    def n_parameters(self) -> int:
+        return 0 if self.booster is None else self.count_parameters()
 
     # -- what a library implements --------------------------------------------------------------------------
 
@@ -117,6 +125,10 @@ class GradientBoosting(ABC):
     @abstractmethod
     def device_params(self, hw: Hardware) -> dict[str, Any]:
         """The library's device and thread parameters for `hw`."""
+
+    @abstractmethod
+    def count_parameters(self) -> int:
+        """What the fitted booster learned, counted as its library's trees hold it."""
 
     # -- the Estimator ----------------------------------------------------------------------------------------
 
@@ -170,9 +182,13 @@ class GradientBoosting(ABC):
     def targets(self, y: np.ndarray) -> np.ndarray:
         return y.reshape(-1).astype(np.float64 if self.objective == VALUES else np.int64)
 
-    def to_task_loss(self, values: list[float]) -> list[float]:
-        """A library's per-round metric in the task's loss: RMSE squared for regression, log-loss as it is."""
-        return [float(v) ** 2 if self.objective == VALUES else float(v) for v in values]
+    def fitted(self, booster: Any, train_metric: list[float], val_metric: list[float]) -> Fitted:
+        """The best booster with the library's per-round metric in the task's loss: RMSE squared for
+        regression, log-loss as it is."""
+        def task_loss(values: list[float]) -> list[float]:
+            return [float(v) ** 2 if self.objective == VALUES else float(v) for v in values]
+
+        return Fitted(booster, task_loss(train_metric), task_loss(val_metric))
 
 
 def require_shares(section: object, prefix: str, *names: str) -> None:

@@ -9,7 +9,7 @@ dl_core/models/trees.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -66,20 +66,11 @@ class XGBoost(GradientBoosting):
 
     library = "XGBoost"
     package = "xgboost"
+    library_names: ClassVar[dict[str, str]] = {"learning_rate": "eta", "reg_lambda": "lambda"}
 
-    def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, predicts_classes: bool, *,
-                 n_estimators: int, early_stopping_rounds: int, learning_rate: float, max_depth: int,
-                 min_child_weight: float, subsample: float, colsample_bytree: float, gamma: float, reg_lambda: float):
-        super().__init__(n_cont_features, cat_cardinalities, d_out, predicts_classes, n_estimators,
-                         early_stopping_rounds)
-        self.params = {"eta": learning_rate, "max_depth": max_depth, "min_child_weight": min_child_weight,
-                       "subsample": subsample, "colsample_bytree": colsample_bytree, "gamma": gamma,
-                       "lambda": reg_lambda}
-
-    @property
-    def n_parameters(self) -> int:
+    def count_parameters(self) -> int:
         """Nodes of every tree: a split (feature and threshold) or a leaf value each."""
-        return 0 if self.booster is None else len(self.booster.trees_to_dataframe())
+        return len(self.booster.trees_to_dataframe())
 
     def device_params(self, hw: Hardware) -> dict[str, Any]:
         if hw.device.type == "cuda":
@@ -111,7 +102,7 @@ class XGBoost(GradientBoosting):
                                 verbose_eval=False)
         metric = OBJECTIVES[self.objective][1]
         best = booster[: booster.best_iteration + 1]  # the rounds after the best one are dropped
-        return Fitted(best, self.to_task_loss(results["train"][metric]), self.to_task_loss(results["val"][metric]))
+        return self.fitted(best, results["train"][metric], results["val"][metric])
 
     def predict_library(self, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:
         return self.booster.predict(self.matrix(x_num, x_cat), output_margin=True)
