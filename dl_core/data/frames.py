@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from dl_core.checks import listing, one_line
+from dl_core.data.loading import write_parquet
 from dl_core.errors import ConfigError, DataError
 
 FRAMES_DIR = "frames"  # under paths.log_dir
@@ -46,7 +47,7 @@ def keep_frame(frame: Any, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".frame.{os.getpid()}.tmp"
     try:
-        write_parquet(frame.reset_index(drop=True), tmp)
+        _write_frame(frame.reset_index(drop=True), tmp)
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:16]
         path = directory / f"{digest}.parquet"
         if not path.exists():
@@ -56,12 +57,10 @@ def keep_frame(frame: Any, directory: Path) -> Path:
     return path
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
     try:
-        frame.to_parquet(path, index=False)
-    except ImportError:
-        raise ConfigError("data: a DataFrame is kept as parquet, which needs pyarrow, not installed; `pip install "
-                          "-e '.[parquet]'`, or write the rows to a CSV file and pass data.path") from None
+        write_parquet(frame, path, "data", "write the rows to a CSV file and pass data.path (a DataFrame is kept "
+                                           "as parquet)")
     except (ValueError, TypeError) as exc:  # pyarrow's ArrowInvalid / ArrowTypeError: a column of mixed types
         raise DataError(f"data: the DataFrame cannot be kept as a file ({one_line(exc)}); give each column one "
                         f"type, e.g. frame[column] = frame[column].astype(str)") from None

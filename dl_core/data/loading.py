@@ -19,7 +19,7 @@ from typing import Literal
 import pandas as pd
 
 from dl_core.checks import is_boolean, listing, one_line
-from dl_core.errors import DataError, require
+from dl_core.errors import ConfigError, DataError, require
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 # What pandas' read_csv takes for missing besides an empty cell (its default `na_values`, as documented).
@@ -41,6 +41,16 @@ def read_table(path: str | Path, key: str = "data.path") -> pd.DataFrame:
     except PermissionError:  # the file, or a folder on its way, is not readable by this user
         raise DataError(f"{key}: cannot read {file.absolute()} (permission denied); make it readable "
                         f"(chmod) or pass another {key}") from None
+
+
+def write_parquet(frame: pd.DataFrame, path: Path, key: str, instead: str) -> None:
+    """Write `frame`'s columns (not its index) as parquet. pyarrow is optional: without it, one line naming
+    `key`, the extra to install, or what to do `instead`."""
+    try:
+        frame.to_parquet(path, index=False)
+    except ImportError:
+        raise ConfigError(f"{key}: writing parquet needs pyarrow, which is not installed; `pip install -e "
+                          f"'.[parquet]'`, or {instead}") from None
 
 
 def _read_table(file: Path, key: str) -> pd.DataFrame:

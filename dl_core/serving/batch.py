@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig
 
 from dl_core.data.inputs import refuse_unseen
-from dl_core.data.loading import read_table
+from dl_core.data.loading import read_table, write_parquet
 from dl_core.errors import ConfigError, InputError
 from dl_core.serving.load import id_values, load_run
 
@@ -118,7 +118,7 @@ def write_predictions(predictions: pd.DataFrame, output: Path) -> None:
     refuse_foreign(output, _parquet_header if parquet else _csv_header, [str(c) for c in predictions.columns],
                    "a predictions file")
     if parquet:
-        _write(output, lambda tmp: _to_parquet(predictions, tmp))
+        _write(output, lambda tmp: write_parquet(predictions, tmp, "output", "pass output=<file>.csv"))
     else:
         _write(output, lambda tmp: predictions.to_csv(tmp, index=False))
 
@@ -154,14 +154,6 @@ def _write(path: Path, write: Callable[[Path], Any]) -> None:
             tmp.unlink(missing_ok=True)
     except OSError as err:  # a read-only directory or file system, a full disk: the place, not the predictions
         raise _unwritable(path, err) from None
-
-
-def _to_parquet(predictions: pd.DataFrame, path: Path) -> None:
-    try:
-        predictions.to_parquet(path, index=False)
-    except ImportError:
-        raise ConfigError("output: writing parquet needs pyarrow, which is not installed; `pip install -e "
-                          "'.[parquet]'`, or pass output=<file>.csv") from None
 
 
 def _unwritable(output: Path, err: OSError) -> ConfigError:
