@@ -115,19 +115,28 @@ def test_a_time_series_target_listed_among_the_features_is_refused(make_cfg, tmp
                               f"data.include_target_in_inputs (now {include}), not by this list: leave it out")
 
 
-@pytest.mark.parametrize(("cell", "ways"), [(lambda v: f"{v:.2f}".replace(".", ","), "a decimal comma"),
-                                            (lambda v: f"{v:.2f} kW", "a unit"),
-                                            (lambda v: f"({abs(v):.3f})", "parentheses for a minus sign")])
-def test_time_series_numbers_with_a_decimal_comma_or_a_unit_are_refused_not_left_out(tmp_path, make_cfg, cell, ways):
-    """The column was silently left out of the inputs (feature_columns=null takes the numeric columns)."""
-    frame = series_frame().assign(load=lambda f: f["load"].map(cell))
-    cfg = make_cfg("data=csv_timeseries", f"data.path={write(tmp_path, frame)}", "data.timestamp_column=date",
-                   "data.target_column=OT")
+@pytest.mark.parametrize(("cell", "ways"), [
+    (lambda v: f"{v:.2f}".replace(".", ","), "a decimal comma"),
+    (lambda v: f"${v * 1000:,.0f}", "thousands separators and a currency sign"),
+    (lambda v: f"{v:.2f} kW", "a unit"),
+    (lambda v: f"({v:.3f})", "parentheses for a minus sign"),  # an accountant's negatives
+])
+@pytest.mark.parametrize(("frame", "column", "keys"), [
+    (table_frame, "income", ["data=csv_tabular", "data.target_column=price", "data.task=regression"]),
+    (series_frame, "load", ["data=csv_timeseries", "data.timestamp_column=date", "data.target_column=OT"]),
+])
+def test_numbers_written_for_people_are_refused_by_column_not_made_a_category_or_left_out(tmp_path, make_cfg, frame,
+                                                                                          column, keys, cell, ways):
+    """A table made the column a category of a level per number; a time series left it out of the inputs
+    (feature_columns=null takes the numeric columns); both without a word."""
+    rows = frame()
+    rows[column] = [cell(v) for v in np.random.default_rng(1).uniform(20, 90, len(rows))]
     with pytest.raises(DataError) as err:
-        build_bundle(cfg.data)
-    assert str(err.value).startswith(f"data.feature_columns: column 'load' holds numbers with {ways} in 80 of 80 "
-                                     f"cells: {frame.loc[0, 'load']!r} (line 2), ")
-    assert "; write them as plain numbers" in str(err.value)
+        build_bundle(make_cfg(*keys, f"data.path={write(tmp_path, rows)}").data)
+    assert str(err.value).startswith(f"data.feature_columns: column '{column}' holds numbers with {ways} in "
+                                     f"{len(rows)} of {len(rows)} cells: {rows.loc[0, column]!r} (line 2), ")
+    assert str(err.value).endswith("; write them as plain numbers (digits and a decimal point, no thousands "
+                                   "separators, currency signs or units: name the unit in the column instead)")
 
 
 WIDE = [f"column_with_a_long_name_{i}" for i in range(300)]

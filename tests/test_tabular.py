@@ -331,18 +331,24 @@ def test_numbers_with_thousands_separators_are_refused_by_column_in_training_and
         prep.input_schema().validate_frame(frame)
 
 
-def test_labels_that_differ_only_in_case_or_spaces_are_warned_about(make_cfg, tmp_path, caplog):
+@pytest.mark.parametrize(("labels", "colors", "classes", "named_classes", "named_colors"), [
+    ([" yes", "yes ", "no"], ["red", "Red", "blue"], [" yes", "no", "yes "], "' yes', 'yes '", "'Red', 'red'"),
+    (["yes", "yes\u200b", "no"], ["red", "red\u200b", "blue"], ["no", "yes", "yes\u200b"], "'yes', 'yes\\u200b'",
+     "'red', 'red\\u200b'"),  # a zero-width space made a fourth class and an extra category without a word
+])
+def test_labels_that_differ_only_in_case_spaces_or_an_invisible_character_are_warned_about(
+        make_cfg, tmp_path, caplog, labels, colors, classes, named_classes, named_colors):
+    """They stay distinct classes and categories (only the user knows whether they are one), named in a warning."""
     rng = np.random.default_rng(0)
-    frame = _table(300).assign(label=rng.choice([" yes", "yes ", "no"], 300),
-                               color=rng.choice(["red", "Red", "blue"], 300))
+    frame = _table(300).assign(label=rng.choice(labels, 300), color=rng.choice(colors, 300))
     cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=label",
                    "data.task=classification")
     with caplog.at_level("WARNING"):
         bundle = build_bundle(cfg.data)
-    assert bundle.task.classes == [" yes", "no", "yes "]  # still three classes: only the user knows
-    assert ("classes ' yes', 'yes ' of target 'label' differ only in case, surrounding spaces or invisible "
+    assert bundle.task.classes == classes
+    assert (f"classes {named_classes} of target 'label' differ only in case, surrounding spaces or invisible "
             "characters and are distinct classes; if they are one, write them alike in data.path") in caplog.text
-    assert "categories 'Red', 'red' of column 'color' differ only in case, surrounding spaces or" in caplog.text
+    assert f"categories {named_colors} of column 'color' differ only in case, surrounding spaces or" in caplog.text
 
 
 def test_drop_columns_leaves_a_row_id_out_and_a_column_with_a_value_per_row_is_warned_about(make_cfg, tmp_path,
@@ -381,42 +387,6 @@ def test_a_derived_column_that_reads_the_target_or_replaces_a_column_is_refused(
                    "data.task=regression", f"+data.derived_columns.{derived}")
     with pytest.raises(DataError, match=message):
         build_bundle(cfg.data)
-
-
-@pytest.mark.parametrize(("cells", "ways"), [
-    (lambda v: f"{v:.1f}".replace(".", ","), "a decimal comma"),
-    (lambda v: f"${v * 1000:,.0f}", "thousands separators and a currency sign"),
-    (lambda v: f"{v:.2f} kW", "a unit"),
-    (lambda v: f"({v:.2f})", "parentheses for a minus sign"),  # an accountant's negatives
-])
-def test_numbers_with_a_decimal_comma_a_currency_or_a_unit_are_refused_not_made_a_category(make_cfg, tmp_path,
-                                                                                             cells, ways):
-    """Each became a category of a level per number, without a word (only thousands separators were refused)."""
-    frame = _table(300)
-    frame["income"] = [cells(v) for v in np.random.default_rng(1).uniform(20, 90, 300)]
-    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=y",
-                   "data.task=regression")
-    with pytest.raises(DataError) as err:
-        build_bundle(cfg.data)
-    assert str(err.value).startswith(f"data.feature_columns: column 'income' holds numbers with {ways} in 300 of "
-                                     f"300 cells: {frame.loc[0, 'income']!r} (line 2), ")
-    assert str(err.value).endswith("; write them as plain numbers (digits and a decimal point, no thousands "
-                                   "separators, currency signs or units: name the unit in the column instead)")
-
-
-def test_labels_that_differ_only_by_an_invisible_character_are_warned_about(make_cfg, tmp_path, caplog):
-    """A zero-width space made a fourth class and an extra category without a word (case and spaces were warned)."""
-    rng = np.random.default_rng(0)
-    frame = _table(300).assign(label=rng.choice(["yes", "yes\u200b", "no"], 300),
-                               color=rng.choice(["red", "red\u200b", "blue"], 300))
-    cfg = make_cfg("data=csv_tabular", f"data.path={_csv(tmp_path, frame)}", "data.target_column=label",
-                   "data.task=classification")
-    with caplog.at_level("WARNING"):
-        bundle = build_bundle(cfg.data)
-    assert bundle.task.classes == ["no", "yes", "yes\u200b"]
-    assert ("classes 'yes', 'yes\\u200b' of target 'label' differ only in case, surrounding spaces or invisible "
-            "characters and are distinct classes") in caplog.text
-    assert "categories 'red', 'red\\u200b' of column 'color' differ only in case, surrounding spaces or" in caplog.text
 
 
 def test_a_float_column_numbering_the_rows_is_warned_about_like_an_integer_one(make_cfg, tmp_path, caplog):
