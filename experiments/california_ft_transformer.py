@@ -19,10 +19,7 @@ Longitude: per-household averages instead of block totals, no ocean_proximity):
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from common import README, Run, Spread, launch_all, markdown_table, spread, write_run_section
+from common import Run, Spread, launch_all, markdown_table, seed_arguments, spread, write_run_section
 
 STUDY = "california_ft_transformer"
 # FT-Transformer, default configuration, single model: Gorishniy et al. 2021, Table 2 (~0.46-0.47).
@@ -63,15 +60,9 @@ def against_published(runs: dict[int, dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--workers", type=int, default=1, help="seeds trained at once (each in its own process)")
+    parser = seed_arguments(__doc__, "a one-block model for two epochs, in a study of its own (outputs/experiments/)")
     parser.add_argument("--paper-features", action="store_true",
                         help="train on the eight per-household features of scikit-learn's version, as the paper did")
-    parser.add_argument("--smoke", action="store_true",
-                        help="a one-block model for two epochs, in a study of its own (outputs/experiments/)")
-    parser.add_argument("--readme", type=Path, nargs="?", const=README,
-                        help="write the section into this file (default: experiments/README.md)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every run (after --)")
     args = parser.parse_args()
     study, extra = (f"{STUDY}_smoke", SMOKE) if args.smoke else (STUDY, [])

@@ -19,10 +19,7 @@ a study of its own, to check the script.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from common import README, Run, launch_all, markdown_table, spread, write_run_section
+from common import Run, launch_all, markdown_table, seed_arguments, spread, write_run_section
 
 STUDY = "california_tabular"
 # model -> (label, published test RMSE and which configuration it is): Gorishniy et al. 2021 (FT-T default),
@@ -84,17 +81,12 @@ def feature_set_table(found: dict[str, dict[str, list[dict]]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = seed_arguments(__doc__, "each model for a moment, in a study of its own")
     parser.add_argument("--models", nargs="*", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--workers", type=int, default=1, help="runs trained at once (each in its own process)")
-    parser.add_argument("--smoke", action="store_true", help="each model for a moment, in a study of its own")
     parser.add_argument("--feature-sets", nargs="*", choices=list(MODELS), default=[],
                         help="also these models on each feature set (data=...), in a second table")
     parser.add_argument("--finished-only", action="store_true",
                         help="tabulate the runs that finished, train none (a row shows how many seeds it has)")
-    parser.add_argument("--readme", type=Path, nargs="?", const=README,
-                        help="write the section into this file (default: experiments/README.md)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every run (after --)")
     args = parser.parse_args()
     def collect(models: list[str], overrides: list[str]) -> dict[str, list[dict]]:

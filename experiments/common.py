@@ -20,7 +20,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,38 +103,54 @@ def summary(runs: Sequence[Run], over: Sequence[str] = SWEPT_OUT) -> pd.DataFram
     return summarize([Job(parse_overrides(run.overrides), run.metrics()) for run in runs if run.finished], over)
 
 
-def study_arguments(doc: str) -> argparse.ArgumentParser:
-    """The command line of a study of rows x seeds: `--seeds`, `--workers`, `--no-train`, `--smoke`, `--readme`."""
+def seed_arguments(doc: str, smoke: str) -> argparse.ArgumentParser:
+    """The command line every study over seeds has: `--seeds`, `--workers`, `--smoke` (what it trains: `smoke`),
+    `--readme`."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--workers", type=int, default=1, help="runs trained at once (one thread each)")
-    parser.add_argument("--no-train", action="store_true", help="tabulate the finished runs only")
-    parser.add_argument("--smoke", action="store_true", help="one epoch per row, seed 0, in a study of its own")
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at once (each in its own process)")
+    parser.add_argument("--smoke", action="store_true", help=smoke)
     parser.add_argument("--readme", type=Path, nargs="?", const=README,
                         help="write the section into this file (default: experiments/README.md)")
     return parser
 
 
-def launch_rows(study: str, jobs: dict[tuple[str, int], Sequence[str]], workers: int = 1,
-                train: bool = True) -> dict[str, list[tuple[Run, dict[str, Any]]]]:
-    """Each row's runs and metrics over its seeds, from (row, seed) -> overrides; the unfinished runs are
-    trained, or left out when `train` is false."""
-    runs = {job: Run(study, tuple(overrides)) for job, overrides in jobs.items()}
-    if not train:
+def study_arguments(doc: str) -> argparse.ArgumentParser:
+    """The command line of a study of rows x seeds (`launch_study`): `seed_arguments` and `--no-train`."""
+    parser = seed_arguments(doc, "one epoch per row, seed 0, in a study of its own")
+    parser.add_argument("--no-train", action="store_true", help="tabulate the finished runs only")
+    return parser
+
+
+def study_of(name: str, args: argparse.Namespace) -> str:
+    """Where a study's runs go: `--smoke` runs go to a study of their own."""
+    return f"{name}_smoke" if args.smoke else name
+
+
+def launch_study(name: str, rows: Sequence[str], overrides: Callable[[str, int], Sequence[str]],
+                 args: argparse.Namespace) -> dict[str, list[tuple[Run, dict[str, Any]]]]:
+    """Each row's runs and metrics over the seeds `study_arguments` parsed into `args`, a run's overrides being
+    `overrides(row, seed)` (with `--smoke`: seed 0, one epoch); the unfinished runs are trained, or left out
+    with `--no-train`."""
+    seeds, smoke = ([0], ["trainer.max_epochs=1"]) if args.smoke else (args.seeds, [])
+    runs = {(row, seed): Run(study_of(name, args), (*overrides(row, seed), *smoke)) for row in rows for seed in seeds}
+    if args.no_train:
         runs = {job: run for job, run in runs.items() if run.finished}
     found: dict[str, list[tuple[Run, dict[str, Any]]]] = {}
-    for ((row, _), run), metrics in zip(runs.items(), launch_all(list(runs.values()), workers), strict=True):
+    for ((row, _), run), metrics in zip(runs.items(), launch_all(list(runs.values()), args.workers), strict=True):
         found.setdefault(row, []).append((run, metrics))
     return found
 
 
-def publish(name: str, text: str, study: str, readme: Path | None) -> None:
-    """Print a script's results; with `readme`, write them into its section with the command that regenerates them."""
+def publish(name: str, text: str, args: argparse.Namespace) -> None:
+    """Print the results of the study `name`; with `--readme`, write them into its section with the command that
+    regenerates them."""
     print(text)
-    if readme:
+    if args.readme:
+        study = study_of(name, args)
         command = shlex.join(["python", f"experiments/{name}.py", *(a for a in sys.argv[1:] if a != "--no-train")])
         write_section(name, f"{text}\n\nRegenerate (finished runs are reused from outputs/experiments/{study}/, "
-                            f"`--no-train` tabulates only those): `{command}`", readme)
+                            f"`--no-train` tabulates only those): `{command}`", args.readme)
 
 
 def markdown_row(cells: Sequence[object]) -> str:

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.stats import norm
 
 import dl_core
-from common import Run, launch_rows, markdown_table, publish, spread, study_arguments
+from common import Run, launch_study, markdown_table, publish, spread, study_arguments
 from dl_core.data.synthetic import AR_PHI
 
 STUDY = "covariates_synthetic"
@@ -41,7 +41,6 @@ ROWS = {
     "point_both": (POINT, "known-future + static", "point"),
 }
 COVERAGE = (0.75, 0.85)  # what the 80 % interval of the quantile LSTM must cover of the test targets
-SMOKE = ["trainer.max_epochs=1"]
 
 
 def overrides(row: str, seed: int) -> list[str]:
@@ -102,11 +101,8 @@ def main() -> None:
     parser = study_arguments(__doc__)
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
     args = parser.parse_args()
-    study, extra = (f"{STUDY}_smoke", SMOKE) if args.smoke else (STUDY, [])
-    jobs = {(row, seed): [*overrides(row, seed), *extra] for row in args.rows
-            for seed in ([0] if args.smoke else args.seeds)}
-    found = launch_rows(study, jobs, args.workers, train=not args.no_train)
-    publish(STUDY, f"{table(found)}\n\n{comparisons(found)}", study, args.readme)
+    found = launch_study(STUDY, args.rows, overrides, args)
+    publish(STUDY, f"{table(found)}\n\n{comparisons(found)}", args)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ into a study of its own.
 from __future__ import annotations
 
 import dl_core
-from common import launch_rows, markdown_table, publish, spread, study_arguments
+from common import launch_study, markdown_table, publish, spread, study_arguments
 
 STUDY = "ett_probabilistic"
 QUANTILES = "model.quantiles=[0.1,0.5,0.9]"
@@ -36,7 +36,6 @@ MODELS = {
     "patchtst": ("ett_patchtst", [EPOCHS_30], "PatchTST/42, point"),
     "patchtst_q": ("ett_patchtst", [EPOCHS_30, QUANTILES], "PatchTST/42, quantiles"),
 }
-SMOKE = ["trainer.max_epochs=1"]
 
 
 def overrides(model: str, seed: int) -> list[str]:
@@ -91,12 +90,9 @@ def main() -> None:
     parser = study_arguments(__doc__)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args()
-    study, extra = (f"{STUDY}_smoke", SMOKE) if args.smoke else (STUDY, [])
-    jobs = {(model, seed): [*overrides(model, seed), *extra] for model in args.models
-            for seed in ([0] if args.smoke else args.seeds)}
     found = {model: [metrics for _, metrics in done]
-             for model, done in launch_rows(study, jobs, args.workers, train=not args.no_train).items()}
-    publish(STUDY, f"{table(found)}\n\n{comparisons(found)}", study, args.readme)
+             for model, done in launch_study(STUDY, args.models, overrides, args).items()}
+    publish(STUDY, f"{table(found)}\n\n{comparisons(found)}", args)
 
 
 if __name__ == "__main__":
