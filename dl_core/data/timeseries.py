@@ -1,17 +1,12 @@
-"""Time-series data: clean, split chronologically per entity (dl_core/data/splits.py), scale on train, index
-windows (dl_core/data/windows.py); and the same for new rows to predict on.
+"""Time-series data, the training bundle: clean, split chronologically per entity (dl_core/data/splits.py),
+scale on train, index windows (dl_core/data/windows.py); the fitted preprocessor the run keeps.
 
 Cleaning reads the timestamps as the run's (numbers, or dates in its zone: dl_core/data/timestep.py), sorts
 each series by them, puts every row on the run's time line (missing steps refused or filled:
 dl_core/data/missing.py) and handles missing values. The targets are scaled by the `Forecast` task, the
-inputs by the preprocessor; new rows for prediction become windows the same way, so a run's own training
-rows sent back give training's windows, and its predictions.
-
-A forecast beyond a series' last row needs the known-future covariates of its horizon
-(dl_core/data/covariates.py): new rows carry them as future rows (targets null, after the last observed
-row); calendar features are derived from the timestamps (stepped on by the run's time step where no future
-row was sent). A series sent without future rows (a run's own training file) still gets every complete
-window; only its forecast past the last row is left out, with one warning line that says how to get it.
+inputs by the preprocessor. New rows sent to the trained run become windows through the same preprocessor
+(dl_core/data/new_rows.py), so a run's own training rows sent back give training's windows, and its
+predictions.
 """
 
 from __future__ import annotations
@@ -25,35 +20,28 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dl_core.checks import (
-    check_in_range,
-    is_boolean,
-    listing,
-    refuse_stray_text,
-    row_name,
-    short,
-    unique_per_row,
-)
+from dl_core.checks import is_boolean, listing, refuse_stray_text, row_name, short, unique_per_row
 from dl_core.data.bundle import DataBundle
 from dl_core.data.covariates import CovariateEncoder
 from dl_core.data.inputs import BOOLEAN, DATE, DATE_TEXT, LABEL, NUMBER, TIME, InputSchema, Unseen
 from dl_core.data.loading import DataConfig, require_columns
 from dl_core.data.missing import fill_gaps, handle_missing, refuse_empty_columns
+from dl_core.data.new_rows import labelled_windows, new_row_windows
 from dl_core.data.seasonality import resolve_seasonality
 from dl_core.data.splits import SPLITS, SplitConfig, chronological_bounds
 from dl_core.data.synthetic import GeneratorConfig
 from dl_core.data.timestep import Timestamps, TimeStep, check_freq, check_timezone, fit_time_step, refusal, time_text
 from dl_core.data.windows import (
     POSITION,
-    SOURCE_ROW,
     RowKeys,
     WindowSplit,
+    entity_offsets,
     positions,
     split_starts,
     unbroken,
-    window_starts,
+    warn_left_out,
 )
-from dl_core.errors import CheckpointError, DataError, InputError, require, require_once
+from dl_core.errors import DataError, InputError, require, require_once
 from dl_core.task import Forecast
 from dl_core.task.scaling import SeriesScaler, series_labels
 
@@ -144,7 +132,7 @@ class TimeSeriesPreprocessor:
         time = self.timestamp_column
         if not time:
             return
-        offsets = _entity_offsets(rows, self)
+        offsets = entity_offsets(rows, self)
         train = np.zeros(len(rows), bool)
         for lo, hi in itertools.pairwise(offsets):
             train[lo:lo + chronological_bounds(rows.iloc[lo:hi], split, time, self.horizon)[0]] = True
@@ -199,96 +187,13 @@ class TimeSeriesPreprocessor:
         return self.covariates is not None and self.covariates.has_future
 
     def new_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
-        """Windows of validated new rows: every complete window of each series (its targets are known
-        rows), then the window whose targets are the horizon after its last row: the forecast. With known-future
-        covariates, each series' rows after its last observed one (targets null) carry the horizon's; a series
-        sent without any gets no forecast past its last row (one warning says how to get it)."""
-        if self.timestamp_column and (self.time_step is None or self.timestamps is None):
-            raise CheckpointError("this run saved no time step or timestamp kind (an earlier dl_core trained it), so "
-                                  "its timestamps cannot be read as in training; train it again to predict")
-        try:
-            rows = self.on_time_line(self.order(frame.assign(**{SOURCE_ROW: np.arange(len(frame))})), False)
-            rows, ahead = _split_ahead(rows, self) if self.knows_future else (rows, rows.iloc[:0])
-            rows = self.fill(rows)
-        except InputError:
-            raise
-        except DataError as err:
-            raise InputError((), str(err)) from None  # e.g. duplicate timestamps: the request's fault
-        self._check_history(rows, ahead)
-        with np.errstate(over="ignore"):  # refused by column just below
-            x, y = self.transform(rows), task.encode(rows)
-        check_in_range(x, self.feature_columns)
-        check_in_range(y, task.target_columns)
-        observed = _entity_offsets(rows, self)
-        forecast = np.ones(len(observed) - 1, bool)
-        if self.knows_future:
-            rows, x, y, forecast = self._with_horizon(rows, ahead, x, y, observed)
-        offsets = _entity_offsets(rows, self)
-        ends = offsets[:-1] + np.diff(observed)
-        position = rows[POSITION].to_numpy()
-        past = np.concatenate([window_starts(lo, 0, end - lo, self.sequence_length, self.horizon)
-                               for lo, end in zip(offsets[:-1], ends, strict=True)])
-        ahead_starts = np.array([end - self.sequence_length for end, known in zip(ends, forecast, strict=True)
-                                 if known], np.int64)
-        self._refuse_broken_forecast(rows, ahead_starts, position)
-        kept = unbroken(past, position, self.sequence_length + self.horizon)
-        _warn_left_out(int((~kept).sum()), self.fillna)
-        covariates = self.covariates.tensors(rows, offsets) if self.covariates else None
-        starts = torch.from_numpy(np.sort(np.concatenate([past[kept], ahead_starts])))
-        return WindowSplit(torch.from_numpy(x), torch.from_numpy(y), starts, self.sequence_length, self.horizon,
-                           RowKeys.of(rows, self, offsets, ends), covariates)
+        """Windows of validated new rows, the forecast past each series' last row among them
+        (dl_core/data/new_rows.py)."""
+        return new_row_windows(self, frame, task)
 
     def labelled_rows(self, frame: pd.DataFrame, task: Forecast) -> WindowSplit:
-        """The complete windows of validated new rows: those whose targets are all rows given (not the forecast
-        beyond a series' last row, which has nothing to be scored against)."""
-        windows = self.new_rows(frame, task).complete()
-        if not len(windows):
-            raise InputError((), f"no series has a complete window to score: that needs sequence_length + horizon = "
-                                 f"{self.sequence_length + self.horizon} rows of a series; send more rows")
-        return windows
-
-    def _refuse_broken_forecast(self, rows: pd.DataFrame, starts: np.ndarray, position: np.ndarray) -> None:
-        """The forecast past a series' last row reads its last `sequence_length` rows: they must lie on consecutive
-        steps, which rows dropped for missing values (data.fillna=drop) may break."""
-        broken = ~unbroken(starts, position, self.sequence_length)
-        if broken.any():
-            label = short(self.entity_labels(rows.iloc[starts[broken][:1]])[0])
-            raise InputError((), f"series {label}: the forecast past its last row reads its last "
-                                 f"{self.sequence_length} rows, but rows among them were dropped for missing values "
-                                 f"(data.fillna=drop), so they are not consecutive steps; send those rows' values")
-
-    def _with_horizon(self, rows: pd.DataFrame, ahead: pd.DataFrame, x: np.ndarray, y: np.ndarray,
-                      offsets: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-        """Each series' observed rows followed by its `horizon` rows of known-future covariates (their
-        inputs and targets zero: no window reads them), with `x` and `y` laid out alike; and which series have
-        them. A series sent without future rows, in a run with known-future columns, has none: its forecast past
-        the last row is left out, with one warning for all such series."""
-        labels, ahead_labels = self.entity_labels(rows), self.entity_labels(ahead)
-        blocks, observed, forecast, unknown = [], [], [], []
-        for lo, hi in itertools.pairwise(offsets):
-            series = rows.iloc[lo:hi]
-            sent = ahead[ahead_labels == labels[lo]]
-            known = not sent.empty or not self.covariates.future_columns
-            blocks += [series, _horizon_rows(series, sent, self)] if known else [series]
-            observed += [np.ones(hi - lo, bool), np.zeros(self.horizon if known else 0, bool)]
-            forecast.append(known)
-            if not known:
-                unknown.append(short(labels[lo]))
-        if unknown:
-            log.warning("rows: no future rows (targets null, after the last observed row) for series %s: the forecast "
-                        "past %s last row needs %s over its %d steps and is left out; send those rows to get it",
-                        listing(unknown, 5), "their" if len(unknown) > 1 else "its",
-                        listing(map(repr, self.covariates.future_columns)), self.horizon)
-        is_observed = np.concatenate(observed)
-        out_x = np.zeros((len(is_observed), x.shape[1]), np.float32)
-        out_y = np.zeros((len(is_observed), y.shape[1]), np.float32)
-        out_x[is_observed], out_y[is_observed] = x, y
-        combined = pd.concat(blocks, ignore_index=True)
-        try:
-            self.covariates.check(combined, self.entity_labels(combined))  # the future rows' static values too
-        except DataError as err:
-            raise InputError((), str(err)) from None
-        return combined, out_x, out_y, np.array(forecast, bool)
+        """The complete windows of validated new rows, to score the run on: dl_core/data/new_rows.py."""
+        return labelled_windows(self, frame, task)
 
     def check_time_line(self, rows: pd.DataFrame, training: bool) -> None:
         """Every timestamp a whole number of the run's time steps after the one before it in its series (gaps
@@ -315,19 +220,6 @@ class TimeSeriesPreprocessor:
                 **(self.timestamps.metadata() if self.timestamps else {"timezone": None, "timestamp_format": None}),
                 **(self.covariates.metadata() if self.covariates else {})}
 
-    def _check_history(self, rows: pd.DataFrame, ahead: pd.DataFrame) -> None:
-        """Every series needs a full input window of observed rows; name the first that is too short (one sent with
-        only its future rows has none)."""
-        counts = pd.Series(self.entity_labels(rows)).value_counts(sort=False)
-        counts = counts.reindex(list(dict.fromkeys([*counts.index, *self.entity_labels(ahead)])), fill_value=0)
-        if counts.empty:
-            counts = pd.Series({"all": 0})
-        too_short = counts[counts < self.sequence_length]
-        if not too_short.empty:
-            raise InputError((), f"series {short(too_short.index[0])} has {int(too_short.iloc[0])} row(s) after "
-                                 f"cleaning but the model needs sequence_length={self.sequence_length} rows of "
-                                 f"history; send more rows")
-
     def entity_labels(self, frame: pd.DataFrame) -> np.ndarray:
         return series_labels(frame, self.entity_columns)
 
@@ -352,7 +244,7 @@ def build_timeseries_bundle(cfg: Any, frame: pd.DataFrame) -> DataBundle:
     if rows.empty:
         raise DataError(f"data.fillna: no rows left once rows with missing values are dropped "
                         f"(data.fillna={prep.fillna}); use ffill, interpolate or zero, or fix the gaps in data.path")
-    offsets = _entity_offsets(rows, prep)
+    offsets = entity_offsets(rows, prep)
     _check_lengths(rows, offsets, prep)
     bounds = [chronological_bounds(rows.iloc[lo:hi], cfg.split, prep.timestamp_column, cfg.horizon)
               for lo, hi in itertools.pairwise(offsets)]
@@ -433,14 +325,8 @@ def _unbroken_starts(starts: dict[str, np.ndarray], rows: pd.DataFrame,
     """Each split's windows less those that span rows dropped for missing values (data.fillna=drop)."""
     position = rows[POSITION].to_numpy()
     kept = {name: unbroken(part, position, prep.sequence_length + prep.horizon) for name, part in starts.items()}
-    _warn_left_out(sum(int((~keep).sum()) for keep in kept.values()), prep.fillna)
+    warn_left_out(sum(int((~keep).sum()) for keep in kept.values()), prep.fillna)
     return {name: starts[name][keep] for name, keep in kept.items()}
-
-
-def _warn_left_out(count: int, fillna: str | None) -> None:
-    if count:
-        log.warning("data: %d windows span rows dropped for missing values (data.fillna=%s) and are left out; "
-                    "data.fillna=ffill, bfill, interpolate or zero fills those rows instead", count, fillna)
 
 
 def _covariates_from_config(cfg: Any) -> CovariateEncoder | None:
@@ -449,44 +335,6 @@ def _covariates_from_config(cfg: Any) -> CovariateEncoder | None:
     if not (future or calendar or static):
         return None
     return CovariateEncoder(future, calendar, static, cfg.timestamp_column)
-
-
-def _split_ahead(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(observed rows, future rows): a series' future rows are its last rows whose targets are all missing."""
-    missing = rows[prep.target_columns].isna().all(axis=1).to_numpy()
-    ahead = np.zeros(len(rows), bool)
-    for lo, hi in itertools.pairwise(_entity_offsets(rows, prep)):
-        known = np.flatnonzero(~missing[lo:hi])
-        ahead[lo + (known[-1] + 1 if known.size else 0):hi] = True
-    return rows[~ahead].reset_index(drop=True), rows[ahead].reset_index(drop=True)
-
-
-def _horizon_rows(series: pd.DataFrame, sent: pd.DataFrame, prep: TimeSeriesPreprocessor) -> pd.DataFrame:
-    """The `horizon` rows after a series' last observed row: the future rows sent, then (when only calendar
-    features are known ahead) rows at the run's next time steps. A known-future
-    column missing from any of them is refused naming the column and the timestamp."""
-    label = short(prep.entity_labels(series.iloc[:1])[0])
-    if len(sent) > prep.horizon:
-        raise InputError((), f"series {label} has {len(sent)} future rows (targets null) but the forecast horizon "
-                             f"is {prep.horizon}; send at most {prep.horizon}")
-    time = prep.timestamp_column
-    n_extra = prep.horizon - len(sent)
-    extra = pd.DataFrame({c: [series[c].iloc[-1]] * n_extra
-                          for c in [*prep.entity_columns, *prep.covariates.static_columns]})
-    if time:
-        last = (sent if len(sent) else series)[time].iloc[-1]
-        extra[time] = pd.Series([prep.time_step.after(last, k) for k in range(1, n_extra + 1)],
-                                dtype=series[time].dtype)
-    ahead = pd.concat([sent, extra], ignore_index=True).reindex(columns=series.columns)
-    where = ahead[time].map(time_text) if time else pd.Series(range(len(series), len(series) + prep.horizon))
-    for column in prep.covariates.future_columns:
-        missing = ahead[column].isna().to_numpy()
-        if missing.any():
-            at = f"{time} {where.iloc[missing.argmax()]}" if time else f"row {where.iloc[missing.argmax()]}"
-            raise InputError((), f"future covariate {column!r} is missing for series {label} at {at}: the forecast "
-                                 f"needs it for the {prep.horizon} rows of the horizon; send future rows (targets "
-                                 f"null) after the last observed row with {column!r} set")
-    return ahead
 
 
 def _refuse_missing_keys(frame: pd.DataFrame, entities: list[str], time: str | None, training: bool) -> None:
@@ -534,15 +382,6 @@ def _check_numeric(frame: pd.DataFrame, columns: list[str], key: str) -> None:
     bad = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise DataError(f"{key}: column(s) [{listing(map(repr, bad))}] are not numeric; {text_fix}")
-
-
-def _entity_offsets(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> np.ndarray:
-    """Row offsets of each entity's block in the sorted frame (n_entities + 1 values)."""
-    if not prep.entity_columns:
-        return np.array([0, len(rows)])
-    labels = prep.entity_labels(rows)
-    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    return np.concatenate([[0], change, [len(rows)]])
 
 
 def _check_lengths(rows: pd.DataFrame, offsets: np.ndarray, prep: TimeSeriesPreprocessor) -> None:

@@ -11,6 +11,7 @@ same start index (dl_core/data/covariates.py).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,19 @@ if TYPE_CHECKING:
     from dl_core.data.timeseries import TimeSeriesPreprocessor
     from dl_core.task import ForecastTask
 
+log = logging.getLogger(__name__)
+
 SOURCE_ROW = "\0source_row"  # carried beside new rows through cleaning; no file's column is named so
 POSITION = "\0position"  # a row's step on its series' time line, carried through missing-value handling
+
+
+def entity_offsets(rows: pd.DataFrame, prep: TimeSeriesPreprocessor) -> np.ndarray:
+    """Row offsets of each entity's block in the sorted frame (n_entities + 1 values)."""
+    if not prep.entity_columns:
+        return np.array([0, len(rows)])
+    labels = prep.entity_labels(rows)
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    return np.concatenate([[0], change, [len(rows)]])
 
 
 def positions(labels: np.ndarray) -> np.ndarray:
@@ -41,6 +53,13 @@ def unbroken(starts: np.ndarray, position: np.ndarray, span: int) -> np.ndarray:
     """Which windows of `span` rows from `starts` lie on consecutive steps of their series' time line: none of
     their rows was dropped for missing values (a window never crosses a series, `window_starts`)."""
     return position[starts + span - 1] - position[starts] == span - 1
+
+
+def warn_left_out(count: int, fillna: str | None) -> None:
+    """One line for the windows `unbroken` leaves out, in the training splits or in new rows."""
+    if count:
+        log.warning("data: %d windows span rows dropped for missing values (data.fillna=%s) and are left out; "
+                    "data.fillna=ffill, bfill, interpolate or zero fills those rows instead", count, fillna)
 
 
 def window_starts(lo: int, first_target: int, stop: int, sequence_length: int, horizon: int) -> np.ndarray:
