@@ -43,8 +43,25 @@ def test_rolling_origin_folds_step_back_one_test_period_and_the_last_is_the_sing
 def test_a_fold_out_of_range_and_too_many_folds_are_refused_naming_the_key(make_cfg) -> None:
     with pytest.raises(ConfigError, match=r"^data\.split\.fold: must be in 0\.\.2 for data\.split\.folds=3 \(got 3\)$"):
         validate(make_cfg(*SERIES, "data.split.folds=3", "data.split.fold=3"))
-    with pytest.raises(DataError, match=r"^data\.split\.folds: 6 test periods of 60 rows leave fold 0 no training"):
+    with pytest.raises(DataError, match=r"^data\.split\.folds: 6 folds 60 rows apart leave fold 0 no training"):
         build_bundle(make_cfg(*SERIES, "data.split.folds=6", "data.split.fold=0").data)
+    with pytest.raises(ConfigError, match=r"^data\.split\.fold_step: must be >= 1 row \(got 0\)"):
+        validate(make_cfg(*SERIES, "data.split.folds=3", "data.split.fold_step=0"))
+
+
+def test_a_fold_step_moves_each_origin_by_that_many_rows_and_keeps_the_last_fold_the_single_split(make_cfg) -> None:
+    """neuralforecast's `step_size`: 20 rows apart, the 60-row test periods of successive folds overlap by 40
+    rows, and each fold still trains on every row before its validation period (an expanding window)."""
+    step = ["data.split.folds=3", "data.split.fold_step=20"]
+    folds = [build_bundle(make_cfg(*SERIES, *step, f"data.split.fold={k}").data) for k in range(3)]
+    single = build_bundle(make_cfg(*SERIES).data)
+    assert np.array_equal(folds[2].splits["test"].starts, single.splits["test"].starts)
+    first_series = lambda rows: rows[rows < 400]  # noqa: E731  (the two series' rows are 0..399 and 400..799)
+    tests = [first_series(target_rows(fold, "test")) for fold in folds]
+    trains = [first_series(target_rows(fold, "train")) for fold in folds]
+    for k in range(2):
+        assert tests[k + 1].min() - tests[k].min() == 20 and len(tests[k]) == len(tests[2]) == 60
+        assert trains[k + 1].max() - trains[k].max() == 20 and trains[k].min() == trains[k + 1].min() == 12
 
 
 def test_table_folds_are_a_stratified_k_fold_with_validation_from_the_other_folds(make_cfg) -> None:

@@ -42,9 +42,12 @@ class SplitConfig:
         val_rows: rows after the training rows whose targets form the validation split.
         test_rows: rows after the validation rows whose targets form the test split; later rows are unused.
         folds: rolling-origin backtest: the split above is the last of `folds` folds, and fold k's
-            validation and test periods lie (folds - 1 - k) test periods earlier, trained on every row
-            before them (`-m data.split.fold=0,1,2 data.split.folds=3`); 1: the single split.
+            validation and test periods lie (folds - 1 - k) steps earlier, trained on every row before
+            them (an expanding window; `-m data.split.fold=0,1,2 data.split.folds=3`); 1: the single split.
         fold: which fold this run trains and evaluates, 0 (earliest) .. folds - 1 (the single split's).
+        fold_step: rows of each series from one fold's origin to the next (neuralforecast's `step_size`):
+            fewer than a test period makes the folds' test periods overlap, more leaves rows between
+            them untested; null: one test period, so the test periods tile the end of each series.
     """
 
     val_fraction: float = 0.15
@@ -56,10 +59,14 @@ class SplitConfig:
     test_rows: int | None = None
     folds: int = 1
     fold: int = 0
+    fold_step: int | None = None
 
     def validate(self, prefix: str) -> None:
         _require_fractions(self.val_fraction, self.test_fraction, prefix)
         _require_fold(self.folds, self.fold, prefix)
+        if self.fold_step is not None:
+            require(self.fold_step >= 1, f"{prefix}.fold_step",
+                    f"must be >= 1 row (got {self.fold_step}), or null for one test period")
         require((self.val_start is None) == (self.test_start is None), f"{prefix}.val_start/test_start",
                 "set both timestamps for a date split, or neither for a fraction split")
         for name in ("val_start", "test_start"):
@@ -137,14 +144,16 @@ def chronological_bounds(series: pd.DataFrame, split: Any, time_col: str | None,
     """(a, b, end): train targets are rows [0, a), val [a, b), test [b, end) of this series.
 
     With `split.folds` > 1 these are the bounds of fold `split.fold` of a rolling-origin backtest: the
-    single split's, moved (folds - 1 - fold) test periods earlier, so the last fold is the single split.
+    single split's, moved (folds - 1 - fold) steps (`split.fold_step` rows, one test period by default)
+    earlier, so the last fold is the single split.
     """
     a, b, end = _single_split_bounds(series, split, time_col, horizon)
-    shift = (split.folds - 1 - split.fold) * (end - b)
+    step = end - b if split.fold_step is None else split.fold_step
+    shift = (split.folds - 1 - split.fold) * step
     if a - shift <= 0:
-        raise DataError(f"data.split.folds: {split.folds} test periods of {end - b} rows leave fold {split.fold} "
-                        f"no training rows in a series of {len(series)} rows; lower data.split.folds or shorten "
-                        f"the test period")
+        raise DataError(f"data.split.folds: {split.folds} folds {step} rows apart leave fold {split.fold} no "
+                        f"training rows in a series of {len(series)} rows; lower data.split.folds or "
+                        f"data.split.fold_step, or shorten the test period")
     return a - shift, b - shift, end - shift
 
 
