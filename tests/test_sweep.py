@@ -346,6 +346,26 @@ def test_a_launch_whose_trials_would_run_in_earlier_trials_dirs_is_refused_befor
 
 
 @pytest.mark.slow
+def test_re_evaluating_a_study_s_best_trial_again_keeps_the_seeds_an_earlier_launch_ran(tmp_path: Path) -> None:
+    """README's way to re-evaluate a study without new trials, `hydra.sweeper.n_trials=0` with `best_of`, was
+    refused (n_trials must be >= 1); and a launch whose best trial an earlier launch had re-evaluated launched
+    that seed again into its directory, where the job was refused, while the launch said it ran it."""
+    sweep_dir = tmp_path / "sweep"
+    first = sweep(sweep_dir, "hydra.sweeper.n_trials=1", "hydra.sweeper.best_of=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    folder = sweep_dir / "best_of" / "trial_0"
+    before = files(folder / "seed_0")
+
+    again = sweep(sweep_dir, "hydra.sweeper.n_trials=0", "hydra.sweeper.best_of=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"seed 0 ran in an earlier launch, in {folder}, and not again" in again.stdout + again.stderr
+    assert files(folder / "seed_0") == before
+    assert trial_states(sweep_dir) == ["COMPLETE"]
+    row = pd.read_csv(folder / "summary.csv").iloc[0]
+    assert row["runs"] == 2 and row["seed"] == "0 1"
+
+
+@pytest.mark.slow
 def test_a_study_from_before_the_config_record_gets_one_on_its_next_launch(tmp_path: Path) -> None:
     """A study an earlier version left (trials, no record) goes on: its next launch records its config, says so in
     one line, and the launch after it is held to that config."""
