@@ -4,6 +4,7 @@ under the lock, and a run or sweep dir that cannot be written. Two processes on 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import dl_core
 from dl_core.errors import ConfigError
 from dl_core.runs.pipeline import train
 from dl_core.runs.rundir import LOCK_NAME
-from helpers import TINY, run_entry
+from helpers import TINY, run_entry, start_entry
 from unprivileged import require_unprivileged, run_unprivileged
 
 
@@ -147,6 +148,31 @@ def test_a_multirun_into_an_earlier_multiruns_dir_is_refused_before_any_job(fini
     assert one_line(refused.stderr).startswith(
         f"error: hydra.sweep.dir: {sweep_dir / '0_lstm_synthetic'} holds a run (checkpoints")
     assert files(sweep_dir) == before and not list(sweep_dir.glob("1_*"))
+
+
+@pytest.mark.slow
+def test_a_job_refused_in_a_directory_another_run_took_adds_nothing_to_that_run(tmp_path):
+    """Hydra opens a multirun job's log (train.log) in its directory before the job can check it. When another run
+    took the directory after the multirun's own check (two launches at once), the refused job appended Hydra's
+    report of its failure, a traceback, to that run's train.log, and rewrote its lock file."""
+    job_dir, released = tmp_path / "multirun" / "0", tmp_path / "released"
+    multirun = start_entry("train.py", "-m", *TINY, f"hydra.sweep.dir={job_dir.parent}", "hydra.sweep.subdir=0",
+                           "+hydra.callbacks.hold_job._target_=hold_job.HoldJob",
+                           f"+hydra.callbacks.hold_job.until={released}")
+    deadline = time.monotonic() + 120
+    while not (job_dir / "train.log").exists():  # the job is held, its log open
+        assert multirun.poll() is None and time.monotonic() < deadline, multirun.stderr.read()[-3000:]
+        time.sleep(0.2)
+    other = run_entry("train.py", *TINY, f"hydra.run.dir={job_dir}", timeout=120)
+    assert other.returncode == 0, other.stderr[-3000:]
+    before = files(job_dir)
+    assert b"best epoch" in before["train.log"]
+
+    released.touch()
+    _, stderr = multirun.communicate(timeout=120)
+    assert multirun.returncode == 2, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1].startswith(f"error: hydra.sweep.dir: {job_dir} holds a run (checkpoints")
+    assert files(job_dir) == before
 
 
 @pytest.mark.parametrize(("overrides", "line"), [

@@ -314,6 +314,57 @@ def test_a_sweep_on_other_data_does_not_join_the_study_of_the_same_name(tmp_path
     assert trial_states(sweep_dir) == ["COMPLETE"]  # no trial was asked
 
 
+def files(directory: Path) -> dict[str, bytes]:
+    return {path.relative_to(directory).as_posix(): path.read_bytes() for path in sorted(directory.rglob("*"))
+            if path.is_file()}
+
+
+@pytest.mark.slow
+def test_a_launch_whose_trials_would_run_in_earlier_trials_dirs_is_refused_before_its_study_asks(
+        tmp_path: Path) -> None:
+    """Every launch numbers its jobs from 0: with trial dirs named by the job number alone, the second launch's
+    trial 1 ran as job 0 in trial 0's directory, where the job refused it, but only after appending a traceback
+    to trial 0's train.log and leaving trial 1 FAIL in the study; the console said "Error executing job" and the
+    exit status was 3. Now the launch is refused in one line, and the sweep dir is left as it was."""
+    sweep_dir = tmp_path / "sweep"
+    by_job_number = ("hydra.sweeper.n_trials=1", "hydra.sweep.subdir=${hydra.job.num}")
+    first = sweep(sweep_dir, *by_job_number)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = files(sweep_dir)
+    assert {"0/train.log", "0/metrics.json", "optuna.db"} <= set(before)
+
+    again = sweep(sweep_dir, *by_job_number)
+    [error] = refused(again)
+    assert error == (f"error: hydra.sweep.subdir: job 0 of this launch would run in {sweep_dir / '0'}, which holds a "
+                     f"run (checkpoints, .hydra, metrics.json, metrics.csv): every launch of a study numbers its jobs "
+                     f"from 0; leave hydra.sweep.subdir out, as the hparams_search presets set it, naming a trial's "
+                     f"directory by its launch's start time and job number "
+                     "(${now:%Y-%m-%d_%H-%M-%S_%f}_${hydra.job.num})")
+    assert again.stderr.count("\n") == 1
+    assert files(sweep_dir) == before
+    assert trial_states(sweep_dir) == ["COMPLETE"]
+
+
+@pytest.mark.slow
+def test_re_evaluating_a_study_s_best_trial_again_keeps_the_seeds_an_earlier_launch_ran(tmp_path: Path) -> None:
+    """README's way to re-evaluate a study without new trials, `hydra.sweeper.n_trials=0` with `best_of`, was
+    refused (n_trials must be >= 1); and a launch whose best trial an earlier launch had re-evaluated launched
+    that seed again into its directory, where the job was refused, while the launch said it ran it."""
+    sweep_dir = tmp_path / "sweep"
+    first = sweep(sweep_dir, "hydra.sweeper.n_trials=1", "hydra.sweeper.best_of=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    folder = sweep_dir / "best_of" / "trial_0"
+    before = files(folder / "seed_0")
+
+    again = sweep(sweep_dir, "hydra.sweeper.n_trials=0", "hydra.sweeper.best_of=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"seed 0 ran in an earlier launch, in {folder}, and not again" in again.stdout + again.stderr
+    assert files(folder / "seed_0") == before
+    assert trial_states(sweep_dir) == ["COMPLETE"]
+    row = pd.read_csv(folder / "summary.csv").iloc[0]
+    assert row["runs"] == 2 and row["seed"] == "0 1"
+
+
 @pytest.mark.slow
 def test_a_study_from_before_the_config_record_gets_one_on_its_next_launch(tmp_path: Path) -> None:
     """A study an earlier version left (trials, no record) goes on: its next launch records its config, says so in

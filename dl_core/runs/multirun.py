@@ -20,9 +20,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dl_core.errors import ConfigError
 from dl_core.runs.config import check_task_name, validate
-from dl_core.runs.rundir import claim, refuse_run_dir
-from dl_core.sweep.jobs import planned_jobs
+from dl_core.runs.rundir import claim, refuse_if_in_use, refuse_run_dir, run_files
+from dl_core.sweep.jobs import launches_study, planned_jobs
 from dl_core.sweep.workers import check_storage_writable
+
+# A trial directory of its own at every launch of a study: the presets' `hydra.sweep.subdir`.
+OWN_TRIAL_SUBDIR = "${now:%Y-%m-%d_%H-%M-%S_%f}_${hydra.job.num}"
 
 
 def check_multirun(config: DictConfig) -> None:
@@ -35,27 +38,54 @@ def check_multirun(config: DictConfig) -> None:
                           "directory (e.g. hydra.sweep.dir=outputs/my_sweep), or leave it out for a new one under "
                           "outputs/")
     loader = GlobalHydra.instance().config_loader()
+    study = launches_study(config)
     taken: dict[Path, int] = {}
     for job in planned_jobs(config, OverridesParser.create(config_loader=loader)):
         composed = loader.load_sweep_config(config, job.overrides)
-        with open_dict(composed):
-            composed.hydra.job.num = job.number or 0
-            composed.hydra.job.id = str(job.number or 0)
-            directory = Path(os.path.abspath(Path(sweep_dir) / str(composed.hydra.sweep.subdir)))
-            composed.hydra.runtime.output_dir = str(directory)
+        for number in job.numbers:
+            directory = as_job(composed, sweep_dir, number)
+            if directory in taken:
+                raise ConfigError(f"hydra.sweep.subdir: jobs {taken[directory]} and {number} would share the "
+                                  f"directory {directory}; name each job's own, e.g. "
+                                  f"hydra.sweep.subdir={OWN_TRIAL_SUBDIR if study else '${hydra.job.num}'}")
+            taken[directory] = number
+            if not directory.is_dir():
+                continue
+            if study:
+                refuse_trial_dir(directory, number)
+            else:
+                refuse_run_dir(directory, "hydra.sweep.dir")
+        as_job(composed, sweep_dir, job.numbers.start)
         validate_as_job(composed)
-        if job.number is None:
-            continue
-        if directory in taken:
-            raise ConfigError(f"hydra.sweep.subdir: jobs {taken[directory]} and {job.number} would share the "
-                              f"directory {directory}; name each job's own, e.g. hydra.sweep.subdir=${{hydra.job.num}}")
-        taken[directory] = job.number
-        if directory.is_dir():
-            refuse_run_dir(directory, "hydra.sweep.dir")
     storage = OmegaConf.select(config, "hydra.sweeper.storage")
     if storage is not None:
         check_storage_writable(str(storage))
     claim(sweep_dir, "hydra.sweep.dir")
+
+
+def as_job(composed: DictConfig, sweep_dir: str, number: int) -> Path:
+    """Make `composed` job `number`'s config, as its launcher does (`hydra.job.num`, `hydra.job.id` and the output
+    dir); return that job's directory."""
+    with open_dict(composed):
+        composed.hydra.job.num = number
+        composed.hydra.job.id = str(number)
+        directory = Path(os.path.abspath(Path(sweep_dir) / str(composed.hydra.sweep.subdir)))
+        composed.hydra.runtime.output_dir = str(directory)
+    return directory
+
+
+def refuse_trial_dir(directory: Path, number: int) -> None:
+    """Refuse the directory of job `number` of a study's launch where it holds a run: the launches of a study
+    share its sweep dir and number their jobs from 0 each, so a `hydra.sweep.subdir` named by the job number alone
+    is an earlier launch's trial's directory. Its job would be refused there only after the study asked its
+    trial, leaving a FAIL trial."""
+    refuse_if_in_use(directory, "hydra.sweep.subdir")
+    found = run_files(directory)
+    if found:
+        raise ConfigError(f"hydra.sweep.subdir: job {number} of this launch would run in {directory}, which holds a "
+                          f"run ({', '.join(found)}): every launch of a study numbers its jobs from 0; leave "
+                          f"hydra.sweep.subdir out, as the hparams_search presets set it, naming a trial's directory "
+                          f"by its launch's start time and job number ({OWN_TRIAL_SUBDIR})")
 
 
 def validate_as_job(composed: DictConfig) -> None:

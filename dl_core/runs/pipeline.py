@@ -41,6 +41,7 @@ from dl_core.runs.rundir import (
     location_key,
     make_writable_dir,
     record_run,
+    refuse_run_dir,
     refuse_run_files,
 )
 from dl_core.sweep.trials import RunPruned, pruned_metrics, trial_reporters
@@ -82,10 +83,12 @@ def train_process(cfg: DictConfig, ddp: Distributed) -> float:
     identity = run_identity(cfg, None if resume is None else run_dir)
     key = location_key(run_dir) if resume is None else "trainer.resume"
     make_writable_dir(run_dir, key)
+    if ddp.is_main and resume is None:
+        refuse_run_dir(run_dir, key)  # before taking the lock, which writes this process's pid into the lock file
     try:
         with RunLock(run_dir, key) if ddp.is_main else nullcontext():
             if ddp.is_main and resume is None:
-                refuse_run_files(run_dir, key)
+                refuse_run_files(run_dir, key)  # again: another run may have started there since
                 record_run(run_dir, cfg)
             elif ddp.is_main:
                 continue_logging_in(run_dir)  # the other ranks log into <run dir>/ranks/ (share_run_dir)

@@ -9,7 +9,9 @@ resumed run keeps the record of the run it continues).
 
 A directory holding a run's files (`RUN_FILES`: its checkpoints, its record, its metrics) is that run's:
 a new run is never started in it (`claim` refuses it before Hydra opens its log there), whether the run
-is finished, stopped or still training; `trainer.resume` is the way to continue it.
+is finished, stopped or still training; `trainer.resume` is the way to continue it. A multirun's job
+(or a run whose directory another process took after `claim`) finds its log already open there, and
+closes it before it refuses the directory (`refused`): the other run's log gets no line of it.
 
 A run refused before any work, or a resume that continues an older directory, would leave the
 directory Hydra made behind with nothing in it. `discard` removes it, but only a directory this
@@ -70,9 +72,9 @@ def refuse_run_files(directory: Path, key: str) -> None:
     """Refuse a directory that holds a run's files as a new run's."""
     found = run_files(directory)
     if found:
-        raise ConfigError(f"{key}: {directory} holds a run ({', '.join(found)}), and a new run never writes over "
-                          f"another's files; pass another {key} (or none, for a new directory), or continue that "
-                          f"run with trainer.resume={directory}")
+        raise refused(directory, ConfigError(
+            f"{key}: {directory} holds a run ({', '.join(found)}), and a new run never writes over another's files; "
+            f"pass another {key} (or none, for a new directory), or continue that run with trainer.resume={directory}"))
 
 
 def run_files(directory: Path) -> list[str]:
@@ -225,7 +227,17 @@ def refuse_if_in_use(directory: Path, key: str) -> None:
 def in_use(directory: Path, key: str, holder: str) -> ConfigError:
     fix = ("wait for it to end or stop it, then resume" if key == "trainer.resume" else
            f"pass another {key} (or none, for a new directory), or wait for it to end")
-    return ConfigError(f"{key}: {directory} is in use by another training process (pid {holder}); {fix}")
+    return refused(directory, ConfigError(f"{key}: {directory} is in use by another training process (pid {holder}); "
+                                          f"{fix}"))
+
+
+def refused(directory: Path, error: ConfigError) -> ConfigError:
+    """`error`, refusing `directory` as another run's, once this process's log file there is closed. Hydra opens a
+    job's log file in its directory before the job can check the directory (a multirun's job; a run whose
+    directory another process took after `claim`), appending: nothing is written until a line is logged, and
+    none of this process's, Hydra's report of the refused job included, may be added to the other run's log."""
+    _close_file_logs_in(directory)
+    return error
 
 
 class RunLock:

@@ -6,7 +6,8 @@ Hydra's basic sweeper launches every combination of the swept values, numbered f
 as its own `split_arguments` lists them. An Optuna sweep's jobs are the trials it will ask, unknown before it
 asks them: one job stands for them all, with each swept key at a value its distribution allows (the first
 choice, the low end of an interval), so that a key no schema has, or a config every trial shares, is refused
-up front. Another sweeper's jobs are not known here: its jobs are checked as they run.
+up front; it also stands for their directories, one per job number of the launch (0..n_trials-1: every launch
+numbers its jobs from 0 again). Another sweeper's jobs are not known here: its jobs are checked as they run.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ OPTUNA_SWEEPERS = ("dl_core.sweep.plugin.OptunaSweeper",
 
 @dataclass(frozen=True)
 class PlannedJob:
-    """A job's overrides, and its number where it is known (the basic sweeper's jobs), which its directory
-    (`hydra.sweep.subdir`) is usually named by."""
+    """A job's overrides, and the numbers of the jobs it stands for, which their directories (`hydra.sweep.subdir`)
+    are usually named by: its own for each of the basic sweeper's jobs, 0..n_trials-1 for an Optuna sweep's."""
 
     overrides: list[str]
-    number: int | None
+    numbers: range
 
 
 def planned_jobs(config: DictConfig, parser: OverridesParser) -> list[PlannedJob]:
@@ -42,10 +43,17 @@ def planned_jobs(config: DictConfig, parser: OverridesParser) -> list[PlannedJob
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
         [jobs] = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
-        return [PlannedJob(list(overrides), number) for number, overrides in enumerate(jobs)]
+        return [PlannedJob(list(overrides), range(number, number + 1)) for number, overrides in enumerate(jobs)]
     if target in OPTUNA_SWEEPERS:
-        return [PlannedJob(representative_trial(arguments, parser), None)]
+        return [PlannedJob(representative_trial(arguments, parser), range(int(sweeper.n_trials)))]
     return []
+
+
+def launches_study(config: DictConfig) -> bool:
+    """Whether the multirun is a launch of an Optuna study: its sweep dir is the study's, which every launch of the
+    study shares, and its job numbers start from 0 at each launch, so a trial's directory must be named by more
+    than its job number (the presets add the launch's start time)."""
+    return str(config.hydra.sweeper.get("_target_")) in OPTUNA_SWEEPERS
 
 
 def representative_trial(arguments: list[str], parser: OverridesParser) -> list[str]:

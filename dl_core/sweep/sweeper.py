@@ -49,6 +49,8 @@ from dl_core.tracking.multirun_summary import SWEPT_OUT, print_summary, write_su
 log = logging.getLogger(__name__)
 
 BEST_OF_DIR = "best_of"
+# What a job that ran in a directory records there (Hydra's overrides, as the multirun summary reads them).
+JOB_RECORD = Path(".hydra", "overrides.yaml")
 # Study user attribute: what the study is about (`study_config`), recorded by its first launch.
 STUDY_CONFIG_ATTR = "fixed_config"
 # Keys that choose the data file: a sweep over one of them has no one file to record.
@@ -83,9 +85,9 @@ class ReportingSweeperImpl(PluginSweep):
         if best_of < 0:
             raise ConfigError(f"hydra.sweeper.best_of: must be >= 0 (got {best_of}), e.g. 3 to re-run the best "
                               f"trial with seeds 0, 1, 2")
-        if self.n_trials < 1:
+        if self.n_trials < 1 and not (self.n_trials == 0 and best_of):
             raise ConfigError(f"hydra.sweeper.n_trials: must be >= 1 (got {self.n_trials}), the trials this launch "
-                              f"adds to the study")
+                              f"adds to the study (0 only with hydra.sweeper.best_of, to re-evaluate its best trial)")
         if self.n_jobs < 1:
             raise ConfigError(f"hydra.sweeper.n_jobs: must be >= 1 (got {self.n_jobs}), the trials asked at a time")
         self.best_of = best_of
@@ -170,19 +172,27 @@ class ReportingSweeperImpl(PluginSweep):
 
     def reevaluate_best(self, arguments: list[str]) -> None:
         """Run the best trial's parameters with seeds 0..best_of-1 (not as trials: nothing is pruned or told)
-        into `<sweep dir>/best_of/trial_<n>/seed_<s>`, then write and print their summary there."""
+        into `<sweep dir>/best_of/trial_<n>/seed_<s>`, then write and print their summary there.
+
+        A seed an earlier launch re-evaluated this trial with (its directory holds that job's record) is not run
+        again: it was these parameters on the config the study holds (`record_study_config`), and a new run is
+        never started in another run's directory."""
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         best = study.best_trial
         _, fixed, fixed_overrides = self.search_space(arguments)
         base = [f"{name}={value}" for name, value in {**fixed, **best.params}.items() if name not in SWEPT_OUT]
         subdir = f"{BEST_OF_DIR}/trial_{best.number}"
-        jobs = [(*base, *fixed_overrides, f"seed={seed}", f"hydra.sweep.subdir={subdir}/seed_{seed}")
-                for seed in range(self.best_of)]
-        log.info("best trial %d (%s %.6g): running its parameters with seeds 0..%d", best.number,
-                 self.config.objective.metric, best.value, self.best_of - 1)
-        returns = self.launcher.launch(jobs, initial_job_idx=self.job_idx)
-        self.job_idx += len(returns)
         folder = Path(self.sweep_dir) / subdir
+        earlier = [seed for seed in range(self.best_of) if (folder / f"seed_{seed}" / JOB_RECORD).is_file()]
+        jobs = [(*base, *fixed_overrides, f"seed={seed}", f"hydra.sweep.subdir={subdir}/seed_{seed}")
+                for seed in range(self.best_of) if seed not in earlier]
+        kept = f"seed {earlier[0]} ran" if len(earlier) == 1 else f"seeds {', '.join(map(str, earlier))} ran"
+        log.info("best trial %d (%s %.6g): running its parameters with seeds 0..%d%s", best.number,
+                 self.config.objective.metric, best.value, self.best_of - 1,
+                 f"; {kept} in an earlier launch, in {folder}, and not again" if earlier else "")
+        if jobs:
+            returns = self.launcher.launch(jobs, initial_job_idx=self.job_idx)
+            self.job_idx += len(returns)
         table = write_summary(folder, SWEPT_OUT, str(self.config.objective.metric))
         print_summary(table, folder, f"best trial {best.number} over seeds 0..{self.best_of - 1}")
 
