@@ -5,13 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dl_core.data import build_bundle
 from dl_core.errors import ConfigError
+from dl_core.models.build import build_model
 from dl_core.models.lstm import LSTMConfig, LSTMForecaster
 
 
 def lstm(n_features: int, n_targets: int, horizon: int = 1, target_index: list[int] | None = None,
          **hyperparameters) -> LSTMForecaster:
-    """The model with the schema's defaults for every hyperparameter not given."""
+    """The model with the schema's defaults for every hyperparameter not given, but without RevIN where no target is
+    among the inputs (RevIN, the default, needs them)."""
+    hyperparameters.setdefault("instance_norm", target_index is not None)
     settings = {k: v for k, v in vars(LSTMConfig(**hyperparameters)).items() if k != "_target_"}
     return LSTMForecaster(n_features, n_targets, horizon, target_index, **settings)
 
@@ -34,13 +38,18 @@ def test_instance_norm_follows_a_shift_and_scale_of_the_window():
     expected = model(x) * scale[[2, 0]] + shift[[2, 0]]
     torch.testing.assert_close(moved, expected, rtol=1e-4, atol=1e-4)
 
-    plain = lstm(n_features=3, n_targets=2, horizon=5, hidden_dim=8).eval()
+    plain = lstm(n_features=3, n_targets=2, horizon=5, hidden_dim=8, instance_norm=False).eval()
     assert not torch.allclose(plain(x + shift), plain(x) + shift[[2, 0]], atol=1e-2)
 
 
-def test_instance_norm_needs_the_targets_among_the_inputs():
-    with pytest.raises(ConfigError, match=r"data\.include_target_in_inputs=true"):
+def test_instance_norm_is_the_default_and_needs_the_targets_among_the_inputs(make_cfg):
+    assert LSTMConfig().instance_norm
+    with pytest.raises(ConfigError, match=r"^model\.instance_norm: .*set data\.include_target_in_inputs=true, or "
+                                          r"model\.instance_norm=false$"):
         lstm(n_features=3, n_targets=1, instance_norm=True, target_index=None)
+    cfg = make_cfg("data.include_target_in_inputs=false", "data.generator.length=200")
+    with pytest.raises(ConfigError, match=r"^model\.instance_norm: "):
+        build_model(cfg.model, build_bundle(cfg.data).spec)
 
 
 def test_channel_independent_forecasts_each_target_from_its_own_past_with_shared_weights():
