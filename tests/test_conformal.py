@@ -18,6 +18,7 @@ import dl_core
 from dl_core.data.synthetic import generate_series
 from dl_core.engine.checkpoint import atomic_save, load_checkpoint
 from dl_core.errors import ConfigError
+from dl_core.runs.config import validate
 from dl_core.runs.pipeline import train
 from dl_core.serving import load_run
 from dl_core.task.conformal import (
@@ -275,3 +276,18 @@ def test_predict_py_and_the_server_give_a_table_run_its_training_quantiles(table
     assert list(served.columns) == columns and metadata["quantiles"] == [0.1, 0.5, 0.9]
     np.testing.assert_allclose(served, at_training[columns], rtol=1e-6)
 
+
+def test_table_models_without_quantiles_are_refused_naming_those_that_have_them(tmp_path: Path):
+    """Gradient-boosted trees and TabM predict points only: asking them for quantiles names the models that
+    predict them, whether Hydra refuses the key (train.py) or the schema check does (`+model.quantiles`)."""
+    done = run_entry("train.py", "model=catboost", "data=synthetic_tabular", "model.quantiles=[0.1,0.5,0.9]",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "error: model.quantiles: not a config key (Key 'quantiles' not in 'CatBoostConfig'); model=catboost has no "
+        "quantiles, the models that do: dlinear, ft_transformer, lstm, mlp, patchtst, resnet, tabr;")
+    cfg = dl_core.compose("model=tabm", "data=synthetic_tabular", "+model.quantiles=[0.1,0.5,0.9]", run_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"^model\.quantiles: not a config key; model=tabm has no quantiles, "
+                                          r"the models that do: dlinear, ft_transformer, lstm, mlp, patchtst, resnet, "
+                                          r"tabr"):
+        validate(cfg)
