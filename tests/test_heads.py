@@ -1,5 +1,6 @@
-"""The shared output head: one module gives the LSTM, DLinear and PatchTST point, quantile or distribution outputs,
-instance normalisation rescales each kind right, and the settings are checked by key."""
+"""The shared output heads: one module gives the LSTM, DLinear and PatchTST point, quantile or distribution outputs,
+instance normalisation rescales each kind right, the deep table models output a quantile per level (and their
+point outputs as before), and the settings are checked by key."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ import pytest
 import torch
 from torch import nn
 
+import dl_core
+from dl_core.data import build_bundle
 from dl_core.errors import ConfigError
+from dl_core.models.build import build_model
 from dl_core.models.dlinear import DLinear, DLinearConfig
+from dl_core.models.ft_transformer import FTTransformerConfig
 from dl_core.models.heads import ForecastHead, ForecastOutputConfig, output_kind
 from dl_core.models.lstm import LSTMConfig, LSTMForecaster
+from dl_core.models.mlp import MLPConfig
 from dl_core.models.outputs import POINT, NormalOutput, QuantileOutput, StudentTOutput
 from dl_core.models.patchtst import PatchTST, PatchTSTConfig
+from dl_core.models.resnet import ResNetConfig
+from dl_core.models.tabr import TabRConfig
+from helpers import TINY_TABULAR
 
 KINDS = {"point": {}, "quantiles": {"quantiles": [0.9, 0.1, 0.5]}, "normal": {"distribution": "normal"},
          "student_t": {"distribution": "student_t", "quantiles": [0.05, 0.5, 0.95]}}
@@ -48,10 +57,14 @@ def test_the_settings_choose_the_kind():
     ([0.1, 0.9], "must include 0.5"),
     ([0.0, 0.5], "strictly between 0 and 1"),
     ([0.5, 0.5], "lists a level twice"),
+    ([0.9, 0.1, 0.5], "levels must be ascending"),
 ])
-def test_quantile_levels_are_checked_by_key(levels, message):
+@pytest.mark.parametrize("schema", [ForecastOutputConfig, MLPConfig, ResNetConfig, FTTransformerConfig, TabRConfig])
+def test_quantile_levels_are_checked_by_key(levels, message, schema):
+    """Forecasters and table models check `quantiles` alike: a level the run would report otherwise than as
+    written (sorted, deduplicated) is refused, not guessed."""
     with pytest.raises(ConfigError, match=rf"model.quantiles: .*{message}"):
-        ForecastOutputConfig(quantiles=levels).validate("model")
+        schema(quantiles=levels).validate("model")
 
 
 def test_a_point_head_is_the_linear_layer_it_replaces():
@@ -97,3 +110,34 @@ def test_instance_norm_moves_every_kind_with_the_window(name, build):
     stretch, move = scale[[2, 0]].numpy()[:, None], shift[[2, 0]].numpy()[:, None]
     expected = kind.quantiles(model(x).detach().numpy()) * stretch + move
     torch.testing.assert_close(torch.from_numpy(moved), torch.from_numpy(expected), rtol=1e-4, atol=1e-3)
+
+
+# Each table model that predicts quantiles, and the name of its last linear layer in its state dict.
+TABLE_HEADS = {"mlp": "backbone.output", "resnet": "backbone.output.linear", "ft_transformer": "backbone.output.linear",
+               "tabr": "head.2"}
+
+
+@pytest.mark.parametrize("model", list(TABLE_HEADS))
+def test_a_table_model_outputs_a_quantile_per_level_and_its_point_outputs_as_before(model, tmp_path):
+    """With `quantiles` the last layer outputs one value per level, (batch, 1, levels); without, the model is the
+    one it was: the same parameters under the same names (a checkpoint from before loads) and (batch, 1) outputs
+    that are exactly that layer's."""
+    overrides = [f"model={model}", *(o for o in TINY_TABULAR if not o.startswith("model"))]
+    cfg = dl_core.compose(*overrides, run_dir=tmp_path)
+    bundle = build_bundle(cfg.data)
+    x = bundle.splits["val"].inputs(torch.arange(5))
+    torch.manual_seed(0)
+    point = build_model(cfg.model, bundle.spec).eval()
+    quantiles = build_model(dl_core.compose(*overrides, "model.quantiles=[0.1,0.5,0.9]", run_dir=tmp_path).model,
+                            bundle.spec).eval()
+    layers = {name: dict(net.named_modules())[TABLE_HEADS[model]] for name, net in [("point", point),
+                                                                                     ("quantiles", quantiles)]}
+    assert layers["point"].out_features == 1 and layers["quantiles"].out_features == 3
+    assert set(point.state_dict()) == set(quantiles.state_dict())
+    assert point.output_kind is POINT and quantiles.output_kind.levels == (0.1, 0.5, 0.9)
+    seen = {}
+    for name, layer in layers.items():
+        layer.register_forward_hook(lambda _, __, out, name=name: seen.__setitem__(name, out))
+    assert point(*x).shape == (5, 1) and quantiles(*x).shape == (5, 1, 3)
+    torch.testing.assert_close(point(*x), seen["point"], rtol=0, atol=0)  # the last layer's values, as they are
+    torch.testing.assert_close(quantiles(*x), seen["quantiles"][:, None, :], rtol=0, atol=0)

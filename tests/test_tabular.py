@@ -55,7 +55,7 @@ def test_preprocessor_contract_for_prediction(tmp_path):
     x_num, x_cat = restored.transform_features(frame)
     assert x_num.dtype == np.float32 and x_num.shape == (5, 2) and np.isfinite(x_num).all()
     assert x_cat.dtype == np.int64 and x_cat.shape == (5, 1)
-    assert TARGETS[type(task)](task) == {"classes": []} and task.d_out == 1
+    assert TARGETS[type(task)](task) == {"classes": [], "quantiles": []} and task.d_out == 1
     y = _table()["y"].to_numpy()[:5]
     scaled = task.encode(pd.Series(y))
     assert scaled.dtype == np.float32 and scaled.shape == (5, 1)

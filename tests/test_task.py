@@ -66,8 +66,55 @@ def test_forecast_metrics_are_in_original_units_and_on_the_scaled_axis():
 
 
 def test_a_model_output_the_task_has_no_loss_for_is_refused_by_name():
-    with pytest.raises(ConfigError, match="its outputs are 'quantiles', for which the regression task has no loss"):
-        Regression().with_outputs(QuantileOutput((0.1, 0.5, 0.9)))
+    kind = QuantileOutput((0.1, 0.5, 0.9))
+    with pytest.raises(ConfigError, match=r"model\.quantiles: the classification task has no loss for 'quantiles' "
+                                          r"outputs \(quantiles are for a regression or a forecast\)"):
+        classifier(["a", "b"]).with_outputs(kind)
+    regression = Regression().with_outputs(kind)
+    output, target = torch.randn(8, 1, 3), torch.randn(8, 1)
+    assert torch.equal(regression.loss()(output, target), kind.loss(output, target))  # the pinball loss
+
+
+def test_classification_with_quantiles_is_refused_before_training(make_cfg):
+    cfg = make_cfg(*TINY_TABULAR, "data.task=classification", "model.quantiles=[0.1,0.5,0.9]")
+    with pytest.raises(ConfigError, match=r"model\.quantiles: the classification task has no loss"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_a_regression_reads_quantiles_as_their_median_and_a_column_per_level():
+    """Quantile outputs (rows, 1, levels) on the standardized scale: `predicted` and the point metrics are the
+    median's, each level has its column, the interval metrics are in target units; calibrated, the columns move
+    by the offset in target units (times the scale) and the model's own stay beside them as `raw_q<level>`."""
+    target = pd.Series([100.0, 300.0, 200.0, 400.0])
+    task = Regression(target_unit=100.0).fit(target).with_outputs(QuantileOutput((0.1, 0.5, 0.9)))
+    scale, actual = task.target_scaler.scale_[0], task.encode(target)
+    outputs = np.stack([actual - 0.5, actual + 0.1, actual + 0.5], axis=-1).astype(np.float32)
+    outputs[0, 0] = [0.4, 0.0, -0.4]  # crossing quantiles are read in order (monotone rearrangement)
+    table = task.predictions(outputs)
+    assert list(table.columns) == ["predicted", "q0.1", "q0.5", "q0.9"]
+    assert table.loc[0, "q0.1"] == pytest.approx(task.decode(np.float32(-0.4)))
+    np.testing.assert_array_equal(table["predicted"], table["q0.5"])
+    metrics = task.metrics(outputs, actual)
+    assert sorted(metrics) == sorted(task.metric_names(actual))
+    point = Regression(target_unit=100.0).fit(target).metrics(np.sort(outputs, axis=-1)[..., 1], actual)
+    assert {name: metrics[name] for name in point} == pytest.approx(point)  # the median's RMSE, MAE, MSE, R²
+    # Rows 1-3 lie inside their [-0.5, +0.5] interval; row 0's target (-1.34 standardized) is below its [-0.4, 0.4].
+    assert metrics["coverage_80"] == 0.75 and metrics["coverage_80"] == metrics["coverage_80_raw"]
+    assert metrics["width_80"] == pytest.approx(np.mean(np.ptp(np.sort(outputs, axis=-1)[..., [0, 2]], -1)) * scale)
+
+    calibrated = task.calibrated(outputs, actual)
+    offset = calibrated.calibration.offsets.item()
+    assert calibrated.calibration.offsets.shape == (1, 1) and calibrated.calibration.n == 4
+    moved = calibrated.predictions(outputs)
+    assert list(moved.columns) == ["predicted", "q0.1", "q0.5", "q0.9", "raw_q0.1", "raw_q0.9"]
+    pd.testing.assert_frame_equal(moved[["predicted", "raw_q0.1", "raw_q0.9"]].set_axis(["predicted", "q0.1", "q0.9"],
+                                                                                         axis=1),
+                                  table[["predicted", "q0.1", "q0.9"]])
+    # CQR may narrow an interval that covers too much, never past the median (float64 arithmetic: 1e-12).
+    np.testing.assert_allclose(moved["q0.9"], np.maximum(table["q0.9"] + offset * scale, table["predicted"]),
+                               rtol=1e-12)
+    assert calibrated.metrics(outputs, actual)["coverage_80_raw"] == metrics["coverage_80"]
 
 
 def test_the_checkpoint_stores_the_fitted_task_and_refuses_an_older_format(make_cfg, tmp_path):

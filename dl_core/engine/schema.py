@@ -44,9 +44,9 @@ class TrainerConfig:
         checkpoint_every: epochs between `last` checkpoints (an improving epoch always writes `best`).
         progress_bar: show a progress bar over epochs.
         calibrate_intervals: after training, calibrate the central intervals of a model's quantiles (or of
-            a distribution's) on the validation split, per horizon step and target, by conformalized quantile
-            regression (Romano et al. 2019); the run then predicts the calibrated quantiles, and its own as
-            `raw_q<level>` columns and `_raw` metrics. false: the model's own quantiles.
+            a distribution's) on the validation split, a forecast's per horizon step and target, by conformalized
+            quantile regression (Romano et al. 2019); the run then predicts the calibrated quantiles, and its own
+            as `raw_q<level>` columns and `_raw` metrics. false: the model's own quantiles.
     """
 
     max_epochs: int = 100

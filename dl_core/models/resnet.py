@@ -2,7 +2,8 @@
 
 rtdl's ResNet is the math (a linear stem, residual blocks of BatchNorm-Linear-ReLU-Dropout-Linear-
 Dropout, a BatchNorm-ReLU-Linear head). The harness adds the row: numeric features as they are,
-categories one-hot (dl_core/models/features.py).
+categories one-hot (dl_core/models/features.py), and a regression's quantiles from the head when `quantiles`
+asks for them (dl_core/models/heads.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from torch import nn
 
 from dl_core.errors import require, require_at_least, require_dropout
 from dl_core.models.features import flat_features, flat_size
+from dl_core.models.heads import QuantileOutputConfig, output_kind, table_outputs
 
 
 @dataclass
-class ResNetConfig:
+class ResNetConfig(QuantileOutputConfig):
     """rtdl's ResNet arguments under rtdl's names; the defaults are a mid-sized model of the paper's
     search space (Gorishniy et al. 2021, Table 10).
 
@@ -42,20 +44,25 @@ class ResNetConfig:
         require(self.d_hidden_multiplier > 0, f"{prefix}.d_hidden_multiplier",
                 f"must be > 0 (got {self.d_hidden_multiplier}), e.g. 2.0")
         require_dropout(self, prefix, "dropout1", "dropout2")
+        super().validate(prefix)
 
 
 class ResNet(nn.Module):
-    """(x_num (batch, n_cont_features) float, x_cat (batch, n_cat) int64) -> (batch, d_out) outputs."""
+    """(x_num (batch, n_cont_features) float, x_cat (batch, n_cat) int64) -> (batch, d_out) outputs, or
+    (batch, d_out, levels) quantiles."""
 
     data_kind = "tabular"
 
     def __init__(self, n_cont_features: int, cat_cardinalities: list[int], d_out: int, *, n_blocks: int,
-                 d_block: int, d_hidden_multiplier: float, dropout1: float, dropout2: float):
+                 d_block: int, d_hidden_multiplier: float, dropout1: float, dropout2: float,
+                 quantiles: list[float] | None):
         super().__init__()
         self.cat_cardinalities = list(cat_cardinalities)
-        self.backbone = rtdl.ResNet(d_in=flat_size(n_cont_features, self.cat_cardinalities, None), d_out=d_out,
-                                    n_blocks=n_blocks, d_block=d_block, d_hidden_multiplier=d_hidden_multiplier,
-                                    dropout1=dropout1, dropout2=dropout2)
+        self.output_kind = output_kind(quantiles, None)
+        self.backbone = rtdl.ResNet(d_in=flat_size(n_cont_features, self.cat_cardinalities, None),
+                                    d_out=d_out * self.output_kind.n_params, n_blocks=n_blocks, d_block=d_block,
+                                    d_hidden_multiplier=d_hidden_multiplier, dropout1=dropout1, dropout2=dropout2)
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
-        return self.backbone(flat_features(x_num, x_cat, None, self.cat_cardinalities))
+        raw = self.backbone(flat_features(x_num, x_cat, None, self.cat_cardinalities))
+        return table_outputs(raw, self.output_kind)

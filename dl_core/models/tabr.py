@@ -46,6 +46,7 @@ from dl_core.models.features import (
     no_decay_parameter_groups,
     num_embeddings_library,
 )
+from dl_core.models.heads import QuantileOutputConfig, output_kind, table_outputs
 
 # Distances computed at once in the search: batch x candidates per chunk. 2**24 float32 are 64 MiB; California's
 # 13,209 candidates fit in one chunk for batches up to 1,270 rows.
@@ -53,7 +54,7 @@ SEARCH_CHUNK = 2**24
 
 
 @dataclass
-class TabRConfig(NumEmbeddingsConfig):
+class TabRConfig(NumEmbeddingsConfig, QuantileOutputConfig):
     """TabR's arguments under the paper's names; the defaults are the paper's default TabR-S (no numeric
     embeddings, a linear encoder, one predictor block; d_main 265, dropouts 0.389), which the paper trains
     with AdamW lr 3.1e-4, weight decay 1.2e-6, batch 256 (the experiment presets set those). The paper's
@@ -89,7 +90,8 @@ class TabRConfig(NumEmbeddingsConfig):
         require_at_least(self, prefix, d_main=1, encoder_n_blocks=0, predictor_n_blocks=0, context_size=1)
         require(self.d_multiplier > 0, f"{prefix}.d_multiplier", f"must be > 0 (got {self.d_multiplier}), e.g. 2.0")
         require_dropout(self, prefix, "context_dropout", "dropout0", "dropout1")
-        super().validate(prefix)
+        NumEmbeddingsConfig.validate(self, prefix)
+        QuantileOutputConfig.validate(self, prefix)
 
 
 class TrainingRows:
@@ -182,9 +184,9 @@ def tabr_num_embeddings(kind: str, x_num_train: torch.Tensor, lite: bool, **size
 
 class TabR(nn.Module):
     """(x_num (batch, n_cont_features) float, x_cat (batch, n_cat) int64[, rows (batch,) int64]) -> (batch, d_out)
-    outputs; `rows`, the batch's indices in the training split, are left out of their own candidates in
-    training mode (`TabREstimator` passes them; without them, as in the engine's batch-size probe, no
-    candidate is left out)."""
+    outputs, or (batch, d_out, levels) quantiles; `rows`, the batch's indices in the training split, are left
+    out of their own candidates in training mode (`TabREstimator` passes them; without them, as in the engine's
+    batch-size probe, no candidate is left out)."""
 
     data_kind = "tabular"
     estimator_class = TabREstimator
@@ -193,7 +195,8 @@ class TabR(nn.Module):
                  x_num_train: torch.Tensor, x_cat_train: torch.Tensor, y_train: torch.Tensor, *, d_main: int,
                  d_multiplier: float, encoder_n_blocks: int, predictor_n_blocks: int, context_size: int,
                  context_dropout: float, dropout0: float, dropout1: float, num_embeddings: str, d_embedding: int,
-                 n_bins: int, n_frequencies: int, frequency_init_scale: float, lite: bool):
+                 n_bins: int, n_frequencies: int, frequency_init_scale: float, lite: bool,
+                 quantiles: list[float] | None):
         super().__init__()
         n_candidates = len(y_train)
         if context_size >= n_candidates:
@@ -201,6 +204,7 @@ class TabR(nn.Module):
                               f"training rows (a row never retrieves itself while training); set it below "
                               f"{n_candidates}")
         self.cat_cardinalities = list(cat_cardinalities)
+        self.output_kind = output_kind(quantiles, None)
         self.num_embeddings = tabr_num_embeddings(num_embeddings, x_num_train, lite, d_embedding=d_embedding,
                                                   n_bins=n_bins, n_frequencies=n_frequencies,
                                                   frequency_init_scale=frequency_init_scale)
@@ -223,7 +227,7 @@ class TabR(nn.Module):
         # P and the head.
         self.predictor_blocks = nn.ModuleList([block(d_main, d_block, dropout0, dropout1, prenorm=True)
                                                for _ in range(predictor_n_blocks)])
-        self.head = nn.Sequential(nn.LayerNorm(d_main), nn.ReLU(), nn.Linear(d_main, d_out))
+        self.head = nn.Sequential(nn.LayerNorm(d_main), nn.ReLU(), nn.Linear(d_main, d_out * self.output_kind.n_params))
         self.register_buffer("candidate_x_num", x_num_train, persistent=False)
         self.register_buffer("candidate_x_cat", x_cat_train, persistent=False)
         self.register_buffer("candidate_y", y_train, persistent=False)
@@ -258,7 +262,7 @@ class TabR(nn.Module):
         x = x + (weights[:, None] @ values).squeeze(1)
         for branch in self.predictor_blocks:
             x = x + branch(x)
-        return self.head(x)
+        return table_outputs(self.head(x), self.output_kind)
 
     def label_embedding(self, y: torch.Tensor) -> torch.Tensor:
         """W_Y(y) of the context's targets: (batch, context_size) classes or (batch, context_size, 1) values."""

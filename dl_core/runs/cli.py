@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from dl_core.errors import DLCoreError, deferred_exit, raised_in
-from dl_core.runs.config import check_task_name, register_configs, validate
+from dl_core.runs.config import check_task_name, models_having, register_configs, validate
 from dl_core.runs.multirun import check_multirun
 from dl_core.runs.rundir import claim, discard_claimed
 
@@ -137,7 +137,8 @@ def composition_error(err: Exception) -> str:
                 return (f"{cause.full_key}: {preset[1]} sets this key, which {cause.object_type.__name__} (the {group} "
                         f"chosen) does not have: that preset is made for another {group}; leave out the {group}= "
                         f"override to use the preset's, or leave out the preset")
-            return f"{cause.full_key}: not a config key ({message}); docs/config.md lists them"
+            hint = models_having(cause.object_type, str(cause.key))
+            return f"{cause.full_key}: not a config key ({message}){hint}; docs/config.md lists them"
         if isinstance(cause, ValidationError) and "is not Optional" in message:
             return f"{cause.full_key}: cannot be null; {value_instead_of_null(cause)}"
         return f"{cause.full_key}: {message}"

@@ -209,10 +209,23 @@ def check_known_keys(cfg: DictConfig) -> None:
         key, schema = unknown[0]
         parent, _, name = key.rpartition(".")
         close = difflib.get_close_matches(name, [f.name for f in dataclasses.fields(schema)], n=1)
-        hint = f"; did you mean {'.'.join(filter(None, (parent, close[0])))}?" if close else ""
+        hint = models_having(schema, name) or (f"; did you mean {'.'.join(filter(None, (parent, close[0])))}?"
+                                               if close else "")
         raise ConfigError(f"{key}: not a config key{hint} (docs/config.md lists them)")
     if unknown:
         raise ConfigError(f"{', '.join(key for key, _ in unknown)}: not config keys (docs/config.md lists them)")
+
+
+def models_having(schema: type | None, name: str) -> str:
+    """Where a model's schema lacks a key that other models' have (`model.quantiles` on gradient-boosted trees,
+    which predict points only): the models that take it, so that the refusal says where the key belongs;
+    empty for any other schema or key."""
+    models = {path.split("/")[-1].removesuffix("_schema"): found for path, found in model_schemas().items()}
+    chosen = [model for model, found in models.items() if found is schema]
+    having = sorted(model for model, found in models.items() if name in {f.name for f in dataclasses.fields(found)})
+    if not chosen or not having:
+        return ""
+    return f"; model={chosen[0]} has no {name}, the models that do: {', '.join(having)}"
 
 
 def unknown_keys(node: DictConfig, prefix: str = "") -> list[tuple[str, type]]:

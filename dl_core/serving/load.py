@@ -102,13 +102,13 @@ class LoadedRun:
         }
 
 
-# What a client of the prediction service is told of each task's targets: the quantile levels of the forecast
-# columns (empty for point forecasts), the classes of a table model (empty for a regression: the key is there so
-# that clients read one shape for every table model).
+# What a client of the prediction service is told of each task's targets: the quantile levels of the forecast or
+# regression columns (empty for point predictions and classes), the classes of a table model (empty for a
+# regression: the keys are there so that clients read one shape for every table model).
 TARGETS: dict[type, Callable[[Any], dict[str, Any]]] = {
     Forecast: lambda task: {"quantiles": list(task.outputs.levels)},
-    Regression: lambda task: {"classes": []},
-    Classification: lambda task: {"classes": list(task.classes)},
+    Regression: lambda task: {"classes": [], "quantiles": list(task.outputs.levels)},
+    Classification: lambda task: {"classes": list(task.classes), "quantiles": []},
 }
 
 

@@ -1,5 +1,6 @@
-"""What every task shares: the protocol the engine, the evaluation and prediction see, and the losses a
-task gets from the kind of its model's outputs."""
+"""What every task shares: the protocol the engine, the evaluation and prediction see, the losses a task
+gets from the kind of its model's outputs, and what a task that reads quantiles (a forecast, a table's
+regression) reports of them."""
 
 from __future__ import annotations
 
@@ -12,11 +13,20 @@ import numpy as np
 import torch
 
 from dl_core.errors import ConfigError
-from dl_core.models.outputs import MembersOutput, OutputKind, interval_pairs
-from dl_core.task.conformal import fit_calibration
+from dl_core.models.outputs import (
+    MEDIAN,
+    MembersOutput,
+    OutputKind,
+    interval_pairs,
+    quantile_metric_names,
+    quantile_metrics,
+)
+from dl_core.task.conformal import IntervalCalibration, fit_calibration
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 T = TypeVar("T", bound="OutputLosses")
+P = TypeVar("P", bound="Probabilistic")
+RAW, RAW_PREFIX = "_raw", "raw_"  # the metrics and the predictions columns of the uncalibrated quantiles
 
 
 class Task(Protocol):
@@ -68,12 +78,8 @@ class OutputLosses(ABC):
         return self.loss_of(self.outputs)
 
     def calibrated(self: T, outputs: np.ndarray, actual: np.ndarray) -> T:
-        """Only a probabilistic task (one with a `calibration` field) takes outputs with central intervals."""
-        levels = self.outputs.levels
-        if not interval_pairs(levels):
-            return self
-        calibration = fit_calibration(self.outputs.quantiles(outputs), actual, levels)
-        return dataclasses.replace(self, calibration=calibration)  # type: ignore[type-var]
+        """Point outputs have no intervals to calibrate (only a `Probabilistic` task takes others)."""
+        return self
 
     def prediction_loss(self) -> LossFn:
         return self.loss_of(self.outputs.predicted)
@@ -85,13 +91,71 @@ class OutputLosses(ABC):
         if kind.is_point:
             return self.point_loss()
         if not self.probabilistic:
-            raise ConfigError(f"model: its outputs are {kind.name!r}, for which the {self.name} task has no "
-                              f"loss; leave model.quantiles and model.distribution null")
+            raise ConfigError(f"model.quantiles: the {self.name} task has no loss for {kind.name!r} outputs (quantiles "
+                              f"are for a regression or a forecast); leave model.quantiles and model.distribution null")
         return kind.loss
 
     @abstractmethod
     def point_loss(self) -> LossFn:
         """The loss between point outputs and encoded targets."""
+
+
+class Probabilistic(OutputLosses):
+    """A task that trains and reads quantile or distribution outputs besides point ones (a forecast, a table's
+    regression), and reports their quantiles as `calibration` moves them once it is fitted on the validation
+    split (`calibrated`; dl_core/task/conformal.py), on the encoded target scale: the model's own quantiles
+    beside them as `raw_q<level>` columns and `_raw` metrics. A subclass is a dataclass with the field
+    `calibration: IntervalCalibration | None = None`, and says how quantiles map to original units."""
+
+    probabilistic: ClassVar[bool] = True
+    calibration: IntervalCalibration | None
+
+    @abstractmethod
+    def decode_quantiles(self, quantiles: np.ndarray) -> np.ndarray:
+        """Quantiles (..., levels) on the encoded scale in the target's original units."""
+
+    def calibrated(self: P, outputs: np.ndarray, actual: np.ndarray) -> P:
+        levels = self.outputs.levels
+        if not interval_pairs(levels):
+            return self
+        calibration = fit_calibration(self.outputs.quantiles(outputs), actual, levels)
+        return dataclasses.replace(self, calibration=calibration)  # type: ignore[type-var]
+
+    def calibrate(self, quantiles: np.ndarray) -> np.ndarray:
+        """The quantiles this task reports: the model's own, moved by `calibration` when there is one."""
+        return quantiles if self.calibration is None else self.calibration.apply(quantiles)
+
+    def quantile_columns(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
+        """The predictions' columns of quantile or distribution outputs, in original units: `predicted`, the
+        median, and one column per level (`q0.1`); calibrated, the model's own quantiles besides, but for the
+        median that calibration never moves (`raw_q0.1`)."""
+        levels = self.outputs.levels
+        raw = self.outputs.quantiles(outputs)
+        quantiles = self.decode_quantiles(self.calibrate(raw))
+        columns = {"predicted": quantiles[..., levels.index(MEDIAN)],
+                   **{quantile_column(level): quantiles[..., k] for k, level in enumerate(levels)}}
+        if self.calibration is None:
+            return columns
+        raw = self.decode_quantiles(raw)
+        return {**columns, **{RAW_PREFIX + quantile_column(level): raw[..., k]
+                              for k, level in enumerate(levels) if level != MEDIAN}}
+
+    def interval_metrics(self, outputs: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+        """The quantile metrics (`quantile_metrics`) in original units of the reported quantiles, and of the model's
+        own as `_raw` (the same when the intervals are not calibrated), against encoded targets `actual`."""
+        levels, decoded_actual = self.outputs.levels, self.decode(actual)
+        raw = self.outputs.quantiles(outputs)
+        return {**quantile_metrics(self.decode_quantiles(self.calibrate(raw)), decoded_actual, levels),
+                **quantile_metrics(self.decode_quantiles(raw), decoded_actual, levels, suffix=RAW)}
+
+    def interval_metric_names(self) -> list[str]:
+        levels = self.outputs.levels
+        return [*quantile_metric_names(levels), *quantile_metric_names(levels, RAW)]
+
+
+def quantile_column(level: float) -> str:
+    """The predictions table's column of a quantile level: 0.1 -> `q0.1`."""
+    return f"q{level:g}"
 
 
 def members_loss(point: LossFn) -> LossFn:

@@ -10,13 +10,15 @@ covers it with probability at least 1 - alpha (their Theorem 1). Q is negative w
 and the interval narrows.
 
 Each central interval gets its own Q per horizon step and target (a forecast's errors grow with the step),
-from the n windows of the validation split; the median never moves. Q is kept on the standardised target
+from the n windows of the validation split; a table's regression one Q per interval, from its n validation
+rows; the median never moves. Q is kept on the standardised target
 scale, where the task reads outputs: the scaling is increasing and affine per target, so scores, their
 order statistic and the interval all map to original units exactly.
 
-NOTE[DIFF]: the paper calibrates one interval of an exchangeable sample. Here the windows of a series overlap
-and follow each other in time, so the guarantee is approximate: it holds as far as the test period behaves
-like the validation one. And where the levels hold several central intervals, or an interval narrows past
+NOTE[DIFF]: the paper calibrates one interval of an exchangeable sample. A table's rows, split at random, are
+one, and the guarantee holds as the paper states it (marginally, over rows). The windows of a series overlap
+and follow each other in time, so there the guarantee is approximate: it holds as far as the test period
+behaves like the validation one. And where the levels hold several central intervals, or an interval narrows past
 the median, the calibrated quantiles are made monotone again by widening only (`widen_to_monotone`), which
 keeps every interval's coverage at least what CQR gave it.
 """
@@ -38,8 +40,9 @@ class IntervalCalibration:
     """The CQR offsets of a run's central intervals, fitted on its validation split.
 
     `pairs` holds the (lower, upper) positions in `levels` of each central interval, `offsets` its Q per
-    step and target, (pairs, horizon, targets), on the standardised target scale; `n` is the number of
-    calibration samples (validation windows) the offsets come from.
+    position of the outputs' other axes, on the standardised target scale: (pairs, horizon, targets) for a
+    forecast, (pairs, 1) for a table's regression; `n` is the number of calibration samples (validation
+    windows or rows) the offsets come from.
     """
 
     levels: tuple[float, ...]

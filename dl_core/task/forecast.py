@@ -10,7 +10,7 @@ import pandas as pd
 from torch.nn import functional as F
 
 from dl_core.models.outputs import MEDIAN, POINT, OutputKind, quantile_metric_names, quantile_metrics
-from dl_core.task.base import LossFn, OutputLosses, Task, regression_metric_names, regression_metrics
+from dl_core.task.base import LossFn, Probabilistic, Task, regression_metric_names, regression_metrics
 from dl_core.task.conformal import IntervalCalibration
 from dl_core.task.scaling import SeriesScaler
 
@@ -37,14 +37,12 @@ class ForecastTask(Task, Protocol):
 
 
 @dataclass(frozen=True, eq=False)
-class Forecast(OutputLosses):
+class Forecast(Probabilistic):
     """Forecast `target_columns` over the horizon; targets are standardized on the training rows, of all
     series together, or of each series by its own (`target_scaler` a `SeriesScaler`: data.scaler=per_series).
-    The central intervals of quantile or distribution outputs are reported as `calibration` moves them, once it
-    is fitted on the validation split (`calibrated`; dl_core/task/conformal.py), on the standardized scale."""
+    The central intervals of quantile or distribution outputs are calibrated per horizon step and target."""
 
     name: ClassVar[str] = "forecast"
-    probabilistic: ClassVar[bool] = True
 
     target_columns: list[str]
     target_scaler: StandardScaler | SeriesScaler | None = None
@@ -104,50 +102,22 @@ class Forecast(OutputLosses):
             scaled = regression_metrics(outputs, actual, suffix="_scaled")
             return {**regression_metrics(self.decode(outputs), self.decode(actual)), **scaled}
         levels = self.outputs.levels
-        raw = self.outputs.quantiles(outputs)
-        quantiles = self.calibrate(raw)
+        quantiles = self.calibrate(self.outputs.quantiles(outputs))
         median = quantiles[..., levels.index(MEDIAN)]
-        decoded, decoded_actual = self.decode_quantiles(quantiles), self.decode(actual)
-        return {**regression_metrics(decoded[..., levels.index(MEDIAN)], decoded_actual),
+        return {**regression_metrics(self.decode(median), self.decode(actual)),
                 **regression_metrics(median, actual, suffix="_scaled"),
-                **quantile_metrics(decoded, decoded_actual, levels),
-                **quantile_metrics(quantiles, actual, levels, suffix="_scaled"),
-                **quantile_metrics(self.decode_quantiles(raw), decoded_actual, levels, suffix=RAW)}
+                **self.interval_metrics(outputs, actual),
+                **quantile_metrics(quantiles, actual, levels, suffix="_scaled")}
 
     def metric_names(self, actual: np.ndarray) -> list[str]:
         names = [*regression_metric_names(), *regression_metric_names("_scaled")]
         if self.outputs.is_point:
             return names
-        levels = self.outputs.levels
-        return [*names, *quantile_metric_names(levels), *quantile_metric_names(levels, "_scaled"),
-                *quantile_metric_names(levels, RAW)]
+        return [*names, *self.interval_metric_names(), *quantile_metric_names(self.outputs.levels, "_scaled")]
 
     def prediction_columns(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
         """The forecast columns of a predictions table in original units, each (windows, horizon, targets):
         `predicted`, and for quantile or distribution outputs one column per level (`q0.1`), `predicted`
         being the median; calibrated, the model's own quantiles besides, but for the median that calibration
         never moves (`raw_q0.1`)."""
-        if self.outputs.is_point:
-            return {"predicted": self.decode(outputs)}
-        levels = self.outputs.levels
-        raw = self.outputs.quantiles(outputs)
-        quantiles = self.decode_quantiles(self.calibrate(raw))
-        columns = {"predicted": quantiles[..., levels.index(MEDIAN)],
-                   **{quantile_column(level): quantiles[..., k] for k, level in enumerate(levels)}}
-        if self.calibration is None:
-            return columns
-        raw = self.decode_quantiles(raw)
-        return {**columns, **{RAW_PREFIX + quantile_column(level): raw[..., k]
-                              for k, level in enumerate(levels) if level != MEDIAN}}
-
-    def calibrate(self, quantiles: np.ndarray) -> np.ndarray:
-        """The quantiles this task reports: the model's own, moved by `calibration` when there is one."""
-        return quantiles if self.calibration is None else self.calibration.apply(quantiles)
-
-
-RAW, RAW_PREFIX = "_raw", "raw_"  # the metrics and the predictions columns of the uncalibrated quantiles
-
-
-def quantile_column(level: float) -> str:
-    """The predictions table's column of a quantile level: 0.1 -> `q0.1`."""
-    return f"q{level:g}"
+        return {"predicted": self.decode(outputs)} if self.outputs.is_point else self.quantile_columns(outputs)

@@ -2,7 +2,8 @@
 
 A table task checks the target column before rows without a target are dropped, learns its encoding
 from the training rows' targets (`fit` returns the fitted task: a task never changes once built), and
-turns outputs into one prediction row per sample.
+turns outputs into one prediction row per sample. A regression also reads quantile outputs (a model's
+`quantiles`), calibrated on the validation split as a forecast's are (dl_core/task/conformal.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from torch.nn import functional as F
 from dl_core.checks import is_numeric, label_values, listing, near_duplicate_labels, refuse_stray_text, short
 from dl_core.errors import DataError, InputError
 from dl_core.models.outputs import POINT, OutputKind
-from dl_core.task.base import LossFn, OutputLosses, Task, regression_metric_names, regression_metrics
+from dl_core.task.base import LossFn, OutputLosses, Probabilistic, Task, regression_metric_names, regression_metrics
+from dl_core.task.conformal import IntervalCalibration
 
 if TYPE_CHECKING:
     from sklearn.preprocessing import StandardScaler
@@ -88,14 +90,17 @@ class TableDefaults(OutputLosses):
 
 
 @dataclass(frozen=True, eq=False)
-class Regression(TableDefaults):
-    """A real-valued target, standardized for training and reported in `target_unit`s."""
+class Regression(Probabilistic, TableDefaults):
+    """A real-valued target, standardized for training and reported in `target_unit`s; quantile outputs are
+    reported as their median and one column per level, their central intervals calibrated with one offset
+    each, on the standardized scale."""
 
     name: ClassVar[str] = "regression"
 
     target_unit: float = 1.0
     target_scaler: StandardScaler | None = None
     outputs: OutputKind = POINT
+    calibration: IntervalCalibration | None = None
 
     @classmethod
     def from_config(cls, data: Any) -> Regression:
@@ -133,9 +138,13 @@ class Regression(TableDefaults):
         return self.target_scaler.transform(self._units(target)).astype(np.float32)
 
     def decode(self, y: np.ndarray) -> np.ndarray:
-        """Back to original units (after `target_unit`)."""
+        """Back to original units (after `target_unit`), whatever the shape: every value is one of the target."""
         flat = np.asarray(y, np.float64).reshape(-1, 1)
         return self.target_scaler.inverse_transform(flat).reshape(np.shape(y))
+
+    def decode_quantiles(self, quantiles: np.ndarray) -> np.ndarray:
+        """Every level like a value (the scaling is increasing)."""
+        return self.decode(quantiles)
 
     def _units(self, target: pd.Series) -> np.ndarray:
         return (target.to_numpy(np.float64) / self.target_unit).reshape(-1, 1)
@@ -148,17 +157,24 @@ class Regression(TableDefaults):
         return F.mse_loss
 
     def metrics(self, outputs: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-        """RMSE, MAE, MSE, R² in the target's original units (what tabular papers report)."""
+        """RMSE, MAE, MSE, R² in the target's original units (what tabular papers report); for quantile outputs,
+        of the median, and the interval metrics besides (`Probabilistic.interval_metrics`: pinball, CRPS, and the
+        coverage and width of each central interval, calibrated and `_raw`)."""
         from sklearn.metrics import r2_score
 
-        predicted, actual = self.decode(outputs), self.decode(actual)
-        return {**regression_metrics(predicted, actual), "r2": float(r2_score(actual.ravel(), predicted.ravel()))}
+        predicted, decoded = self.decode(self.outputs.median(outputs)), self.decode(actual)
+        out = {**regression_metrics(predicted, decoded), "r2": float(r2_score(decoded.ravel(), predicted.ravel()))}
+        return out if self.outputs.is_point else {**out, **self.interval_metrics(outputs, actual)}
 
     def metric_names(self, actual: np.ndarray) -> list[str]:
-        return [*regression_metric_names(), "r2"]
+        names = [*regression_metric_names(), "r2"]
+        return names if self.outputs.is_point else [*names, *self.interval_metric_names()]
 
     def predictions(self, outputs: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame({"predicted": np.asarray(self.decode(outputs)).reshape(-1)})
+        """`predicted`; for quantile outputs the median, with a column per level (`q0.1`) and, calibrated, the
+        model's own (`raw_q0.1`)."""
+        columns = {"predicted": self.decode(outputs)} if self.outputs.is_point else self.quantile_columns(outputs)
+        return pd.DataFrame({name: np.asarray(values).reshape(-1) for name, values in columns.items()})
 
 
 

@@ -14,7 +14,7 @@ from dl_core.data.bundle import DataBundle
 from dl_core.errors import ConfigError
 from dl_core.models.outputs import interval_pairs
 from dl_core.task import Classification, Forecast, Regression, Task
-from dl_core.task.forecast import quantile_column
+from dl_core.task.base import quantile_column
 
 
 def plot_predicted_vs_actual(predictions: pd.DataFrame, path: Path) -> None:
