@@ -137,3 +137,33 @@ def test_a_classifier_refuses_to_score_a_class_it_never_saw(tmp_path):
     with pytest.raises(InputError, match=r"target column 'target' holds 1 class\(es\) the run was not trained on "
                                          r"\('medium'; its classes: 'high', 'low'\)"):
         run.evaluate(test.assign(target=["medium", *test["target"].iloc[1:]]))
+
+
+def test_a_loaded_run_warns_about_categories_no_training_row_had_or_refuses_them(tmp_path, caplog):
+    """predict.py and the server said so; `load_run(...).predict(frame)` predicted them as unknown without a word.
+    Now it logs predict.py's warning line per column, and `unseen_categories="refuse"` refuses them as predict.py
+    does."""
+    frame = table()
+    result = dl_core.run(dl_core.compose(*TABLE_RUN, f"paths.log_dir={tmp_path}", run_dir=tmp_path / "run"),
+                         data=frame)
+    run = dl_core.load_run(result.run_dir)
+    rows = frame.head(6).drop(columns="target").reset_index(drop=True)
+    known = rows.loc[0, "cat_0"]
+    rows.loc[[2, 3, 5], "cat_0"] = ["zzz", known.upper(), "zzz"]
+    said = (f"column 'cat_0' has categories that training never saw in 3 row(s), read as unknown (as a missing value "
+            f"is): 'zzz', '{known.upper()}' (training has '{known}')")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dl_core"):
+        assert len(run.predict(rows)) == 6
+    assert [record.getMessage() for record in caplog.records] == [
+        f"the rows: {said}; pass unseen_categories=\"refuse\" to refuse them"]
+    with pytest.raises(InputError) as refused:
+        run.predict(rows, unseen_categories="refuse")
+    assert str(refused.value) == (f"rows[2]['cat_0']: {said}; send categories the run was trained on, or pass "
+                                  f"unseen_categories=encode to predict them as unknown")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dl_core"):
+        run.predict(rows.head(2), unseen_categories="refuse")  # rows of known categories only
+    assert caplog.records == []
+    with pytest.raises(ConfigError, match=r"^unseen_categories: must be 'encode' or 'refuse' \(got 'refused'\)$"):
+        run.predict(rows, unseen_categories="refused")

@@ -71,6 +71,22 @@ def test_early_stopping_selects_the_best_validation_round(library: str, tmp_path
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
+def test_every_round_s_history_row_has_its_time_as_an_epoch_s_has(library: str, tmp_path: Path) -> None:
+    """The rounds' rows of metrics.csv had no `time_s`, which an epoch's row has: seconds since the fit began when
+    the round ended, its evaluation included, as the library reports each round done (never the fit's total
+    spread over the rounds)."""
+    cfg = dl_core.compose(*tiny(library), run_dir=tmp_path / "run")
+    train(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    history = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    times = history["time_s"].to_numpy()
+    assert len(times) == metrics["epochs"] and np.isfinite(times).all() and (times > 0).all()
+    assert (np.diff(times) >= 0).all() and times[-1] <= metrics["train_time_s"]
+    saved = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")["history"]
+    assert [row["time_s"] for row in saved] == pytest.approx(list(times), rel=1e-12)  # what a resume re-logs
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_classification_binary_and_multiclass(library: str, n_classes: int, tmp_path: Path) -> None:
     cfg = dl_core.compose(*tiny(library, "data.task=classification", f"data.generator.n_classes={n_classes}"),

@@ -12,7 +12,7 @@ from dl_core.data.synthetic import generate_series
 from dl_core.errors import InputError
 from dl_core.runs.pipeline import train
 from dl_core.task.scaling import SeriesScaler
-from helpers import TINY, run_entry
+from helpers import TINY, run_entry, served_forecast, serving, strict_json
 
 pytestmark = pytest.mark.xdist_group("test_scaling")
 
@@ -98,3 +98,31 @@ def test_a_series_1000_times_larger_does_not_dominate_per_series(tmp_path):
     same, large = panel_forecasts(tmp_path, "global", 1), panel_forecasts(tmp_path, "global", 1000)
     error = (large.loc[small, "predicted"] - same.loc[small, "actual"]).abs().mean()
     assert error > 100 * (same.loc[small, "predicted"] - same.loc[small, "actual"]).abs().mean()
+
+
+@pytest.mark.slow
+def test_the_server_gives_trainings_test_predictions_and_refuses_an_unseen_series_with_a_422(tmp_path):
+    """The HTTP server on the run's own rows: the forecasts of predictions_test.csv, each window decoded by its own
+    series' scale, as predict.py's (tolerance: the windows are batched differently, float32 sums differ in the last
+    bits). A series training never saw is a 422 of the documented shape naming it, and the server serves on."""
+    run_dir = tmp_path / "run"
+    train(dl_core.compose(*TINY, "data.generator.n_series=3", "data.scaler=per_series", run_dir=run_dir))
+    frame = generate_series(3, 400, 2, 0.3, 0)
+    rows = frame.assign(timestamp=frame["timestamp"].astype(str))
+    renamed = rows.assign(series_id=rows["series_id"].replace("s2", "s7"))
+    with serving(run_dir) as client:
+        served = served_forecast(client.post("/predict", json={"rows": rows.to_dict("records")}))
+        refused = client.post("/predict", json={"rows": renamed.to_dict("records")})
+        again = client.post("/predict", json={"rows": rows.head(60).to_dict("records")})
+    test = pd.read_csv(run_dir / "predictions_test.csv", parse_dates=["timestamp"])
+    merged = test.merge(served, on=["timestamp", "entity", "step", "target"], suffixes=("", "_served"))
+    assert len(merged) == len(test) and set(merged["entity"]) == {"s0", "s1", "s2"}
+    np.testing.assert_allclose(merged["predicted_served"], merged["predicted"], rtol=1e-5)
+    np.testing.assert_allclose(merged["actual_served"], merged["actual"], rtol=1e-9)
+    assert refused.status_code == 422, refused.text
+    assert strict_json(refused.text) == {"error_count": 1, "detail": [{
+        "loc": ["body", "rows"], "type": "value_error",
+        "msg": "series 's7' was not in the training rows; data.scaler=per_series scales each series by its own "
+               "training rows, so this run forecasts only those 3 series (train with data.scaler=global to forecast "
+               "new ones)"}]}
+    assert again.status_code == 200, again.text

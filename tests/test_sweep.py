@@ -484,6 +484,18 @@ def test_a_study_file_this_user_cannot_write_is_refused_in_one_line(tmp_path: Pa
     assert done.stderr.count("\n") == 1 and sorted(path.name for path in sweep_dir.iterdir()) == ["optuna.db"]
 
 
+def test_a_study_file_in_a_folder_that_does_not_exist_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Was a SQLAlchemy traceback ("unable to open database file") after the sweep dir was made. The preset's own
+    storage, in the sweep dir this check makes, is not such a folder: every other sweep here runs on it."""
+    sweep_dir = tmp_path / "sweep"
+    folder = tmp_path / "none" / "a"
+    done = sweep(sweep_dir, "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage=sqlite:///{folder}/x.db")
+    assert refused(done) == [(f"error: hydra.sweeper.storage: the study's folder {folder} does not exist (SQLite "
+                              f"makes the file, not its folder); create it (mkdir -p {folder}), or pass another "
+                              f"hydra.sweeper.storage")]
+    assert done.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []  # no sweep dir, no folder
+
+
 @pytest.mark.slow
 def test_a_sweep_on_a_data_file_changed_since_the_study_is_refused(tmp_path: Path) -> None:
     """The same command on the same path with other numbers joined the study: its trials then mixed two data sets."""

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dl_core.checks import label_key, listing, short
-from dl_core.errors import InputError
+from dl_core.errors import ConfigError, InputError
 
 NUMBER, LABEL, BOOLEAN = "number", "string|number|boolean", "boolean"
 # A timestamp takes what the run's took (dl_core/data/timestep.py): numbers, ISO 8601 dates, or dates in its format.
@@ -173,7 +173,11 @@ class UnseenCategoriesError(InputError):
 
 
 def refuse_unseen(unseen: list[Unseen], policy: str) -> list[Unseen]:
-    """`unseen` as warnings when `policy` is `encode`; refused (`UnseenCategoriesError`) when it is `refuse`."""
+    """`unseen` as warnings when `policy` is `encode`; refused (`UnseenCategoriesError`) when it is `refuse`. Any
+    other policy is refused whatever the rows (a Python caller's, which no config schema checked): a misspelt
+    `refuse` must not encode."""
+    if policy not in ("encode", "refuse"):
+        raise ConfigError(f"unseen_categories: must be 'encode' or 'refuse' (got {policy!r})")
     if unseen and policy == "refuse":
         raise UnseenCategoriesError(unseen)
     return unseen

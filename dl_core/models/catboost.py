@@ -18,7 +18,16 @@ import pandas as pd
 
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import require
-from dl_core.models.trees import BINARY, MULTICLASS, VALUES, BoostingConfig, Fitted, GradientBoosting, gpu_index
+from dl_core.models.trees import (
+    BINARY,
+    MULTICLASS,
+    VALUES,
+    BoostingConfig,
+    Fitted,
+    GradientBoosting,
+    RoundClock,
+    gpu_index,
+)
 
 LOSSES = {VALUES: "RMSE", BINARY: "Logloss", MULTICLASS: "MultiClass"}
 
@@ -87,11 +96,14 @@ class CatBoost(GradientBoosting):
             frame[name] = x_cat[:, j]
         return Pool(frame, None if y is None else self.targets(y), cat_features=cats)
 
-    def fit_library(self, train: tuple, val: tuple, hw: Hardware, seed: int) -> Fitted:
+    def fit_library(self, train: tuple, val: tuple, hw: Hardware, seed: int, clock: RoundClock) -> Fitted:
         from catboost import CatBoost as Booster
 
-        booster = Booster(self.library_params(hw, seed))
-        booster.fit(self.pool(*train), eval_set=self.pool(*val))
+        params = self.library_params(hw, seed)
+        booster = Booster(params)
+        # CatBoost refuses a callback on a GPU ("not supported for GPU"): its rounds' times are then unknown.
+        booster.fit(self.pool(*train), eval_set=self.pool(*val),
+                    callbacks=None if params["task_type"] == "GPU" else [Lap(clock)])
         results = booster.get_evals_result()
         metric = LOSSES[self.objective]
         return self.fitted(booster, results["learn"][metric], results["validation"][metric])
@@ -111,3 +123,15 @@ class CatBoost(GradientBoosting):
         booster = Booster()
         booster.load_model(blob=data)
         return booster
+
+
+class Lap:
+    """CatBoost's callback: `clock.lap()` after every round. CatBoost goes on while it returns True, and its own
+    early stopping decides."""
+
+    def __init__(self, clock: RoundClock):
+        self.clock = clock
+
+    def after_iteration(self, info: Any) -> bool:
+        self.clock.lap()
+        return True

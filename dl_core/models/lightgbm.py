@@ -17,7 +17,16 @@ import numpy as np
 
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import require, require_at_least
-from dl_core.models.trees import BINARY, MULTICLASS, VALUES, BoostingConfig, Fitted, GradientBoosting, require_shares
+from dl_core.models.trees import (
+    BINARY,
+    MULTICLASS,
+    VALUES,
+    BoostingConfig,
+    Fitted,
+    GradientBoosting,
+    RoundClock,
+    require_shares,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +97,7 @@ class LightGBM(GradientBoosting):
         return lightgbm.Dataset(features, self.targets(y), categorical_feature=categorical, reference=reference,
                                 free_raw_data=False)
 
-    def fit_library(self, train: tuple, val: tuple, hw: Hardware, seed: int) -> Fitted:
+    def fit_library(self, train: tuple, val: tuple, hw: Hardware, seed: int, clock: RoundClock) -> Fitted:
         import lightgbm
 
         results: dict[str, dict[str, list[float]]] = {}
@@ -97,7 +106,7 @@ class LightGBM(GradientBoosting):
                                  valid_sets=[train_set, self.dataset(*val, reference=train_set)],
                                  valid_names=["train", "val"],
                                  callbacks=[lightgbm.early_stopping(self.early_stopping_rounds, verbose=False),
-                                            lightgbm.record_evaluation(results)])
+                                            lightgbm.record_evaluation(results), lambda env: clock.lap()])
         metric = OBJECTIVES[self.objective][1]
         best = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
         return self.fitted(best, results["train"][metric], results["val"][metric])

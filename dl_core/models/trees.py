@@ -12,7 +12,8 @@ class otherwise), so the task's metrics, predictions table and plots apply uncha
 
 The fitted booster is serialized into the one checkpoint format (`model: {"booster": bytes}`),
 with the early-stopping state and the per-round history (the library's train and validation loss,
-in the task's loss: squared RMSE or log-loss), so `load_run`, predict.py and serve.py load it like
+in the task's loss: squared RMSE or log-loss; `time_s`, the seconds since the fit began when the
+round ended, as an epoch's row has them), so `load_run`, predict.py and serve.py load it like
 any run. `trainer.resume` of a GBDT run continues nothing: a fit is one call that writes its
 checkpoint when it ends, so a resumed run reloads the finished booster and re-evaluates it, and a
 run killed mid-fit has no checkpoint and runs again from the start (deterministically, with the
@@ -65,6 +66,22 @@ class BoostingConfig:
         require_at_least(self, prefix, n_estimators=1, early_stopping_rounds=1)
 
 
+class RoundClock:
+    """When each boosting round ended, in seconds since the fit began: the library calls `lap` after every round
+    (its evaluation on the train and validation rows done), so each round's row gets the time the library
+    reached it, as an epoch's row does, and never the fit's total spread over its rounds."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.ends: list[float] = []
+
+    def lap(self) -> None:
+        self.ends.append(self.elapsed())
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
 @dataclass
 class Fitted:
     """What a library's fit returns: the booster (its best rounds only) and the per-round loss history."""
@@ -109,8 +126,10 @@ class GradientBoosting(ABC):
 
     @abstractmethod
     def fit_library(self, train: tuple[np.ndarray, np.ndarray, np.ndarray],
-                    val: tuple[np.ndarray, np.ndarray, np.ndarray], hw: Hardware, seed: int) -> Fitted:
-        """Fit on (x_num, x_cat, y) of the training rows with early stopping on the validation rows."""
+                    val: tuple[np.ndarray, np.ndarray, np.ndarray], hw: Hardware, seed: int,
+                    clock: RoundClock) -> Fitted:
+        """Fit on (x_num, x_cat, y) of the training rows with early stopping on the validation rows, calling
+        `clock.lap()` after every round where the library can call back."""
 
     @abstractmethod
     def predict_library(self, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:
@@ -137,11 +156,11 @@ class GradientBoosting(ABC):
         if context.resume is not None:
             self.load_state(context.resume)
             return result_of(context.resume, len(bundle.splits["train"]))
-        tick = time.perf_counter()
+        clock = RoundClock()
         fitted = self.fit_library(arrays(bundle.splits["train"], with_target=True),
-                                  arrays(bundle.splits["val"], with_target=True), context.hw, context.seed)
+                                  arrays(bundle.splits["val"], with_target=True), context.hw, context.seed, clock)
         self.booster = fitted.booster
-        elapsed = time.perf_counter() - tick
+        elapsed = clock.elapsed()
         val = bundle.splits["val"]
         val_loss = float(bundle.task.loss()(torch.from_numpy(self.predict(val)), val.targets().float().cpu()))
         rounds = len(fitted.val_loss)
@@ -149,6 +168,9 @@ class GradientBoosting(ABC):
         stopper = EarlyStopping(self.early_stopping_rounds, 0.0, val_loss, best_round, rounds - best_round)
         history = [{"epoch": i + 1, "train_loss": train_loss, "val_loss": val_round}
                    for i, (train_loss, val_round) in enumerate(zip(fitted.train_loss, fitted.val_loss, strict=True))]
+        if clock.ends:  # none where the library calls nothing back (CatBoost on a GPU): train_time_s is the fit's
+            for row, seconds in zip(history, clock.ends, strict=True):
+                row["time_s"] = seconds
         if context.ddp.is_main:
             state = {"booster": self.to_bytes()}
             payload = checkpoint_payload(rounds, True, state, state, {"early_stopping": stopper},

@@ -23,6 +23,7 @@ from dl_core.models.trees import (
     BoostingConfig,
     Fitted,
     GradientBoosting,
+    RoundClock,
     gpu_index,
     require_shares,
 )
@@ -92,14 +93,19 @@ class XGBoost(GradientBoosting):
             frame[f"cat_{j}"] = pd.Categorical.from_codes(x_cat[:, j] - 1, categories=list(range(1, cardinality)))
         return xgboost.DMatrix(frame, None if y is None else self.targets(y), enable_categorical=True)
 
-    def fit_library(self, train: tuple, val: tuple, hw: Hardware, seed: int) -> Fitted:
+    def fit_library(self, train: tuple, val: tuple, hw: Hardware, seed: int, clock: RoundClock) -> Fitted:
         import xgboost
+
+        class Lap(xgboost.callback.TrainingCallback):
+            def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+                clock.lap()
+                return False  # go on: XGBoost stops on True, and its early stopping decides
 
         results: dict[str, dict[str, list[float]]] = {}
         booster = xgboost.train(self.library_params(hw, seed), self.matrix(*train), self.n_estimators,
                                 evals=[(self.matrix(*train), "train"), (self.matrix(*val), "val")],
                                 early_stopping_rounds=self.early_stopping_rounds, evals_result=results,
-                                verbose_eval=False)
+                                verbose_eval=False, callbacks=[Lap()])
         metric = OBJECTIVES[self.objective][1]
         best = booster[: booster.best_iteration + 1]  # the rounds after the best one are dropped
         return self.fitted(best, results["train"][metric], results["val"][metric])

@@ -59,7 +59,7 @@ def check_multirun(config: DictConfig) -> None:
         validate_as_job(composed)
     storage = OmegaConf.select(config, "hydra.sweeper.storage")
     if storage is not None:
-        check_storage_writable(str(storage))
+        check_storage_writable(str(storage), Path(sweep_dir))
     claim(sweep_dir, "hydra.sweep.dir")
 
 

@@ -20,13 +20,14 @@ import torch
 
 from dl_core.checks import listing
 from dl_core.data.bundle import Preprocessor
-from dl_core.data.inputs import InputSchema
+from dl_core.data.inputs import InputSchema, refuse_unseen
 from dl_core.engine.checkpoint import checkpoint_exists, load_checkpoint
 from dl_core.engine.estimator import Estimator
 from dl_core.engine.hardware import Hardware
 from dl_core.errors import ConfigError, DataError, InputError
 from dl_core.models.build import load_estimator
 from dl_core.models.outputs import interval_pairs
+from dl_core.serving.schema import UnseenPolicy
 from dl_core.task import Classification, Forecast, Regression, Task
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,21 @@ class LoadedRun:
         """The run directory's last component: what clients see, never the server's file layout."""
         return self.run_dir.resolve().name
 
-    def predict(self, frame: pd.DataFrame, id_columns: Sequence[str] = ()) -> pd.DataFrame:
+    def predict(self, frame: pd.DataFrame, id_columns: Sequence[str] = (),
+                unseen_categories: UnseenPolicy = "encode") -> pd.DataFrame:
         """Check raw rows (as a file or a notebook gives them), then predict. The `id_columns` of `frame` lead
         each prediction row with the values of the input row it predicts (for a forecast: the row of its
         target; empty beyond the rows given), so that every prediction can be traced to its row. No rows is an
-        `InputError`, as a file with none is for predict.py and an empty list of rows for the server."""
+        `InputError`, as a file with none is for predict.py and an empty list of rows for the server. A category
+        no training row had is predicted as unknown with predict.py's warning line per column, or refused with
+        `unseen_categories="refuse"`, as predict.py's key of that name does."""
         if len(frame) == 0:
             raise InputError((), "no rows to predict on; pass at least one row")
         ids = id_values(frame, id_columns, "the rows")
-        return self.predict_checked(self.schema.validate_frame(frame), ids)
+        rows = self.schema.validate_frame(frame)
+        for unseen in refuse_unseen(self.preprocessor.unseen_categories(rows), unseen_categories):
+            log.warning('the rows: %s; pass unseen_categories="refuse" to refuse them', unseen.message())
+        return self.predict_checked(rows, ids)
 
     def predict_checked(self, frame: pd.DataFrame, ids: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predict on rows already validated by the schema's row model (the server's request rows): the

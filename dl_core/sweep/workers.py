@@ -56,13 +56,19 @@ def sqlite_file(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):].split("?", 1)[0])
 
 
-def check_storage_writable(url: str) -> None:
+def check_storage_writable(url: str, sweep_dir: Path) -> None:
     """Refuse an SQLite study this process cannot write, before the sweep starts: Optuna writes the file at once
     (the study, its trials, their heartbeats) and SQLite its journal beside it, and a read-only one fails there
-    with tracebacks. (Another database's permissions are its server's to check.)"""
+    with tracebacks, as does one whose folder does not exist (SQLite makes the file, never its folder). The
+    sweep dir is made before the study is opened, so the presets' study in it is not refused for its folder.
+    (Another database's permissions are its server's to check.)"""
     file = sqlite_file(url)
     if file is None:
         return
+    if not file.parent.is_dir() and os.path.abspath(file.parent) != os.path.abspath(sweep_dir):
+        found = "is not a folder" if file.parent.exists() else "does not exist"
+        raise ConfigError(f"hydra.sweeper.storage: the study's folder {file.parent} {found} (SQLite makes the file, "
+                          f"not its folder); create it (mkdir -p {file.parent}), or pass another hydra.sweeper.storage")
     if file.exists() and not os.access(file, os.R_OK | os.W_OK):
         raise ConfigError(f"hydra.sweeper.storage: cannot write the study's file {file} (permission denied); make "
                           f"it writable (chmod u+rw {file}), or pass another hydra.sweeper.storage")
