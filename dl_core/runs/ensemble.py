@@ -46,7 +46,7 @@ from dl_core.data import build_bundle
 from dl_core.data.bundle import DataBundle
 from dl_core.data.fingerprint import changed, data_fingerprint, described
 from dl_core.engine.checkpoint import load_checkpoint
-from dl_core.engine.evaluate import split_metrics
+from dl_core.engine.evaluate import split_metric_names, split_metrics
 from dl_core.errors import ConfigError
 from dl_core.runs.pipeline import write_csv
 from dl_core.runs.resume import DATA_FINGERPRINT
@@ -135,13 +135,14 @@ def make_ensemble(paths: Sequence[Path], method: str, rounds: int = ROUNDS, metr
     check_output(output)
     candidates = [Candidate(load_run(path), checkpoint_sha256(path)) for path in member_dirs(paths)]
     check_alike(candidates)
-    metric = metric or SELECTION[type(candidates[0].task)]
-    predict_again(candidates)
+    rebuild_splits(candidates)
     first = candidates[0]
-    names = list(first.scores("val"))
+    metric = metric or SELECTION[type(first.task)]
+    names = split_metric_names(first.bundle, "val")
     if f"val_{metric}" not in names:
         raise ConfigError(f"--metric: {metric!r} is not a metric of the {first.task.name} task; pick one of "
                           f"{', '.join(name.removeprefix('val_') for name in names)}")
+    predict_again(candidates)
     weights = mean_weights(len(candidates)) if method == "mean" else greedy_weights(candidates, metric, rounds)
     members = [(candidate, weight) for candidate, weight in zip(candidates, weights, strict=True) if weight > 0]
     task = ensemble_task(members[0][0].task)
@@ -234,10 +235,8 @@ def check_alike(candidates: Sequence[Candidate]) -> None:
     joint_schema([candidate.run for candidate in candidates])
 
 
-def predict_again(candidates: Sequence[Candidate]) -> None:
-    """Each member's validation and test predictions, from its splits rebuilt by its saved data config (members
-    with the same data config share one build); refused where a member's rows or targets are not the first's,
-    or where its test predictions are not those it saved."""
+def rebuild_splits(candidates: Sequence[Candidate]) -> None:
+    """Each member's splits, rebuilt by its saved data config (members with the same data config share one)."""
     bundles: dict[str, DataBundle] = {}
     for candidate in candidates:
         data = candidate.run.config["data"]
@@ -245,10 +244,16 @@ def predict_again(candidates: Sequence[Candidate]) -> None:
         if key not in bundles:
             bundles[key] = build_bundle(OmegaConf.create(data))
         candidate.bundle = bundles[key]
+
+
+def predict_again(candidates: Sequence[Candidate]) -> None:
+    """Each member's validation and test predictions on its rebuilt splits; refused where a member's rows or
+    targets are not the first's, or where its test predictions are not those it saved."""
+    first = candidates[0]
+    for candidate in candidates:
         candidate.outputs = {split: candidate.run.estimator.predict(candidate.bundle.splits[split])
                              for split in SPLITS}
         check_reproduced(candidate)
-        first = candidates[0]
         for split in SPLITS:
             if not same_rows(candidate.rows(split), first.rows(split)):
                 raise ConfigError(f"ensemble: {candidate.run_dir}'s {split} split holds other rows or targets than "
