@@ -214,3 +214,17 @@ def test_an_ensemble_is_listed_as_a_run_and_is_no_member(runs, tmp_path: Path) -
         make_ensemble([output, runs["trees"]], "mean", output=tmp_path / "nested")
     with pytest.raises(ConfigError, match=r"--output: .* is not an empty directory"):
         make_ensemble([runs["trees"], runs["mlp"]], "mean", output=output)
+
+
+def test_members_whose_data_file_changed_since_they_trained_are_refused(tmp_path: Path) -> None:
+    source = tmp_path / "table.csv"
+    rows_of("regression").to_csv(source, index=False)
+    csv = ["data=csv_tabular", f"data.path={source}", "data.target_column=target", "data.task=regression"]
+    for seed in (0, 1):
+        train(dl_core.compose(*TREES, *csv, "trainer=tiny", "hardware=cpu1", f"seed={seed}",
+                              run_dir=tmp_path / "runs" / f"trees{seed}"))
+    table = pd.read_csv(source)
+    table.assign(target=table["target"] + 1.0).to_csv(source, index=False)
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(tmp_path / 'runs' / 'trees0'))} trained on "
+                                          rf"{re.escape(str(source))}, which has changed since"):
+        make_ensemble([tmp_path / "runs"], "mean", output=tmp_path / "ensemble")

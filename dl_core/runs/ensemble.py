@@ -187,7 +187,7 @@ def member_dirs(paths: Sequence[Path]) -> list[Path]:
             if unfinished and job.resolve() == path.resolve():
                 raise ConfigError(f"ensemble: {job} {unfinished}; name finished runs")
             if unfinished:
-                log.info("ensemble: %s %s, passed over", job, unfinished)
+                log.warning("ensemble: %s %s, passed over", job, unfinished)
                 continue
             run_dir = results_dir(job).resolve()
             if is_ensemble(run_dir):
