@@ -147,21 +147,26 @@ def make_ensemble(paths: Sequence[Path], method: str, rounds: int = ROUNDS, metr
     members = [(candidate, weight) for candidate, weight in zip(candidates, weights, strict=True) if weight > 0]
     task = ensemble_task(members[0][0].task)
     bundle = replace(members[0][0].bundle, task=task)
-    outputs = {split: as_outputs(task, weighted_mean([averaged(c.task, c.outputs[split]) for c, _ in members],
-                                                     [weight for _, weight in members]))
-               for split in SPLITS}
+    outputs = {split: combined(task, members, split) for split in SPLITS}
     metrics = {**split_metrics(bundle, "val", outputs["val"]), **split_metrics(bundle, "test", outputs["test"]),
                "n_members": len(members), "method": method}
     record = {
         "method": method, "selection_metric": f"val_{metric}", "rounds": rounds if method == "greedy" else None,
-        "members": [{"run_dir": str(c.run_dir.resolve()), "checkpoint_sha256": c.sha256, "weight": weight}
+        "members": [{"run_dir": str(c.run_dir), "checkpoint_sha256": c.sha256, "weight": weight}
                     for c, weight in members],
-        "candidates": [{"run_dir": str(c.run_dir.resolve()), "model": c.run.estimator.name, "weight": weight,
+        "candidates": [{"run_dir": str(c.run_dir), "model": c.run.estimator.name, "weight": weight,
                         **{name: value for split in SPLITS for name, value in c.scores(split).items()}}
                        for c, weight in zip(candidates, weights, strict=True)],
     }
     write_ensemble(output, record, metrics, bundle.predictions_table("test", outputs["test"]), first, metric)
     return Made(output, metrics, record)
+
+
+def combined(task: Task, members: Sequence[tuple[Candidate, float]], split: str) -> np.ndarray:
+    """The weighted mean of the members' predictions of a split, as raw outputs of `task` (as the saved
+    ensemble predicts: dl_core/serving/ensemble.py)."""
+    return as_outputs(task, weighted_mean([averaged(c.task, c.outputs[split]) for c, _ in members],
+                                          [weight for _, weight in members]))
 
 
 def check_output(output: Path) -> None:
