@@ -8,7 +8,8 @@
   entry's config; config_reference.py renders docs/config.md from the schemas.
 - reuse.py: a run's run.json and `reuse=true` (a config that finished is not trained again); benchmark.py: a
   suite's table from its run dirs (`python -m dl_core.runs.benchmark render`); __main__.py: `python -m
-  dl_core.runs list` and `compare`, the finished runs under a folder.
+  dl_core.runs list` and `compare`, the finished runs under a folder, and `ensemble`, which ensemble.py makes:
+  finished runs combined into one predictor saved as a run (dl_core/serving/ensemble.py loads it).
 
 The wing imports the core and the sweep wing (a run that is an Optuna trial reports to it); nothing
 below imports it (tests/test_layers.py). Named `runs`, not `run`: `dl_core.run` is the API's function.

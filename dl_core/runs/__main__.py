@@ -1,4 +1,4 @@
-"""The finished runs under a folder: `python -m dl_core.runs list [outputs]` and `python -m dl_core.runs compare`.
+"""The finished runs under a folder: `python -m dl_core.runs list [outputs]`, `compare` and `ensemble`.
 
 `list` prints one line per finished run (its metrics.json written): where it is, when it started, its task, the
 preset, model and data it was composed with, its seed and its key metrics (the objective and the test metrics).
@@ -6,6 +6,9 @@ preset, model and data it was composed with, its seed and its key metrics (the o
 under it): the config keys in which they differ (those a run's numbers depend on, dl_core/tracking/identity.py)
 and their metrics, as a Markdown table, and with `--plot` as bar charts, one per metric. A job that reused a
 finished run (reuse=true) is read through it. Both read run.json (or, for a run from before it, `.hydra/`).
+`ensemble` combines chosen runs (or all the runs under a folder) into one predictor saved as a run directory, by
+their mean or greedy selection on validation (dl_core/runs/ensemble.py), and prints each run's weight and
+scores beside the ensemble's.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dl_core.errors import ConfigError, DLCoreError
+from dl_core.runs.ensemble import METHODS, ROUNDS, Made, make_ensemble
 from dl_core.tracking.identity import computed_config
 from dl_core.tracking.run_index import finished_metrics, read_record, run_dirs, saved_choices, saved_config
 
@@ -148,6 +152,18 @@ def plot(runs: Sequence[Run], metrics: Sequence[str], root: Path, path: Path) ->
     figure.savefig(path, dpi=100)
 
 
+def ensemble_table(made: Made) -> str:
+    """Each candidate's weight and scores on the selection metric, then the ensemble's: a Markdown table."""
+    name = made.record["selection_metric"].removeprefix("val_")
+    keys = [f"val_{name}", f"test_{name}"]
+    root = Path(os.path.commonpath([Path(c["run_dir"]).parent for c in made.record["candidates"]]))
+    rows = [[_relative(Path(c["run_dir"]), root), c["model"], f"{c['weight']:.3g}", *(_number(c[key]) for key in keys)]
+            for c in made.record["candidates"]]
+    rows.append([f"**ensemble ({made.record['method']})**", f"{made.metrics['n_members']} members", "1",
+                 *(_number(made.metrics[key]) for key in keys)])
+    return _markdown(["run", "model", "weight", *keys], rows)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dl_core.runs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,8 +174,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     comparing.add_argument("runs", nargs="+", type=Path)
     comparing.add_argument("--metrics", nargs="+", default=[], help="default: the objective and the test metrics")
     comparing.add_argument("--plot", type=Path, help="also draw the metrics as bar charts into this PNG")
+    ensembling = commands.add_parser("ensemble", help="runs (or all the runs under a folder) combined into one "
+                                                      "predictor, saved as a run predict.py and serve.py load")
+    ensembling.add_argument("runs", nargs="+", type=Path)
+    ensembling.add_argument("--method", choices=METHODS, default="greedy",
+                            help="greedy: ensemble selection on validation (Caruana et al. 2004); mean: equal weights")
+    ensembling.add_argument("--rounds", type=int, default=ROUNDS, help="greedy selection rounds")
+    ensembling.add_argument("--metric", help="the validation metric greedy selection minimizes (or maximizes: r2, "
+                                             "accuracy, f1_macro, roc_auc); default rmse, or log_loss for classes")
+    ensembling.add_argument("--output", type=Path, help="the ensemble's new directory; default "
+                                                        "outputs/ensembles/<time>_<method>")
     args = parser.parse_args(argv)
     try:
+        if args.command == "ensemble":
+            made = make_ensemble(args.runs, args.method, args.rounds, args.metric, args.output)
+            print(ensemble_table(made))
+            print(f"wrote {made.run_dir}")
+            return
         if args.command == "list":
             runs = finished_runs([args.root])
             print(list_table(runs, args.root.resolve()) if runs else f"no finished runs under {args.root}")

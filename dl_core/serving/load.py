@@ -120,15 +120,20 @@ TARGETS: dict[type, Callable[[Any], dict[str, Any]]] = {
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
-    """The run's best state on CPU at full precision, with its task, preprocessing and metrics."""
+    """The run's best state on CPU at full precision, with its task, preprocessing and metrics; for an ensemble of
+    runs (dl_core/serving/ensemble.py), its members' as one run."""
+    from dl_core.serving.ensemble import is_ensemble, load_ensemble  # which loads each member with this function
+
     run_dir = Path(run_dir).expanduser()
+    if is_ensemble(run_dir):
+        return load_ensemble(run_dir)
     path = run_dir / "checkpoints" / "best.ckpt"
     if not checkpoint_exists(path):
         raise ConfigError(f"run_dir: no checkpoints/best.ckpt under {run_dir.resolve()}; pass the directory of a "
                           f"finished training run, e.g. run_dir=outputs/train/runs/<timestamp>")
     state = load_checkpoint(path)
     estimator = load_estimator(state, Hardware(torch.device("cpu"), "32", torch.get_num_threads(), False))
-    metrics, unavailable = _read_metrics(run_dir / "metrics.json")
+    metrics, unavailable = read_metrics(run_dir / "metrics.json")
     _warn_uncalibrated(path, state)
     return LoadedRun(run_dir, estimator, state["task"], state["preprocessor"], state["config"], metrics, unavailable)
 
@@ -143,7 +148,7 @@ def _warn_uncalibrated(path: Path, state: dict[str, Any]) -> None:
                     "own quantiles", path)
 
 
-def _read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+def read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The run's final metrics, or None and why not (without the server's path, for /metadata): predicting
     needs none of them, so a missing or torn file is a warning naming it, never an error."""
     try:
