@@ -126,6 +126,9 @@ def test_the_saved_ensemble_predicts_through_predict_py_and_http_as_at_ensemblin
     predicted = run_entry("predict.py", f"run_dir={ensemble}", f"data.path={source}", f"output={output}")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     np.testing.assert_allclose(pd.read_csv(output)["predicted"], at_ensembling["predicted"], rtol=1e-6)
+    # An ensemble's directory is a run's: another run's predictions are not written among its files.
+    inside = run_entry("predict.py", f"run_dir={runs['mlp']}", f"data.path={source}", f"output={ensemble / 'mine.csv'}")
+    assert inside.returncode == 2 and f"is inside the run directory {ensemble}" in inside.stderr, inside.stderr[-2000:]
     scored = load_run(ensemble).evaluate(table)
     assert scored["rmse"] == pytest.approx(json.loads((ensemble / "metrics.json").read_text())["test_rmse"], rel=1e-6)
     rows = table.drop(columns="target")

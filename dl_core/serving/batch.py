@@ -19,12 +19,13 @@ from omegaconf import DictConfig
 from dl_core.data.inputs import refuse_unseen
 from dl_core.data.loading import read_table, write_parquet
 from dl_core.errors import ConfigError, InputError
+from dl_core.serving.ensemble import is_ensemble
 from dl_core.serving.load import id_values, load_run
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions"  # the one folder of a run directory that predict.py writes; training never does
-RUN_MARKERS = ("checkpoints", ".hydra")  # a directory holding one of these is a training run's
+RUN_MARKERS = ("checkpoints", ".hydra")  # a directory holding one of these is a training run's (or ensemble.json)
 FORMATS = (".csv", ".parquet")  # what predictions are written as, by the output's suffix
 METRICS_SUFFIX = ".metrics.json"
 
@@ -102,10 +103,10 @@ def output_path(cfg: DictConfig) -> Path:
 
 
 def _run_holding(path: Path, run_dir: Path) -> Path | None:
-    """The innermost training run directory holding `path`: `run_dir`, or any directory with checkpoints/
-    or .hydra/ (another run's, or a sweep's job)."""
+    """The innermost run directory holding `path`: `run_dir`, or any directory with checkpoints/ or .hydra/
+    (another run's, or a sweep's job) or an ensemble's ensemble.json."""
     for parent in path.parents:
-        if parent == run_dir or any((parent / marker).is_dir() for marker in RUN_MARKERS):
+        if parent == run_dir or any((parent / marker).is_dir() for marker in RUN_MARKERS) or is_ensemble(parent):
             return parent
     return None
 
