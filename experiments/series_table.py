@@ -31,9 +31,10 @@ def row(run: Path) -> str:
 
 
 def table(sweep_dir: Path) -> str:
-    """The finished runs of a sweep, in job order (a run without metrics.json, failed, is left out)."""
-    runs = sorted((p for p in sweep_dir.iterdir() if p.name.isdigit() and (p / "metrics.json").is_file()),
-                  key=lambda p: int(p.name))
+    """The finished runs of a sweep, in job order (a run without metrics.json, failed, is left out). Job
+    directories are named `<n>_<model>_<data>` (or `<n>` by older multiruns)."""
+    jobs = [p for p in sweep_dir.iterdir() if p.name.split("_")[0].isdigit() and (p / "metrics.json").is_file()]
+    runs = sorted(jobs, key=lambda p: int(p.name.split("_")[0]))
     return "\n".join([HEADER, *map(row, runs)])
 
 

@@ -151,3 +151,8 @@ def test_seeds_packed_side_by_side_score_as_seeds_one_after_another(tmp_path: Pa
     assert "largest relative difference of test_mse: 0.0e+00" in done.stdout
     logs = [path.read_text() for path in (tmp_path / "packed").glob("*/train.log")]  # job dirs: <num>_<label>
     assert len(logs) == 2 and all("2 runs side by side on this machine (hydra.launcher.n_jobs)" in log for log in logs)
+    # The per-series table finds a multirun's jobs by those names (it once looked for <num> alone, and found none).
+    import series_table
+
+    rows = series_table.table(tmp_path / "packed").splitlines()[2:]
+    assert len(rows) == 2 and all(row.startswith("| lstm | global | ") for row in rows)
