@@ -47,6 +47,10 @@ def assert_same_run(run: Path, reference: Path) -> None:
             assert torch.equal(ours[key], weights), f"{name}: {key}"
 
 
+# One xdist worker runs the whole module, so that `one_epoch` is trained once.
+pytestmark = pytest.mark.xdist_group("test_resume")
+
+
 @pytest.fixture(scope="module")
 def one_epoch(tmp_path_factory) -> Path:
     """A finished one-epoch tiny run, trained once for the module: tests read it, or resume a copy of it."""
