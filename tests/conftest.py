@@ -95,7 +95,27 @@ def black_hole_url() -> Iterator[str]:
         server.close()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, whose group suffix `keep_xdist_groups` checks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slow tests first (the sort is stable): under xdist the long ones then overlap the many short ones,
-    instead of one of them ending the run alone on one worker while the others wait."""
+    instead of one of them ending the run alone on one worker while the others wait. And in a worker of
+    `--dist loadgroup`, the tests of an `xdist_group` kept together."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    if getattr(config.option, "loadgroup", False):
+        keep_xdist_groups(items)
+
+
+def keep_xdist_groups(items: list[pytest.Item]) -> None:
+    """Give each test marked `xdist_group` the node id `<id>@<group>`, by which `--dist loadgroup` sends all the
+    tests of a group to one worker. pytest-xdist 3.8 writes that id to `item._nodeid`, which pytest 9.2 no longer
+    reads (pytest-xdist#1386): every group was spread over the workers, so a module's trained run and server were
+    made on each worker (and again after a test of another module in between), and the "timing" tests ran beside
+    each other. Where xdist's own suffix took (an older pytest, a fixed xdist), nothing changes."""
+    for item in items:
+        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                         for mark in item.iter_markers("xdist_group")})
+        suffix = f"@{'_'.join(groups)}"
+        if groups and not item.nodeid.endswith(suffix):
+            from _pytest.nodeid import NodeId  # pytest >= 9.2, where the id is this structured one
+
+            item._id = NodeId.parse(item.nodeid + suffix)

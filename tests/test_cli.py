@@ -73,6 +73,7 @@ def test_a_second_process_on_a_run_being_resumed_is_refused(make_cfg, tmp_path):
     try:
         lock = run_dir / LOCK_NAME
         wait_until(lambda: lock.exists() and lock.read_text() == str(first.pid), first)
+        first.send_signal(signal.SIGSTOP)  # alive and holding the lock, it leaves the CPU to the second process
         second = run_entry("train.py", f"trainer.resume={run_dir}", f"hydra.run.dir={tmp_path / 'stub2'}",
                            timeout=120)
         assert second.returncode == 2
@@ -106,6 +107,7 @@ def test_a_second_training_in_a_run_dir_in_use_is_refused_and_changes_nothing_th
         lock = run_dir / LOCK_NAME
         wait_until(lambda: lock.exists() and lock.read_text() == str(first.pid)
                    and (run_dir / ".hydra" / "overrides.yaml").exists(), first)
+        first.send_signal(signal.SIGSTOP)  # alive and holding the lock, it leaves the CPU to the second process
         before = record(run_dir)
         assert ".hydra/config.yaml" in before and "checkpoints/last.ckpt" not in before  # still in its first epoch
 

@@ -102,6 +102,10 @@ def test_classification_binary_and_multiclass(library: str, n_classes: int, tmp_
     assert metrics["n_parameters"] > 0 and (tmp_path / "run" / "confusion_matrix.png").is_file()
 
 
+# One xdist worker runs the whole module, so that `catboost_run` is trained once.
+pytestmark = pytest.mark.xdist_group("test_gbdt")
+
+
 @pytest.fixture(scope="module")
 def catboost_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     run_dir = tmp_path_factory.mktemp("catboost") / "run"

@@ -222,6 +222,10 @@ def test_exponential_schedule_holds_then_decays_and_resumes_exactly(make_cfg, tm
         assert resumed[key] == straight[key], key
 
 
+# One xdist worker runs the whole module, so that `run_dir` is trained once.
+pytestmark = pytest.mark.xdist_group("test_patchtst")
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("patchtst") / "run"

@@ -14,6 +14,10 @@ from dl_core.runs.pipeline import train as train_in_process
 from dl_core.tracking.identity import fingerprint
 from helpers import TINY, run_entry
 
+# One xdist worker runs the whole module, so that the four train.py runs of `runs` are made once, not once per
+# worker that runs one of its tests.
+pytestmark = pytest.mark.xdist_group("test_run_index")
+
 
 def identity(*overrides: str) -> str:
     return fingerprint(OmegaConf.to_container(compose(*TINY, *overrides), resolve=True))

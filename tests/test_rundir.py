@@ -95,6 +95,10 @@ def test_a_run_dir_that_cannot_be_created_is_one_line_naming_the_key(tmp_path, k
     assert list(parent.iterdir()) == [] and not (tmp_path / "hydra").exists()
 
 
+# One xdist worker runs the whole module, so that `finished_run` is trained once.
+pytestmark = pytest.mark.xdist_group("test_rundir")
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     """A finished tiny run, trained through the API (no train.py process): what a new run must leave alone."""

@@ -29,6 +29,10 @@ QUANTILES = ["q0.1", "q0.5", "q0.9"]
 RAW = ["raw_q0.1", "raw_q0.9"]  # the model's own quantiles beside the calibrated ones (dl_core/task/conformal.py)
 
 
+# One xdist worker runs the whole module, so that `run_dir` is trained once.
+pytestmark = pytest.mark.xdist_group("test_serving_covariates")
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("covariates") / "run"

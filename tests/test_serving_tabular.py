@@ -230,8 +230,16 @@ def coded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.Data
     return run_dir, source, table
 
 
+@pytest.fixture(scope="module")
+def coded_server(coded):
+    """serve.py on the `coded` run, with its defaults."""
+    with serving(coded[0]) as client:
+        yield client
+
+
 @pytest.mark.slow
-def test_a_category_named_na_predicts_as_in_training_and_is_no_missing_value(coded, tmp_path: Path) -> None:
+def test_a_category_named_na_predicts_as_in_training_and_is_no_missing_value(coded, coded_server,
+                                                                            tmp_path: Path) -> None:
     """pandas read the code NA as a missing value: a third of the rows lost their country to the index of missing
     (and unseen) ones, which a JSON "NA" then met too. Now NA is the category it says, in training, in
     predict.py's reading of the file and in JSON, and the run's own rows give training's predictions."""
@@ -243,14 +251,13 @@ def test_a_category_named_na_predicts_as_in_training_and_is_no_missing_value(cod
     assert "holds 'NA' in" in done.stdout  # the reading is said once, in a warning line
     from_file = pd.read_csv(output).loc[at_training["row"], "predicted"]
     rows = table.loc[at_training["row"]].drop(columns="price")
-    with serving(run_dir) as client:
-        answer = client.post("/predict", json={"rows": rows.to_dict("records")})
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["warnings"] == []
-        served = pd.DataFrame(answer.json()["predictions"])["predicted"]
-        first = rows.iloc[0].to_dict()
-        na_and_missing = client.post("/predict", json={"rows": [{**first, "country": "NA"},
-                                                                {**first, "country": None}]})
+    answer = coded_server.post("/predict", json={"rows": rows.to_dict("records")})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["warnings"] == []
+    served = pd.DataFrame(answer.json()["predictions"])["predicted"]
+    first = rows.iloc[0].to_dict()
+    na_and_missing = coded_server.post("/predict", json={"rows": [{**first, "country": "NA"},
+                                                                  {**first, "country": None}]})
     # Other batches than training's: float32 sums in another order differ in the last bits (see the flag test).
     tolerance = 1e-5 * table["price"].std()
     np.testing.assert_allclose(from_file, at_training["predicted"], rtol=0, atol=tolerance)
@@ -260,7 +267,8 @@ def test_a_category_named_na_predicts_as_in_training_and_is_no_missing_value(cod
 
 
 @pytest.mark.slow
-def test_unseen_categories_are_warned_about_by_predict_py_and_the_server_or_refused(coded, tmp_path: Path) -> None:
+def test_unseen_categories_are_warned_about_by_predict_py_and_the_server_or_refused(coded, coded_server,
+                                                                                   tmp_path: Path) -> None:
     """A category training never saw (`zzz`, or `fr` for `FR`) was read as unknown without a word: predict.py
     now logs a line per column, the server's answer lists it under `warnings`, and unseen_categories=refuse
     refuses it naming the column and the values."""
@@ -284,8 +292,7 @@ def test_unseen_categories_are_warned_about_by_predict_py_and_the_server_or_refu
         f"unseen_categories=encode to predict them as unknown (in data.path={source})")]
     assert not (tmp_path / "no.csv").exists()
     payload = rows.to_dict("records")
-    with serving(run_dir) as client:
-        answer = client.post("/predict", json={"rows": payload})
+    answer = coded_server.post("/predict", json={"rows": payload})
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["predictions"]) == 6
     assert answer.json()["warnings"] == [{"loc": ["body", "rows", 2, "country"], "type": "unseen_category",
