@@ -25,7 +25,7 @@ from typing import Any
 from dl_core.errors import ConfigError, DLCoreError
 from dl_core.runs.ensemble import METHODS, ROUNDS, Made, make_ensemble
 from dl_core.tracking.identity import computed_config
-from dl_core.tracking.run_index import finished_metrics, read_record, run_dirs, saved_choices, saved_config
+from dl_core.tracking.run_index import finished_metrics, flatten, read_record, run_dirs, saved_choices, saved_config
 
 # Metrics `list` shows besides the objective, those a run has, in this order.
 SHOWN_METRICS = ("test_mse_scaled", "test_mae_scaled", "test_mse", "test_rmse", "test_mae", "test_accuracy",
@@ -92,15 +92,6 @@ def list_table(runs: Sequence[Run], root: Path) -> str:
                      run.config.get("task_name", ""), run.choices.get("experiment", "–"), run.choices.get("model", ""),
                      name, run.config.get("seed", ""), ", ".join(shown)])
     return _markdown(["run", "started", "task", "experiment", "model", "data", "seed", "metrics"], rows)
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat.update(flatten(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}"))
-    return flat
 
 
 def differences(runs: Sequence[Run]) -> list[str]:

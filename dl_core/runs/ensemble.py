@@ -65,7 +65,7 @@ from dl_core.serving.ensemble import (
 )
 from dl_core.serving.load import TARGETS, LoadedRun, load_run
 from dl_core.task import Classification, Regression, Task
-from dl_core.tracking.run_index import METRICS_FILE, RUN_FILE, finished_metrics, results_dir, run_dirs
+from dl_core.tracking.run_index import METRICS_FILE, RUN_FILE, finished_metrics, flatten, results_dir, run_dirs
 from dl_core.tracking.run_index import write_json_atomically as write_json
 
 log = logging.getLogger(__name__)
@@ -304,19 +304,10 @@ def _same_column(mine: pd.Series, theirs: pd.Series) -> bool:
 
 def data_differences(first: Candidate, other: Candidate) -> str:
     """The keys of two members' data configs that differ, for a refusal (their values, up to four keys)."""
-    mine, theirs = _flat(other.run.config["data"]), _flat(first.run.config["data"])
+    mine, theirs = flatten(other.run.config["data"]), flatten(first.run.config["data"])
     keys = sorted(key for key in mine.keys() | theirs.keys() if mine.get(key) != theirs.get(key))
     shown = ", ".join(f"data.{key} ({mine.get(key)} against {theirs.get(key)})" for key in keys[:4])
     return (shown + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")) if keys else "nothing"
-
-
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat.update(_flat(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}"))
-    return flat
 
 
 def mean_weights(n: int) -> list[float]:

@@ -145,3 +145,13 @@ def run_label(*, _root_: Any) -> str:
     parts = [choices.get("model"), name or choices.get("data")]
     label = "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", str(part)).strip("-.") for part in parts if part)
     return label[:MAX_LABEL] or "run"
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A saved config as dotted keys, to set runs' configs side by side key by key."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(flatten(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}"))
+    return flat
